@@ -1,0 +1,73 @@
+"""The analysis pipeline: bytes → validated image → prediction + Grad-CAM → overlay."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core.cam import cam_summary, fast_gradcam, normalise, png_bytes, render_overlay
+from core.imaging import XRayImage, load_image
+from core.model import CLASS_NAMES, ModelService
+from core.preprocess import to_model_input
+
+DISCLAIMER = (
+    "Educational tool only: it does not diagnose. The model and its heatmap can be wrong; "
+    "any clinical question belongs to a qualified clinician."
+)
+
+
+@dataclass
+class Analysis:
+    image: XRayImage
+    probability: float  # calibrated P(pneumonia)
+    label: str
+    threshold: float
+    model_version: str
+    model_trained: bool
+    cam: np.ndarray  # (h, w) Grad-CAM of `cam_target`, scaled to 0..1
+    cam_target: str
+    cam_summary: dict
+
+    def overlay(self, opacity: float = 0.45) -> np.ndarray:
+        return render_overlay(self.image.pixels, self.cam, opacity)
+
+    def overlay_png(self, opacity: float = 0.45) -> bytes:
+        return png_bytes(self.overlay(opacity))
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label if self.model_trained else None,
+            "probability_pneumonia": round(self.probability, 4) if self.model_trained else None,
+            "threshold": self.threshold,
+            "model_version": self.model_version,
+            "model_trained": self.model_trained,
+            "image": {"width": self.image.width, "height": self.image.height, "format": self.image.source_format},
+            "cam_target": self.cam_target,
+            "cam_summary": self.cam_summary,
+            "disclaimer": DISCLAIMER,
+        }
+
+
+def analyze_image(service: ModelService, image: XRayImage) -> Analysis:
+    out = service.forward(to_model_input(image.pixels))
+    probability = float(out.probability[0])
+    label = service.label_for(probability)
+    target = torch.tensor([CLASS_NAMES.index(label)])
+    cam = normalise(fast_gradcam(out.features, service.model.fc.weight, target)[0].numpy())
+    return Analysis(
+        image=image,
+        probability=probability,
+        label=label,
+        threshold=service.info.threshold,
+        model_version=service.version,
+        model_trained=service.info.trained,
+        cam=cam,
+        cam_target=label,
+        cam_summary=cam_summary(cam),
+    )
+
+
+def analyze_bytes(service: ModelService, data: bytes) -> Analysis:
+    """Raises core.imaging.ImageRejected for input we refuse."""
+    return analyze_image(service, load_image(data))
