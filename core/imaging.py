@@ -70,14 +70,20 @@ def _colourfulness(rgb: np.ndarray) -> float:
 def _decode_raster(data: bytes) -> XRayImage:
     try:
         image = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
+    except Image.DecompressionBombError:
+        # Pillow refuses headers claiming hundreds of megapixels before we can see the size.
+        raise ImageRejected(
+            f"Image is far over the limit of {MAX_PIXELS / 1e6:.0f} megapixels."
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise ImageRejected(f"Not an image this tool reads: upload {ACCEPTED}.") from None
-    if image.format not in ("PNG", "JPEG"):
+    # Cameras write "MPO" JPEGs (a .jpg with extra preview/depth frames); frame 0 is the picture.
+    fmt = "JPEG" if image.format == "MPO" else image.format
+    if fmt not in ("PNG", "JPEG"):
         raise ImageRejected(f"{image.format} files are not accepted: upload {ACCEPTED}.")
     _check_dimensions(*image.size)
-    if getattr(image, "n_frames", 1) > 1:
+    if image.format != "MPO" and getattr(image, "n_frames", 1) > 1:
         raise ImageRejected("Animated or multi-frame images are not accepted: upload a single radiograph.")
-    fmt = image.format
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -103,44 +109,91 @@ def _decode_raster(data: bytes) -> XRayImage:
     return XRayImage(np.asarray(rgb.convert("L")), fmt, colour)
 
 
+def _voi_to_uint8(values: np.ndarray, ds) -> np.ndarray:
+    """Apply the dataset's VOI LUT or window and map the *window's* output range to 0..255.
+
+    The window is the display the modality chose: a value at the window centre must be mid-grey
+    even if the image happens not to reach both window edges, so there is no stretch to the data
+    range. Without a usable VOI (absent, or malformed such as width 0) the data range is stretched.
+    """
+    from pydicom.pixels import apply_voi_lut
+
+    lut = ds.get("VOILUTSequence")
+    if lut and lut[0].get("LUTDescriptor") is not None and lut[0].get("LUTData") is not None:
+        entries, first = int(lut[0].LUTDescriptor[0]) or 2**16, int(lut[0].LUTDescriptor[1])
+        probe = np.arange(first, first + entries, dtype=np.int64)  # every LUT entry
+    elif ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None:
+        probe = np.array([-1e30, 1e30])  # far below / above any window
+    else:
+        return _to_uint8(np.asarray(values))
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.asarray(apply_voi_lut(values, ds), dtype=np.float64)
+            ends = np.asarray(apply_voi_lut(probe, ds), dtype=np.float64)
+    except Exception:  # e.g. WindowWidth < 1 or an unsupported LUT depth: show the data range
+        return _to_uint8(np.asarray(values))
+    lo, hi = float(np.min(ends)), float(np.max(ends))
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+        return _to_uint8(np.asarray(values))
+    return np.round(np.clip((out - lo) * (255.0 / (hi - lo)), 0, 255)).astype(np.uint8)
+
+
+_NATIVE_SYNTAXES = (  # uncompressed transfer syntaxes
+    "1.2.840.10008.1.2",
+    "1.2.840.10008.1.2.1",
+    "1.2.840.10008.1.2.1.99",  # deflated: inflated on read
+    "1.2.840.10008.1.2.2",
+)
+
+
 def _decode_dicom(data: bytes) -> XRayImage:
     import pydicom
-    from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    from pydicom.pixels import apply_color_lut, apply_modality_lut
 
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
-    except (InvalidDicomError, EOFError, ValueError, OSError, KeyError) as exc:
+        # Values are parsed lazily, so malformed elements only fail when read: read them here.
+        has_pixels = any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+        photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+        sop_class = ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
+        is_image_class = "Image Storage" in str(getattr(sop_class, "name", ""))
+    except Exception as exc:  # pydicom raises many types for malformed files
         raise ImageRejected(f"The DICOM file is truncated or corrupt ({type(exc).__name__}).") from None
-    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+    if not has_pixels:
+        # pydicom stops quietly at end of file, so a cut-off image just lacks its pixel data.
+        if len(ds) == 0 or is_image_class or rows or cols or "BitsAllocated" in ds:
+            raise ImageRejected("The DICOM file is truncated or corrupt (its pixel data is missing).")
         raise ImageRejected("This DICOM file holds no image (no pixel data): it may be a report or a study index.")
-    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+    if frames > 1:
         raise ImageRejected("Multi-frame DICOM (a series or cine loop) is not accepted: upload one radiograph.")
-    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    if rows <= 0 or cols <= 0:
+        raise ImageRejected("The DICOM file is truncated or corrupt (no image size).")
     _check_dimensions(cols, rows)
     try:
-        pixels = ds.pixel_array
+        pixels = ds.pixel_array  # pydicom 3 returns YBR_* colour already converted to RGB
+        if photometric == "PALETTE COLOR":
+            pixels = apply_color_lut(pixels, ds)
     except Exception as exc:  # pydicom raises many types for undecodable pixel data
         syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        if syntax in _NATIVE_SYNTAXES:  # raw pixels fail only when cut short
+            raise ImageRejected(
+                f"The DICOM file is truncated or corrupt (its pixel data is incomplete: {type(exc).__name__})."
+            ) from None
         name = getattr(syntax, "name", "an unknown transfer syntax")
         raise ImageRejected(f"The DICOM pixel data ({name}) cannot be decoded: {type(exc).__name__}.") from None
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-    if pixels.ndim == 3 and photometric in ("RGB", "YBR_FULL", "YBR_FULL_422"):
-        if photometric != "RGB":
-            from pydicom.pixels import convert_color_space
-
-            pixels = convert_color_space(pixels, photometric, "RGB")
+    if pixels.ndim == 3 and pixels.shape[-1] == 3:
         rgb = _to_uint8(pixels)
         return XRayImage(np.asarray(Image.fromarray(rgb).convert("L")), "DICOM", _colourfulness(rgb))
     if pixels.ndim != 2:
         raise ImageRejected(f"DICOM pixel data has shape {pixels.shape}; one grayscale frame is needed.")
     values = apply_modality_lut(pixels, ds)
-    if "WindowCenter" in ds or "VOILUTSequence" in ds:
-        values = apply_voi_lut(values, ds)
-    gray = _to_uint8(np.asarray(values))
+    gray = _voi_to_uint8(values, ds)
     if photometric == "MONOCHROME1":  # bright = air in MONOCHROME1; show dense as bright
         gray = 255 - gray
-    return XRayImage(np.ascontiguousarray(gray), "DICOM", 0.0)
+    # A fresh array: never a view on buffers read from the file.
+    return XRayImage(np.array(gray, dtype=np.uint8, order="C", copy=True), "DICOM", 0.0)
 
 
 def is_dicom(data: bytes) -> bool:
