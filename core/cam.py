@@ -17,15 +17,15 @@ import torch.nn.functional as F
 from PIL import Image
 
 
-def fast_gradcam(features: torch.Tensor, fc_weight: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def fast_gradcam(features: torch.Tensor, fc_weight: torch.Tensor, target: torch.Tensor, relu: bool = True) -> torch.Tensor:
     """features (B, K, h, w), fc_weight (C, K), target (B,) class indices → (B, h, w), unnormalised."""
     h, w = features.shape[-2:]
     weights = fc_weight[target]  # (B, K)
     cam = torch.einsum("bk,bkhw->bhw", weights, features) / (h * w)
-    return F.relu(cam)
+    return F.relu(cam) if relu else cam
 
 
-def autograd_gradcam(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def autograd_gradcam(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, relu: bool = True) -> torch.Tensor:
     """Reference Grad-CAM: hooks on layer4, gradient of the target logit, channel-mean weights."""
     store: dict[str, torch.Tensor] = {}
 
@@ -43,7 +43,8 @@ def autograd_gradcam(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
         handle.remove()
     act, grad = store["act"], store["act"].grad
     alpha = grad.mean(dim=(2, 3), keepdim=True)
-    return F.relu((alpha * act).sum(1)).detach()
+    cam = (alpha * act).sum(1).detach()
+    return F.relu(cam) if relu else cam
 
 
 def normalise(cam: np.ndarray) -> np.ndarray:

@@ -1,8 +1,76 @@
-"""`python -m core …`: the command-line face of the domain code."""
+"""`python -m core …`: the command-line face of the domain code.
+
+Bad input ends with exit status 2 and one line on stderr, never a traceback.
+"""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _read_input(path: Path) -> bytes:
+    from core.imaging import MAX_FILE_BYTES, ImageRejected
+
+    if not path.exists():
+        raise ImageRejected(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageRejected(f"{path} is a folder; give one image file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ImageRejected(f"{path}: {path.stat().st_size / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
+    return path.read_bytes()
+
+
+def _cmd_analyze(args) -> int:
+    from core.analysis import DISCLAIMER, analyze_bytes
+    from core.imaging import ImageRejected
+    from core.model import ModelService
+
+    try:
+        data = _read_input(args.image)
+        service = ModelService()
+        result = analyze_bytes(service, data)
+    except ImageRejected as exc:
+        return _fail(str(exc))
+    if not result.model_trained:
+        print("warning: no trained model is installed (weights/classifier.safetensors is missing); "
+              "the placeholder's output is not a prediction.", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    if result.model_trained:
+        print(f"label: {result.label}")
+        print(f"probability of pneumonia: {result.probability:.3f} (threshold {result.threshold:.3f})")
+    else:
+        print("label: none (no trained model installed)")
+    print(f"model version: {result.model_version}")
+    s = result.cam_summary
+    if s.get("peak"):
+        top = sorted(s["zone_share"].items(), key=lambda kv: -kv[1])[:2]
+        print(f"Grad-CAM ({result.cam_target}): peak in {s['peak']['zone']}; "
+              f"most mass in {', '.join(f'{z} {v:.0%}' for z, v in top)}; outer frame {s['border_share']:.0%}")
+    print(DISCLAIMER)
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from core.bench import run_bench
+
+    report = run_bench(n_images=args.images, repeats=args.repeats)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for key, value in report.items():
+            print(f"{key}: {value}")
+    return 0
 
 
 def _cmd_train(args) -> int:
@@ -17,12 +85,21 @@ def _cmd_train(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from core.train import DEFAULT_RUN_DIR, TrainConfig
+
     parser = argparse.ArgumentParser(prog="python -m core", description="CXR Teaching Lab (educational, not diagnostic)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from pathlib import Path
+    p = sub.add_parser("analyze", help="classify one image and summarise its Grad-CAM")
+    p.add_argument("image", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_analyze)
 
-    from core.train import DEFAULT_RUN_DIR, TrainConfig
+    p = sub.add_parser("bench", help="time the analysis path against the forward pass and pytorch-grad-cam")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--images", type=int, default=12)
+    p.add_argument("--repeats", type=int, default=3)
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("train", help="train the classifier on kermany224/train (resumable)")
     p.add_argument("--schedule", default=TrainConfig.schedule, help="resolution x epochs, e.g. 128x8,160x8,224x4")
@@ -39,7 +116,3 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

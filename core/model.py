@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,11 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 WEIGHTS_FILE = "classifier.safetensors"
 META_FILE = "classifier.json"
 PLACEHOLDER_VERSION = "placeholder-untrained"
+
+
+def default_weights_dir() -> Path:
+    """weights/ in the repo; CXR_WEIGHTS_DIR points tests and other installs elsewhere."""
+    return Path(os.environ.get("CXR_WEIGHTS_DIR", WEIGHTS_DIR))
 
 
 def build_resnet34() -> nn.Module:
@@ -60,7 +66,7 @@ class ClassifierInfo:
     meta: dict = field(default_factory=dict)
 
 
-def load_classifier(weights_dir: Path = WEIGHTS_DIR) -> tuple[nn.Module, ClassifierInfo]:
+def load_classifier(weights_dir: Path) -> tuple[nn.Module, ClassifierInfo]:
     """The trained model if weights/ has one, else a seeded untrained placeholder.
 
     The placeholder exists so tests and the UI can run before training lands; it is
@@ -100,8 +106,8 @@ class ModelOutput:
 class ModelService:
     """Loaded once per process (the app caches one instance for every session)."""
 
-    def __init__(self, weights_dir: Path = WEIGHTS_DIR):
-        self.model, self.info = load_classifier(weights_dir)
+    def __init__(self, weights_dir: Path | None = None):
+        self.model, self.info = load_classifier(weights_dir or default_weights_dir())
 
     @property
     def version(self) -> str:

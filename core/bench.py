@@ -1,0 +1,85 @@
+"""`python -m core bench`: our analysis path against the bare forward pass and pytorch-grad-cam.
+
+All three run in one process on the same images and the same model, so the ratios hold
+whatever else the machine is doing; absolute milliseconds are printed for context only.
+"""
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from core import dataset
+from core.analysis import analyze_bytes
+from core.model import ModelService
+from core.preprocess import to_model_input
+from core.imaging import load_image
+
+
+def _p50_ms(fn, inputs, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        for item in inputs:
+            t0 = time.perf_counter()
+            fn(item)
+            times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def bench_images(n: int) -> list[bytes]:
+    """Held-out images from kermany224/test (reading them is not tuning), both classes."""
+    samples = dataset.list_labelled(dataset.KERMANY / "test") or dataset.list_labelled(dataset.KERMANY / "train")
+    if not samples:
+        raise SystemExit(f"no images found under {dataset.KERMANY}")
+    step = max(len(samples) // n, 1)
+    return [s.path.read_bytes() for s in samples[::step][:n]]
+
+
+def run_bench(n_images: int = 12, repeats: int = 3, warmup: int = 3) -> dict:
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    service = ModelService()
+    model = service.model
+    images = bench_images(n_images)
+    tensors = [to_model_input(load_image(b).pixels) for b in images]
+
+    def ours(data: bytes):
+        analyze_bytes(service, data).overlay_png()
+
+    def forward(x):
+        with torch.inference_mode():
+            model(x)
+
+    # The peer as its README uses it: a model whose parameters take gradients.
+    peer_model = copy.deepcopy(model).requires_grad_(True)
+    peer = GradCAM(model=peer_model, target_layers=[peer_model.layer4[-1]])
+
+    def peer_gradcam(x):
+        peer(input_tensor=x, targets=[ClassifierOutputTarget(1)])
+
+    for fn, inputs in ((ours, images), (forward, tensors), (peer_gradcam, tensors)):
+        for item in inputs[:warmup]:
+            fn(item)
+    # Interleave the three so drift in machine load touches each alike.
+    results = {"ours": [], "forward": [], "pytorch_grad_cam": []}
+    for _ in range(repeats):
+        results["ours"].append(_p50_ms(ours, images, 1))
+        results["forward"].append(_p50_ms(forward, tensors, 1))
+        results["pytorch_grad_cam"].append(_p50_ms(peer_gradcam, tensors, 1))
+    p50 = {k: statistics.median(v) for k, v in results.items()}
+    return {
+        "images": len(images),
+        "repeats": repeats,
+        "threads": torch.get_num_threads(),
+        "model_version": service.version,
+        "p50_ms_full_analysis": round(p50["ours"], 2),
+        "p50_ms_forward": round(p50["forward"], 2),
+        "p50_ms_pytorch_grad_cam": round(p50["pytorch_grad_cam"], 2),
+        "ratio_full_vs_forward": round(p50["ours"] / p50["forward"], 3),
+        "ratio_full_vs_pytorch_grad_cam": round(p50["ours"] / p50["pytorch_grad_cam"], 3),
+        "targets": {"ratio_full_vs_forward": 1.3, "ratio_full_vs_pytorch_grad_cam": 0.5},
+    }

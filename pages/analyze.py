@@ -1,0 +1,54 @@
+import hashlib
+
+import streamlit as st
+
+from core.analysis import analyze_bytes
+from core.cam import colour_bar
+from core.imaging import ACCEPTED, ImageRejected
+from pages.common import disclaimer, model_service, no_trained_model_notice
+
+st.title("Analyze a chest X-ray")
+disclaimer()
+service = model_service()
+
+upload = st.file_uploader(f"Upload a frontal chest X-ray ({ACCEPTED})", key="analyze_upload")
+if upload is None:
+    st.caption("Nothing is stored until you choose to save a case; identifiers in file metadata are never kept.")
+    st.stop()
+
+data = upload.getvalue()
+digest = hashlib.sha256(data).hexdigest()
+cached = st.session_state.get("analysis")
+# The analysis is computed once per upload; sliders and reruns reuse it.
+if cached is None or cached[0] != (digest, service.version):
+    try:
+        with st.spinner("Analysing…"):
+            st.session_state["analysis"] = ((digest, service.version), analyze_bytes(service, data))
+    except ImageRejected as exc:
+        st.session_state.pop("analysis", None)
+        st.error(f"**{upload.name}** was not analysed: {exc}", icon="🚫")
+        st.stop()
+result = st.session_state["analysis"][1]
+
+if not result.model_trained:
+    no_trained_model_notice()
+    st.image(result.image.pixels, caption=f"{upload.name} ({result.image.width}×{result.image.height})")
+    st.stop()
+
+top = st.columns(3)
+top[0].metric("Model output", result.label)
+top[1].metric("Probability of pneumonia", f"{result.probability:.1%}", help="Calibrated probability")
+top[2].metric("Model version", result.model_version)
+st.progress(result.probability, text=f"P(pneumonia) {result.probability:.1%} · decision threshold {result.threshold:.1%}")
+
+opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="analyze_opacity")
+left, right = st.columns(2)
+left.image(result.image.pixels, caption=f"Uploaded image ({result.image.width}×{result.image.height} px)", width="stretch")
+right.image(result.overlay(opacity), caption=f"Grad-CAM for {result.cam_target}", width="stretch")
+right.image(colour_bar(512, 14), width="stretch")
+right.caption("Colour scale: blue = low attention → red = highest attention. Grad-CAM shows where the "
+              "model's evidence lies, at 7×7 resolution — not where disease is.")
+if result.cam_summary.get("peak") is None:
+    st.caption("The heatmap is empty: no region raised this class's score (Grad-CAM keeps only positive evidence).")
+with st.expander("Where the heatmap lies (numbers)"):
+    st.json(result.cam_summary)

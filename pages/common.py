@@ -1,0 +1,41 @@
+"""What every page shares: the one cached model service and the sidebar notices."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.analysis import DISCLAIMER
+from core.model import ModelService
+
+
+@st.cache_resource(show_spinner="Loading the classifier…")
+def model_service() -> ModelService:
+    """One model for every page and every session; loaded once per server process."""
+    return ModelService()
+
+
+def disclaimer() -> None:
+    st.info(DISCLAIMER, icon="🎓")
+
+
+def no_trained_model_notice() -> None:
+    st.warning(
+        "No trained model is installed (`weights/classifier.safetensors` is missing). "
+        "The app runs an untrained placeholder so that its plumbing can be tried, and "
+        "shows none of its output as a prediction.",
+        icon="⚠️",
+    )
+
+
+def sidebar() -> None:
+    service = model_service()
+    with st.sidebar:
+        st.caption("CXR Teaching Lab — learn how a chest X-ray AI sees, and where it fails.")
+        if service.info.trained:
+            st.caption(f"Model: ResNet34 · version `{service.version}`")
+        else:
+            st.caption("Model: **none trained** (placeholder)")
+        st.caption("Educational use only · not a medical device · does not diagnose.")
+
+
+def coming_later(what: str) -> None:
+    st.info(what, icon="🚧")

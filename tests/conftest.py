@@ -1,0 +1,62 @@
+"""Shared fixtures: real images from ../shared, and a weights folder in the trained format."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from core import dataset
+from core.model import WEIGHTS_FILE, META_FILE, build_resnet34
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def kermany_test_dir() -> Path:
+    folder = dataset.KERMANY / "test"
+    assert folder.is_dir(), f"{folder} is missing: tests read ../shared/data (CI has it beside the clone)"
+    return folder
+
+
+@pytest.fixture(scope="session")
+def xray_bytes(kermany_test_dir) -> bytes:
+    return (kermany_test_dir / "PNEUMONIA").glob("*.jpeg").__next__().read_bytes()
+
+
+def randomise(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Random weights and BatchNorm statistics, so no test depends on an identity-like net."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point():
+                if name.endswith("running_var"):
+                    tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
+                else:
+                    tensor.copy_(torch.randn(tensor.shape, generator=gen) * (0.05 if "conv" in name else 0.2))
+    return model
+
+
+@pytest.fixture(scope="session")
+def trained_weights_dir(tmp_path_factory) -> Path:
+    """A weights/ folder with random weights saved exactly as training exports them (fp16 safetensors + JSON)."""
+    from safetensors.torch import save_file
+
+    folder = tmp_path_factory.mktemp("weights")
+    model = randomise(build_resnet34(), seed=1)
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, str(folder / WEIGHTS_FILE))
+    (folder / META_FILE).write_text(json.dumps({"architecture": "resnet34", "calibration": {"temperature": 1.5}, "decision_threshold": 0.5}))
+    return folder
+
+
+@pytest.fixture
+def use_trained_weights(trained_weights_dir, monkeypatch) -> Path:
+    monkeypatch.setenv("CXR_WEIGHTS_DIR", str(trained_weights_dir))
+    return trained_weights_dir
+
+
+@pytest.fixture
+def use_placeholder(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("CXR_WEIGHTS_DIR", str(tmp_path))  # empty: no trained model
+    return tmp_path
