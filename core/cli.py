@@ -73,6 +73,36 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_evaluate(args) -> int:
+    from core import dataset
+    from core.metrics import classification_report
+    from core.model import ModelService
+
+    samples = dataset.list_labelled(args.folder)
+    if not samples:
+        return _fail(f"{args.folder} has no images under NORMAL/ or PNEUMONIA/")
+    service = ModelService()
+    if not service.info.trained:
+        return _fail("no trained model is installed (weights/classifier.safetensors is missing)")
+    grays = list(dataset.load_pixels(samples, cache=False))
+    report = classification_report([s.label for s in samples], service.predict_grays(grays), service.info.threshold)
+    report["model_version"] = service.version
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for key, value in report.items():
+            print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from core.export import export_run
+
+    meta = export_run(args.run_dir / "last.pt", args.out, report_test=not args.no_test)
+    print(json.dumps(meta["metrics"], indent=2))
+    return 0
+
+
 def _cmd_train(args) -> int:
     import torch
 
@@ -100,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=int, default=12)
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("evaluate", help="metrics of the installed model on a folder with NORMAL/ and PNEUMONIA/")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("export", help="calibrate a finished run and write weights + model card JSON")
+    p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
+    p.add_argument("--out", type=Path, default=Path("weights"))
+    p.add_argument("--no-test", action="store_true", help="skip reporting on kermany224/test")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("train", help="train the classifier on kermany224/train (resumable)")
     p.add_argument("--schedule", default=TrainConfig.schedule, help="resolution x epochs, e.g. 128x8,160x8,224x4")

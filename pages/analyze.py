@@ -26,7 +26,7 @@ if cached is None or cached[0] != (digest, service.version):
             st.session_state["analysis"] = ((digest, service.version), analyze_bytes(service, data))
     except ImageRejected as exc:
         st.session_state.pop("analysis", None)
-        st.error(f"**{upload.name}** was not analysed: {exc}", icon="🚫")
+        st.error(f"**{upload.name}** was not analysed: {exc}", icon=":material/block:")
         st.stop()
 result = st.session_state["analysis"][1]
 

@@ -3,8 +3,17 @@ from __future__ import annotations
 
 import streamlit as st
 
+from streamlit.runtime.pages_manager import PagesManager
+
 from core.analysis import DISCLAIMER
 from core.model import ModelService
+
+if PagesManager.uses_pages_directory:
+    # Streamlit treats a `pages/` folder beside the main script as v1 auto-pages until the
+    # first st.navigation call, so a visitor landing straight on /analyze would bypass the
+    # router. Switch the process to Home.py's router and rerun this request through it.
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 
 @st.cache_resource(show_spinner="Loading the classifier…")
@@ -14,7 +23,7 @@ def model_service() -> ModelService:
 
 
 def disclaimer() -> None:
-    st.info(DISCLAIMER, icon="🎓")
+    st.info(DISCLAIMER, icon=":material/school:")
 
 
 def no_trained_model_notice() -> None:
@@ -22,7 +31,7 @@ def no_trained_model_notice() -> None:
         "No trained model is installed (`weights/classifier.safetensors` is missing). "
         "The app runs an untrained placeholder so that its plumbing can be tried, and "
         "shows none of its output as a prediction.",
-        icon="⚠️",
+        icon=":material/warning:",
     )
 
 
@@ -38,4 +47,4 @@ def sidebar() -> None:
 
 
 def coming_later(what: str) -> None:
-    st.info(what, icon="🚧")
+    st.info(what, icon=":material/construction:")

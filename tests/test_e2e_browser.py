@@ -1,0 +1,104 @@
+"""End to end in headless Chromium: the real server, a real upload, the rendered result.
+
+Needs Debian's chromium (test.sh installs it). Playwright drives it through its
+executable_path, so no browser is downloaded.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+if CHROMIUM is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("chromium is not installed: test.sh installs it with apt-get")
+    pytest.skip("chromium not installed (./test.sh installs it)", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_server(trained_weights_dir, tmp_path_factory):
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
+    env = {**os.environ, "CXR_WEIGHTS_DIR": str(trained_weights_dir)}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()}")
+        yield url, log_path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+def test_upload_in_browser_shows_prediction_and_overlay(app_server, browser, xray_bytes, tmp_path):
+    url, log_path = app_server
+    image = tmp_path / "case.jpeg"
+    image.write_bytes(xray_bytes)
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(f"{url}/analyze", wait_until="networkidle")
+    page.get_by_text("does not diagnose").first.wait_for(timeout=60_000)
+    page.locator("input[type=file]").set_input_files(str(image))
+    page.get_by_text("Probability of pneumonia").first.wait_for(timeout=90_000)
+    page.get_by_text("Grad-CAM for").first.wait_for(timeout=30_000)
+    body = page.inner_text("body")
+    # Landing straight on /analyze still goes through Home.py's router and shared sidebar.
+    assert "Model Limits" in body and "Educational use only" in body
+    assert ("NORMAL" in body) or ("PNEUMONIA" in body)
+    assert "Model version" in body
+    page.screenshot(path=str(tmp_path / "analyze.png"), full_page=True)
+    shots = os.environ.get("CXR_SCREENSHOT_DIR")
+    if shots:
+        shutil.copy(tmp_path / "analyze.png", Path(shots) / "analyze.png")
+    page.close()
+    log = log_path.read_text()
+    assert "Traceback" not in log and "Error" not in log, log
+
+
+def test_rejected_upload_in_browser_shows_reason(app_server, browser, tmp_path):
+    url, _ = app_server
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not an image")
+    page = browser.new_page()
+    page.goto(f"{url}/analyze", wait_until="networkidle")
+    page.locator("input[type=file]").set_input_files(str(bad))
+    page.get_by_text("was not analysed").first.wait_for(timeout=60_000)
+    assert "Not an image" in page.inner_text("body")
+    page.close()
