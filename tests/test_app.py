@@ -60,3 +60,17 @@ def test_analyze_with_placeholder_never_shows_a_prediction(use_placeholder, xray
     assert not at.exception
     assert any("No trained model is installed" in w.value for w in at.warning)
     assert not at.metric
+
+
+def test_analyze_real_dicom_chest_cr(use_trained_weights):
+    """A real MONOCHROME1 chest CR from pydicom-data, through the uploader."""
+    from pathlib import Path
+
+    import data_store  # ships with pydicom-data
+
+    dicom = Path(data_store.__file__).parent / "data" / "RG1_UNCR.dcm"
+    at = upload(fresh_app(), "chest.dcm", dicom.read_bytes(), "application/dicom")
+    assert not at.exception, at.exception
+    assert {m.label for m in at.metric} >= {"Model output", "Probability of pneumonia"}
+    image = at.session_state["analysis"][1].image
+    assert (image.width, image.height, image.source_format) == (1841, 1955, "DICOM")
