@@ -14,6 +14,7 @@ want=$(cat requirements*.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "== installing $req into .venv (first run downloads PyTorch: several minutes)"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -r "$req"
+  # pip warns once per package about this machine's optional local index mirrors; drop that noise.
+  .venv/bin/python -m pip install --quiet -r "$req" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   echo "$want" > "$stamp"
 fi
