@@ -77,11 +77,15 @@ def augment(batch_u8: torch.Tensor, res: int, gen: torch.Generator) -> torch.Ten
 
 
 @torch.inference_mode()
-def predict_logits(model, pixels: np.ndarray, batch_size: int = 64) -> np.ndarray:
+def predict_logits(model, pixels: np.ndarray, batch_size: int = 64, res: int | None = None) -> np.ndarray:
+    """Logits for (N, 224, 224) uint8 pixels; `res` evaluates at a training resolution instead."""
     model.eval()
     out = []
     for start in range(0, len(pixels), batch_size):
-        x = normalize(torch.from_numpy(pixels[start : start + batch_size])[:, None])
+        x = torch.from_numpy(pixels[start : start + batch_size])[:, None]
+        if res is not None and res != x.shape[-1]:
+            x = F.interpolate(x.float(), size=(res, res), mode="bilinear", antialias=True, align_corners=False)
+        x = normalize(x)
         out.append(head_logits(model, trunk_features(model, x)))
     return torch.cat(out).numpy()
 
@@ -167,7 +171,9 @@ def train(config: TrainConfig, run_dir: Path = DEFAULT_RUN_DIR, resume: bool = F
             sched.step()
             running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
             bar.set_postfix(loss=f"{running:.3f}", lr=f"{sched.get_last_lr()[0]:.1e}")
-        logits = predict_logits(model, val_px)
+        # Validate at the epoch's own resolution: BatchNorm statistics learnt at 128 px do not
+        # transfer to 224 px until the last (224 px) epochs re-estimate them.
+        logits = predict_logits(model, val_px, res=res)
         val = classification_report(val_y, probs_from_logits(logits))
         val["loss"] = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(val_y)).item())
         elapsed += time.time() - t0
