@@ -99,7 +99,6 @@ def _client(settings: GeminiSettings):
 
 def _explain(exc: Exception, settings: GeminiSettings) -> str:
     """One user-facing line for an exception from the SDK or httpx; the key never survives `redact`."""
-    import httpx
     from google.genai import errors
 
     tries = f"{settings.attempts} attempt{'s' if settings.attempts != 1 else ''}"
@@ -115,11 +114,13 @@ def _explain(exc: Exception, settings: GeminiSettings) -> str:
         if exc.code >= 500 or exc.code == 408:
             return f"Gemini had a server error (HTTP {exc.code}) on all {tries}{detail}"
         return f"Gemini rejected the request (HTTP {exc.code}){detail}"
-    if isinstance(exc, errors.UnknownApiResponseError):
+    if isinstance(exc, errors.UnknownApiResponseError) or "JSONDecodeError" in {c.__name__ for c in type(exc).__mro__}:
         return "Gemini's reply was not valid JSON"
-    if isinstance(exc, httpx.TimeoutException):
+    # The SDK sends through httpx or its fork httpx2; match their exception classes by name.
+    lineage = {cls.__name__ for cls in type(exc).__mro__}
+    if "TimeoutException" in lineage:
         return f"Gemini did not answer within {settings.timeout_s:g} s on any of {tries}"
-    if isinstance(exc, httpx.HTTPError):
+    if "HTTPError" in lineage or "TransportError" in lineage:
         return f"Gemini could not be reached ({type(exc).__name__}) on any of {tries}"
     return f"the Gemini call failed unexpectedly ({type(exc).__name__}: {redact(exc)[:160]})"
 
@@ -133,9 +134,12 @@ def _call(settings: GeminiSettings, system: str, user: str, schema=None):
         candidate_count=1,
         response_mime_type="application/json" if schema is not None else "text/plain",
         response_schema=schema,
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),  # no tools here
     )
     try:
-        response = _client(settings).models.generate_content(model=settings.model, contents=user, config=config)
+        # The client must stay referenced during the call: a collected Client closes its HTTP pool.
+        with _client(settings) as client:
+            response = client.models.generate_content(model=settings.model, contents=user, config=config)
     except GeminiFailure:
         raise
     except Exception as exc:  # the SDK, httpx and pydantic raise many types; all mean "no answer"

@@ -1,6 +1,7 @@
 """One entry point: facts → stored report (reused, Gemini, or offline), checked and versioned."""
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ def _record(facts, image_id, language, sections: ReportSections, source, llm_mod
     guard = check_report(sections, facts)
     content = {
         "sections": {k: redact(v) if isinstance(v, str) else v for k, v in sections.model_dump().items()},
-        "facts": facts.to_dict(),
+        "facts": json.loads(facts.to_json()),  # JSON-native, as a SQL JSON column returns it
         "source_reason": redact(reason) if reason else None,
     }
     return ReportRecord(image_id=image_id, model_version=facts.model_version, prompt_version=PROMPT_VERSION,
