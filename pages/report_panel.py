@@ -94,24 +94,32 @@ def report_panel(source, *, image_key: str | None = None, key: str = "report") -
     slot = (img, facts.model_version, language)
     current = shown.get(slot) or store.latest(key_for(facts, img, language, settings))
 
-    buttons = st.columns([1, 1, 3])
-    generate = buttons[0].button("Generate report", key=f"{key}_generate", disabled=current is not None,
-                                 icon=":material/description:")
-    regenerate = buttons[1].button("Regenerate", key=f"{key}_regenerate", disabled=current is None,
-                                   icon=":material/refresh:")
+    # Clicks are recorded by callbacks and handled here, before the buttons are drawn, so the
+    # buttons' enabled state already reflects the report this run produces.
+    request = st.session_state.pop(f"{key}_request", None)
     previous = st.session_state.get(f"{key}_previous", {}).get(slot)
-    if generate or regenerate:
+    if request in ("generate", "regenerate"):
         try:
             with st.spinner("Writing the report…"):
-                outcome = get_report(facts, img, store, language=language, settings=settings, regenerate=regenerate)
+                outcome = get_report(facts, img, store, language=language, settings=settings,
+                                     regenerate=request == "regenerate")
         except Exception as exc:  # a bug, not a Gemini failure (those fall back inside): say so, keep the page
             st.error(f"The report could not be made: {redact(exc)}", icon=":material/error:")
             return
-        previous = current if regenerate else None
+        previous = current if request == "regenerate" else None
         st.session_state.setdefault(f"{key}_previous", {})[slot] = previous
         current = shown[slot] = outcome.record
         if outcome.reused:
             st.caption("Stored report for this image, model version, prompt version, language and LLM model.")
+
+    def ask_for(kind: str) -> None:
+        st.session_state[f"{key}_request"] = kind
+
+    buttons = st.columns([1, 1, 3])
+    buttons[0].button("Generate report", key=f"{key}_generate", disabled=current is not None,
+                      icon=":material/description:", on_click=ask_for, args=("generate",))
+    buttons[1].button("Regenerate", key=f"{key}_regenerate", disabled=current is None,
+                      icon=":material/refresh:", on_click=ask_for, args=("regenerate",))
 
     with st.expander("Facts the report is written from"):
         st.json(facts.to_dict())

@@ -30,7 +30,7 @@ def facts_from_prompt(text: str) -> dict:
 def good_sections(facts: dict, korean: bool) -> dict:
     cls = facts["model_output_class"]
     p = facts["probability_of_pneumonia"]
-    top_zone, top_share = next(iter(facts["grad_cam"]["zone_share_largest_first"].items()))
+    top_zone, top_share = next(iter(facts["grad_cam"]["zone_share_largest_first"].items()), ("no", "0.0%"))
     if korean:
         summary = f"[fake-gemini] 모델의 출력은 {cls}이고 폐렴 확률은 {p}입니다. 교육용 도구이며 진단이 아닙니다."
         attention = f"히트맵 질량은 {top_zone}에 {top_share} 있습니다. Grad-CAM은 질병의 위치를 보여주지 않습니다."
