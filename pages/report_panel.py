@@ -50,7 +50,7 @@ def _show_record(record, previous=None) -> None:
                          f"version {record.version} ({record.source})", expanded=True):
             diff = diff_markdown(previous, record)
             if diff:
-                st.code(diff, language="diff")
+                st.code(diff, language="diff", wrap_lines=True)
             else:
                 st.caption("No difference: the two versions have identical text.")
 
