@@ -61,6 +61,36 @@ def _cmd_analyze(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    from core.analysis import analyze_bytes
+    from core.imaging import ImageRejected
+    from core.model import ModelService
+    from core.reports import InMemoryReportStore, NoPrediction, build_facts, get_report, image_id, to_markdown
+    from core.reports.gemini import GeminiSettings
+
+    try:
+        result = analyze_bytes(ModelService(), _read_input(args.image))
+        facts = build_facts(result)
+    except (ImageRejected, NoPrediction) as exc:
+        return _fail(str(exc))
+    settings = GeminiSettings.from_env()
+    record = get_report(facts, image_id(result.image.pixels), InMemoryReportStore(),
+                        language=args.lang, settings=settings).record
+    if args.json:
+        print(json.dumps({"facts": facts.to_dict(), "report": record.to_dict(), "markdown": to_markdown(record)},
+                         indent=2, ensure_ascii=False))
+        return 0
+    print("facts:")
+    for key, value in facts.to_dict().items():
+        print(f"  {key}: {value}")
+    why = f" ({record.source_reason})" if record.source_reason else ""
+    print(f"source: {record.source}{why}")
+    print("guard: passed" if record.guard_passed else "guard: FAILED: " + "; ".join(record.guard_reasons))
+    print()
+    print(to_markdown(record, header=False))
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from core.bench import run_bench
 
@@ -124,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", type=Path)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_analyze)
+
+    p = sub.add_parser("report", help="educational report on one image (Gemini if a key is set, else offline)")
+    p.add_argument("image", type=Path)
+    p.add_argument("--lang", choices=("en", "ko"), default="en")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("bench", help="time the analysis path against the forward pass and pytorch-grad-cam")
     p.add_argument("--json", action="store_true")

@@ -6,6 +6,7 @@ from core.analysis import analyze_bytes
 from core.cam import colour_bar
 from core.imaging import ACCEPTED, ImageRejected
 from pages.common import disclaimer, model_service, no_trained_model_notice
+from pages.report_panel import report_panel
 
 st.title("Analyze a chest X-ray")
 disclaimer()
@@ -52,3 +53,4 @@ if result.cam_summary.get("peak") is None:
     st.caption("The heatmap is empty: no region raised this class's score (Grad-CAM keeps only positive evidence).")
 with st.expander("Where the heatmap lies (numbers)"):
     st.json(result.cam_summary)
+report_panel(result)

@@ -1,0 +1,205 @@
+"""The facts a report may use: a small, versioned, frozen record built from one analysis.
+
+Everything downstream (prompt, offline template, hallucination guard, "Ask why") reads these
+facts and nothing else, so a report can only say what the analysis measured.
+Optional parts of `Analysis` that other work adds later (input guard, uncertainty, lung and
+marker CAM metrics) are read with defaults, so facts build before and after that work lands.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+FACTS_VERSION = 1
+CLASSES = ("NORMAL", "PNEUMONIA")
+# Without an uncertainty measure from the model, a probability this close to the decision
+# threshold is called uncertain (the band the Analyze page uses for "not sure").
+UNCERTAIN_MARGIN = 0.15
+SMALL_SIDE_PX = 256  # below this the 224-px model input is an upscale: fine detail is invented
+LOW_CONTRAST_RANGE = 60  # grey levels between the 2nd and 98th percentile
+COLOUR_THRESHOLD = 10.0  # Hasler–Süsstrunk colourfulness; radiographs are ≈0
+CAM_METRIC_WORDS = ("lung", "marker", "mediastin", "diaphragm", "outside")
+
+
+class NoPrediction(ValueError):
+    """The analysis carries no real prediction (placeholder model): there is nothing to report on."""
+
+
+@dataclass(frozen=True)
+class ReportFacts:
+    model_version: str
+    label: str  # the model's output class
+    probability_pneumonia: float  # calibrated, 0..1, rounded to 4 places
+    threshold: float
+    alternative: str  # the other class
+    uncertain: bool
+    uncertainty_basis: str  # how `uncertain` was decided, in words
+    uncertainty_value: float | None
+    guard_verdict: str  # "passed", "failed", "overridden" or "not_checked"
+    guard_detail: str
+    cam_target: str
+    cam_peak_zone: str | None
+    cam_zone_share: tuple[tuple[str, float], ...]  # largest first
+    cam_border_share: float
+    cam_metrics: tuple[tuple[str, float], ...]  # lung / marker shares once the limits work adds them
+    image_width: int
+    image_height: int
+    source_format: str
+    quality_flags: tuple[str, ...]  # "small", "low_contrast", "colour"
+    facts_version: int = FACTS_VERSION
+
+    # -- derived numbers, in one place so prompt, template and guard agree ------------------
+    @property
+    def label_probability(self) -> float:
+        return self.probability_pneumonia if self.label == "PNEUMONIA" else 1.0 - self.probability_pneumonia
+
+    @property
+    def side_share(self) -> dict[str, float]:
+        return {side: round(sum(v for z, v in self.cam_zone_share if z.startswith(side)), 4) for side in ("right", "left")}
+
+    @property
+    def band_share(self) -> dict[str, float]:
+        return {band: round(sum(v for z, v in self.cam_zone_share if z.endswith(band)), 4)
+                for band in ("upper", "middle", "lower")}
+
+    def metric(self, word: str) -> tuple[str, float] | None:
+        """The first CAM metric whose name contains `word` (e.g. 'lung', 'marker')."""
+        return next(((k, v) for k, v in self.cam_metrics if word in k), None)
+
+    def known_fractions(self) -> list[float]:
+        """Every fraction a report may quote (as a percentage): the guard accepts only these."""
+        p = self.probability_pneumonia
+        values = [p, 1.0 - p, self.threshold, 1.0 - self.threshold, self.cam_border_share, 1.0 - self.cam_border_share]
+        values += [v for _, v in self.cam_zone_share] + list(self.side_share.values()) + list(self.band_share.values())
+        for _, v in self.cam_metrics:
+            values += [v, 1.0 - v]
+        if self.uncertainty_value is not None and 0.0 <= self.uncertainty_value <= 1.0:
+            values.append(self.uncertainty_value)
+        return values
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ReportFacts":
+        data = dict(data)
+        for name in ("cam_zone_share", "cam_metrics"):
+            data[name] = tuple((str(k), float(v)) for k, v in data.get(name, ()))
+        data["quality_flags"] = tuple(data.get("quality_flags", ()))
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+
+
+def image_id(pixels: np.ndarray) -> str:
+    """Content hash of the validated pixels: the same picture gets the same id whatever its file wrapper."""
+    pixels = np.ascontiguousarray(pixels)
+    digest = hashlib.sha256(f"{pixels.shape}{pixels.dtype}".encode())
+    digest.update(pixels.tobytes())
+    return digest.hexdigest()
+
+
+def quality_flags(pixels: np.ndarray, colourfulness: float) -> tuple[str, ...]:
+    flags = []
+    if min(pixels.shape[:2]) < SMALL_SIDE_PX:
+        flags.append("small")
+    lo, hi = np.percentile(pixels, [2, 98])
+    if hi - lo < LOW_CONTRAST_RANGE:
+        flags.append("low_contrast")
+    if colourfulness > COLOUR_THRESHOLD:
+        flags.append("colour")
+    return tuple(flags)
+
+
+def _get(obj, *names, default=None):
+    """First present attribute or key among `names` (the parallel branches' shapes are not fixed yet)."""
+    for name in names:
+        if isinstance(obj, dict) and name in obj:
+            return obj[name]
+        if obj is not None and not isinstance(obj, dict) and hasattr(obj, name):
+            return getattr(obj, name)
+    return default
+
+
+def _guard(analysis) -> tuple[str, str]:
+    guard = getattr(analysis, "guard", None)
+    if guard is None:
+        return "not_checked", "no input check was run"
+    detail = str(_get(guard, "reason", "message", "detail", default="") or "")
+    verdict = _get(guard, "verdict", "status", default=None)
+    if isinstance(verdict, str) and verdict:
+        verdict = verdict.lower()
+        if verdict in ("ok", "pass", "passed", "accepted", "in_distribution", "chest_xray"):
+            verdict = "passed"
+    else:
+        ok = _get(guard, "passed", "ok", "accepted", "in_distribution", "is_chest_xray", default=None)
+        verdict = "not_checked" if ok is None else ("passed" if ok else "failed")
+    if verdict != "passed" and bool(_get(guard, "overridden", "override", default=False)):
+        verdict = "overridden"
+    return verdict, detail
+
+
+def _uncertainty(analysis, probability: float, threshold: float) -> tuple[bool, str, float | None]:
+    raw = getattr(analysis, "uncertainty", None)
+    flag = getattr(analysis, "uncertain", None)
+    value = raw if isinstance(raw, (int, float)) and not isinstance(raw, bool) else _get(raw, "value", "score", "spread")
+    if flag is None and raw is not None:
+        flag = _get(raw, "uncertain", "is_uncertain", default=None)
+    basis = _get(raw, "basis", "method", "kind", default=None) if raw is not None and not isinstance(raw, (int, float)) else None
+    if isinstance(flag, bool):
+        return flag, str(basis or "the model's uncertainty indicator"), None if value is None else round(float(value), 4)
+    margin = abs(probability - threshold)
+    return (margin < UNCERTAIN_MARGIN,
+            f"distance of the probability from the decision threshold (uncertain below {UNCERTAIN_MARGIN:.2f})",
+            round(margin, 4))
+
+
+def _cam_metrics(summary: dict) -> tuple[tuple[str, float], ...]:
+    """Numeric lung / marker / mediastinum entries of the CAM summary, flattened one level."""
+    found = []
+    for key, value in sorted(summary.items()):
+        items = value.items() if isinstance(value, dict) and key not in ("zone_share", "peak") else [(None, value)]
+        for sub, v in items:
+            name = key if sub is None else f"{key}.{sub}"
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and any(w in name for w in CAM_METRIC_WORDS):
+                found.append((name, round(float(v), 4)))
+    return tuple(found)
+
+
+def build_facts(analysis) -> ReportFacts:
+    """Facts from a `core.analysis.Analysis`. Raises NoPrediction for the untrained placeholder."""
+    if not getattr(analysis, "model_trained", False):
+        raise NoPrediction("no trained model is installed, so there is no prediction to report on")
+    p = float(analysis.probability)
+    label = str(analysis.label)
+    uncertain, basis, value = _uncertainty(analysis, p, float(analysis.threshold))
+    verdict, detail = _guard(analysis)
+    summary = analysis.cam_summary or {}
+    zones = tuple(sorted(((str(z), round(float(v), 4)) for z, v in summary.get("zone_share", {}).items()),
+                         key=lambda kv: (-kv[1], kv[0])))
+    image = analysis.image
+    return ReportFacts(
+        model_version=str(analysis.model_version),
+        label=label,
+        probability_pneumonia=round(p, 4),
+        threshold=round(float(analysis.threshold), 4),
+        alternative=next(c for c in CLASSES if c != label),
+        uncertain=uncertain,
+        uncertainty_basis=basis,
+        uncertainty_value=value,
+        guard_verdict=verdict,
+        guard_detail=detail,
+        cam_target=str(analysis.cam_target),
+        cam_peak_zone=(summary.get("peak") or {}).get("zone"),
+        cam_zone_share=zones,
+        cam_border_share=round(float(summary.get("border_share", 0.0)), 4),
+        cam_metrics=_cam_metrics(summary),
+        image_width=int(image.width),
+        image_height=int(image.height),
+        source_format=str(image.source_format),
+        quality_flags=quality_flags(image.pixels, float(getattr(image, "colourfulness", 0.0))),
+    )

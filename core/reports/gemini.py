@@ -1,0 +1,181 @@
+"""Gemini through the official google-genai SDK: structured JSON, temperature 0, timeout, bounded retries.
+
+Every failure becomes a `GeminiFailure` whose reason is safe to show (the key is redacted);
+callers fall back to the offline template and show that reason.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from core.reports.content import ReportSections
+from core.reports.facts import ReportFacts
+from core.reports.prompt import build_ask_prompt, build_prompt
+from core.reports.redaction import Secret, redact
+
+logger = logging.getLogger("core.reports.gemini")
+
+DEFAULT_MODEL = "gemini-3.5-flash"
+KEY_NAMES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # the SDK's own order of preference
+MODEL_SETTING = "CXR_GEMINI_MODEL"
+TIMEOUT_SETTING = "CXR_GEMINI_TIMEOUT_S"
+RETRY_STATUS = (408, 429, 500, 502, 503, 504)
+ACCEPTED_FINISH = ("STOP", "FINISH_REASON_UNSPECIFIED")
+
+
+class GeminiFailure(Exception):
+    """Gemini gave no usable answer; `reason` is one line fit for the user (no key in it)."""
+
+    def __init__(self, reason: str):
+        self.reason = redact(reason)
+        super().__init__(self.reason)
+
+
+@dataclass(frozen=True)
+class GeminiSettings:
+    api_key: Secret | None
+    model: str = DEFAULT_MODEL
+    timeout_s: float = 30.0  # per attempt
+    attempts: int = 3  # including the first; retried on 408/429/5xx, timeouts and refused connections
+    initial_delay_s: float = 1.0
+    max_delay_s: float = 8.0
+    jitter_s: float = 0.5
+    base_url: str | None = None  # None: the SDK's default, or GOOGLE_GEMINI_BASE_URL if set
+    temperature: float = 0.0
+
+    @property
+    def online(self) -> bool:
+        return self.api_key is not None
+
+    @property
+    def worst_case_s(self) -> float:
+        """Upper bound of one call's wall time when every attempt times out."""
+        waits = sum(min(self.initial_delay_s * 2 ** i + self.jitter_s, self.max_delay_s) for i in range(self.attempts - 1))
+        return self.attempts * self.timeout_s + waits
+
+    @classmethod
+    def from_env(cls, secrets: Mapping | None = None, **overrides) -> "GeminiSettings":
+        """Key and model from Streamlit secrets (if given) or the environment; no key → offline."""
+        def setting(name: str) -> str | None:
+            value = None
+            if secrets is not None:
+                try:
+                    value = secrets.get(name)
+                except Exception:  # st.secrets raises when no secrets.toml exists
+                    value = None
+            return (str(value).strip() if value else None) or (os.environ.get(name, "").strip() or None)
+
+        key = next((v for v in map(setting, KEY_NAMES) if v), None)
+        values = {"api_key": Secret(key) if key else None, "model": setting(MODEL_SETTING) or DEFAULT_MODEL}
+        timeout = setting(TIMEOUT_SETTING)
+        if timeout:
+            try:
+                values["timeout_s"] = max(1.0, float(timeout))
+            except ValueError:
+                logger.warning("%s=%r is not a number; using %.0f s", TIMEOUT_SETTING, timeout, cls.timeout_s)
+        values.update(overrides)
+        return cls(**values)
+
+
+def _client(settings: GeminiSettings):
+    from google import genai
+    from google.genai import types
+
+    if settings.api_key is None:
+        raise GeminiFailure("no Gemini API key is set (GEMINI_API_KEY or GOOGLE_API_KEY)")
+    retry = types.HttpRetryOptions(
+        attempts=settings.attempts,
+        initial_delay=settings.initial_delay_s,
+        max_delay=settings.max_delay_s,
+        exp_base=2.0,
+        jitter=settings.jitter_s,
+        http_status_codes=list(RETRY_STATUS),
+    )
+    http = types.HttpOptions(base_url=settings.base_url, timeout=int(settings.timeout_s * 1000), retry_options=retry)
+    return genai.Client(api_key=settings.api_key.reveal(), vertexai=False, http_options=http)
+
+
+def _explain(exc: Exception, settings: GeminiSettings) -> str:
+    """One user-facing line for an exception from the SDK or httpx; the key never survives `redact`."""
+    from google.genai import errors
+
+    tries = f"{settings.attempts} attempt{'s' if settings.attempts != 1 else ''}"
+    if isinstance(exc, errors.APIError):
+        detail = redact(exc.message or exc.status or "")[:160]
+        detail = f": {detail}" if detail else ""
+        if exc.code == 429:
+            return f"Gemini's rate limit or quota was exceeded (HTTP 429) on all {tries}{detail}"
+        if exc.code in (401, 403):
+            return f"Gemini refused the API key (HTTP {exc.code}){detail}"
+        if exc.code == 404:
+            return f"Gemini does not know the model {settings.model!r} (HTTP 404){detail}"
+        if exc.code >= 500 or exc.code == 408:
+            return f"Gemini had a server error (HTTP {exc.code}) on all {tries}{detail}"
+        return f"Gemini rejected the request (HTTP {exc.code}){detail}"
+    if isinstance(exc, errors.UnknownApiResponseError) or "JSONDecodeError" in {c.__name__ for c in type(exc).__mro__}:
+        return "Gemini's reply was not valid JSON"
+    # The SDK sends through httpx or its fork httpx2; match their exception classes by name.
+    lineage = {cls.__name__ for cls in type(exc).__mro__}
+    if "TimeoutException" in lineage:
+        return f"Gemini did not answer within {settings.timeout_s:g} s on any of {tries}"
+    if "HTTPError" in lineage or "TransportError" in lineage:
+        return f"Gemini could not be reached ({type(exc).__name__}) on any of {tries}"
+    return f"the Gemini call failed unexpectedly ({type(exc).__name__}: {redact(exc)[:160]})"
+
+
+def _call(settings: GeminiSettings, system: str, user: str, schema=None):
+    from google.genai import types
+
+    config = types.GenerateContentConfig(
+        system_instruction=system,
+        temperature=settings.temperature,
+        candidate_count=1,
+        response_mime_type="application/json" if schema is not None else "text/plain",
+        response_schema=schema,
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),  # no tools here
+    )
+    try:
+        # The client must stay referenced during the call: a collected Client closes its HTTP pool.
+        with _client(settings) as client:
+            response = client.models.generate_content(model=settings.model, contents=user, config=config)
+    except GeminiFailure:
+        raise
+    except Exception as exc:  # the SDK, httpx and pydantic raise many types; all mean "no answer"
+        raise GeminiFailure(_explain(exc, settings)) from None
+    feedback = response.prompt_feedback
+    if feedback is not None and feedback.block_reason is not None:
+        name = getattr(feedback.block_reason, "name", str(feedback.block_reason))
+        raise GeminiFailure(f"Gemini blocked the request (block reason {name})")
+    if not response.candidates:
+        raise GeminiFailure("Gemini returned no answer (no candidates)")
+    finish = response.candidates[0].finish_reason
+    finish_name = getattr(finish, "name", None) if finish is not None else None
+    if finish_name is not None and finish_name not in ACCEPTED_FINISH:
+        raise GeminiFailure(f"Gemini stopped without a complete answer (finish reason {finish_name})")
+    text = response.text
+    if not text or not text.strip():
+        raise GeminiFailure(f"Gemini returned an empty answer (finish reason {finish_name or 'none'})")
+    return response, text
+
+
+def generate_sections(settings: GeminiSettings, facts: ReportFacts, language: str) -> ReportSections:
+    """The four-section report from Gemini. Raises GeminiFailure."""
+    system, user = build_prompt(facts, language)
+    response, text = _call(settings, system, user, schema=ReportSections)
+    parsed = response.parsed
+    if isinstance(parsed, ReportSections):
+        return parsed
+    try:
+        return ReportSections.model_validate_json(text)
+    except Exception as exc:
+        kind = "not valid JSON" if "json" in type(exc).__name__.lower() or "Invalid JSON" in str(exc) else "not in the report's format"
+        raise GeminiFailure(f"Gemini's answer was {kind}") from None
+
+
+def ask_gemini(settings: GeminiSettings, facts: ReportFacts, question: str, language: str) -> str:
+    """A short free-text answer grounded on the facts. Raises GeminiFailure."""
+    system, user = build_ask_prompt(facts, question, language)
+    _response, text = _call(settings, system, user)
+    return text.strip()

@@ -1,0 +1,119 @@
+"""Hallucination guard: a report is checked against its facts before anyone reads it as trustworthy.
+
+Checks: the stated class and probability match the facts; the non-diagnostic notice is present;
+the summary does not assert the other class; every probability-like percentage matches a fact;
+no disease other than pneumonia is asserted as a finding. A failing report is kept and shown
+flagged with these reasons — never silently accepted, never silently dropped.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from core.reports.content import ReportSections, SECTION_KEYS
+from core.reports.facts import ReportFacts
+
+PROBABILITY_TOLERANCE = 0.01  # the model may round 87.34% to 87.3% or 87%
+PERCENT_TOLERANCE = 0.011
+
+NOTICE_PATTERNS = (
+    r"does not diagnose", r"not (?:a |an )?(?:medical |clinical )?diagnos", r"non-?diagnostic", r"cannot diagnose",
+    r"no diagnosis", r"not for (?:clinical )?diagnos", r"not intended (?:for|to) diagnos",
+    r"진단이 아닙", r"진단이 아니", r"진단(?:을|은)? ?하지 않", r"진단(?:할|을 할) 수 없", r"진단용이 아", r"비진단",
+)
+PROBABILITY_WORDS = re.compile(r"probab|likelihood|chance|confiden|확률|가능성|신뢰", re.I)
+OTHER_DISEASES = (
+    r"tuberculosis", r"\btb\b", r"covid", r"coronavirus", r"cancer", r"carcinoma", r"malignan", r"tumou?r", r"neoplas",
+    r"nodules?\b", r"effusion", r"pneumothorax", r"cardiomegaly", r"o?edema\b", r"fractur", r"atelectasis", r"emphysema",
+    r"fibrosis", r"bronchiectasis", r"abscess", r"sarcoid", r"lymphoma", r"metasta", r"\bcopd\b", r"asthma",
+    r"bronchiolitis", r"heart failure", r"pleural thickening",
+    r"결핵", r"코로나", r"폐암", r"종양", r"결절", r"흉수", r"흉막 ?삼출", r"기흉", r"심(?:장)?비대", r"부종", r"골절",
+    r"무기폐", r"폐기종", r"섬유화", r"기관지 ?확장", r"농양", r"전이",
+)
+DISEASE_RE = re.compile("|".join(OTHER_DISEASES), re.I)
+# A disease named in a sentence with one of these is a limitation or a differential, not a finding.
+NEGATION_RE = re.compile(
+    r"\b(?:no|not|cannot|can't|can ?not|does ?n[o']t|without|rule[sd]? out|exclud\w*|other than|only|neither|nor|"
+    r"unable|never|isn't|aren't|beyond|trained)\b|않|없|못|아닌|아니|배제|감별|외의|이외|뿐",
+    re.I,
+)
+CLASS_EN = {"NORMAL": "normal", "PNEUMONIA": "pneumonia"}
+CLASS_KO = {"NORMAL": "정상", "PNEUMONIA": "폐렴"}
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    passed: bool
+    reasons: tuple[str, ...]
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?。])\s+|\n+", text) if s.strip()]
+
+
+def _asserts_class(text: str, cls: str) -> bool:
+    en, ko = CLASS_EN[cls], CLASS_KO[cls]
+    patterns = (
+        rf"\b(?:classif\w*|predict\w*|output|label\w*|categori[sz]\w*|read)\b[^.\n]{{0,20}}?\b(?:as|is|was|:)\s+(?:an?\s+)?[\"'“(]*{en}\b",
+        rf"(?:{ko}|{en})\s*(?:\(\w+\))?\s*(?:으로|로|이라고|라고)\s*(?:분류|예측|판단|출력)",
+        rf"출력(?:은|는|값은)\s*[\"'“(]*(?:{ko}|{en})",
+    )
+    return any(re.search(p, text, re.I) for p in patterns)
+
+
+def _mentions_class(text: str, cls: str) -> bool:
+    return bool(re.search(rf"\b{CLASS_EN[cls]}\b|{CLASS_KO[cls]}", text, re.I))
+
+
+def check_report(report: ReportSections, facts: ReportFacts) -> GuardResult:
+    reasons: list[str] = []
+    text = report.text()
+
+    stated = (report.stated_label or "").strip().upper()
+    if stated != facts.label:
+        reasons.append(f"states the class {stated or '(none)'}; the model's output is {facts.label}")
+    p = report.stated_probability_pneumonia
+    p = p / 100 if p is not None and 1.0 < p <= 100.0 else p  # a percentage in the number field
+    if p is None or abs(p - facts.probability_pneumonia) > PROBABILITY_TOLERANCE:
+        reasons.append(f"states P(pneumonia) = {report.stated_probability_pneumonia}; "
+                       f"the facts say {facts.probability_pneumonia:.4f}")
+
+    if not any(re.search(pat, text, re.I) for pat in NOTICE_PATTERNS):
+        reasons.append("the non-diagnostic notice is missing")
+    if not _mentions_class(report.summary, facts.label):
+        reasons.append(f"the summary does not name the model's output ({facts.label})")
+    if _asserts_class(report.summary, facts.alternative):
+        reasons.append(f"the summary presents {facts.alternative} as the model's output; the output is {facts.label}")
+
+    reasons += _fact_checks(text, facts)
+
+    for key in SECTION_KEYS:
+        if not getattr(report, key).strip():
+            reasons.append(f"section {key} is empty")
+    unique = tuple(dict.fromkeys(reasons))
+    return GuardResult(passed=not unique, reasons=unique)
+
+
+def _fact_checks(text: str, facts: ReportFacts) -> list[str]:
+    """Numbers and named conditions, sentence by sentence (shared by reports and "Ask why" answers)."""
+    reasons: list[str] = []
+    known = facts.known_fractions()
+    probability_values = (facts.probability_pneumonia, 1 - facts.probability_pneumonia, facts.threshold)
+    for sentence in _sentences(text):
+        for match in re.finditer(r"(\d+(?:[.,]\d+)?)\s*%", sentence):
+            value = float(match.group(1).replace(",", ".")) / 100
+            pool = probability_values if PROBABILITY_WORDS.search(sentence) else known
+            if not any(abs(value - k) <= PERCENT_TOLERANCE for k in pool):
+                kind = "a probability" if pool is probability_values else "a figure"
+                reasons.append(f"quotes {match.group(0)} as {kind} that matches no fact")
+        disease = DISEASE_RE.search(sentence)
+        if disease and not NEGATION_RE.search(sentence):
+            reasons.append(f"asserts a condition other than pneumonia ({disease.group(0)!r}): "
+                           "the model knows only NORMAL and PNEUMONIA")
+    return reasons
+
+
+def check_answer(text: str, facts: ReportFacts) -> GuardResult:
+    """The fact checks for a free-text answer (no sections, no notice required)."""
+    reasons = tuple(dict.fromkeys(_fact_checks(text, facts)))
+    return GuardResult(passed=not reasons, reasons=reasons)

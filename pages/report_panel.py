@@ -1,0 +1,134 @@
+"""The report section: one call from Analyze (and later the case detail) lays it out.
+
+Facts come from the analysis; generation, checking and versioning live in core.reports. The
+API key is read from st.secrets or the environment and never displayed.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.reports import (InMemoryReportStore, ReportFacts, ask_why, build_facts, diff_markdown, get_report, image_id,
+                          to_markdown)
+from core.reports.gemini import GeminiSettings
+from core.reports.redaction import redact
+from core.reports.service import key_for
+
+LANGUAGE_LABELS = {"en": "English", "ko": "한국어 (Korean)"}
+
+
+def report_store():
+    """This session's report store (the SQL store replaces it when the case library lands)."""
+    if "report_store" not in st.session_state:
+        st.session_state["report_store"] = InMemoryReportStore()
+    return st.session_state["report_store"]
+
+
+def gemini_settings() -> GeminiSettings:
+    secrets = st.secrets if st.secrets.load_if_toml_exists() else None
+    return GeminiSettings.from_env(secrets)
+
+
+def _show_record(record, previous=None) -> None:
+    badge = st.columns([1, 3])
+    if record.source == "gemini":
+        badge[0].badge("Gemini", icon=":material/auto_awesome:", color="blue")
+        badge[1].caption(f"Written by `{record.llm_model}` from the case facts · version {record.version} · "
+                         f"prompt `{record.prompt_version}`")
+    else:
+        badge[0].badge("Offline", icon=":material/cloud_off:", color="orange")
+        badge[1].caption(f"Template report from the case facts · version {record.version} · why: {record.source_reason}")
+    if record.guard_passed:
+        st.success("Fact check passed: class, probability, notice and named conditions match the facts.",
+                   icon=":material/verified:")
+    else:
+        st.error("Fact check FAILED — read this report as an example of what can go wrong, not as an explanation:\n\n"
+                 + "\n".join(f"- {reason}" for reason in record.guard_reasons), icon=":material/gpp_bad:")
+    with st.container(border=True):
+        st.markdown(to_markdown(record, header=False))
+    if previous is not None:
+        with st.expander(f"What changed: version {previous.version} ({previous.source}) → "
+                         f"version {record.version} ({record.source})", expanded=True):
+            diff = diff_markdown(previous, record)
+            if diff:
+                st.code(diff, language="diff", wrap_lines=True)
+            else:
+                st.caption("No difference: the two versions have identical text.")
+
+
+def _ask_box(facts: ReportFacts, language: str, settings: GeminiSettings, key: str) -> None:
+    st.markdown("**Ask why** — a short question about this case, answered from its facts only.")
+    with st.form(f"{key}_ask_form", clear_on_submit=False, border=False):
+        question = st.text_input("Question", key=f"{key}_question", max_chars=300,
+                                 placeholder="Why did the model say this? Where did it look? Can I trust it?")
+        asked = st.form_submit_button("Ask")
+    if asked:
+        if not question.strip():
+            st.warning("Type a question first.")
+        else:
+            with st.spinner("Thinking…"):
+                st.session_state[f"{key}_answer"] = (question, ask_why(facts, question, language, settings))
+    answer = st.session_state.get(f"{key}_answer")
+    if answer is not None:
+        q, a = answer
+        st.markdown(f"> {q}\n\n{a.text}")
+        st.caption("Answered by Gemini from the case facts." if a.source == "gemini"
+                   else f"Answered offline from the case facts ({a.reason}).")
+
+
+def report_panel(source, *, image_key: str | None = None, key: str = "report") -> None:
+    """Report section for an Analysis (or ready ReportFacts with `image_key`)."""
+    facts = source if isinstance(source, ReportFacts) else build_facts(source)
+    img = image_key or image_id(source.image.pixels)
+    settings, store = gemini_settings(), report_store()
+
+    st.subheader("Educational report")
+    if settings.online:
+        st.caption(f"Reports are written by Gemini (`{settings.model}`) from the facts below and checked against "
+                   "them; the API key is configured and never shown.")
+    else:
+        st.caption("No Gemini API key is configured (GEMINI_API_KEY or GOOGLE_API_KEY): reports use the offline "
+                   "template, written from the same facts.")
+    language = st.radio("Language", list(LANGUAGE_LABELS), format_func=LANGUAGE_LABELS.get, horizontal=True,
+                        key=f"{key}_language")
+    shown: dict = st.session_state.setdefault(f"{key}_shown", {})
+    slot = (img, facts.model_version, language)
+    current = shown.get(slot) or store.latest(key_for(facts, img, language, settings))
+
+    # Clicks are recorded by callbacks and handled here, before the buttons are drawn, so the
+    # buttons' enabled state already reflects the report this run produces.
+    request = st.session_state.pop(f"{key}_request", None)
+    previous = st.session_state.get(f"{key}_previous", {}).get(slot)
+    if request in ("generate", "regenerate"):
+        try:
+            with st.spinner("Writing the report…"):
+                outcome = get_report(facts, img, store, language=language, settings=settings,
+                                     regenerate=request == "regenerate")
+        except Exception as exc:  # a bug, not a Gemini failure (those fall back inside): say so, keep the page
+            st.error(f"The report could not be made: {redact(exc)}", icon=":material/error:")
+            return
+        previous = current if request == "regenerate" else None
+        st.session_state.setdefault(f"{key}_previous", {})[slot] = previous
+        current = shown[slot] = outcome.record
+        if outcome.reused:
+            st.caption("Stored report for this image, model version, prompt version, language and LLM model.")
+
+    def ask_for(kind: str) -> None:
+        st.session_state[f"{key}_request"] = kind
+
+    buttons = st.columns([1, 1, 3])
+    buttons[0].button("Generate report", key=f"{key}_generate", disabled=current is not None,
+                      icon=":material/description:", on_click=ask_for, args=("generate",))
+    buttons[1].button("Regenerate", key=f"{key}_regenerate", disabled=current is None,
+                      icon=":material/refresh:", on_click=ask_for, args=("regenerate",))
+
+    with st.expander("Facts the report is written from"):
+        st.json(facts.to_dict())
+    if current is None:
+        st.caption("Press **Generate report** to write one.")
+    else:
+        _show_record(current, previous)
+        versions = store.versions(current.key)
+        if len(versions) > 1:
+            st.caption(f"{len(versions)} versions are kept for this image, model and language.")
+        _ask_box(facts, language, settings, key)
+    st.caption("Educational text about what the model computed. It does not diagnose.")
