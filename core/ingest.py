@@ -31,9 +31,10 @@ DEFAULT_BATCH = 32
 
 
 def demo_folder() -> Path:
+    """kermany224/test (held-out cases with ground truth); CXR_DEMO_DIR points elsewhere (tests)."""
     from core.dataset import KERMANY
 
-    return KERMANY / "test"
+    return Path(os.environ.get("CXR_DEMO_DIR") or KERMANY / "test")
 
 
 def seeding_wanted() -> bool:
