@@ -250,9 +250,10 @@ def import_set(session: Session, data: bytes, imported_by: str = "teaching-set i
             result.cases_already_present += 1
             if entry["tags"]:
                 repository.add_tags(session, case.id, entry["tags"])
-            if truth and case.truth_label != truth:
-                label = case.truth_label or "none"
-                result.notes.append(f"{case.title}: kept this library's ground truth ({label}); the zip says {truth}.")
+            if truth and case.truth_label is None:
+                repository.set_truth(session, case.id, truth, entry.get("truth_set_by") or imported_by)
+            elif truth and case.truth_label != truth:
+                result.notes.append(f"{case.title}: kept this library's ground truth ({case.truth_label}); the zip says {truth}.")
         case_ids.append(case.id)
     result.added_to_set = teaching.add_to_set(session, target.id, case_ids)
     return result
