@@ -424,4 +424,7 @@ if case_id is not None:
     show_case(int(case_id))
 else:
     view = st.radio("View", ["Cases", "Teaching sets"], horizontal=True, key="gallery_view", label_visibility="collapsed")
-    show_grid() if view == "Cases" else show_sets()
+    if view == "Cases":
+        show_grid()
+    else:
+        show_sets()
