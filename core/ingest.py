@@ -21,7 +21,7 @@ from core.model import CLASS_NAMES, ModelService
 from core.preprocess import to_model_input
 from db import repository
 from db.codec import EncodedImage, decode_png, encode_image
-from db.engine import session_scope
+from db.engine import refresh_statistics, session_scope
 from db.models import Image, Prediction
 
 LABEL_FOLDERS = {name.lower(): name for name in CLASS_NAMES}  # NORMAL/ and PNEUMONIA/ give ground truth
@@ -188,6 +188,8 @@ def import_folder(engine, folder: Path, service: ModelService | None, batch_size
         summary.seconds = time.perf_counter() - started
         if progress:
             progress(summary)
+    if summary.added:
+        refresh_statistics(engine)
     summary.seconds = time.perf_counter() - started
     return summary
 

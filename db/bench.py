@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy import insert
 
 from db.codec import encode_image, pack_cam
-from db.engine import ensure_library, forget_engine, session_scope
+from db.engine import ensure_library, forget_engine, refresh_statistics, session_scope
 from db.models import Case, CaseTag, Image, Prediction, TeachingSet, TeachingSetItem, utcnow
 from db.repository import GalleryFilter, gallery_page
 
@@ -71,6 +71,7 @@ def run_bench(n_cases: int = 10_000, repeats: int = 7, url: str | None = None, p
         t0 = time.perf_counter()
         seed_synthetic(engine, n_cases)
         seeded = time.perf_counter() - t0
+        refresh_statistics(engine)  # as every import does, and autovacuum would
         report = {"cases": n_cases, "backend": engine.dialect.name, "per_page": per_page,
                   "seed_seconds": round(seeded, 2), "query_ms_median": {}, "query_ms_max": {}}
         for name, (filters, sort, page) in SCENARIOS.items():

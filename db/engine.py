@@ -127,6 +127,12 @@ def ensure_library(url: str | None = None) -> Engine:
     return engine
 
 
+def refresh_statistics(engine: Engine) -> None:
+    """ANALYZE after bulk writes: PostgreSQL plans the gallery query badly (seconds, not ms) until it has row statistics."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed if the block finishes, rolled back if it raises."""
