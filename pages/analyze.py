@@ -7,6 +7,7 @@ from core.cam import colour_bar
 from core.imaging import ACCEPTED, ImageRejected
 from pages.common import disclaimer, model_service, no_trained_model_notice
 from pages.report_panel import report_panel
+from pages.save_to_library import save_to_library_button
 
 st.title("Analyze a chest X-ray")
 disclaimer()
@@ -34,6 +35,7 @@ result = st.session_state["analysis"][1]
 if not result.model_trained:
     no_trained_model_notice()
     st.image(result.image.pixels, caption=f"{upload.name} ({result.image.width}×{result.image.height})")
+    save_to_library_button(result, upload.name)
     st.stop()
 
 top = st.columns(3)
@@ -53,4 +55,5 @@ if result.cam_summary.get("peak") is None:
     st.caption("The heatmap is empty: no region raised this class's score (Grad-CAM keeps only positive evidence).")
 with st.expander("Where the heatmap lies (numbers)"):
     st.json(result.cam_summary)
+save_to_library_button(result, upload.name)
 report_panel(result)

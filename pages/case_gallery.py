@@ -1,10 +1,430 @@
+"""Case Gallery: browse the library, open a case, curate teaching sets. Thin layer over db/ and core/."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 import streamlit as st
 
-from pages.common import coming_later, disclaimer
+from db import repository as repo
+from db import teaching
+from db.codec import decode_png
+from db.errors import LibraryError
+from db.repository import SORTS, GalleryFilter
+from pages.common import disclaimer, model_service, no_trained_model_notice
+from pages.library_ui import Unavailable, current_model_version, guard, library, seed_demo_if_needed, session
+
+TRUTH_CHOICES = {"Any": None, "NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA", "Unlabelled": "unlabelled"}
+PRED_CHOICES = {"Any": None, "NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA"}
+OUTCOME_CHOICES = {"Any": None, "Correct": "correct", "False positive": "false_positive",
+                   "False negative": "false_negative", "Any error": "wrong"}
+COLUMNS = 4
 
 st.title("Case Gallery")
 disclaimer()
-coming_later(
-    "The case library will live here: a thumbnail grid of stored cases with filters (ground truth, "
-    "prediction, errors, probability, tags), case details, and teaching sets that instructors curate."
-)
+service = model_service()
+model_version = current_model_version(service)
+engine = library()
+if engine is None:
+    st.stop()
+seed_demo_if_needed(engine, service)
+if not service.info.trained:
+    no_trained_model_notice()
+
+
+def flash(kind: str, text: str) -> None:
+    """A message that survives the st.rerun() after an action."""
+    st.session_state["gallery_flash"] = (kind, text)
+
+
+def show_flash() -> None:
+    kind, text = st.session_state.pop("gallery_flash", (None, None))
+    if kind:
+        getattr(st, kind)(text)
+
+
+def act(fn, success: str | None = None) -> bool:
+    """Run a library write; show refusals and connection trouble, never a traceback."""
+    try:
+        with guard(), session(engine) as s:
+            fn(s)
+    except Unavailable:
+        return False
+    except LibraryError as exc:
+        st.error(str(exc), icon=":material/block:")
+        return False
+    if success:
+        flash("success", success)
+    return True
+
+
+def open_case(case_id: int) -> None:
+    st.session_state["gallery_case"] = case_id
+
+
+def set_options(s) -> dict[str, int]:
+    return {f"{x.name} ({x.size} cases{', published' if x.published else ''})": x.id for x in teaching.list_sets(s)}
+
+
+# ---------- case detail ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseSnapshot:
+    """What the detail view shows; kept in session_state so the page survives a lost connection."""
+    id: int
+    title: str
+    source: str
+    revision: int
+    notes: str
+    tags: tuple[str, ...]
+    difficulty: str | None
+    truth_label: str | None
+    truth_set_by: str | None
+    truth_set_at: str
+    png: bytes
+    size: tuple[int, int]
+    prediction: dict | None
+    report: dict | None
+    history: tuple[tuple[str, str, str, str], ...]
+    sets: tuple[tuple[int, str], ...]
+
+
+def load_snapshot(s, case_id: int) -> CaseSnapshot:
+    case = repo.get_case(s, case_id)
+    pred = repo.case_prediction(s, case, model_version)
+    report = repo.latest_report(s, case_id)
+    return CaseSnapshot(
+        id=case.id, title=case.title, source=case.source, revision=case.revision, notes=case.notes,
+        tags=tuple(t.tag for t in case.tags), difficulty=case.difficulty, truth_label=case.truth_label,
+        truth_set_by=case.truth_set_by, truth_set_at=repo.as_datetime_text(case.truth_set_at),
+        png=case.image.png, size=(case.image.width, case.image.height),
+        prediction=None if pred is None else {
+            "label": pred.label, "probability": pred.probability, "threshold": pred.threshold,
+            "model_version": pred.model_version, "cam": repo.prediction_cam(pred), "cam_target": pred.cam_target,
+            "cam_summary": pred.cam_summary},
+        report=None if report is None else {"content": report.content, "source": report.source,
+                                            "created": repo.as_datetime_text(report.created_at)},
+        history=tuple((repo.as_datetime_text(h.changed_at), h.changed_by, h.old_label or "none", h.new_label or "none")
+                      for h in repo.truth_history(s, case_id)),
+        sets=tuple((x.id, x.name) for x in teaching.sets_for_case(s, case_id)),
+    )
+
+
+def show_case(case_id: int) -> None:
+    if st.button("Back to the gallery", icon=":material/arrow_back:", key="case_back"):
+        st.session_state.pop("gallery_case", None)
+        st.rerun()
+    cache = st.session_state.setdefault("case_snapshots", {})
+    try:
+        with guard(), session(engine) as s:
+            snap = load_snapshot(s, case_id)
+            all_sets = set_options(s)
+        cache[case_id] = snap
+    except Unavailable:
+        snap, all_sets = cache.get(case_id), {}
+        if snap is None:
+            st.stop()
+        st.caption("Showing the case as last loaded.")
+    except LibraryError as exc:
+        st.error(str(exc))
+        st.session_state.pop("gallery_case", None)
+        st.stop()
+    show_flash()
+
+    st.subheader(f"Case #{snap.id}: {snap.title}")
+    st.caption(f"Source: {snap.source} · {snap.size[0]}×{snap.size[1]} px")
+    gray = decode_png(snap.png)
+    left, right = st.columns(2)
+    left.image(gray, caption="Stored image", width="stretch")
+    pred = snap.prediction
+    if pred is not None:
+        from core.cam import colour_bar, render_overlay
+
+        right.image(render_overlay(gray, pred["cam"]), caption=f"Grad-CAM for {pred['cam_target']}", width="stretch")
+        right.image(colour_bar(512, 14), width="stretch")
+        top = st.columns(3)
+        top[0].metric("Model output", pred["label"])
+        top[1].metric("Probability of pneumonia", f"{pred['probability']:.1%}")
+        top[2].metric("Model version", pred["model_version"])
+        outcome = repo.GalleryRow(snap.id, "", snap.truth_label, None, b"", pred["label"], pred["probability"], ()).outcome
+        if outcome:
+            st.caption(f"Against the ground truth: **{repo.describe_outcome(outcome)}**.")
+    elif model_version:
+        right.info("No prediction from the installed model is stored for this case yet "
+                   "(`python -m db predict` adds them).")
+    else:
+        right.info("No prediction is shown: no trained model is installed.")
+
+    st.markdown("#### Report")
+    if snap.report:
+        st.caption(f"{snap.report['source']} report, {snap.report['created']}")
+        st.json(snap.report["content"])
+    else:
+        st.caption("No report for this case yet: educational reports are added by the report feature.")
+
+    st.markdown("#### Notes and tags")
+    notes_key, tags_key, diff_key = f"notes_{snap.id}", f"tags_{snap.id}", f"difficulty_{snap.id}"
+    st.session_state.setdefault(notes_key, snap.notes)
+    st.session_state.setdefault(tags_key, ", ".join(snap.tags))
+    st.session_state.setdefault(diff_key, snap.difficulty or "—")
+    st.text_area("Notes", key=notes_key, height=140)
+    st.text_input("Tags (comma-separated)", key=tags_key)
+    st.selectbox("Difficulty", ["—", *repo.DIFFICULTIES], key=diff_key)
+    if st.button("Save notes and tags", key=f"save_{snap.id}", type="primary"):
+        difficulty = st.session_state[diff_key]
+        if act(lambda s: repo.update_case(s, snap.id, snap.revision, notes=st.session_state[notes_key],
+                                          tags=st.session_state[tags_key],
+                                          difficulty=None if difficulty == "—" else difficulty),
+               "Notes and tags saved."):
+            st.session_state.pop(tags_key, None)  # show the normalised tags
+            st.rerun()
+
+    st.markdown("#### Ground truth")
+    if snap.truth_label:
+        st.caption(f"Currently **{snap.truth_label}**, set by {snap.truth_set_by} on {snap.truth_set_at}.")
+    else:
+        st.caption("No ground truth recorded.")
+    cols = st.columns([1, 1, 1])
+    labels = ["none", *repo.LABELS]
+    new_truth = cols[0].selectbox("Set ground truth", labels, index=labels.index(snap.truth_label or "none"),
+                                  key=f"truth_{snap.id}")
+    who = cols[1].text_input("Your name (recorded)", key="instructor_name")
+    if cols[2].button("Record ground truth", key=f"truth_save_{snap.id}"):
+        if act(lambda s: repo.set_truth(s, snap.id, None if new_truth == "none" else new_truth, who, snap.revision),
+               "Ground truth recorded."):
+            st.rerun()
+    if snap.history:
+        with st.expander(f"Ground-truth history ({len(snap.history)})"):
+            st.table([{"when": w, "who": by, "from": old, "to": new} for w, by, old, new in snap.history])
+
+    st.markdown("#### Teaching sets")
+    for set_id, name in snap.sets:
+        c1, c2 = st.columns([4, 1])
+        c1.write(name)
+        if c2.button("Remove", key=f"case_rm_{set_id}"):
+            if act(lambda s, i=set_id: teaching.remove_from_set(s, i, snap.id), f"Removed from {name}."):
+                st.rerun()
+    others = {label: i for label, i in all_sets.items() if i not in {x for x, _ in snap.sets}}
+    if others:
+        c1, c2 = st.columns([4, 1])
+        target = c1.selectbox("Add to a teaching set", list(others), key="case_add_set")
+        if c2.button("Add", key="case_add_btn"):
+            if act(lambda s: teaching.add_to_set(s, others[target], [snap.id]), "Added to the teaching set."):
+                st.rerun()
+
+
+# ---------- the grid -----------------------------------------------------------------------
+
+
+def current_filters() -> GalleryFilter:
+    g = st.session_state.get
+    prob = tuple(g("f_prob", (0.0, 1.0)))
+    return GalleryFilter(
+        truth=TRUTH_CHOICES[g("f_truth", "Any")],
+        predicted=PRED_CHOICES[g("f_pred", "Any")] if model_version else None,
+        outcome=OUTCOME_CHOICES[g("f_outcome", "Any")] if model_version else None,
+        probability=prob if model_version and prob != (0.0, 1.0) else None,
+        uncertain=bool(g("f_uncertain", False)) and bool(model_version),
+        tags=list(g("f_tags", [])),
+        set_id=st.session_state.get("_set_ids", {}).get(g("f_set", "Any")),
+        text=g("f_text", ""),
+    )
+
+
+def show_grid() -> None:
+    try:
+        with guard(), session(engine) as s:
+            tags, sets = repo.all_tags(s), set_options(s)
+            missing = repo.count_without_prediction(s, model_version) if model_version else 0
+    except Unavailable:
+        st.stop()
+    st.session_state["_set_ids"] = sets
+    show_flash()
+    if missing:
+        c1, c2 = st.columns([3, 1])
+        c1.caption(f"{missing} cases have no prediction from the installed model ({model_version}) yet.")
+        if c2.button("Compute them now", key="predict_missing"):
+            from core.ingest import predict_missing
+
+            bar = st.progress(0.0, text="Computing predictions…")
+            try:
+                with guard():
+                    predict_missing(engine, service, progress=lambda d, t: bar.progress(
+                        d / t if t else 1.0, text=f"Computing predictions… {d}/{t}"))
+            except Unavailable:
+                st.stop()
+            st.rerun()
+
+    with st.expander("Filters and sort", expanded=True, icon=":material/filter_list:"):
+        row = st.columns(4)
+        row[0].selectbox("Ground truth", list(TRUTH_CHOICES), key="f_truth")
+        no_model = None if model_version else "No trained model is installed, so there are no predictions to filter on."
+        row[1].selectbox("Model output", list(PRED_CHOICES), key="f_pred", disabled=not model_version, help=no_model)
+        row[2].selectbox("Correct / error", list(OUTCOME_CHOICES), key="f_outcome", disabled=not model_version, help=no_model)
+        row[3].selectbox("Teaching set", ["Any", *sets], key="f_set")
+        row = st.columns(4)
+        row[0].slider("P(pneumonia) range", 0.0, 1.0, (0.0, 1.0), 0.05, key="f_prob", disabled=not model_version)
+        row[1].checkbox("Uncertain only", key="f_uncertain", disabled=not model_version,
+                        help=f"Probability within {repo.UNCERTAIN_MARGIN:.0%} of the decision threshold")
+        row[2].multiselect("Tags (all of)", tags, key="f_tags")
+        row[3].text_input("Text in notes or title", key="f_text")
+        row = st.columns(4)
+        sorts = {k: v for k, v in SORTS.items() if model_version or not k.startswith(("probability", "uncertain"))}
+        row[0].selectbox("Sort", list(sorts), format_func=sorts.get, key="f_sort")
+        row[1].selectbox("Per page", [12, 24, 48], index=1, key="f_per_page")
+
+    filters = current_filters()
+    signature = (repr(filters), st.session_state.get("f_sort"), st.session_state.get("f_per_page"))
+    if st.session_state.get("_f_signature") != signature:
+        st.session_state["_f_signature"] = signature
+        st.session_state["f_page"] = 1  # new filters start on page 1
+    try:
+        with guard(), session(engine) as s:
+            page = repo.gallery_page(s, filters, model_version, sort=st.session_state.get("f_sort", "newest"),
+                                     page=st.session_state.get("f_page", 1), per_page=st.session_state.get("f_per_page", 24))
+    except Unavailable:
+        st.stop()
+    except LibraryError as exc:
+        st.error(str(exc))
+        st.stop()
+
+    first = (page.page - 1) * page.per_page + 1
+    st.caption(f"{page.total} cases match · showing {min(first, page.total)}–{first + len(page.rows) - 1} · "
+               f"page {page.page} of {page.pages}")
+    if not page.rows:
+        st.info("No case matches these filters." if page.total == 0 else "This page is empty.")
+    for start in range(0, len(page.rows), COLUMNS):
+        cols = st.columns(COLUMNS)
+        for col, row in zip(cols, page.rows[start : start + COLUMNS]):
+            with col.container(border=True):
+                st.image(row.thumbnail, width="stretch")
+                st.markdown(f"**#{row.case_id} {row.title}**")
+                truth = row.truth_label or "unlabelled"
+                if row.predicted is not None:
+                    verdict = f" · {repo.describe_outcome(row.outcome)}" if row.outcome else ""
+                    st.caption(f"Truth {truth} · model {row.predicted} ({row.probability:.0%}){verdict}")
+                else:
+                    st.caption(f"Truth {truth}")
+                if row.tags:
+                    st.caption(" ".join(f"`{t}`" for t in row.tags))
+                c1, c2 = st.columns(2)
+                c1.checkbox("Pick", key=f"pick_{row.case_id}")
+                c2.button("Open", key=f"open_{row.case_id}", on_click=open_case, args=(row.case_id,))
+
+    nav = st.columns([1, 1, 2])
+    if st.session_state.get("f_page", 1) > page.pages:
+        st.session_state["f_page"] = page.pages
+    nav[0].number_input("Page", 1, page.pages, key="f_page", step=1)
+    picked = [r.case_id for r in page.rows if st.session_state.get(f"pick_{r.case_id}")]
+    if sets:
+        target = nav[2].selectbox("Add picked cases to", list(sets), key="grid_add_set")
+        if nav[2].button(f"Add {len(picked)} picked case(s)", key="grid_add_btn", disabled=not picked):
+            if act(lambda s: teaching.add_to_set(s, sets[target], picked), f"Added {len(picked)} case(s) to the set."):
+                for case_id in picked:
+                    st.session_state.pop(f"pick_{case_id}", None)
+                st.rerun()
+    else:
+        nav[2].caption("Create a teaching set (view *Teaching sets*) to collect picked cases.")
+
+
+# ---------- teaching sets ----------------------------------------------------------------------
+
+
+def show_sets() -> None:
+    show_flash()
+    with st.expander("New teaching set", icon=":material/add:"):
+        name = st.text_input("Name", key="ts_new_name")
+        description = st.text_area("Description", key="ts_new_description")
+        if st.button("Create", key="ts_create"):
+            if act(lambda s: teaching.create_set(s, name, description), f"Created {name!r}."):
+                st.rerun()
+    with st.expander("Import a teaching-set zip", icon=":material/upload:"):
+        upload = st.file_uploader("Teaching-set zip (exported from a CXR Teaching Lab library)", type=["zip"], key="ts_import")
+        if upload is not None and st.button("Import", key="ts_import_btn"):
+            from db.exchange import import_set
+
+            box = {}
+            if act(lambda s: box.setdefault("r", import_set(s, upload.getvalue()))):
+                r = box["r"]
+                flash("success", f"Imported {r.set_name!r}: {r.cases_added} new cases, {r.cases_already_present} already "
+                                 f"in the library, {r.added_to_set} added to the set." + "".join(f"\n\n{n}" for n in r.notes))
+                st.rerun()
+    try:
+        with guard(), session(engine) as s:
+            sets = set_options(s)
+    except Unavailable:
+        st.stop()
+    if not sets:
+        st.info("No teaching sets yet: create one above, then pick cases in the gallery.")
+        return
+    label = st.selectbox("Teaching set", list(sets), key="ts_select")
+    set_id = sets[label]
+    try:
+        with guard(), session(engine) as s:
+            row = teaching.get_set(s, set_id)
+            info = (row.name, row.description, row.published)
+            cases = [(c.id, c.title, c.truth_label, c.image.thumbnail) for c in teaching.set_cases(s, set_id)]
+    except Unavailable:
+        st.stop()
+    except LibraryError as exc:
+        st.error(str(exc))
+        return
+    name, description, published = info
+    st.subheader(name)
+    st.caption(("Published" if published else "Draft (not published)") + f" · {len(cases)} cases")
+    c1, c2 = st.columns([4, 1])
+    new_name = c1.text_input("Name", value=name, key=f"ts_name_{set_id}")
+    if c2.button("Rename", key=f"ts_rename_{set_id}"):
+        if act(lambda s: teaching.rename_set(s, set_id, new_name), "Renamed."):
+            st.session_state.pop("ts_select", None)
+            st.rerun()
+    new_description = st.text_area("Description", value=description, key=f"ts_desc_{set_id}")
+    b = st.columns(4)
+    if b[0].button("Save description", key=f"ts_desc_save_{set_id}"):
+        if act(lambda s: teaching.describe_set(s, set_id, new_description), "Description saved."):
+            st.rerun()
+    if b[1].button("Unpublish" if published else "Publish", key=f"ts_publish_{set_id}"):
+        if act(lambda s: teaching.publish_set(s, set_id, not published), "Unpublished." if published else "Published."):
+            st.rerun()
+    if b[2].button("Prepare zip export", key=f"ts_export_{set_id}", disabled=not cases):
+        from db.exchange import export_set
+
+        box = {}
+        if act(lambda s: box.setdefault("zip", export_set(s, set_id))):
+            st.session_state["ts_zip"] = (set_id, box["zip"])
+    prepared = st.session_state.get("ts_zip")
+    if prepared and prepared[0] == set_id:
+        b[3].download_button("Download zip", prepared[1], file_name=f"{name}.zip", mime="application/zip",
+                             key=f"ts_download_{set_id}")
+    for position, (case_id, title, truth, thumb) in enumerate(cases):
+        with st.container(border=True):
+            c = st.columns([1, 4, 1, 1, 1, 1])
+            c[0].image(thumb, width=72)
+            c[1].markdown(f"**{position + 1}. #{case_id} {title}**  \nTruth {truth or 'unlabelled'}")
+            if c[2].button("↑", key=f"ts_up_{case_id}", disabled=position == 0, help="Move up"):
+                if act(lambda s, i=case_id: teaching.move_in_set(s, set_id, i, -1)):
+                    st.rerun()
+            if c[3].button("↓", key=f"ts_down_{case_id}", disabled=position == len(cases) - 1, help="Move down"):
+                if act(lambda s, i=case_id: teaching.move_in_set(s, set_id, i, 1)):
+                    st.rerun()
+            if c[4].button("Remove", key=f"ts_rm_{case_id}"):
+                if act(lambda s, i=case_id: teaching.remove_from_set(s, set_id, i), "Removed from the set."):
+                    st.rerun()
+            c[5].button("Open", key=f"ts_open_{case_id}", on_click=open_case, args=(case_id,))
+    with st.expander("Delete this set"):
+        if st.checkbox("Yes, delete it (the cases stay in the library)", key=f"ts_confirm_{set_id}"):
+            if st.button("Delete set", key=f"ts_delete_{set_id}"):
+                if act(lambda s: teaching.delete_set(s, set_id), f"Deleted {name!r}."):
+                    st.session_state.pop("ts_select", None)
+                    st.rerun()
+
+
+case_id = st.session_state.get("gallery_case")
+if case_id is not None:
+    show_case(int(case_id))
+else:
+    view = st.radio("View", ["Cases", "Teaching sets"], horizontal=True, key="gallery_view", label_visibility="collapsed")
+    if view == "Cases":
+        show_grid()
+    else:
+        show_sets()

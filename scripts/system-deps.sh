@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the test suite drives for real: headless Chromium for end-to-end tests.
+# Debian packages the test suite drives for real: headless Chromium for end-to-end tests,
+# PostgreSQL server binaries (the case-library tests start their own throwaway server).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

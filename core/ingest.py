@@ -1,0 +1,273 @@
+"""Filling the case library: folder imports, the demo seed, saved analyses, late predictions.
+
+This is where inference meets the database: core.model/core.analysis compute, db.repository
+stores. The db package itself never imports torch.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.analysis import Analysis
+from core.cam import cam_summary, fast_gradcam, normalise
+from core.imaging import MAX_FILE_BYTES, ImageRejected, load_image
+from core.model import CLASS_NAMES, ModelService
+from core.preprocess import to_model_input
+from db import repository
+from db.codec import EncodedImage, decode_png, encode_image
+from db.engine import refresh_statistics, session_scope
+from db.models import Image, Prediction
+
+LABEL_FOLDERS = {name.lower(): name for name in CLASS_NAMES}  # NORMAL/ and PNEUMONIA/ give ground truth
+DEMO_META_KEY = "demo_seed"
+DEMO_SOURCE = "demo: kermany224/test"
+DEFAULT_BATCH = 32
+
+
+def demo_folder() -> Path:
+    """kermany224/test (held-out cases with ground truth); CXR_DEMO_DIR points elsewhere (tests)."""
+    from core.dataset import KERMANY
+
+    return Path(os.environ.get("CXR_DEMO_DIR") or KERMANY / "test")
+
+
+def seeding_wanted() -> bool:
+    """The demo seed runs unless CXR_SEED_DEMO is 0/false/no/off."""
+    return os.environ.get("CXR_SEED_DEMO", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class ImportFile:
+    path: Path
+    truth: str | None
+
+
+@dataclass
+class ImportSummary:
+    total: int = 0
+    added: int = 0
+    already_present: int = 0
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    predictions_added: int = 0
+    model_version: str | None = None
+    model_trained: bool = False
+    ignored_folders: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def done(self) -> int:
+        return self.added + self.already_present + len(self.refused)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+
+Progress = Callable[[ImportSummary], None]
+
+
+def list_import_files(folder: Path) -> tuple[list[ImportFile], list[str]]:
+    """Files to import (sorted) and sub-folders that are ignored because they name no label."""
+    folder = Path(folder)
+    files, ignored = [], []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            label = LABEL_FOLDERS.get(entry.name.lower())
+            if label is None:
+                ignored.append(entry.name)
+                continue
+            files += [ImportFile(p, label) for p in sorted(entry.iterdir()) if p.is_file() and not p.name.startswith(".")]
+        elif entry.is_file():
+            files.append(ImportFile(entry, None))
+    return files, ignored
+
+
+def predict_batch(service: ModelService, grays: list[np.ndarray]) -> list[repository.PredictionRecord]:
+    """Probability, label and Grad-CAM for many images in one forward pass (same maths as analyze_image)."""
+    if not grays:
+        return []
+    batch = torch.cat([to_model_input(g) for g in grays])
+    out = service.forward(batch)
+    labels = [service.label_for(float(p)) for p in out.probability]
+    targets = torch.tensor([CLASS_NAMES.index(label) for label in labels])
+    cams = fast_gradcam(out.features, service.model.fc.weight, targets)
+    records = []
+    for i, label in enumerate(labels):
+        cam = normalise(cams[i].numpy())
+        records.append(repository.PredictionRecord(
+            model_version=service.version, probability=float(out.probability[i]), label=label,
+            threshold=service.info.threshold, cam=cam, cam_target=label, cam_summary=cam_summary(cam),
+        ))
+    return records
+
+
+def record_from_analysis(analysis: Analysis) -> repository.PredictionRecord:
+    return repository.PredictionRecord(
+        model_version=analysis.model_version, probability=analysis.probability, label=analysis.label,
+        threshold=analysis.threshold, cam=analysis.cam, cam_target=analysis.cam_target,
+        cam_summary=analysis.cam_summary,
+    )
+
+
+def case_title(path: Path, source_format: str, sha256: str) -> str:
+    # DICOM file names are often UIDs or patient names; only ordinary image files keep theirs.
+    return f"DICOM image {sha256[:8]}" if source_format == "DICOM" else path.stem
+
+
+def _decode(item: ImportFile) -> tuple[np.ndarray, str]:
+    try:
+        size = item.path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ImageRejected(f"{size / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+        data = item.path.read_bytes()
+    except OSError as exc:
+        raise ImageRejected(f"cannot be read ({exc.strerror or exc}).") from None
+    image = load_image(data)
+    return image.pixels, image.source_format
+
+
+def import_folder(engine, folder: Path, service: ModelService | None, batch_size: int = DEFAULT_BATCH,
+                  source: str | None = None, progress: Progress | None = None) -> ImportSummary:
+    """Import every image under folder (NORMAL/, PNEUMONIA/, loose files). Safe to rerun or interrupt.
+
+    Each batch is decoded and predicted first, then written in one transaction: an interrupted
+    import leaves whole cases only, and a rerun skips what is already there.
+    """
+    started = time.perf_counter()
+    files, ignored = list_import_files(folder)
+    trained = service is not None and service.info.trained
+    summary = ImportSummary(total=len(files), model_version=service.version if trained else None,
+                            model_trained=trained, ignored_folders=ignored)
+    source = (source or f"import: {Path(folder).resolve().name}")[:200]
+    if progress:
+        progress(summary)
+    for start in range(0, len(files), batch_size):
+        batch: list[tuple[ImportFile, EncodedImage, str, np.ndarray]] = []
+        for item in files[start : start + batch_size]:
+            try:
+                pixels, fmt = _decode(item)
+            except ImageRejected as exc:
+                summary.refused.append((str(item.path), str(exc)))
+                continue
+            batch.append((item, encode_image(pixels), fmt, pixels))
+
+        with session_scope(engine) as session:
+            present = repository.known_hashes(session, [e.sha256 for _, e, _, _ in batch])
+            missing_prediction = set()
+            if trained:
+                missing_prediction = _hashes_without_prediction(session, [e.sha256 for _, e, _, _ in batch], service.version)
+        # Inference outside the transaction: the write lock is held only while writing.
+        need = {}
+        for item, encoded, fmt, pixels in batch:
+            if trained and (encoded.sha256 not in present or encoded.sha256 in missing_prediction):
+                need.setdefault(encoded.sha256, pixels)
+        records = dict(zip(need, predict_batch(service, list(need.values())))) if need else {}
+
+        with session_scope(engine) as session:
+            added = present_now = predictions = 0
+            for item, encoded, fmt, _ in batch:
+                image, _ = repository.add_image(session, encoded, fmt)
+                _, created = repository.add_case(
+                    session, image, case_title(item.path, fmt, encoded.sha256), source,
+                    truth_label=item.truth, truth_set_by=f"folder import ({item.truth}/)" if item.truth else None)
+                added, present_now = added + created, present_now + (not created)
+                record = records.pop(encoded.sha256, None)
+                if record is not None:
+                    predictions += repository.add_prediction(session, image.id, record)[1]
+        summary.added += added
+        summary.already_present += present_now
+        summary.predictions_added += predictions
+        summary.seconds = time.perf_counter() - started
+        if progress:
+            progress(summary)
+    if summary.added:
+        refresh_statistics(engine)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _hashes_without_prediction(session, hashes: list[str], model_version: str) -> set[str]:
+    from sqlalchemy import select
+
+    if not hashes:
+        return set()
+    have = set(session.scalars(select(Image.sha256).join(Prediction, Prediction.image_id == Image.id)
+                               .where(Image.sha256.in_(hashes), Prediction.model_version == model_version)))
+    return set(hashes) - have
+
+
+def predict_missing(engine, service: ModelService, batch_size: int = DEFAULT_BATCH,
+                    progress: Callable[[int, int], None] | None = None) -> int:
+    """Add the installed model's predictions to every case that lacks one; returns how many were added."""
+    if not service.info.trained:
+        return 0
+    with session_scope(engine) as session:
+        todo = repository.images_without_prediction(session, service.version)
+    done = 0
+    if progress:
+        progress(0, len(todo))
+    for start in range(0, len(todo), batch_size):
+        ids = todo[start : start + batch_size]
+        with session_scope(engine) as session:
+            pngs = [session.get(Image, i).png for i in ids]
+        records = predict_batch(service, [decode_png(p) for p in pngs])
+        with session_scope(engine) as session:
+            for image_id, record in zip(ids, records):
+                done += repository.add_prediction(session, image_id, record)[1]
+        if progress:
+            progress(min(start + batch_size, len(todo)), len(todo))
+    return done
+
+
+@dataclass(frozen=True)
+class SavedCase:
+    case_id: int
+    created: bool
+    prediction_stored: bool
+
+
+def save_analysis(engine, analysis: Analysis, title: str, source: str = "analyze upload") -> SavedCase:
+    """Store an analysed upload: one case per image (a repeat links to the existing case)."""
+    encoded = encode_image(analysis.image.pixels)
+    with session_scope(engine) as session:
+        image, _ = repository.add_image(session, encoded, analysis.image.source_format)
+        if analysis.image.source_format == "DICOM":
+            title = case_title(Path("upload.dcm"), "DICOM", encoded.sha256)
+        case, created = repository.add_case(session, image, title, source)
+        stored = False
+        if analysis.model_trained:
+            repository.add_prediction(session, image.id, record_from_analysis(analysis))
+            stored = True
+        return SavedCase(case.id, created, stored)
+
+
+def seed_demo(engine, service: ModelService, progress: Progress | None = None,
+              folder: Path | None = None) -> ImportSummary | None:
+    """Import the held-out demo cases once per library. None when already done or opted out."""
+    if not seeding_wanted():
+        return None
+    with session_scope(engine) as session:
+        if repository.get_meta(session, DEMO_META_KEY) == "done":
+            return None
+    folder = Path(folder or demo_folder())
+    if not folder.is_dir():
+        return None
+    summary = import_folder(engine, folder, service, source=DEMO_SOURCE, progress=progress)
+    with session_scope(engine) as session:
+        repository.set_meta(session, DEMO_META_KEY, "done")
+    return summary
+
+
+def demo_seed_pending(engine) -> bool:
+    if not seeding_wanted() or not demo_folder().is_dir():
+        return False
+    with session_scope(engine) as session:
+        return repository.get_meta(session, DEMO_META_KEY) != "done"

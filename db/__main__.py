@@ -1,0 +1,3 @@
+from db.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,242 @@
+"""`python -m db …`: the case library from the command line.
+
+Bad input or an unreachable database ends with exit status 2 and one line on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _library():
+    from db.engine import ensure_library
+
+    return ensure_library()
+
+
+def _load_model():
+    from core.model import ModelService  # torch: only for the commands that run the model
+
+    return ModelService()
+
+
+def _cmd_import(args) -> int:
+    from tqdm import tqdm
+
+    from core.ingest import import_folder
+
+    folder: Path = args.folder
+    if not folder.is_dir():
+        return _fail(f"{folder} is not a folder")
+    engine = _library()
+    service = _load_model()
+    if not service.info.trained:
+        print("note: no trained model is installed; importing cases and images without predictions "
+              "(run `python -m db predict` once a model is installed).", file=sys.stderr)
+    bar = tqdm(total=0, unit="img", desc="importing", disable=args.quiet)
+
+    def progress(summary):
+        bar.total = summary.total
+        bar.n = summary.done
+        bar.set_postfix(added=summary.added, present=summary.already_present, refused=len(summary.refused))
+        bar.refresh()
+
+    summary = import_folder(engine, folder, service, batch_size=args.batch_size, progress=progress)
+    bar.close()
+    for name in summary.ignored_folders:
+        print(f"ignored folder {name}/ (only NORMAL/ and PNEUMONIA/ give ground truth)", file=sys.stderr)
+    for path, reason in summary.refused:
+        print(f"refused {path}: {reason}")
+    print(f"added {summary.added} · already present {summary.already_present} · refused {len(summary.refused)} "
+          f"· predictions added {summary.predictions_added} "
+          f"({summary.images_per_second:.1f} images/s over {summary.seconds:.1f} s)")
+    if not summary.model_trained:
+        print("no predictions stored: no trained model is installed")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from tqdm import tqdm
+
+    from core.ingest import predict_missing
+
+    engine = _library()
+    service = _load_model()
+    if not service.info.trained:
+        return _fail("no trained model is installed (weights/classifier.safetensors is missing); nothing to predict with")
+    bar = tqdm(total=0, unit="img", desc="predicting", disable=args.quiet)
+
+    def progress(done, total):
+        bar.total, bar.n = total, done
+        bar.refresh()
+
+    added = predict_missing(engine, service, batch_size=args.batch_size, progress=progress)
+    bar.close()
+    print(f"predictions added for model {service.version}: {added}")
+    return 0
+
+
+def _cmd_stats(args) -> int:
+    from db.engine import describe_url, session_scope
+    from db.repository import stats
+
+    engine = _library()
+    with session_scope(engine) as session:
+        counts = stats(session)
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        print(f"library: {describe_url(str(engine.url))}")
+        for key, value in counts.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def _cmd_seed_demo(args) -> int:
+    from core.ingest import DEMO_META_KEY, demo_folder, seed_demo, seeding_wanted
+    from db.engine import session_scope
+    from db.repository import set_meta
+
+    if not seeding_wanted():
+        return _fail("CXR_SEED_DEMO is off; unset it to seed the demo cases")
+    if not demo_folder().is_dir():
+        return _fail(f"the demo folder {demo_folder()} is missing")
+    engine = _library()
+    if args.force:
+        with session_scope(engine) as session:
+            set_meta(session, DEMO_META_KEY, "pending")
+    summary = seed_demo(engine, _load_model())
+    if summary is None:
+        print("the demo cases are already seeded (use --force to check again)")
+    else:
+        print(f"demo seed: added {summary.added} · already present {summary.already_present} · refused {len(summary.refused)}")
+    return 0
+
+
+def _cmd_bench_gallery(args) -> int:
+    from db.bench import run_bench
+
+    report = run_bench(n_cases=args.cases, repeats=args.repeats, url=args.url)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{report['cases']} cases on {report['backend']} (seeded in {report['seed_seconds']} s), "
+              f"{report['per_page']} per page; median / max of {args.repeats} runs:")
+        for name, ms in report["query_ms_median"].items():
+            print(f"  {name}: {ms} ms / {report['query_ms_max'][name]} ms")
+    return 0
+
+
+def _cmd_export_set(args) -> int:
+    from db.engine import session_scope
+    from db.exchange import export_set
+    from db.teaching import find_set
+
+    engine = _library()
+    with session_scope(engine) as session:
+        found = find_set(session, args.name)
+        if found is None:
+            return _fail(f"no teaching set called {args.name!r}")
+        data = export_set(session, found.id)
+    args.out.write_bytes(data)
+    print(f"wrote {args.out} ({len(data) / 2**20:.1f} MB)")
+    return 0
+
+
+def _cmd_import_set(args) -> int:
+    from db.engine import session_scope
+    from db.exchange import MAX_ARCHIVE_BYTES, import_set
+
+    if not args.zip.is_file():
+        return _fail(f"{args.zip}: no such file")
+    if args.zip.stat().st_size > MAX_ARCHIVE_BYTES:
+        return _fail(f"{args.zip}: larger than {MAX_ARCHIVE_BYTES // 2**20} MB")
+    engine = _library()
+    with session_scope(engine) as session:
+        result = import_set(session, args.zip.read_bytes())
+    print(f"set {result.set_name!r} ({'new' if result.set_created else 'existing'}): cases added {result.cases_added}, "
+          f"already present {result.cases_already_present}, added to the set {result.added_to_set}")
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _cmd_migrate(args) -> int:
+    from db.engine import current_revision, describe_url
+
+    engine = _library()
+    print(f"{describe_url(str(engine.url))} is at revision {current_revision(engine)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m db", description="CXR Teaching Lab case library "
+                                     "(SQLite in data/ by default; DATABASE_URL for PostgreSQL)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("import", help="import a folder (NORMAL/ and PNEUMONIA/ give ground truth; loose files none)")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("predict", help="add the installed model's predictions to cases that lack them")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("stats", help="counts of cases, images, predictions, reports, teaching sets")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_stats)
+
+    p = sub.add_parser("seed-demo", help="import the demo cases (../shared/data/kermany224/test) now")
+    p.add_argument("--force", action="store_true", help="run even if the library says it was seeded")
+    p.set_defaults(func=_cmd_seed_demo)
+
+    p = sub.add_parser("bench-gallery", help="time the gallery query on a synthetic library (temporary SQLite file)")
+    p.add_argument("--cases", type=int, default=10_000)
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--url", default=None, help="an EMPTY database to bench instead (rows are written into it)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_bench_gallery)
+
+    p = sub.add_parser("export-set", help="write a teaching set as a zip (images + manifest.json)")
+    p.add_argument("name")
+    p.add_argument("out", type=Path)
+    p.set_defaults(func=_cmd_export_set)
+
+    p = sub.add_parser("import-set", help="import a teaching-set zip (no duplicates)")
+    p.add_argument("zip", type=Path)
+    p.set_defaults(func=_cmd_import_set)
+
+    p = sub.add_parser("migrate", help="create or upgrade the library's schema and print its revision")
+    p.set_defaults(func=_cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from db.engine import database_url, describe_url
+    from db.errors import LibraryError, is_connection_problem
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LibraryError as exc:
+        return _fail(str(exc))
+    except Exception as exc:
+        if is_connection_problem(exc):
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(getattr(exc, "orig", exc)).strip() else type(exc).__name__
+            return _fail(f"cannot use the library at {describe_url(database_url())}: {reason}")
+        raise
+    except KeyboardInterrupt:
+        print("interrupted: finished batches are saved; run the same command again to complete the job", file=sys.stderr)
+        return 130

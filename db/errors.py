@@ -1,0 +1,27 @@
+"""Errors with a message meant for the user (the CLI prints it; pages show it)."""
+from __future__ import annotations
+
+
+class LibraryError(ValueError):
+    """Bad input or a refused operation; nothing was changed."""
+
+
+class NotFound(LibraryError):
+    pass
+
+
+class CaseChanged(LibraryError):
+    """Someone else saved this case since it was loaded: the edit was not applied."""
+
+
+class LibraryUnavailable(RuntimeError):
+    """The database cannot be reached; the caller should keep the user's input and say so."""
+
+
+def is_connection_problem(exc: BaseException) -> bool:
+    """True for 'server gone / cannot connect / file unusable', as opposed to a bug in a query."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, LibraryUnavailable | OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)

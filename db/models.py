@@ -1,0 +1,190 @@
+"""The library's tables (the schema at the latest migration).
+
+Alembic revisions in db/migrations are the source of truth for the database itself;
+tests check that these models and the migrated schema agree.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+LABELS = ("NORMAL", "PNEUMONIA")
+DIFFICULTIES = ("easy", "medium", "hard")
+REPORT_SOURCES = ("gemini", "offline")
+
+# Stable constraint names, so migrations can refer to them on SQLite and PostgreSQL alike.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class LibraryMeta(Base):
+    """Key/value facts about this library (e.g. whether the demo cases were seeded)."""
+
+    __tablename__ = "library_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Image(Base):
+    """A validated grayscale radiograph, stored once however often it is uploaded.
+
+    `sha256` hashes the decoded pixels (with their shape), not the file, so the same picture
+    re-saved with other metadata is still one image. No file metadata is kept.
+    """
+
+    __tablename__ = "images"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    source_format: Mapped[str] = mapped_column(String(8))
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    thumbnail: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="RESTRICT"), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(200))
+    truth_label: Mapped[str | None] = mapped_column(String(16), index=True)
+    truth_set_by: Mapped[str | None] = mapped_column(String(100))
+    truth_set_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    difficulty: Mapped[str | None] = mapped_column(String(16), index=True)
+    # Bumped by every edit; an edit made on a stale copy is refused instead of overwriting.
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    image: Mapped[Image] = relationship(lazy="joined", innerjoin=True)
+    tags: Mapped[list[CaseTag]] = relationship(cascade="all, delete-orphan", order_by="CaseTag.tag")
+
+    __table_args__ = (Index("ix_cases_title", "title"),)
+
+
+class CaseTag(Base):
+    __tablename__ = "case_tags"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+    __table_args__ = (Index("ix_case_tags_tag", "tag", "case_id"),)
+
+
+class TruthChange(Base):
+    """Every ground-truth change: who, when, from what to what."""
+
+    __tablename__ = "truth_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    old_label: Mapped[str | None] = mapped_column(String(16))
+    new_label: Mapped[str | None] = mapped_column(String(16))
+    changed_by: Mapped[str] = mapped_column(String(100))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Prediction(Base):
+    """One model version's output for one image. Only trained models' outputs are stored."""
+
+    __tablename__ = "predictions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    model_version: Mapped[str] = mapped_column(String(64))
+    probability: Mapped[float] = mapped_column(Float)
+    label: Mapped[str] = mapped_column(String(16))
+    threshold: Mapped[float] = mapped_column(Float)
+    uncertainty: Mapped[float | None] = mapped_column(Float)
+    cam: Mapped[bytes] = mapped_column(LargeBinary)  # zlib(float16 little-endian), see db.codec
+    cam_height: Mapped[int] = mapped_column(Integer)
+    cam_width: Mapped[int] = mapped_column(Integer)
+    cam_target: Mapped[str] = mapped_column(String(16))
+    cam_summary: Mapped[dict] = mapped_column(JSON)
+    guard: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("image_id", "model_version", name="uq_predictions_image_model"),
+        Index("ix_predictions_model_label", "model_version", "label", "image_id"),
+        Index("ix_predictions_model_probability", "model_version", "probability", "image_id"),
+    )
+
+
+class Report(Base):
+    """An educational report on a case (written by the report feature)."""
+
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    content: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Added in revision 0002:
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    prompt_version: Mapped[str | None] = mapped_column(String(64))
+    llm_model: Mapped[str | None] = mapped_column(String(100))
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    source: Mapped[str] = mapped_column(String(16), default="offline")  # 'gemini' | 'offline'
+    status: Mapped[str] = mapped_column(String(32), default="ok")
+    guard_passed: Mapped[bool | None] = mapped_column(Boolean)
+    guard_reasons: Mapped[list | None] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        Index("ix_reports_case_created", "case_id", "created_at"),
+        Index("ix_reports_case_language_version", "case_id", "language", "version"),
+    )
+
+
+class TeachingSet(Base):
+    __tablename__ = "teaching_sets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    published: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    items: Mapped[list[TeachingSetItem]] = relationship(
+        cascade="all, delete-orphan", order_by="TeachingSetItem.position"
+    )
+
+
+class TeachingSetItem(Base):
+    __tablename__ = "teaching_set_items"
+    set_id: Mapped[int] = mapped_column(ForeignKey("teaching_sets.id", ondelete="CASCADE"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_teaching_set_items_set_position", "set_id", "position"),
+        Index("ix_teaching_set_items_case", "case_id", "set_id"),
+    )

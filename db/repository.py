@@ -1,0 +1,466 @@
+"""Reading and writing cases, images and predictions. Callers own the transaction (session_scope)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import Select, and_, exists, false, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from db.codec import EncodedImage, pack_cam, unpack_cam
+from db.errors import CaseChanged, LibraryError, NotFound
+from db.models import (
+    DIFFICULTIES,
+    LABELS,
+    Case,
+    CaseTag,
+    Image,
+    LibraryMeta,
+    Prediction,
+    Report,
+    TeachingSet,
+    TeachingSetItem,
+    TruthChange,
+    utcnow,
+)
+
+# core.model's name for its untrained stand-in; its outputs are never stored as predictions.
+PLACEHOLDER_VERSION = "placeholder-untrained"
+# "Uncertain": the stored uncertainty when there is one, else a probability this close to the threshold.
+UNCERTAIN_MARGIN = 0.15
+UNCERTAINTY_CUTOFF = 0.15
+MAX_TAG_LENGTH = 64
+MAX_TITLE_LENGTH = 200
+UNCHANGED = object()  # 'leave this field as it is' (None means clear it)
+
+
+# ---------- images and cases -------------------------------------------------------------
+
+
+def _get_or_create(session: Session, model, lookup: dict, **values):
+    """Insert unless a row matching `lookup` exists; safe against a concurrent insert of the same row."""
+    found = session.scalars(select(model).filter_by(**lookup)).first()
+    if found is not None:
+        return found, False
+    try:
+        with session.begin_nested():  # a SAVEPOINT: losing the race undoes only this insert
+            row = model(**lookup, **values)
+            session.add(row)
+            session.flush()
+        return row, True
+    except IntegrityError:
+        found = session.scalars(select(model).filter_by(**lookup)).first()
+        if found is None:
+            raise
+        return found, False
+
+
+def add_image(session: Session, encoded: EncodedImage, source_format: str) -> tuple[Image, bool]:
+    return _get_or_create(
+        session, Image, {"sha256": encoded.sha256},
+        width=encoded.width, height=encoded.height, source_format=source_format,
+        png=encoded.png, thumbnail=encoded.thumbnail,
+    )
+
+
+def normalise_label(label: str | None) -> str | None:
+    if label is None or label == "":
+        return None
+    upper = str(label).strip().upper()
+    if upper not in LABELS:
+        raise LibraryError(f"Unknown label {label!r}: use one of {', '.join(LABELS)} or leave it empty.")
+    return upper
+
+
+def add_case(session: Session, image: Image, title: str, source: str,
+             truth_label: str | None = None, truth_set_by: str | None = None) -> tuple[Case, bool]:
+    """The case for this image, created if new. An existing case is returned unchanged."""
+    truth = normalise_label(truth_label)
+    now = utcnow()
+    case, created = _get_or_create(
+        session, Case, {"image_id": image.id},
+        title=(title.strip() or "Untitled case")[:MAX_TITLE_LENGTH], source=source[:200],
+        truth_label=truth, truth_set_by=(truth_set_by if truth else None), truth_set_at=(now if truth else None),
+        notes="", revision=1, created_at=now, updated_at=now,
+    )
+    if created and truth:
+        session.add(TruthChange(case_id=case.id, old_label=None, new_label=truth, changed_by=truth_set_by or "unknown", changed_at=now))
+    return case, created
+
+
+def case_for_sha(session: Session, sha256: str) -> Case | None:
+    return session.scalars(select(Case).join(Image).where(Image.sha256 == sha256)).first()
+
+
+def known_hashes(session: Session, hashes: list[str]) -> set[str]:
+    """Which of these image hashes already have a case."""
+    if not hashes:
+        return set()
+    rows = session.scalars(select(Image.sha256).join(Case, Case.image_id == Image.id).where(Image.sha256.in_(hashes)))
+    return set(rows)
+
+
+# ---------- predictions -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    model_version: str
+    probability: float
+    label: str
+    threshold: float
+    cam: np.ndarray  # (h, w) in 0..1
+    cam_target: str
+    cam_summary: dict
+    uncertainty: float | None = None
+    guard: dict | None = None
+
+
+def add_prediction(session: Session, image_id: int, record: PredictionRecord) -> tuple[Prediction, bool]:
+    """Store a prediction once per image and model version (a second call returns the first)."""
+    if record.model_version == PLACEHOLDER_VERSION:
+        raise LibraryError("The untrained placeholder's output is not a prediction and is never stored.")
+    cam = np.asarray(record.cam, dtype=np.float32)
+    return _get_or_create(
+        session, Prediction, {"image_id": image_id, "model_version": record.model_version},
+        probability=float(record.probability), label=normalise_label(record.label), threshold=float(record.threshold),
+        uncertainty=None if record.uncertainty is None else float(record.uncertainty),
+        cam=pack_cam(cam), cam_height=int(cam.shape[0]), cam_width=int(cam.shape[1]),
+        cam_target=record.cam_target, cam_summary=record.cam_summary, guard=record.guard,
+    )
+
+
+def prediction_cam(prediction: Prediction) -> np.ndarray:
+    return unpack_cam(prediction.cam, prediction.cam_height, prediction.cam_width)
+
+
+def images_without_prediction(session: Session, model_version: str, limit: int | None = None) -> list[int]:
+    """Image ids of cases that have no prediction from this model version yet."""
+    has = exists().where(Prediction.image_id == Case.image_id, Prediction.model_version == model_version)
+    query = select(Case.image_id).where(~has).order_by(Case.image_id)
+    if limit:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def count_without_prediction(session: Session, model_version: str) -> int:
+    has = exists().where(Prediction.image_id == Case.image_id, Prediction.model_version == model_version)
+    return session.scalar(select(func.count()).select_from(Case).where(~has))
+
+
+# ---------- editing ------------------------------------------------------------------------
+
+
+def normalise_tags(tags) -> list[str]:
+    """'Air bronchogram,  Teaching ' → ['air bronchogram', 'teaching'] (lower case, de-duplicated)."""
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    out = []
+    for tag in tags:
+        tag = re.sub(r"\s+", " ", str(tag)).strip().lower()
+        if not tag:
+            continue
+        if len(tag) > MAX_TAG_LENGTH:
+            raise LibraryError(f"Tag {tag[:20]!r}… is longer than {MAX_TAG_LENGTH} characters.")
+        if tag not in out:
+            out.append(tag)
+    return out
+
+
+def get_case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"Case {case_id} is not in the library (it may have been deleted).")
+    return case
+
+
+def _lock_case(session: Session, case_id: int, expected_revision: int | None) -> Case:
+    case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).first()
+    if case is None:
+        raise NotFound(f"Case {case_id} is not in the library (it may have been deleted).")
+    if expected_revision is not None and case.revision != expected_revision:
+        raise CaseChanged(
+            f"Case {case_id} was changed by someone else since you opened it; your edit was not saved. "
+            "Your text is still on the page: reload the case, then apply it again."
+        )
+    return case
+
+
+def update_case(session: Session, case_id: int, expected_revision: int | None, *, notes: str | None = None,
+                tags=None, difficulty=UNCHANGED, title: str | None = None) -> Case:
+    """Edit notes/tags/difficulty/title. `expected_revision` guards against overwriting a newer edit."""
+    case = _lock_case(session, case_id, expected_revision)
+    if title is not None:
+        if not title.strip():
+            raise LibraryError("A case needs a title.")
+        case.title = title.strip()[:MAX_TITLE_LENGTH]
+    if notes is not None:
+        case.notes = notes
+    if difficulty is not UNCHANGED:
+        if difficulty not in (None, "", *DIFFICULTIES):
+            raise LibraryError(f"Difficulty must be one of {', '.join(DIFFICULTIES)}.")
+        case.difficulty = difficulty or None
+    if tags is not None:
+        wanted = normalise_tags(tags)
+        current = {t.tag: t for t in case.tags}
+        for tag, row in current.items():
+            if tag not in wanted:
+                case.tags.remove(row)
+        for tag in wanted:
+            if tag not in current:
+                case.tags.append(CaseTag(tag=tag))
+    case.revision += 1
+    case.updated_at = utcnow()
+    session.flush()
+    return case
+
+
+def add_tags(session: Session, case_id: int, tags) -> None:
+    """Add tags without touching the others (safe for concurrent taggers)."""
+    get_case(session, case_id)
+    for tag in normalise_tags(tags):
+        _get_or_create(session, CaseTag, {"case_id": case_id, "tag": tag})
+
+
+def set_truth(session: Session, case_id: int, label: str | None, changed_by: str,
+              expected_revision: int | None = None) -> Case:
+    """Change the ground truth and record who did it, when, and what it was before."""
+    who = (changed_by or "").strip()
+    if not who:
+        raise LibraryError("Say who sets the ground truth (e.g. your name): the change is recorded.")
+    new = normalise_label(label)
+    case = _lock_case(session, case_id, expected_revision)
+    if case.truth_label == new:
+        return case
+    now = utcnow()
+    session.add(TruthChange(case_id=case.id, old_label=case.truth_label, new_label=new, changed_by=who[:100], changed_at=now))
+    case.truth_label, case.truth_set_by, case.truth_set_at = new, (who[:100] if new else None), (now if new else None)
+    case.revision += 1
+    case.updated_at = now
+    session.flush()
+    return case
+
+
+def truth_history(session: Session, case_id: int) -> list[TruthChange]:
+    return list(session.scalars(select(TruthChange).where(TruthChange.case_id == case_id).order_by(TruthChange.id)))
+
+
+def all_tags(session: Session) -> list[str]:
+    return list(session.scalars(select(CaseTag.tag).distinct().order_by(CaseTag.tag)))
+
+
+def case_prediction(session: Session, case: Case, model_version: str | None) -> Prediction | None:
+    if not model_version:
+        return None
+    return session.scalars(select(Prediction).where(Prediction.image_id == case.image_id,
+                                                    Prediction.model_version == model_version)).first()
+
+
+def latest_report(session: Session, case_id: int) -> Report | None:
+    return session.scalars(select(Report).where(Report.case_id == case_id)
+                           .order_by(Report.created_at.desc(), Report.id.desc())).first()
+
+
+# ---------- meta and stats ------------------------------------------------------------------
+
+
+def get_meta(session: Session, key: str) -> str | None:
+    row = session.get(LibraryMeta, key)
+    return row.value if row else None
+
+
+def set_meta(session: Session, key: str, value: str) -> None:
+    row = session.get(LibraryMeta, key)
+    if row is None:
+        _get_or_create(session, LibraryMeta, {"key": key}, value=value)
+        row = session.get(LibraryMeta, key)
+    row.value = value
+
+
+def stats(session: Session) -> dict[str, int]:
+    def count(model) -> int:
+        return int(session.scalar(select(func.count()).select_from(model)))
+
+    return {"cases": count(Case), "images": count(Image), "predictions": count(Prediction),
+            "reports": count(Report), "teaching_sets": count(TeachingSet)}
+
+
+# ---------- the gallery ----------------------------------------------------------------------
+
+OUTCOMES = ("correct", "false_positive", "false_negative", "wrong")
+SORTS = {
+    "newest": "Newest first",
+    "oldest": "Oldest first",
+    "title": "Title A→Z",
+    "probability_desc": "P(pneumonia) high → low",
+    "probability_asc": "P(pneumonia) low → high",
+    "uncertain": "Most uncertain first",
+    "set_order": "Teaching-set order",
+}
+
+
+@dataclass
+class GalleryFilter:
+    truth: str | None = None  # "NORMAL" | "PNEUMONIA" | "unlabelled" | None (any)
+    predicted: str | None = None  # needs a model version
+    outcome: str | None = None  # one of OUTCOMES
+    probability: tuple[float, float] | None = None
+    uncertain: bool = False
+    tags: list[str] = field(default_factory=list)
+    set_id: int | None = None
+    text: str = ""
+    difficulty: str | None = None
+
+
+@dataclass(frozen=True)
+class GalleryRow:
+    case_id: int
+    title: str
+    truth_label: str | None
+    difficulty: str | None
+    thumbnail: bytes
+    predicted: str | None
+    probability: float | None
+    tags: tuple[str, ...]
+
+    @property
+    def outcome(self) -> str | None:
+        if self.truth_label is None or self.predicted is None:
+            return None
+        if self.truth_label == self.predicted:
+            return "correct"
+        return "false_positive" if self.predicted == "PNEUMONIA" else "false_negative"
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    rows: list[GalleryRow]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def _gallery_query(filters: GalleryFilter, model_version: str | None) -> tuple[Select, object, object]:
+    pred = aliased(Prediction)
+    conditions = []
+    query = select(Case.id)
+    if model_version:
+        query = query.outerjoin(pred, and_(pred.image_id == Case.image_id, pred.model_version == model_version))
+    if filters.truth == "unlabelled":
+        conditions.append(Case.truth_label.is_(None))
+    elif filters.truth:
+        conditions.append(Case.truth_label == normalise_label(filters.truth))
+    if filters.difficulty:
+        conditions.append(Case.difficulty == filters.difficulty)
+    if filters.text.strip():
+        text = filters.text.strip()
+        conditions.append(or_(Case.notes.icontains(text, autoescape=True), Case.title.icontains(text, autoescape=True)))
+    if filters.tags:
+        tags = normalise_tags(filters.tags)
+        tagged = (select(CaseTag.case_id).where(CaseTag.tag.in_(tags)).group_by(CaseTag.case_id)
+                  .having(func.count(CaseTag.tag) == len(tags)))
+        conditions.append(Case.id.in_(tagged))
+    if filters.set_id is not None:
+        conditions.append(exists().where(TeachingSetItem.case_id == Case.id, TeachingSetItem.set_id == filters.set_id))
+    wants_prediction = filters.predicted or filters.outcome or filters.uncertain or (
+        filters.probability is not None and tuple(filters.probability) != (0.0, 1.0))
+    if wants_prediction:
+        if not model_version:
+            # No trained model: nothing has a prediction to filter on.
+            conditions.append(false())
+        else:
+            conditions.append(pred.id.is_not(None))
+            if filters.predicted:
+                conditions.append(pred.label == normalise_label(filters.predicted))
+            if filters.probability is not None:
+                lo, hi = filters.probability
+                conditions.append(pred.probability.between(float(lo), float(hi)))
+            if filters.uncertain:
+                conditions.append(or_(
+                    and_(pred.uncertainty.is_not(None), pred.uncertainty >= UNCERTAINTY_CUTOFF),
+                    and_(pred.uncertainty.is_(None), func.abs(pred.probability - pred.threshold) < UNCERTAIN_MARGIN),
+                ))
+            if filters.outcome:
+                if filters.outcome not in OUTCOMES:
+                    raise LibraryError(f"Unknown outcome {filters.outcome!r}.")
+                conditions.append(Case.truth_label.is_not(None))
+                conditions.append({
+                    "correct": pred.label == Case.truth_label,
+                    "wrong": pred.label != Case.truth_label,
+                    "false_positive": and_(pred.label == "PNEUMONIA", Case.truth_label == "NORMAL"),
+                    "false_negative": and_(pred.label == "NORMAL", Case.truth_label == "PNEUMONIA"),
+                }[filters.outcome])
+    if conditions:
+        query = query.where(*conditions)
+    return query, pred, conditions
+
+
+def gallery_page(session: Session, filters: GalleryFilter, model_version: str | None = None,
+                 sort: str = "newest", page: int = 1, per_page: int = 24) -> GalleryPage:
+    """One page of cases matching `filters`; predictions are those of `model_version` only."""
+    if sort not in SORTS:
+        raise LibraryError(f"Unknown sort {sort!r}.")
+    query, pred, _ = _gallery_query(filters, model_version)
+    total = int(session.scalar(select(func.count()).select_from(query.subquery())))
+    per_page = max(1, min(int(per_page), 200))
+    page = max(1, min(int(page), max(1, -(-total // per_page))))
+
+    columns = [Case.id, Case.title, Case.truth_label, Case.difficulty, Image.thumbnail]
+    columns += [pred.label, pred.probability] if model_version else []
+    rows_query = query.with_only_columns(*columns).join(Image, Image.id == Case.image_id)
+    prob = pred.probability if model_version else None
+    if sort == "set_order" and filters.set_id is not None:
+        position = (select(TeachingSetItem.position)
+                    .where(TeachingSetItem.case_id == Case.id, TeachingSetItem.set_id == filters.set_id)
+                    .scalar_subquery())
+        order = [position.asc()]
+    elif sort in ("probability_desc", "probability_asc", "uncertain") and prob is not None:
+        order = {
+            "probability_desc": [prob.desc().nulls_last()],
+            "probability_asc": [prob.asc().nulls_last()],
+            "uncertain": [func.abs(prob - pred.threshold).asc().nulls_last()],
+        }[sort]
+    elif sort == "oldest":
+        order = [Case.created_at.asc()]
+    elif sort == "title":
+        order = [Case.title.asc()]
+    else:
+        order = [Case.created_at.desc()]
+    tiebreak = Case.id.asc() if sort in ("oldest", "title", "probability_asc", "uncertain", "set_order") else Case.id.desc()
+    rows_query = rows_query.order_by(*order, tiebreak).offset((page - 1) * per_page).limit(per_page)
+    found = session.execute(rows_query).all()
+
+    ids = [r[0] for r in found]
+    tags: dict[int, list[str]] = {i: [] for i in ids}
+    if ids:
+        for case_id, tag in session.execute(select(CaseTag.case_id, CaseTag.tag).where(CaseTag.case_id.in_(ids)).order_by(CaseTag.tag)):
+            tags[case_id].append(tag)
+    rows = [
+        GalleryRow(r[0], r[1], r[2], r[3], r[4],
+                   r[5] if model_version else None, (float(r[6]) if r[6] is not None else None) if model_version else None,
+                   tuple(tags[r[0]]))
+        for r in found
+    ]
+    return GalleryPage(rows, total, page, per_page)
+
+
+def case_ids_matching(session: Session, filters: GalleryFilter, model_version: str | None = None) -> list[int]:
+    query, _, _ = _gallery_query(filters, model_version)
+    return list(session.scalars(query.order_by(Case.id)))
+
+
+def describe_outcome(outcome: str | None) -> str:
+    return {"correct": "correct", "false_positive": "false positive", "false_negative": "false negative"}.get(outcome or "", "")
+
+
+def as_datetime_text(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+

@@ -1,0 +1,96 @@
+"""What pages share about the case library: the engine, the demo seed, and database-trouble messages."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from db.engine import database_url, describe_url, ensure_library, session_scope
+from db.errors import LibraryError, is_connection_problem
+
+
+@st.cache_resource(show_spinner="Opening the case library…")
+def _library(url: str) -> Engine:
+    return ensure_library(url)
+
+
+class Unavailable(Exception):
+    """Raised inside `guard` after the message is shown; callers fall back to what they have."""
+
+
+def unavailable_message(exc: BaseException) -> None:
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    st.error(
+        f"The case library at `{describe_url(database_url())}` cannot be reached right now "
+        f"({reason[0] if reason else type(exc).__name__}). Nothing was saved; what you typed is still on "
+        "this page — try again when the database is back.",
+        icon=":material/cloud_off:",
+    )
+
+
+@contextmanager
+def guard() -> Iterator[None]:
+    """Turn a lost database connection into a clear message (and Unavailable) instead of a traceback."""
+    try:
+        yield
+    except LibraryError:
+        raise
+    except Exception as exc:
+        if not is_connection_problem(exc):
+            raise
+        unavailable_message(exc)
+        raise Unavailable from exc
+
+
+def library() -> Engine | None:
+    """The migrated library engine, or None after showing why it cannot be opened."""
+    try:
+        with guard():
+            return _library(database_url())
+    except Unavailable:
+        return None
+
+
+def session(engine: Engine):
+    return session_scope(engine)
+
+
+_seed_lock = threading.Lock()  # one seeding run per server process
+
+
+def seed_demo_if_needed(engine: Engine, service) -> None:
+    """First start: import the demo cases with a visible progress bar (opt out with CXR_SEED_DEMO=0)."""
+    from core.ingest import demo_seed_pending, seed_demo
+
+    with guard():
+        if not demo_seed_pending(engine):
+            return
+    if not _seed_lock.acquire(blocking=False):
+        st.info("The demo cases are being added to the library by another session; "
+                "the gallery fills up as they arrive. Reload in a minute.", icon=":material/hourglass_top:")
+        return
+    try:
+        note = "" if service.info.trained else " (no trained model installed: cases without predictions)"
+        bar = st.progress(0.0, text=f"First start: adding the demo cases to the library{note}…")
+
+        def progress(summary) -> None:
+            share = summary.done / summary.total if summary.total else 1.0
+            bar.progress(min(share, 1.0), text=(
+                f"First start: adding the demo cases{note} — {summary.done}/{summary.total} images "
+                f"(added {summary.added}, already present {summary.already_present}, refused {len(summary.refused)})"))
+
+        with guard():
+            summary = seed_demo(engine, service, progress=progress)
+        bar.empty()
+        if summary is not None:
+            st.toast(f"Demo library ready: {summary.added} cases added.", icon=":material/photo_library:")
+    finally:
+        _seed_lock.release()
+
+
+def current_model_version(service) -> str | None:
+    """Predictions are shown for the installed trained model only — never for the placeholder."""
+    return service.version if service.info.trained else None

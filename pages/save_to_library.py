@@ -1,0 +1,35 @@
+"""The Analyze page's "Save to library" button (kept out of analyze.py, which other work also edits)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.analysis import Analysis
+from pages.library_ui import Unavailable, guard, library
+
+
+def save_to_library_button(result: Analysis, upload_name: str) -> None:
+    saved = st.session_state.get("analyze_saved")
+    key = (id(result), upload_name)  # the analysis object lives in session_state while this upload is shown
+    if st.button("Save to library", key="analyze_save", icon=":material/bookmark_add:",
+                 help="Stores the image (pixels only: no file metadata), the case and the model's output."):
+        engine = library()
+        if engine is None:
+            return
+        from core.ingest import save_analysis
+
+        try:
+            with guard():
+                saved = (key, save_analysis(engine, result, title=Path(upload_name).stem or "Uploaded case"))
+        except Unavailable:
+            return
+        st.session_state["analyze_saved"] = saved
+    if saved and saved[0] == key:
+        case = saved[1]
+        verb = "Saved as" if case.created else "This image is already in the library as"
+        extra = "" if case.prediction_stored else " No prediction was stored: no trained model is installed."
+        st.success(f"{verb} case #{case.case_id}.{extra}", icon=":material/bookmark_added:")
+        if st.button("Open it in the Case Gallery", key="analyze_open_case"):
+            st.session_state["gallery_case"] = case.case_id
+            st.switch_page("pages/case_gallery.py")

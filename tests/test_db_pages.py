@@ -1,0 +1,173 @@
+"""Streamlit AppTest of the Case Gallery, teaching sets, demo seeding, Save to library, and a lost database."""
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from db import repository as repo
+from db import teaching
+from db.engine import ensure_library, session_scope
+from db_support import pg_server, small_folder  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def library_env(tmp_path, monkeypatch):
+    """A fresh SQLite library for the app, demo seeding off."""
+    url = f"sqlite:///{tmp_path / 'lib.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("CXR_SEED_DEMO", "0")
+    return url
+
+
+def fresh_app() -> AppTest:
+    import streamlit as st
+
+    st.cache_resource.clear()
+    at = AppTest.from_file("../Home.py", default_timeout=300)
+    at.run()
+    return at
+
+
+def gallery(at: AppTest) -> AppTest:
+    return at.switch_page("pages/case_gallery.py").run()
+
+
+def texts(at: AppTest) -> str:
+    kinds = ("markdown", "caption", "info", "warning", "error", "success", "subheader")
+    return "\n".join(str(e.value) for k in kinds for e in getattr(at, k))
+
+
+def fill(url, folder, weights_dir=None):
+    from core.ingest import import_folder
+    from core.model import ModelService
+
+    return import_folder(ensure_library(url), folder, ModelService(weights_dir) if weights_dir else None)
+
+
+def test_gallery_with_placeholder_shows_cases_but_never_predictions(library_env, use_placeholder, kermany_test_dir, tmp_path):
+    fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=2, loose=1))
+    at = gallery(fresh_app())
+    assert not at.exception, at.exception
+    assert "5 cases match" in texts(at)
+    assert "No trained model is installed" in texts(at)
+    assert not at.metric and "model NORMAL" not in texts(at) and "model PNEUMONIA" not in texts(at)
+    assert at.selectbox(key="f_outcome").disabled and at.slider(key="f_prob").disabled
+    at.selectbox(key="f_truth").set_value("Unlabelled").run()
+    assert "1 cases match" in texts(at)
+
+
+def test_filter_open_edit_and_record_ground_truth(library_env, use_trained_weights, kermany_test_dir, tmp_path):
+    fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=2, loose=0), use_trained_weights)
+    at = gallery(fresh_app())
+    assert not at.exception, at.exception
+    assert "4 cases match" in texts(at) and "Truth NORMAL · model" in texts(at)
+    at.selectbox(key="f_truth").set_value("PNEUMONIA").run()
+    assert "2 cases match" in texts(at)
+    case_id = int([b.key for b in at.button if b.key and b.key.startswith("open_")][0].split("_")[1])
+    at.button(key=f"open_{case_id}").click().run()
+    assert not at.exception, at.exception
+    assert {m.label for m in at.metric} == {"Model output", "Probability of pneumonia", "Model version"}
+    assert len(at.image) >= 2  # original and overlay
+    assert "No report for this case yet" in texts(at)
+    at.text_area(key=f"notes_{case_id}").set_value("Look at the right lower zone.").run()
+    at.text_input(key=f"tags_{case_id}").set_value("Lobar, classic").run()
+    at.button(key=f"save_{case_id}").click().run()
+    assert "Notes and tags saved." in texts(at)
+    at.selectbox(key=f"truth_{case_id}").set_value("NORMAL").run()
+    at.button(key=f"truth_save_{case_id}").click().run()
+    assert "Say who sets the ground truth" in texts(at)  # refused without a name
+    at.text_input(key="instructor_name").set_value("Dr Ada").run()
+    at.button(key=f"truth_save_{case_id}").click().run()
+    assert "Ground truth recorded." in texts(at) and "set by Dr Ada" in texts(at)
+    with session_scope(ensure_library(library_env)) as s:
+        case = repo.get_case(s, case_id)
+        assert case.notes == "Look at the right lower zone." and [t.tag for t in case.tags] == ["classic", "lobar"]
+        assert [(h.old_label, h.new_label, h.changed_by) for h in repo.truth_history(s, case_id)][-1] == ("PNEUMONIA", "NORMAL", "Dr Ada")
+    at.button(key="case_back").click().run()
+    at.selectbox(key="f_truth").set_value("Any").run()
+    at.multiselect(key="f_tags").set_value(["lobar"]).run()
+    assert "1 cases match" in texts(at)
+
+
+def test_teaching_sets_from_the_gallery(library_env, use_placeholder, kermany_test_dir, tmp_path):
+    fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=2, loose=0))
+    at = gallery(fresh_app())
+    at.radio(key="gallery_view").set_value("Teaching sets").run()
+    at.text_input(key="ts_new_name").set_value("Week 1").run()
+    at.text_area(key="ts_new_description").set_value("Normal vs pneumonia").run()
+    at.button(key="ts_create").click().run()
+    assert not at.exception, at.exception
+    assert "Created 'Week 1'." in texts(at)
+    at.radio(key="gallery_view").set_value("Cases").run()
+    picks = [c.key for c in at.checkbox if c.key and c.key.startswith("pick_")][:3]
+    for key in picks:
+        at.checkbox(key=key).check()
+    at.run()
+    at.button(key="grid_add_btn").click().run()
+    assert "Added 3 case(s) to the set." in texts(at)
+    engine = ensure_library(library_env)
+    with session_scope(engine) as s:
+        [summary] = teaching.list_sets(s)
+        order = teaching.set_case_ids(s, summary.id)
+    assert len(order) == 3
+    at.radio(key="gallery_view").set_value("Teaching sets").run()
+    at.button(key=f"ts_down_{order[0]}").click().run()
+    at.button(key=f"ts_publish_{summary.id}").click().run()
+    at.button(key=f"ts_export_{summary.id}").click().run()
+    assert not at.exception, at.exception
+    with session_scope(engine) as s:
+        assert teaching.set_case_ids(s, summary.id) == [order[1], order[0], order[2]]
+        assert teaching.list_sets(s)[0].published
+    assert at.get("download_button"), "no download button for the prepared zip"
+
+
+def test_first_start_seeds_the_demo_library_once(tmp_path, monkeypatch, use_placeholder, kermany_test_dir):
+    url = f"sqlite:///{tmp_path / 'lib.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("CXR_SEED_DEMO", raising=False)
+    monkeypatch.setenv("CXR_DEMO_DIR", str(small_folder(kermany_test_dir, tmp_path / "demo", per_class=2, loose=0)))
+    at = gallery(fresh_app())
+    assert not at.exception, at.exception
+    assert "4 cases match" in texts(at)
+    with session_scope(ensure_library(url)) as s:
+        assert repo.get_meta(s, "demo_seed") == "done"
+        assert {c.source for c in s.scalars(__import__("sqlalchemy").select(repo.Case))} == {"demo: kermany224/test"}
+    monkeypatch.setenv("CXR_SEED_DEMO", "0")  # opting out later changes nothing either way
+    assert "4 cases match" in texts(gallery(fresh_app()))
+
+
+def test_save_to_library_from_analyze_links_repeats(library_env, use_trained_weights, xray_bytes):
+    at = fresh_app().switch_page("pages/analyze.py").run()
+    at.file_uploader(key="analyze_upload").set_value(("case.jpeg", xray_bytes, "image/jpeg"))
+    at.run()
+    at.button(key="analyze_save").click().run()
+    assert not at.exception, at.exception
+    assert "Saved as case #1." in texts(at)
+    at.button(key="analyze_save").click().run()
+    assert "already in the library as case #1" in texts(at)
+    with session_scope(ensure_library(library_env)) as s:
+        assert repo.stats(s) == {"cases": 1, "images": 1, "predictions": 1, "reports": 0, "teaching_sets": 0}
+
+
+def test_lost_database_shows_a_message_and_keeps_unsaved_notes(pg_server, monkeypatch, use_placeholder, kermany_test_dir, tmp_path):
+    url = pg_server.create_database()
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("CXR_SEED_DEMO", "0")
+    fill(url, small_folder(kermany_test_dir, tmp_path / "in", per_class=1, loose=0))
+    try:
+        at = gallery(fresh_app())
+        case_id = int([b.key for b in at.button if b.key and b.key.startswith("open_")][0].split("_")[1])
+        at.button(key=f"open_{case_id}").click().run()
+        at.text_area(key=f"notes_{case_id}").set_value("My careful teaching notes").run()
+        pg_server.stop("fast")
+        try:
+            at.button(key=f"save_{case_id}").click().run()
+            assert not at.exception, at.exception
+            assert "cannot be reached right now" in texts(at)
+            assert at.text_area(key=f"notes_{case_id}").value == "My careful teaching notes"
+        finally:
+            pg_server.start()
+        at.button(key=f"save_{case_id}").click().run()
+        assert "Notes and tags saved." in texts(at)
+        with session_scope(ensure_library(url)) as s:
+            assert repo.get_case(s, case_id).notes == "My careful teaching notes"
+    finally:
+        pg_server.drop_database(url)
