@@ -259,14 +259,6 @@ def case_prediction(session: Session, case: Case, model_version: str | None) -> 
                                                     Prediction.model_version == model_version)).first()
 
 
-def latest_report(session: Session, case_id: int) -> Report | None:
-    return session.scalars(select(Report).where(Report.case_id == case_id)
-                           .order_by(Report.created_at.desc(), Report.id.desc())).first()
-
-
-# ---------- meta and stats ------------------------------------------------------------------
-
-
 def get_meta(session: Session, key: str) -> str | None:
     row = session.get(LibraryMeta, key)
     return row.value if row else None

@@ -84,7 +84,6 @@ class CaseSnapshot:
     png: bytes
     size: tuple[int, int]
     prediction: dict | None
-    report: dict | None
     history: tuple[tuple[str, str, str, str], ...]
     sets: tuple[tuple[int, str], ...]
 
@@ -92,7 +91,6 @@ class CaseSnapshot:
 def load_snapshot(s, case_id: int) -> CaseSnapshot:
     case = repo.get_case(s, case_id)
     pred = repo.case_prediction(s, case, model_version)
-    report = repo.latest_report(s, case_id)
     return CaseSnapshot(
         id=case.id, title=case.title, source=case.source, revision=case.revision, notes=case.notes,
         tags=tuple(t.tag for t in case.tags), difficulty=case.difficulty, truth_label=case.truth_label,
@@ -102,8 +100,6 @@ def load_snapshot(s, case_id: int) -> CaseSnapshot:
             "label": pred.label, "probability": pred.probability, "threshold": pred.threshold,
             "model_version": pred.model_version, "cam": repo.prediction_cam(pred), "cam_target": pred.cam_target,
             "cam_summary": pred.cam_summary},
-        report=None if report is None else {"content": report.content, "source": report.source,
-                                            "created": repo.as_datetime_text(report.created_at)},
         history=tuple((repo.as_datetime_text(h.changed_at), h.changed_by, h.old_label or "none", h.new_label or "none")
                       for h in repo.truth_history(s, case_id)),
         sets=tuple((x.id, x.name) for x in teaching.sets_for_case(s, case_id)),
@@ -156,11 +152,18 @@ def show_case(case_id: int) -> None:
         right.info("No prediction is shown: no trained model is installed.")
 
     st.markdown("#### Report")
-    if snap.report:
-        st.caption(f"{snap.report['source']} report, {snap.report['created']}")
-        st.json(snap.report["content"])
+    if pred is not None:
+        from core.analysis import Analysis
+        from core.imaging import XRayImage
+        from pages.report_panel import report_panel
+
+        # The stored prediction, read back as the analysis it came from: nothing is recomputed.
+        stored = Analysis(image=XRayImage(gray, "PNG", 0.0), probability=pred["probability"], label=pred["label"],
+                          threshold=pred["threshold"], model_version=pred["model_version"], model_trained=True,
+                          cam=pred["cam"], cam_target=pred["cam_target"], cam_summary=pred["cam_summary"])
+        report_panel(stored, key=f"case_report_{snap.id}")
     else:
-        st.caption("No report for this case yet: educational reports are added by the report feature.")
+        st.caption("Reports are written from a stored prediction of the installed model; this case has none yet.")
 
     st.markdown("#### Notes and tags")
     notes_key, tags_key, diff_key = f"notes_{snap.id}", f"tags_{snap.id}", f"difficulty_{snap.id}"

@@ -17,10 +17,16 @@ LANGUAGE_LABELS = {"en": "English", "ko": "한국어 (Korean)"}
 
 
 def report_store():
-    """This session's report store (the SQL store replaces it when the case library lands)."""
+    """Reports of library cases live in SQL with their case; an unsaved upload's stay in this session."""
+    from core.reports.sql_store import LibraryReportStore, SqlReportStore
+    from pages.library_ui import library
+
     if "report_store" not in st.session_state:
         st.session_state["report_store"] = InMemoryReportStore()
-    return st.session_state["report_store"]
+    engine = library()
+    if engine is None:  # library unreachable: the message is shown; reports still work for this session
+        return st.session_state["report_store"]
+    return LibraryReportStore(SqlReportStore(engine), st.session_state["report_store"])
 
 
 def gemini_settings() -> GeminiSettings:

@@ -25,6 +25,7 @@ def save_to_library_button(result: Analysis, upload_name: str) -> None:
         except Unavailable:
             return
         st.session_state["analyze_saved"] = saved
+        _move_session_reports(result)
     if saved and saved[0] == key:
         case = saved[1]
         verb = "Saved as" if case.created else "This image is already in the library as"
@@ -33,3 +34,14 @@ def save_to_library_button(result: Analysis, upload_name: str) -> None:
         if st.button("Open it in the Case Gallery", key="analyze_open_case"):
             st.session_state["gallery_case"] = case.case_id
             st.switch_page("pages/case_gallery.py")
+
+
+def _move_session_reports(result: Analysis) -> None:
+    """Reports written before saving join their case in the library."""
+    from core.reports import image_id
+    from pages.report_panel import report_store
+
+    store = report_store()
+    if hasattr(store, "move_to_library"):
+        with guard():
+            store.move_to_library(image_id(result.image.pixels))

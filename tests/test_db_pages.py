@@ -66,7 +66,12 @@ def test_filter_open_edit_and_record_ground_truth(library_env, use_trained_weigh
     assert not at.exception, at.exception
     assert {m.label for m in at.metric} == {"Model output", "Probability of pneumonia", "Model version"}
     assert len(at.image) >= 2  # original and overlay
-    assert "No report for this case yet" in texts(at)
+    # The report panel works on the stored prediction and keeps its report with the case.
+    at.button(key=f"case_report_{case_id}_generate").click().run()
+    assert not at.exception, at.exception
+    assert "Offline" in str(at.get("badge")) or "Template report" in texts(at)
+    with session_scope(ensure_library(library_env)) as s:
+        assert repo.stats(s)["reports"] == 1
     at.text_area(key=f"notes_{case_id}").set_value("Look at the right lower zone.").run()
     at.text_input(key=f"tags_{case_id}").set_value("Lobar, classic").run()
     at.button(key=f"save_{case_id}").click().run()

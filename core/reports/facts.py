@@ -7,11 +7,12 @@ marker CAM metrics) are read with defaults, so facts build before and after that
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from db.codec import pixel_hash
 
 FACTS_VERSION = 1
 CLASSES = ("NORMAL", "PNEUMONIA")
@@ -96,11 +97,8 @@ class ReportFacts:
 
 
 def image_id(pixels: np.ndarray) -> str:
-    """Content hash of the validated pixels: the same picture gets the same id whatever its file wrapper."""
-    pixels = np.ascontiguousarray(pixels)
-    digest = hashlib.sha256(f"{pixels.shape}{pixels.dtype}".encode())
-    digest.update(pixels.tobytes())
-    return digest.hexdigest()
+    """Content hash of the validated pixels, the same one the case library keys images by."""
+    return pixel_hash(pixels)
 
 
 def quality_flags(pixels: np.ndarray, colourfulness: float) -> tuple[str, ...]:

@@ -1,0 +1,106 @@
+"""Reports kept with their library case: core.reports.store.ReportStore on the db tables.
+
+Plain data in, plain data out (`ReportRecord`), so the report code never sees ORM objects.
+A report can only live in SQL once its image belongs to a case; `LibraryReportStore`
+keeps reports of unsaved uploads in the session and moves them in when the case is saved.
+"""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from core.reports.store import ReportKey, ReportRecord, SOURCES
+from db.engine import session_scope
+from db.models import Case, Image, Report
+from db.repository import _lock_case
+
+
+class NoCase(LookupError):
+    """The image is not in the library yet."""
+
+
+def _key_filter(key: ReportKey, image_pk: int):
+    return (Report.image_id == image_pk, Report.model_version == key.model_version,
+            Report.prompt_version == key.prompt_version, Report.language == key.language,
+            Report.llm_model == key.llm_model)
+
+
+def _to_record(row: Report, image_sha: str) -> ReportRecord:
+    return ReportRecord(image_id=image_sha, model_version=row.model_version or "", prompt_version=row.prompt_version or "",
+                        llm_model=row.llm_model or "", language=row.language, source=row.source,
+                        guard_passed=bool(row.guard_passed), guard_reasons=tuple(row.guard_reasons or ()),
+                        content=row.content, version=row.version, created_at=row.created_at, case_id=row.case_id)
+
+
+def _image_and_case(session: Session, image_sha: str) -> tuple[int, int] | None:
+    row = session.execute(select(Image.id, Case.id).join(Case, Case.image_id == Image.id)
+                          .where(Image.sha256 == image_sha).order_by(Case.id)).first()
+    return (row[0], row[1]) if row else None
+
+
+class SqlReportStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def has_case(self, image_sha: str) -> bool:
+        with session_scope(self.engine) as session:
+            return _image_and_case(session, image_sha) is not None
+
+    def versions(self, key: ReportKey) -> list[ReportRecord]:
+        with session_scope(self.engine) as session:
+            found = _image_and_case(session, key.image_id)
+            if found is None:
+                return []
+            rows = session.scalars(select(Report).where(*_key_filter(key, found[0])).order_by(Report.version))
+            return [_to_record(r, key.image_id) for r in rows]
+
+    def latest(self, key: ReportKey) -> ReportRecord | None:
+        found = self.versions(key)
+        return found[-1] if found else None
+
+    def add(self, record: ReportRecord) -> ReportRecord:
+        """Next version for the key; the case row is locked so concurrent writers count in turn."""
+        if record.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, not {record.source!r}")
+        with session_scope(self.engine) as session:
+            found = _image_and_case(session, record.image_id)
+            if found is None:
+                raise NoCase(f"image {record.image_id[:12]} has no case in the library")
+            image_pk, case_id = found
+            _lock_case(session, case_id, None)
+            last = session.scalar(select(func.max(Report.version)).where(*_key_filter(record.key, image_pk))) or 0
+            row = Report(case_id=case_id, image_id=image_pk, content=record.content, created_at=record.created_at,
+                         model_version=record.model_version, prompt_version=record.prompt_version,
+                         llm_model=record.llm_model, language=record.language, source=record.source,
+                         status="ok" if record.guard_passed else "guard_failed", guard_passed=record.guard_passed,
+                         guard_reasons=list(record.guard_reasons), version=last + 1)
+            session.add(row)
+            session.flush()
+            return _to_record(row, record.image_id)
+
+
+class LibraryReportStore:
+    """SQL for images that have a case, the session's memory for the rest (until saved)."""
+
+    def __init__(self, sql: SqlReportStore, memory):
+        self.sql, self.memory = sql, memory
+
+    def versions(self, key: ReportKey) -> list[ReportRecord]:
+        return self.sql.versions(key) or self.memory.versions(key)
+
+    def latest(self, key: ReportKey) -> ReportRecord | None:
+        found = self.versions(key)
+        return found[-1] if found else None
+
+    def add(self, record: ReportRecord) -> ReportRecord:
+        if self.sql.has_case(record.image_id):
+            return self.sql.add(record)
+        return self.memory.add(record)
+
+    def move_to_library(self, image_sha: str) -> int:
+        """After "Save to library": store this image's session reports with its case, oldest first."""
+        records = sorted((r for r in self.memory.all() if r.image_id == image_sha), key=lambda r: (r.created_at, r.version))
+        already = {r.key for r in records if self.sql.versions(r.key)}
+        moved = [self.sql.add(r) for r in records if r.key not in already]
+        return len(moved)
