@@ -166,3 +166,8 @@ def test_guard_eval_reports_rates_per_category(exported_weights_dir):
 def test_guard_eval_without_a_guard_exits_2(trained_weights_dir):
     done = run_cli("guard-eval", "--weights", trained_weights_dir, weights_dir=trained_weights_dir)
     assert done.returncode == 2 and "fit-guard" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_fit_guard_without_trained_weights_exits_2(tmp_path):
+    done = run_cli("fit-guard", "--weights", tmp_path, weights_dir=tmp_path)
+    assert done.returncode == 2 and "no trained classifier" in done.stderr and "Traceback" not in done.stderr
