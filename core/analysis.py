@@ -1,20 +1,30 @@
 """The analysis pipeline: bytes → validated image → prediction + Grad-CAM → overlay."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from core.cam import cam_summary, fast_gradcam, normalise, png_bytes, render_overlay
-from core.imaging import XRayImage, load_image
+from core.guard import GuardVerdict, penultimate, unchecked_verdict
+from core.imaging import ImageRejected, XRayImage, load_image
 from core.model import CLASS_NAMES, ModelService
 from core.preprocess import to_model_input
+from core.uncertainty import Uncertainty, assess
 
 DISCLAIMER = (
     "Educational tool only: it does not diagnose. The model and its heatmap can be wrong; "
     "any clinical question belongs to a qualified clinician."
 )
+
+
+class InputFlagged(ImageRejected):
+    """The input guard judged the image not to be a frontal chest X-ray; `force=True` overrides."""
+
+    def __init__(self, verdict: GuardVerdict):
+        self.verdict = verdict
+        super().__init__(f"Not analysed: {verdict.reason}. This tool only reads frontal chest X-rays.")
 
 
 @dataclass
@@ -28,6 +38,8 @@ class Analysis:
     cam: np.ndarray  # (h, w) Grad-CAM of `cam_target`, scaled to 0..1
     cam_target: str
     cam_summary: dict
+    guard: GuardVerdict | None = None  # None only for the untrained placeholder
+    uncertainty: Uncertainty | None = None
 
     def overlay(self, opacity: float = 0.45) -> np.ndarray:
         return render_overlay(self.image.pixels, self.cam, opacity)
@@ -45,12 +57,28 @@ class Analysis:
             "image": {"width": self.image.width, "height": self.image.height, "format": self.image.source_format},
             "cam_target": self.cam_target,
             "cam_summary": self.cam_summary,
+            "guard": self.guard.to_dict() if self.guard else None,
+            "uncertainty": self.uncertainty.to_dict() if self.uncertainty and self.model_trained else None,
             "disclaimer": DISCLAIMER,
         }
 
 
-def analyze_image(service: ModelService, image: XRayImage) -> Analysis:
+def check_input(service: ModelService, image: XRayImage, features: torch.Tensor) -> GuardVerdict | None:
+    if not service.info.trained:
+        return None
+    if service.guard is None:
+        return unchecked_verdict(image.colourfulness, service.guard_status)
+    return service.guard.check(penultimate(features), image.colourfulness)
+
+
+def analyze_image(service: ModelService, image: XRayImage, force: bool = False) -> Analysis:
+    """Raises InputFlagged for an image the guard refuses, unless `force` (recorded in `guard`)."""
     out = service.forward(to_model_input(image.pixels))
+    guard = check_input(service, image, out.features)
+    if guard is not None and guard.flagged:
+        if not force:
+            raise InputFlagged(guard)
+        guard = replace(guard, overridden=True)
     probability = float(out.probability[0])
     label = service.label_for(probability)
     target = torch.tensor([CLASS_NAMES.index(label)])
@@ -65,9 +93,11 @@ def analyze_image(service: ModelService, image: XRayImage) -> Analysis:
         cam=cam,
         cam_target=label,
         cam_summary=cam_summary(cam),
+        guard=guard,
+        uncertainty=assess(probability, service.info.threshold, service.info.meta.get("uncertainty"), guard),
     )
 
 
-def analyze_bytes(service: ModelService, data: bytes) -> Analysis:
-    """Raises core.imaging.ImageRejected for input we refuse."""
-    return analyze_image(service, load_image(data))
+def analyze_bytes(service: ModelService, data: bytes, force: bool = False) -> Analysis:
+    """Raises core.imaging.ImageRejected for input we refuse (InputFlagged if only the guard objects)."""
+    return analyze_image(service, load_image(data), force=force)

@@ -30,14 +30,16 @@ def _read_input(path: Path) -> bytes:
 
 
 def _cmd_analyze(args) -> int:
-    from core.analysis import DISCLAIMER, analyze_bytes
+    from core.analysis import DISCLAIMER, InputFlagged, analyze_bytes
     from core.imaging import ImageRejected
     from core.model import ModelService
 
     try:
         data = _read_input(args.image)
         service = ModelService()
-        result = analyze_bytes(service, data)
+        result = analyze_bytes(service, data, force=args.force)
+    except InputFlagged as exc:
+        return _fail(f"{exc} Use --force to analyse it anyway (recorded in the result).")
     except ImageRejected as exc:
         return _fail(str(exc))
     if not result.model_trained:
@@ -49,6 +51,16 @@ def _cmd_analyze(args) -> int:
     if result.model_trained:
         print(f"label: {result.label}")
         print(f"probability of pneumonia: {result.probability:.3f} (threshold {result.threshold:.3f})")
+        u = result.uncertainty
+        print(f"certainty: {u.level}" + (f" — {'; '.join(u.reasons)}" if u.reasons else
+                                         f" (outside the uncertain band {u.band[0]:.2f}–{u.band[1]:.2f})"))
+        g = result.guard
+        if g.overridden:
+            print(f"input guard: FLAGGED ({g.reason}); analysed anyway because of --force")
+        elif g.distance is not None:
+            print(f"input guard: passed (distance {g.distance:.1f}, limit {g.threshold:.1f})")
+        else:
+            print(f"input guard: not checked ({g.reason})")
     else:
         print("label: none (no trained model installed)")
     print(f"model version: {result.model_version}")
@@ -129,7 +141,38 @@ def _cmd_export(args) -> int:
     from core.export import export_run
 
     meta = export_run(args.run_dir / "last.pt", args.out, report_test=not args.no_test)
-    print(json.dumps(meta["metrics"], indent=2))
+    print(json.dumps({k: meta[k] for k in ("metrics", "uncertainty", "input_guard")}, indent=2))
+    return 0
+
+
+def _cmd_fit_guard(args) -> int:
+    from core.export import fit_guard_for_weights
+
+    try:
+        meta = fit_guard_for_weights(args.weights, max_train=args.max_train)
+    except ValueError as exc:
+        return _fail(str(exc))
+    print(json.dumps({k: meta[k] for k in ("input_guard", "uncertainty")}, indent=2))
+    return 0
+
+
+def _cmd_guard_eval(args) -> int:
+    from core.guard_eval import collect, evaluate_guard
+    from core.model import ModelService
+
+    service = ModelService(args.weights)
+    if service.guard is None:
+        return _fail(f"cannot evaluate the input guard: {service.guard_status}")
+    report = evaluate_guard(service, collect(service.info.meta, limit=args.limit))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"input guard of model {report['model_version']}: distance limit {report['threshold']} "
+          f"({report['percentile']:g}th percentile of validation), colour limit {report['colour_limit']:g}")
+    for name, c in report["categories"].items():
+        print(f"{c['rejection_rate']:7.1%} refused  {c['flagged']:>3}/{c['n']:<3}  {name}  "
+              f"[colour {c['flagged_by_colour']}, distance {c['flagged_by_distance']}; median distance "
+              f"{c['median_distance']}; expected: {c['expected']}]")
     return 0
 
 
@@ -153,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="classify one image and summarise its Grad-CAM")
     p.add_argument("image", type=Path)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--force", action="store_true",
+                   help="analyse even if the input guard says it is not a chest X-ray (recorded in the result)")
     p.set_defaults(func=_cmd_analyze)
 
     p = sub.add_parser("report", help="educational report on one image (Gemini if a key is set, else offline)")
@@ -177,6 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("weights"))
     p.add_argument("--no-test", action="store_true", help="skip reporting on kermany224/test")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("fit-guard", help="fit the input guard and uncertainty band for the weights in a folder")
+    p.add_argument("--weights", type=Path, default=Path("weights"))
+    p.add_argument("--max-train", type=int, default=None, help="subsample the training split (faster, rougher)")
+    p.set_defaults(func=_cmd_fit_guard)
+
+    p = sub.add_parser("guard-eval", help="rejection rates of the input guard on images nobody trained on")
+    p.add_argument("--weights", type=Path, default=None, help="weights folder (default: the installed one)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many kermany test/validation images")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_guard_eval)
 
     p = sub.add_parser("train", help="train the classifier on kermany224/train (resumable)")
     p.add_argument("--schedule", default=TrainConfig.schedule, help="resolution x epochs, e.g. 128x8,160x8,224x4")

@@ -1,7 +1,9 @@
 """Turn a finished training run into weights/: calibrate, pick the threshold, store fp16, describe.
 
-Temperature and threshold are fitted on the validation split only; the test folder is read
-afterwards to report, never to choose anything.
+Temperature, threshold, the uncertainty band and the input guard's limit are fitted on the
+validation split only (the guard's means/covariance on the training split); the test folder is
+read afterwards to report — and its per-image predictions are stored for the Model Card —
+never to choose anything.
 """
 from __future__ import annotations
 
@@ -15,18 +17,86 @@ import torch
 
 from core import dataset
 from core.metrics import classification_report
-from core.model import CLASS_NAMES, META_FILE, WEIGHTS_FILE, build_resnet34, load_state_dict, sha256_file
+from core.guard import fit_guard, logits_and_features, save_guard
+from core.model import CLASS_NAMES, META_FILE, WEIGHTS_FILE, build_resnet34, load_classifier, load_state_dict, sha256_file
 from core.preprocess import INPUT_SIZE, PIXEL_MEAN, PIXEL_STD
-from core.train import fit_temperature, predict_logits, probs_from_logits, youden_threshold
+from core.train import TrainConfig, fit_temperature, predict_logits, probs_from_logits, youden_threshold
+from core.model_card import TEST_PREDICTIONS_FILE
+from core.uncertainty import fit_band
 
 
-def evaluate_folder(model: torch.nn.Module, folder: Path, temperature: float, threshold: float) -> dict:
+def predict_folder(model: torch.nn.Module, folder: Path, temperature: float) -> dict:
+    """Per-image labels, raw logits and calibrated P(pneumonia) for a NORMAL/ + PNEUMONIA/ folder."""
     samples = dataset.list_labelled(folder)
     if not samples:
         raise ValueError(f"{folder} has no images under NORMAL/ or PNEUMONIA/")
     logits = predict_logits(model, dataset.load_pixels(samples, cache=False))
-    labels = np.array([s.label for s in samples])
-    return classification_report(labels, probs_from_logits(logits, temperature), threshold)
+    return {
+        "files": [f"{s.path.parent.name}/{s.path.name}" for s in samples],
+        "labels": [int(s.label) for s in samples],
+        "logits": np.round(logits.astype(float), 5).tolist(),
+        "probability": np.round(probs_from_logits(logits, temperature).astype(float), 6).tolist(),
+        "temperature": temperature,
+    }
+
+
+def evaluate_folder(model: torch.nn.Module, folder: Path, temperature: float, threshold: float) -> dict:
+    preds = predict_folder(model, folder, temperature)
+    return classification_report(preds["labels"], preds["probability"], threshold)
+
+
+def write_test_predictions(weights_dir: Path, preds: dict, threshold: float, folder_name: str) -> Path:
+    """What the Model Card needs to compute intervals, ROC and the threshold explorer without the model."""
+    path = Path(weights_dir) / TEST_PREDICTIONS_FILE
+    payload = {"folder": folder_name, "weights_sha256": sha256_file(Path(weights_dir) / WEIGHTS_FILE),
+               "threshold": threshold, **preds}
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def fit_guard_and_band(model: torch.nn.Module, train_px: np.ndarray, train_y: np.ndarray, val_px: np.ndarray,
+                       val_y: np.ndarray, temperature: float, threshold: float, progress: bool = False):
+    """The input guard (features of train, limit from val) and the uncertainty band (val probabilities)."""
+    _, train_f = logits_and_features(model, train_px, progress="guard: train features" if progress else None)
+    val_logits, val_f = logits_and_features(model, val_px, progress="guard: validation features" if progress else None)
+    guard = fit_guard(train_f, train_y, val_f)
+    band = fit_band(val_y, probs_from_logits(val_logits, temperature), threshold)
+    return guard, band
+
+
+def install_guard_and_band(weights_dir: Path, guard, band: dict) -> dict:
+    """Write input_guard.safetensors and record both in classifier.json (read back, updated, rewritten)."""
+    meta_path = Path(weights_dir) / META_FILE
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta["input_guard"] = save_guard(guard, weights_dir, sha256_file(Path(weights_dir) / WEIGHTS_FILE))
+    meta["uncertainty"] = band
+    meta_path.write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def _stratified_subsample(samples: list, limit: int | None) -> list:
+    if not limit or len(samples) <= limit:
+        return samples
+    return samples[:: int(np.ceil(len(samples) / limit))]
+
+
+def fit_guard_for_weights(weights_dir: Path, max_train: int | None = None, cache: bool = True) -> dict:
+    """`python -m core fit-guard`: fit guard + band for the weights already in weights_dir."""
+    model, info = load_classifier(weights_dir)
+    if not info.trained:
+        raise ValueError(f"{weights_dir} holds no trained classifier ({WEIGHTS_FILE} is missing)")
+    training = info.meta.get("training", {})
+    samples = dataset.list_labelled(dataset.KERMANY / "train")
+    if not samples:
+        raise ValueError(f"no training images under {dataset.KERMANY / 'train'}")
+    train_s, val_s = dataset.patient_split(samples, training.get("val_fraction", TrainConfig.val_fraction),
+                                           training.get("seed", TrainConfig.seed))
+    train_s = _stratified_subsample(train_s, max_train)
+    guard, band = fit_guard_and_band(
+        model, dataset.load_pixels(train_s, cache=cache), np.array([s.label for s in train_s]),
+        dataset.load_pixels(val_s, cache=cache), np.array([s.label for s in val_s]),
+        info.temperature, info.threshold, progress=True)
+    return install_guard_and_band(weights_dir, guard, band)
 
 
 def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True) -> dict:
@@ -38,6 +108,7 @@ def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True) ->
     samples = dataset.list_labelled(dataset.KERMANY / "train")
     config = ckpt["config"]
     _, val_s = dataset.patient_split(samples, config["val_fraction"], config["seed"])
+    val_set = set(val_s)
     val_logits = predict_logits(model, dataset.load_pixels(val_s))
     val_y = np.array([s.label for s in val_s])
     temperature = fit_temperature(val_logits, val_y)
@@ -49,7 +120,8 @@ def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True) ->
 
     weights_dir.mkdir(parents=True, exist_ok=True)
     weights_path = weights_dir / WEIGHTS_FILE
-    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    # channels_last tensors are not contiguous, and safetensors stores only contiguous ones.
+    state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(weights_path), metadata={"format": "pt", "architecture": "torchvision.resnet34"})
 
     # The shipped model is the fp16 one: measure what users get.
@@ -75,6 +147,9 @@ def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True) ->
             "data": "kermany224/train (official training split)",
             "file_list_sha256": dataset.file_list_hash(samples),
             "split": f"by patient (and byte-identical duplicates), {config['val_fraction']:.0%} validation, seed {config['seed']}",
+            "val_fraction": config["val_fraction"], "seed": config["seed"],
+            "counts": {"train": {n: sum(s.label == i for s in samples if s not in val_set) for i, n in enumerate(CLASS_NAMES)},
+                       "validation": {n: sum(s.label == i for s in val_s) for i, n in enumerate(CLASS_NAMES)}},
             "schedule": config["schedule"], "epochs": len(ckpt["history"]), "batch_size": config["batch_size"],
             "optimizer": f"AdamW, one-cycle max_lr {config['max_lr']}, weight decay {config['weight_decay']}",
             "loss": "cross-entropy with inverse-frequency class weights",
@@ -86,7 +161,16 @@ def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True) ->
         "metrics": {"validation": classification_report(val_y, val_prob, threshold)},
         "date": dt.date.today().isoformat(),
     }
+    test_preds = None
     if report_test and (dataset.KERMANY / "test").is_dir():
-        meta["metrics"]["test"] = evaluate_folder(shipped, dataset.KERMANY / "test", temperature, threshold)
+        test_preds = predict_folder(shipped, dataset.KERMANY / "test", temperature)
+        meta["metrics"]["test"] = classification_report(test_preds["labels"], test_preds["probability"], threshold)
+        meta["metrics"]["test"]["ece_uncalibrated"] = classification_report(
+            test_preds["labels"], probs_from_logits(np.array(test_preds["logits"])), threshold)["ece"]
     (weights_dir / META_FILE).write_text(json.dumps(meta, indent=2))
-    return meta
+    if test_preds is not None:
+        write_test_predictions(weights_dir, test_preds, threshold, "kermany224/test")
+    train_s = [s for s in samples if s not in val_set]
+    guard, band = fit_guard_and_band(shipped, dataset.load_pixels(train_s), np.array([s.label for s in train_s]),
+                                     dataset.load_pixels(val_s), val_y, temperature, threshold, progress=True)
+    return install_guard_and_band(weights_dir, guard, band)

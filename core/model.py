@@ -107,7 +107,13 @@ class ModelService:
     """Loaded once per process (the app caches one instance for every session)."""
 
     def __init__(self, weights_dir: Path | None = None):
-        self.model, self.info = load_classifier(weights_dir or default_weights_dir())
+        from core.guard import load_guard
+
+        self.weights_dir = Path(weights_dir or default_weights_dir())
+        self.model, self.info = load_classifier(self.weights_dir)
+        # The input guard is fitted for one set of weights; a stale one is not loaded.
+        sha = sha256_file(self.weights_dir / WEIGHTS_FILE) if self.info.trained else None
+        self.guard, self.guard_status = load_guard(self.weights_dir, sha)
 
     @property
     def version(self) -> str:

@@ -2,7 +2,7 @@ import hashlib
 
 import streamlit as st
 
-from core.analysis import analyze_bytes
+from core.analysis import InputFlagged, analyze_bytes
 from core.cam import colour_bar
 from core.imaging import ACCEPTED, ImageRejected
 from pages.common import disclaimer, model_service, no_trained_model_notice
@@ -20,12 +20,22 @@ if upload is None:
 
 data = upload.getvalue()
 digest = hashlib.sha256(data).hexdigest()
+# "Analyze anyway" applies to this one upload only, never to the next file.
+force = st.session_state.get("analyze_override") == digest
 cached = st.session_state.get("analysis")
 # The analysis is computed once per upload; sliders and reruns reuse it.
-if cached is None or cached[0] != (digest, service.version):
+if cached is None or cached[0] != (digest, service.version, force):
     try:
         with st.spinner("Analysing…"):
-            st.session_state["analysis"] = ((digest, service.version), analyze_bytes(service, data))
+            st.session_state["analysis"] = ((digest, service.version, force), analyze_bytes(service, data, force=force))
+    except InputFlagged as exc:
+        st.session_state.pop("analysis", None)
+        st.error(f"**{upload.name}** was not analysed: {exc.verdict.reason}. This tool only reads frontal "
+                 "chest X-rays; its output on anything else would be meaningless.", icon=":material/block:")
+        if st.button("Analyze anyway (the result will be marked unreliable)", key="analyze_anyway"):
+            st.session_state["analyze_override"] = digest
+            st.rerun()
+        st.stop()
     except ImageRejected as exc:
         st.session_state.pop("analysis", None)
         st.error(f"**{upload.name}** was not analysed: {exc}", icon=":material/block:")
@@ -38,11 +48,26 @@ if not result.model_trained:
     save_to_library_button(result, upload.name)
     st.stop()
 
-top = st.columns(3)
+guard, certainty = result.guard, result.uncertainty
+if guard.overridden:
+    st.warning(f"Analysed anyway, at your request: the input guard said {guard.reason}. "
+               "The output below is unreliable; this override is recorded with the result.", icon=":material/report:")
+elif guard.distance is None:
+    st.caption(f"Input guard not checked: {guard.reason}.")
+top = st.columns(4)
 top[0].metric("Model output", result.label)
 top[1].metric("Probability of pneumonia", f"{result.probability:.1%}", help="Calibrated probability")
-top[2].metric("Model version", result.model_version)
-st.progress(result.probability, text=f"P(pneumonia) {result.probability:.1%} · decision threshold {result.threshold:.1%}")
+top[2].metric("Certainty", certainty.level, help=f"Uncertain band: {certainty.band[0]:.1%}–{certainty.band[1]:.1%} "
+              "P(pneumonia), chosen on validation so that outside it at most 5% of validation images were misclassified.")
+top[3].metric("Model version", result.model_version)
+st.progress(result.probability, text=f"P(pneumonia) {result.probability:.1%} · decision threshold {result.threshold:.1%} "
+            f"· uncertain band {certainty.band[0]:.0%}–{certainty.band[1]:.0%}")
+if not certainty.sure:
+    st.warning("**The model is not sure about this image:** " + "; ".join(certainty.reasons) + ".",
+               icon=":material/help:")
+if guard.familiarity_percentile is not None:
+    st.caption(f"Typicality: this image is more typical than {guard.familiarity_percentile:.0f}% of validation "
+               f"X-rays (feature distance {guard.distance:.1f}, limit {guard.threshold:.1f}).")
 
 opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="analyze_opacity")
 left, right = st.columns(2)

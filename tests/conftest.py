@@ -60,3 +60,35 @@ def use_trained_weights(trained_weights_dir, monkeypatch) -> Path:
 def use_placeholder(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("CXR_WEIGHTS_DIR", str(tmp_path))  # empty: no trained model
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def exported_weights_dir(tmp_path_factory) -> Path:
+    """A weights/ folder made by the real `core.export.export_run` from a random-weights checkpoint.
+
+    kermany224 is swapped for a small copy (60 train, 24 test images) so the whole export —
+    calibration, threshold, fp16 storage, test predictions, input guard, uncertainty band —
+    runs in seconds; the pixel cache goes to a temporary folder.
+    """
+    import shutil
+    from dataclasses import asdict
+
+    from core.export import export_run
+    from core.train import TrainConfig
+
+    root = tmp_path_factory.mktemp("export")
+    mini = root / "kermany224"
+    for split, per_class in (("train", 30), ("test", 12)):
+        for name in ("NORMAL", "PNEUMONIA"):
+            (mini / split / name).mkdir(parents=True)
+            for src in sorted((dataset.KERMANY / split / name).glob("*.jpeg"))[:per_class]:
+                shutil.copy(src, mini / split / name / src.name)
+    checkpoint = root / "last.pt"
+    torch.save({"model": randomise(build_resnet34(), seed=1).state_dict(),
+                "config": asdict(TrainConfig(schedule="128x1", val_fraction=0.25)),
+                "history": [{"epoch": 1, "res": 128, "train_loss": 0.7}], "elapsed": 60.0, "epoch": 0}, checkpoint)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dataset, "KERMANY", mini)
+        mp.setattr(dataset, "CACHE_DIR", root / "cache")
+        export_run(checkpoint, root / "weights")
+    return root / "weights"
