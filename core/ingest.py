@@ -16,9 +16,11 @@ import torch
 
 from core.analysis import Analysis
 from core.cam import cam_summary, fast_gradcam, normalise
+from core.guard import penultimate, unchecked_verdict
 from core.imaging import MAX_FILE_BYTES, ImageRejected, load_image
 from core.model import CLASS_NAMES, ModelService
 from core.preprocess import to_model_input
+from core.uncertainty import assess
 from db import repository
 from db.codec import EncodedImage, decode_png, encode_image
 from db.engine import refresh_statistics, session_scope
@@ -99,12 +101,18 @@ def predict_batch(service: ModelService, grays: list[np.ndarray]) -> list[reposi
     labels = [service.label_for(float(p)) for p in out.probability]
     targets = torch.tensor([CLASS_NAMES.index(label) for label in labels])
     cams = fast_gradcam(out.features, service.model.fc.weight, targets)
+    feats = penultimate(out.features) if service.guard is not None else None
     records = []
     for i, label in enumerate(labels):
         cam = normalise(cams[i].numpy())
+        # Library images are already validated grayscale, so only the feature distance can flag them.
+        verdict = service.guard.check(feats[i : i + 1], 0.0) if feats is not None else unchecked_verdict(0.0, service.guard_status)
+        probability = float(out.probability[i])
+        certainty = assess(probability, service.info.threshold, service.info.meta.get("uncertainty"), verdict)
         records.append(repository.PredictionRecord(
-            model_version=service.version, probability=float(out.probability[i]), label=label,
+            model_version=service.version, probability=probability, label=label,
             threshold=service.info.threshold, cam=cam, cam_target=label, cam_summary=cam_summary(cam),
+            uncertainty=certainty.score, guard=verdict.to_dict(),
         ))
     return records
 
@@ -114,6 +122,8 @@ def record_from_analysis(analysis: Analysis) -> repository.PredictionRecord:
         model_version=analysis.model_version, probability=analysis.probability, label=analysis.label,
         threshold=analysis.threshold, cam=analysis.cam, cam_target=analysis.cam_target,
         cam_summary=analysis.cam_summary,
+        uncertainty=analysis.uncertainty.score if analysis.uncertainty else None,
+        guard=analysis.guard.to_dict() if analysis.guard else None,
     )
 
 

@@ -63,6 +63,10 @@ class Uncertainty:
     level: str  # CONFIDENT, UNCERTAIN or UNRELIABLE
     band: tuple[float, float]  # probabilities between which the model is "not sure"
     reasons: list[str] = field(default_factory=list)
+    # One number for the library: 1/(1 + margin/half-width) in log-odds, so 0.5 at the band's edge
+    # and above it inside; raised to 0.5 for unusual images and 1.0 for overridden ones, so that
+    # "score ≥ 0.5" is exactly "not CONFIDENT".
+    score: float = 0.0
 
     @property
     def sure(self) -> bool:
@@ -90,4 +94,10 @@ def assess(probability: float, threshold: float, band_meta: dict | None, guard=N
         level = UNRELIABLE if level == UNRELIABLE else UNCERTAIN
         reasons.append(f"P(pneumonia) {probability:.0%} lies in the uncertain band {band[0]:.0%}–{band[1]:.0%} "
                        f"around the threshold {threshold:.0%}")
-    return Uncertainty(level, band, reasons)
+    margin = abs(float(_logit(probability)) - float(_logit(threshold)))
+    score = 1.0 / (1.0 + margin / half_width)
+    if level == UNCERTAIN:
+        score = max(score, 0.5)
+    elif level == UNRELIABLE:
+        score = 1.0
+    return Uncertainty(level, band, reasons, round(score, 4))

@@ -31,7 +31,7 @@ from db.models import (
 PLACEHOLDER_VERSION = "placeholder-untrained"
 # "Uncertain": the stored uncertainty when there is one, else a probability this close to the threshold.
 UNCERTAIN_MARGIN = 0.15
-UNCERTAINTY_CUTOFF = 0.15
+UNCERTAINTY_CUTOFF = 0.5  # core.uncertainty's score: ≥ 0.5 means the model said it was not sure
 MAX_TAG_LENGTH = 64
 MAX_TITLE_LENGTH = 200
 UNCHANGED = object()  # 'leave this field as it is' (None means clear it)

@@ -268,7 +268,8 @@ def show_grid() -> None:
         row = st.columns(4)
         row[0].slider("P(pneumonia) range", 0.0, 1.0, (0.0, 1.0), 0.05, key="f_prob", disabled=not model_version)
         row[1].checkbox("Uncertain only", key="f_uncertain", disabled=not model_version,
-                        help=f"Probability within {repo.UNCERTAIN_MARGIN:.0%} of the decision threshold")
+                        help="The model said it was not sure (probability in its uncertain band, or an unusual image); "
+                        f"older predictions without that measure: probability within {repo.UNCERTAIN_MARGIN:.0%} of the threshold")
         row[2].multiselect("Tags (all of)", tags, key="f_tags")
         row[3].text_input("Text in notes or title", key="f_text")
         row = st.columns(4)

@@ -80,6 +80,8 @@ def test_batched_import_predictions_match_single_analysis(library, kermany_test_
         assert pred.probability == pytest.approx(single.probability, abs=1e-4)
         assert pred.label == single.label and pred.cam_summary["peak"] == single.cam_summary["peak"]
         assert np.allclose(repo.prediction_cam(pred), single.cam, atol=2e-3)  # float16 storage
+        assert pred.uncertainty == pytest.approx(single.uncertainty.score, abs=1e-3)
+        assert pred.guard == single.guard.to_dict()
 
 
 def test_killed_import_leaves_whole_cases_and_a_rerun_completes(cli_env, kermany_test_dir, trained_weights_dir, tmp_path):
