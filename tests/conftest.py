@@ -13,6 +13,16 @@ from core.model import WEIGHTS_FILE, META_FILE, build_resnet34
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path_factory, monkeypatch):
+    """Every test gets its own empty library and no API key: nothing leaks between tests or
+    into the developer's own data/library.db. Tests that need more set it themselves."""
+    monkeypatch.setenv("CXR_DATA_DIR", str(tmp_path_factory.mktemp("library")))
+    monkeypatch.setenv("CXR_SEED_DEMO", "0")
+    for name in ("DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def kermany_test_dir() -> Path:
     folder = dataset.KERMANY / "test"

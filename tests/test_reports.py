@@ -6,11 +6,12 @@ import json
 import logging
 import pickle
 import time
-from types import SimpleNamespace
 
 import pytest
 
 from core.analysis import analyze_bytes
+from core.guard import OUT_OF_DISTRIBUTION, GuardVerdict
+from core.uncertainty import UNCERTAIN, Uncertainty
 from core.model import ModelService
 from core.reports import (InMemoryReportStore, NoPrediction, ReportFacts, ask_why, build_facts, check_report,
                           diff_markdown, get_report, image_id, offline_report, score_against_reference, to_markdown)
@@ -279,14 +280,16 @@ def test_facts_from_a_real_analysis(use_trained_weights, xray_bytes):
 
 
 def test_facts_read_guard_uncertainty_and_lung_metrics_when_present(use_trained_weights, xray_bytes):
-    """The shapes parallel work may add: read with defaults, used when there."""
+    """The input guard's verdict, the uncertainty read-out and lung/marker CAM metrics reach the facts."""
     analysis = analyze_bytes(ModelService(), xray_bytes)
-    analysis.guard = SimpleNamespace(passed=False, overridden=True, reason="far from the training images")
-    analysis.uncertainty = {"uncertain": True, "value": 0.21, "basis": "spread over test-time augmentations"}
+    analysis.guard = GuardVerdict(OUT_OF_DISTRIBUTION, "far from the training images", 50.0, 30.0, 0.0, 0.0,
+                                  overridden=True)
+    analysis.uncertainty = Uncertainty(UNCERTAIN, (0.3, 0.7), ["spread over test-time augmentations"], 0.8)
     analysis.cam_summary = dict(analysis.cam_summary, lung_share=0.4321, marker_share=0.0812)
     facts = build_facts(analysis)
     assert (facts.guard_verdict, facts.guard_detail) == ("overridden", "far from the training images")
     assert facts.uncertain and facts.uncertainty_basis == "spread over test-time augmentations"
+    assert facts.uncertainty_value == 0.8
     assert dict(facts.cam_metrics) == {"lung_share": 0.4321, "marker_share": 0.0812}
     text = offline_report(facts, "en").text()
     assert "43.2%" in text and "8.1%" in text and "analyse it anyway" in text and "uncertain" in text

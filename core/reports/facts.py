@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from core.guard import IN_DISTRIBUTION, UNCHECKED
+from core.uncertainty import CONFIDENT
 from db.codec import pixel_hash
 
 FACTS_VERSION = 1
@@ -113,43 +115,23 @@ def quality_flags(pixels: np.ndarray, colourfulness: float) -> tuple[str, ...]:
     return tuple(flags)
 
 
-def _get(obj, *names, default=None):
-    """First present attribute or key among `names` (the parallel branches' shapes are not fixed yet)."""
-    for name in names:
-        if isinstance(obj, dict) and name in obj:
-            return obj[name]
-        if obj is not None and not isinstance(obj, dict) and hasattr(obj, name):
-            return getattr(obj, name)
-    return default
-
-
 def _guard(analysis) -> tuple[str, str]:
+    """core.guard.GuardVerdict → passed / failed / overridden / not_checked."""
     guard = getattr(analysis, "guard", None)
-    if guard is None:
-        return "not_checked", "no input check was run"
-    detail = str(_get(guard, "reason", "message", "detail", default="") or "")
-    verdict = _get(guard, "verdict", "status", default=None)
-    if isinstance(verdict, str) and verdict:
-        verdict = verdict.lower()
-        if verdict in ("ok", "pass", "passed", "accepted", "in_distribution", "chest_xray"):
-            verdict = "passed"
-    else:
-        ok = _get(guard, "passed", "ok", "accepted", "in_distribution", "is_chest_xray", default=None)
-        verdict = "not_checked" if ok is None else ("passed" if ok else "failed")
-    if verdict != "passed" and bool(_get(guard, "overridden", "override", default=False)):
-        verdict = "overridden"
-    return verdict, detail
+    if guard is None or guard.verdict == UNCHECKED:
+        return "not_checked", guard.reason if guard is not None else "no input check was run"
+    if guard.verdict == IN_DISTRIBUTION:
+        return "passed", guard.reason
+    return ("overridden" if guard.overridden else "failed"), guard.reason
 
 
 def _uncertainty(analysis, probability: float, threshold: float) -> tuple[bool, str, float | None]:
-    raw = getattr(analysis, "uncertainty", None)
-    flag = getattr(analysis, "uncertain", None)
-    value = raw if isinstance(raw, (int, float)) and not isinstance(raw, bool) else _get(raw, "value", "score", "spread")
-    if flag is None and raw is not None:
-        flag = _get(raw, "uncertain", "is_uncertain", default=None)
-    basis = _get(raw, "basis", "method", "kind", default=None) if raw is not None and not isinstance(raw, (int, float)) else None
-    if isinstance(flag, bool):
-        return flag, str(basis or "the model's uncertainty indicator"), None if value is None else round(float(value), 4)
+    """core.uncertainty.Uncertainty → (not sure?, why, score); without one, the distance to the threshold."""
+    certainty = getattr(analysis, "uncertainty", None)
+    if certainty is not None:
+        basis = "; ".join(certainty.reasons) or (
+            f"P(pneumonia) outside the uncertain band {certainty.band[0]:.0%}–{certainty.band[1]:.0%}")
+        return certainty.level != CONFIDENT, basis, certainty.score
     margin = abs(probability - threshold)
     return (margin < UNCERTAIN_MARGIN,
             f"distance of the probability from the decision threshold (uncertain below {UNCERTAIN_MARGIN:.2f})",
