@@ -86,6 +86,10 @@ class Case(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # Added in revision 0003: an instructor's reference interpretation; reports are scored against it.
+    reference_text: Mapped[str | None] = mapped_column(Text)
+    reference_by: Mapped[str | None] = mapped_column(String(200))
+    reference_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     image: Mapped[Image] = relationship(lazy="joined", innerjoin=True)
     tags: Mapped[list[CaseTag]] = relationship(cascade="all, delete-orphan", order_by="CaseTag.tag")

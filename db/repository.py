@@ -244,6 +244,55 @@ def set_truth(session: Session, case_id: int, label: str | None, changed_by: str
     return case
 
 
+MAX_REFERENCE_LENGTH = 20_000
+
+
+def set_reference(session: Session, case_id: int, text: str | None, set_by: str,
+                  expected_revision: int | None = None) -> Case:
+    """Write (or, with empty text, clear) the instructor's reference interpretation; who and when are kept."""
+    who = (set_by or "").strip()
+    if not who:
+        raise LibraryError("Say who writes the reference interpretation (e.g. your name): it is recorded.")
+    body = (text or "").strip()
+    if len(body) > MAX_REFERENCE_LENGTH:
+        raise LibraryError(f"The reference is {len(body):,} characters long; keep it under {MAX_REFERENCE_LENGTH:,}. "
+                           "Your text is still on the page.")
+    case = _lock_case(session, case_id, expected_revision)
+    new = body or None
+    if case.reference_text == new:
+        return case
+    now = utcnow()
+    case.reference_text, case.reference_by, case.reference_at = new, (who[:200] if new else None), (now if new else None)
+    case.revision += 1
+    case.updated_at = now
+    session.flush()
+    return case
+
+
+@dataclass(frozen=True)
+class ReferencedReport:
+    """A case's latest stored report next to the case's reference (for scoring on the gallery cards)."""
+    case_id: int
+    reference: str
+    content: dict
+    language: str
+
+
+def latest_reports_with_reference(session: Session, case_ids: list[int]) -> dict[int, ReferencedReport]:
+    """For those of `case_ids` that have a reference and a report: the newest report. One query."""
+    if not case_ids:
+        return {}
+    newest_first = func.row_number().over(partition_by=Report.case_id,
+                                          order_by=(Report.created_at.desc(), Report.id.desc())).label("rank")
+    ranked = (select(Report.case_id, Report.content, Report.language, newest_first)
+              .join(Case, Case.id == Report.case_id)
+              .where(Report.case_id.in_(case_ids), Case.reference_text.is_not(None))
+              .subquery())
+    rows = session.execute(select(ranked.c.case_id, ranked.c.content, ranked.c.language, Case.reference_text)
+                           .join(Case, Case.id == ranked.c.case_id).where(ranked.c.rank == 1))
+    return {r[0]: ReferencedReport(r[0], r[3], r[1], r[2]) for r in rows}
+
+
 def truth_history(session: Session, case_id: int) -> list[TruthChange]:
     return list(session.scalars(select(TruthChange).where(TruthChange.case_id == case_id).order_by(TruthChange.id)))
 

@@ -86,6 +86,9 @@ class CaseSnapshot:
     prediction: dict | None
     history: tuple[tuple[str, str, str, str], ...]
     sets: tuple[tuple[int, str], ...]
+    reference_text: str | None = None
+    reference_by: str | None = None
+    reference_at: str = "—"
 
 
 def load_snapshot(s, case_id: int) -> CaseSnapshot:
@@ -103,6 +106,8 @@ def load_snapshot(s, case_id: int) -> CaseSnapshot:
         history=tuple((repo.as_datetime_text(h.changed_at), h.changed_by, h.old_label or "none", h.new_label or "none")
                       for h in repo.truth_history(s, case_id)),
         sets=tuple((x.id, x.name) for x in teaching.sets_for_case(s, case_id)),
+        reference_text=case.reference_text, reference_by=case.reference_by,
+        reference_at=repo.as_datetime_text(case.reference_at),
     )
 
 
@@ -161,7 +166,7 @@ def show_case(case_id: int) -> None:
         stored = Analysis(image=XRayImage(gray, "PNG", 0.0), probability=pred["probability"], label=pred["label"],
                           threshold=pred["threshold"], model_version=pred["model_version"], model_trained=True,
                           cam=pred["cam"], cam_target=pred["cam_target"], cam_summary=pred["cam_summary"])
-        report_panel(stored, key=f"case_report_{snap.id}")
+        report_panel(stored, key=f"case_report_{snap.id}", reference=snap.reference_text)
     else:
         st.caption("Reports are written from a stored prediction of the installed model; this case has none yet.")
 
@@ -200,6 +205,22 @@ def show_case(case_id: int) -> None:
         with st.expander(f"Ground-truth history ({len(snap.history)})"):
             st.table([{"when": w, "who": by, "from": old, "to": new} for w, by, old, new in snap.history])
 
+    st.markdown("#### Instructor reference interpretation")
+    if snap.reference_text:
+        st.caption(f"Written by {snap.reference_by} on {snap.reference_at}. The report above is scored against it.")
+    else:
+        st.caption("No reference yet. Write how you would interpret this image; reports are then scored against it "
+                   "(ROUGE-L, BLEU). Your name above is recorded. Saving an empty text removes the reference.")
+    ref_key = f"reference_{snap.id}"
+    st.session_state.setdefault(ref_key, snap.reference_text or "")
+    st.text_area("Instructor reference interpretation", key=ref_key, height=140,
+                 max_chars=repo.MAX_REFERENCE_LENGTH)
+    if st.button("Save reference", key=f"reference_save_{snap.id}"):
+        text = st.session_state[ref_key]
+        if act(lambda s: repo.set_reference(s, snap.id, text, st.session_state.get("instructor_name", ""), snap.revision),
+               "Reference saved." if text.strip() else "Reference removed."):
+            st.rerun()
+
     st.markdown("#### Teaching sets")
     for set_id, name in snap.sets:
         c1, c2 = st.columns([4, 1])
@@ -232,6 +253,16 @@ def current_filters() -> GalleryFilter:
         set_id=st.session_state.get("_set_ids", {}).get(g("f_set", "Any")),
         text=g("f_text", ""),
     )
+
+
+def reference_scores(referenced: dict[int, repo.ReferencedReport]) -> dict[int, str]:
+    """'ROUGE-L 0.xx · BLEU yy' for the visible cases whose latest report has a reference to meet."""
+    if not referenced:
+        return {}
+    from core.reports.scoring import score_report_content, scores_line
+
+    return {case_id: scores_line(score_report_content(r.content, r.language, r.reference))
+            for case_id, r in referenced.items()}
 
 
 def show_grid() -> None:
@@ -286,6 +317,7 @@ def show_grid() -> None:
         with guard(), session(engine) as s:
             page = repo.gallery_page(s, filters, model_version, sort=st.session_state.get("f_sort", "newest"),
                                      page=st.session_state.get("f_page", 1), per_page=st.session_state.get("f_per_page", 24))
+            referenced = repo.latest_reports_with_reference(s, [r.case_id for r in page.rows])
     except Unavailable:
         st.stop()
     except LibraryError as exc:
@@ -297,6 +329,7 @@ def show_grid() -> None:
                f"page {page.page} of {page.pages}")
     if not page.rows:
         st.info("No case matches these filters." if page.total == 0 else "This page is empty.")
+    scores = reference_scores(referenced)
     for start in range(0, len(page.rows), COLUMNS):
         cols = st.columns(COLUMNS)
         for col, row in zip(cols, page.rows[start : start + COLUMNS]):
@@ -311,6 +344,9 @@ def show_grid() -> None:
                     st.caption(f"Truth {truth}")
                 if row.tags:
                     st.caption(" ".join(f"`{t}`" for t in row.tags))
+                if row.case_id in scores:
+                    st.caption(scores[row.case_id], help="Latest report against the instructor's reference: shared "
+                               "wording, not correctness.")
                 c1, c2 = st.columns(2)
                 c1.checkbox("Pick", key=f"pick_{row.case_id}")
                 c2.button("Open", key=f"open_{row.case_id}", on_click=open_case, args=(row.case_id,))

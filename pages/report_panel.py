@@ -81,8 +81,20 @@ def _ask_box(facts: ReportFacts, language: str, settings: GeminiSettings, key: s
                    else f"Answered offline from the case facts ({a.reason}).")
 
 
-def report_panel(source, *, image_key: str | None = None, key: str = "report") -> None:
-    """Report section for an Analysis (or ready ReportFacts with `image_key`)."""
+def _reference_scores(record, reference: str) -> None:
+    from core.reports.scoring import score_report_content
+
+    scores = score_report_content(record.content, record.language, reference)
+    cols = st.columns(2)
+    cols[0].metric("ROUGE-L F1 vs reference", f"{scores.rouge_l_f:.2f}",
+                   help=f"precision {scores.rouge_l_precision:.2f} · recall {scores.rouge_l_recall:.2f}")
+    cols[1].metric("BLEU vs reference", f"{scores.bleu:.1f}", help="0–100 scale (sacrebleu)")
+    st.caption("These scores count shared words and word sequences between this report and the instructor's "
+               "reference: they say how close the wording is, not whether either text is correct or clinically sound.")
+
+
+def report_panel(source, *, image_key: str | None = None, key: str = "report", reference: str | None = None) -> None:
+    """Report section for an Analysis (or ready ReportFacts with `image_key`); scored against `reference` if given."""
     facts = source if isinstance(source, ReportFacts) else build_facts(source)
     img = image_key or image_id(source.image.pixels)
     settings, store = gemini_settings(), report_store()
@@ -133,6 +145,8 @@ def report_panel(source, *, image_key: str | None = None, key: str = "report") -
         st.caption("Press **Generate report** to write one.")
     else:
         _show_record(current, previous)
+        if reference and reference.strip():
+            _reference_scores(current, reference)
         versions = store.versions(current.key)
         if len(versions) > 1:
             st.caption(f"{len(versions)} versions are kept for this image, model and language.")

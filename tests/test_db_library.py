@@ -48,6 +48,59 @@ def filled(library):
     return library, ids
 
 
+def test_reference_is_written_with_who_and_when_and_cleared_by_empty_text(filled):
+    engine, ids = filled
+    case_id = ids["tp"]
+    with session_scope(engine) as s:
+        rev = repo.get_case(s, case_id).revision
+    with pytest.raises(LibraryError, match="who writes the reference"):
+        with session_scope(engine) as s:
+            repo.set_reference(s, case_id, "Right lower lobe consolidation.", "  ")
+    with pytest.raises(LibraryError, match="under 20,000"):
+        with session_scope(engine) as s:
+            repo.set_reference(s, case_id, "x" * 20_001, "Dr Ada")
+    with session_scope(engine) as s:
+        assert repo.get_case(s, case_id).reference_text is None  # refusals changed nothing
+        repo.set_reference(s, case_id, "  Right lower lobe consolidation.\n", "Dr Ada", rev)
+    with session_scope(engine) as s:
+        case = repo.get_case(s, case_id)
+        assert (case.reference_text, case.reference_by, case.revision) == ("Right lower lobe consolidation.", "Dr Ada", rev + 1)
+        assert case.reference_at is not None and case.notes == "Air bronchogram, right lower"
+    with pytest.raises(CaseChanged):  # written on a stale copy
+        with session_scope(engine) as s:
+            repo.set_reference(s, case_id, "stale", "Dr Bob", rev)
+    with session_scope(engine) as s:
+        repo.set_reference(s, case_id, "   ", "Dr Bob")
+    with session_scope(engine) as s:
+        case = repo.get_case(s, case_id)
+        assert (case.reference_text, case.reference_by, case.reference_at) == (None, None, None)
+
+
+def test_latest_report_per_case_for_cases_with_a_reference(filled):
+    from datetime import datetime, timedelta, timezone
+
+    engine, ids = filled
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with session_scope(engine) as s:
+        def report(case_id, text, minutes, language="en"):
+            s.add(repo.Report(case_id=case_id, content={"sections": {"summary": text}}, language=language,
+                              created_at=t0 + timedelta(minutes=minutes)))
+        report(ids["tp"], "newest", 10)
+        report(ids["tp"], "older but inserted later", 5, "ko")  # newest by time, not by id
+        report(ids["tn"], "tn report", 1)  # no reference: left out
+        report(ids["fn"], "fn report", 1)
+        s.flush()
+        repo.set_reference(s, ids["tp"], "tp reference", "Dr Ada")
+        repo.set_reference(s, ids["fn"], "fn reference", "Dr Ada")
+        repo.set_reference(s, ids["fp"], "fp reference, no report", "Dr Ada")
+    with session_scope(engine) as s:
+        found = repo.latest_reports_with_reference(s, [ids["tp"], ids["tn"], ids["fp"], ids["unl"]])
+        assert repo.latest_reports_with_reference(s, []) == {}
+    assert set(found) == {ids["tp"]}  # fn is not among the asked ids
+    r = found[ids["tp"]]
+    assert (r.reference, r.content["sections"]["summary"], r.language) == ("tp reference", "newest", "en")
+
+
 def ids_for(engine, filters, model=MODEL, **kw):
     with session_scope(engine) as s:
         return [r.case_id for r in repo.gallery_page(s, filters, model, **kw).rows]

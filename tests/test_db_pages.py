@@ -176,3 +176,52 @@ def test_lost_database_shows_a_message_and_keeps_unsaved_notes(pg_server, monkey
             assert repo.get_case(s, case_id).notes == "My careful teaching notes"
     finally:
         pg_server.drop_database(url)
+
+
+def test_instructor_reference_scores_the_report_in_the_case_and_on_its_card(library_env, use_trained_weights,
+                                                                           kermany_test_dir, tmp_path):
+    fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=1, loose=0), use_trained_weights)
+    at = gallery(fresh_app())
+    case_id = int([b.key for b in at.button if b.key and b.key.startswith("open_")][0].split("_")[1])
+    at.button(key=f"open_{case_id}").click().run()
+    at.button(key=f"case_report_{case_id}_generate").click().run()
+    assert not at.exception, at.exception
+    with session_scope(ensure_library(library_env)) as s:
+        [report] = s.scalars(__import__("sqlalchemy").select(repo.Report)).all()
+        content, language = report.content, report.language
+    summary = content["sections"]["summary"]
+
+    def metric(label):
+        return next((float(m.value) for m in at.metric if m.label == label), None)
+
+    assert metric("ROUGE-L F1 vs reference") is None  # no reference yet: no score
+    at.text_area(key=f"reference_{case_id}").set_value(summary).run()
+    at.button(key=f"reference_save_{case_id}").click().run()
+    assert "who writes the reference" in texts(at)  # refused without a name, text kept
+    assert at.text_area(key=f"reference_{case_id}").value == summary
+    at.text_input(key="instructor_name").set_value("Dr Ada").run()
+    at.button(key=f"reference_save_{case_id}").click().run()
+    assert not at.exception, at.exception
+    assert "Reference saved." in texts(at) and "Written by Dr Ada" in texts(at)
+    close_rouge, close_bleu = metric("ROUGE-L F1 vs reference"), metric("BLEU vs reference")
+    assert 0 < close_rouge <= 1 and close_bleu > 0
+    assert "not whether either text is correct" in texts(at)
+
+    at.text_area(key=f"reference_{case_id}").set_value("Bananas orbit quietly beneath violet umbrellas.").run()
+    at.button(key=f"reference_save_{case_id}").click().run()
+    far_rouge = metric("ROUGE-L F1 vs reference")
+    assert far_rouge < close_rouge and metric("BLEU vs reference") < close_bleu
+    with session_scope(ensure_library(library_env)) as s:
+        case = repo.get_case(s, case_id)
+        assert (case.reference_text, case.reference_by) == ("Bananas orbit quietly beneath violet umbrellas.", "Dr Ada")
+
+    at.text_area(key=f"reference_{case_id}").set_value(summary).run()
+    at.button(key=f"reference_save_{case_id}").click().run()
+    at.button(key="case_back").click().run()
+    assert not at.exception, at.exception
+    cards = [c.value for c in at.caption if str(c.value).startswith("ROUGE-L ")]
+    from core.reports.scoring import score_report_content
+
+    expected = score_report_content(content, language, summary)
+    assert f"{expected.rouge_l_f:.2f}" == f"{close_rouge:.2f}"
+    assert cards == [f"ROUGE-L {expected.rouge_l_f:.2f} · BLEU {expected.bleu:.0f}"]  # only the case with a reference and a report

@@ -11,14 +11,14 @@ from sqlalchemy import inspect, text
 
 from db.codec import encode_image
 from db.engine import current_revision, database_url, ensure_library, head_revision, make_engine, session_scope, upgrade
-from db.models import Base, Report
+from db.models import Base, Case, Report, utcnow
 from db_support import library, library_url, pg_server  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def test_migrated_schema_matches_the_models(library):
-    assert current_revision(library) == head_revision() == "0002"
+    assert current_revision(library) == head_revision() == "0003"
     with library.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert diffs == []
@@ -37,6 +37,7 @@ def test_upgrade_from_the_first_revision_keeps_every_row(library_url):
     upgrade(engine, "0001")
     assert current_revision(engine) == "0001"
     assert "language" not in {c["name"] for c in inspect(engine).get_columns("reports")}
+    assert "reference_text" not in {c["name"] for c in inspect(engine).get_columns("cases")}
     img = encode_image(np.arange(64 * 64, dtype=np.uint8).reshape(64, 64))
     with engine.begin() as conn:  # rows written by the first schema, with plain SQL
         conn.execute(text("INSERT INTO images (id, sha256, width, height, source_format, png, thumbnail, created_at) "
@@ -51,7 +52,7 @@ def test_upgrade_from_the_first_revision_keeps_every_row(library_url):
         conn.execute(text("INSERT INTO teaching_set_items (set_id, case_id, position) VALUES (1, 1, 0)"))
 
     ensure_library(library_url)  # what the app does on start
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     with session_scope(engine) as s:
         report = s.get(Report, 1)
         assert report.content == {"text": "an old report"}
@@ -61,6 +62,11 @@ def test_upgrade_from_the_first_revision_keeps_every_row(library_url):
         assert row[:4] == ("old case", "kept notes", "NORMAL", "lobar") and bytes(row[4]) == img.png
         assert s.execute(text("SELECT count(*) FROM teaching_set_items")).scalar() == 1
         s.add(Report(id=2, case_id=1, content={"x": 1}, language="fr", source="gemini", version=2))  # new columns usable
+        case = s.get(Case, 1)
+        assert (case.reference_text, case.reference_by, case.reference_at, case.revision) == (None, None, None, 1)
+        case.reference_text, case.reference_by, case.reference_at = "Right lower lobe consolidation.", "dr a", utcnow()
+    with session_scope(engine) as s:
+        assert s.get(Case, 1).reference_text == "Right lower lobe consolidation."
 
 
 def test_ensure_library_is_idempotent(library_url):

@@ -230,6 +230,18 @@ def test_scoring_against_an_instructor_reference():
         score_against_reference(text, "  ", "en")
 
 
+def test_stored_report_content_is_scored_on_its_four_sections():
+    from core.reports.content import SECTION_KEYS
+    from core.reports.scoring import score_report_content, scores_line, sections_text
+
+    sections = offline_report(FACTS, "en")
+    content = {"sections": {key: getattr(sections, key) for key in SECTION_KEYS}}
+    assert sections_text(content["sections"]) == sections.text()  # no headings, no notice line added
+    scores = score_report_content(content, "en", sections.text())
+    assert scores.rouge_l_f == 1.0 and scores_line(scores) == "ROUGE-L 1.00 · BLEU 100"
+    assert score_report_content({"text": "an old report"}, "en", "anything").rouge_l_f == 0.0  # pre-0002 content
+
+
 def test_ask_why_offline_and_with_gemini(fake_gemini):
     offline = ask_why(FACTS, "Why did it say pneumonia?", "en")
     assert offline.source == "offline" and "87.3%" in offline.text and "50.0%" in offline.text

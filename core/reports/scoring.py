@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from core.reports.content import check_language
+from core.reports.content import SECTION_KEYS, check_language
 
 
 class _UnicodeWords:
@@ -42,3 +42,17 @@ def score_against_reference(report_text: str, reference: str, language: str = "e
     rouge = scorer.score(reference, report_text)["rougeL"]
     return ReferenceScores(round(rouge.fmeasure, 4), round(rouge.precision, 4), round(rouge.recall, 4),
                            round(float(bleu.score), 2), language)
+
+
+def sections_text(sections: dict) -> str:
+    """A report's four sections as plain text (no headings or notice line), the text that gets scored."""
+    return "\n\n".join(str(sections.get(key, "")).strip() for key in SECTION_KEYS if str(sections.get(key, "")).strip())
+
+
+def score_report_content(content: dict, language: str, reference: str) -> ReferenceScores:
+    """Score a stored report's content (as kept in ReportRecord.content / the reports table) against a reference."""
+    return score_against_reference(sections_text(content.get("sections", {})), reference, language)
+
+
+def scores_line(scores: ReferenceScores) -> str:
+    return f"ROUGE-L {scores.rouge_l_f:.2f} · BLEU {scores.bleu:.0f}"
