@@ -35,7 +35,10 @@ def free_port() -> int:
 def app_server(trained_weights_dir, tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
-    env = {**os.environ, "CXR_WEIGHTS_DIR": str(trained_weights_dir)}
+    env = {**os.environ, "CXR_WEIGHTS_DIR": str(trained_weights_dir), "CXR_SEED_DEMO": "0",
+           "CXR_DATA_DIR": str(tmp_path_factory.mktemp("library"))}
+    for name in ("DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        env.pop(name, None)
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port),
