@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from core.guard import IN_DISTRIBUTION, UNCHECKED
-from core.uncertainty import CONFIDENT
+from core.uncertainty import CONFIDENT, UNUSUAL_FAMILIARITY
 from db.codec import pixel_hash
 
 FACTS_VERSION = 1
@@ -53,6 +53,8 @@ class ReportFacts:
     source_format: str
     quality_flags: tuple[str, ...]  # "small", "low_contrast", "colour"
     facts_version: int = FACTS_VERSION
+    # Other fractions the uncertainty wording quotes (its band's limits, the "unusual" cut-off).
+    uncertainty_figures: tuple[float, ...] = ()
 
     # -- derived numbers, in one place so prompt, template and guard agree ------------------
     @property
@@ -81,7 +83,7 @@ class ReportFacts:
             values += [v, 1.0 - v]
         if self.uncertainty_value is not None and 0.0 <= self.uncertainty_value <= 1.0:
             values.append(self.uncertainty_value)
-        return values
+        return values + list(self.uncertainty_figures)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,6 +94,7 @@ class ReportFacts:
         for name in ("cam_zone_share", "cam_metrics"):
             data[name] = tuple((str(k), float(v)) for k, v in data.get(name, ()))
         data["quality_flags"] = tuple(data.get("quality_flags", ()))
+        data["uncertainty_figures"] = tuple(float(v) for v in data.get("uncertainty_figures", ()))
         return cls(**data)
 
     def to_json(self) -> str:
@@ -125,17 +128,18 @@ def _guard(analysis) -> tuple[str, str]:
     return ("overridden" if guard.overridden else "failed"), guard.reason
 
 
-def _uncertainty(analysis, probability: float, threshold: float) -> tuple[bool, str, float | None]:
-    """core.uncertainty.Uncertainty → (not sure?, why, score); without one, the distance to the threshold."""
+def _uncertainty(analysis, probability: float, threshold: float) -> tuple[bool, str, float | None, tuple[float, ...]]:
+    """core.uncertainty.Uncertainty → (not sure?, why, score, figures the wording quotes)."""
     certainty = getattr(analysis, "uncertainty", None)
     if certainty is not None:
         basis = "; ".join(certainty.reasons) or (
             f"P(pneumonia) outside the uncertain band {certainty.band[0]:.0%}–{certainty.band[1]:.0%}")
-        return certainty.level != CONFIDENT, basis, certainty.score
+        figures = (round(certainty.band[0], 4), round(certainty.band[1], 4), 1 - UNUSUAL_FAMILIARITY / 100)
+        return certainty.level != CONFIDENT, basis, certainty.score, figures
     margin = abs(probability - threshold)
     return (margin < UNCERTAIN_MARGIN,
             f"distance of the probability from the decision threshold (uncertain below {UNCERTAIN_MARGIN:.2f})",
-            round(margin, 4))
+            round(margin, 4), ())
 
 
 def _cam_metrics(summary: dict) -> tuple[tuple[str, float], ...]:
@@ -156,7 +160,7 @@ def build_facts(analysis) -> ReportFacts:
         raise NoPrediction("no trained model is installed, so there is no prediction to report on")
     p = float(analysis.probability)
     label = str(analysis.label)
-    uncertain, basis, value = _uncertainty(analysis, p, float(analysis.threshold))
+    uncertain, basis, value, figures = _uncertainty(analysis, p, float(analysis.threshold))
     verdict, detail = _guard(analysis)
     summary = analysis.cam_summary or {}
     zones = tuple(sorted(((str(z), round(float(v), 4)) for z, v in summary.get("zone_share", {}).items()),
@@ -171,6 +175,7 @@ def build_facts(analysis) -> ReportFacts:
         uncertain=uncertain,
         uncertainty_basis=basis,
         uncertainty_value=value,
+        uncertainty_figures=figures,
         guard_verdict=verdict,
         guard_detail=detail,
         cam_target=str(analysis.cam_target),
