@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from db.errors import LibraryError
+from db.errors import LibraryError, is_connection_problem
 from db.users import authenticate, create_first_instructor, effective_roles, has_users
 from db.users import active_user as load_active_user
 from pages.library_ui import Unavailable, guard, library, session
 
 USER_KEY = "auth_user_id"
+VERIFIED_KEY = "auth_verified"  # the identity as the database confirmed it on the last run
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,22 @@ def current_user() -> SignedIn | None:
     if engine is None:
         return None
     try:
-        with guard(), session(engine) as s:
+        with session(engine) as s:
             user = load_active_user(s, user_id)
             found = SignedIn(user.id, user.name, effective_roles(user)) if user else None
-    except Unavailable:
-        return None
+    except Exception as exc:
+        if not is_connection_problem(exc):
+            raise
+        # The database is down: keep the identity checked on the last run, so the page can still
+        # render (and keep what the user typed). Nothing can be read or written until it is back,
+        # and the page's own database call says so.
+        last = st.session_state.get(VERIFIED_KEY)
+        return last if last is not None and last.id == user_id else None
     if found is None:
         st.session_state.pop(USER_KEY, None)
+        st.session_state.pop(VERIFIED_KEY, None)
+    else:
+        st.session_state[VERIFIED_KEY] = found
     return found
 
 
