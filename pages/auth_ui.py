@@ -68,9 +68,14 @@ def library_has_users() -> bool | None:
 
 
 def require_login() -> SignedIn:
+    """Without a logged-in user, whatever page was asked for shows the login form (or first-run setup) instead."""
     user = current_user()
     if user is None:
-        st.error("Please log in first.", icon=":material/lock:")
+        has_users = library_has_users()
+        if has_users:
+            login_page()
+        elif has_users is False:
+            first_run_page()
         st.stop()
     return user
 
@@ -84,8 +89,14 @@ def require_role(role: str) -> SignedIn:
     return user
 
 
+def _forget_everything() -> None:
+    # Key by key: nothing from an earlier user's session survives (quiz in progress, uploads, identity).
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+
+
 def _sign_in(user_id: int) -> None:
-    st.session_state.clear()  # nothing from an earlier user's session survives
+    _forget_everything()
     st.session_state[USER_KEY] = user_id
     st.rerun()
 
@@ -98,7 +109,7 @@ def login_page() -> None:
     with st.form("login_form", clear_on_submit=True):
         name = st.text_input("User name", key="login_name")
         password = st.text_input("Password", type="password", key="login_password")
-        submitted = st.form_submit_button("Log in", icon=":material/login:")
+        submitted = st.form_submit_button("Log in", icon=":material/login:", key="login_submit")
     if not submitted:
         st.caption("No account? Ask your instructor.")
         return
@@ -128,7 +139,7 @@ def first_run_page() -> None:
         name = st.text_input("Instructor user name", key="setup_name")
         password = st.text_input("Password (at least 8 characters)", type="password", key="setup_password")
         again = st.text_input("Password again", type="password", key="setup_password_again")
-        submitted = st.form_submit_button("Create the first instructor", icon=":material/person_add:")
+        submitted = st.form_submit_button("Create the first instructor", icon=":material/person_add:", key="setup_submit")
     if not submitted:
         return
     if password != again:
@@ -151,6 +162,4 @@ def first_run_page() -> None:
 def account_sidebar(user: SignedIn) -> None:
     with st.sidebar:
         st.caption(f"Logged in as **{user.name}** · {', '.join(sorted(user.roles))}")
-        if st.button("Log out", key="logout", icon=":material/logout:"):
-            st.session_state.clear()
-            st.rerun()
+        st.button("Log out", key="logout", icon=":material/logout:", on_click=_forget_everything)

@@ -8,9 +8,9 @@ from pages.auth_ui import require_role
 from pages.common import disclaimer
 from pages.library_ui import Unavailable, guard, library, session
 
+me = require_role("instructor")
 st.title("Users")
 disclaimer()
-me = require_role("instructor")
 engine = library()
 if engine is None:
     st.stop()
@@ -22,7 +22,7 @@ with st.form("user_add", clear_on_submit=True):
                              key="user_add_password")
     roles = st.multiselect("Roles", ROLES, default=["student"], key="user_add_roles",
                            help="An instructor holds every role.")
-    if st.form_submit_button("Add user", icon=":material/person_add:"):
+    if st.form_submit_button("Add user", icon=":material/person_add:", key="user_add_submit"):
         require_role("instructor")  # checked again at the moment of writing
         try:
             with guard(), session(engine) as s:
