@@ -39,6 +39,7 @@ class Reveal:
     correct: bool
     model_label: str | None
     model_probability: float | None
+    model_version: str | None
     notes: str
     png: bytes
     cam: object | None  # numpy array of the stored Grad-CAM, or None without a stored prediction
@@ -140,7 +141,7 @@ def reveal(session: Session, attempt_id: int, user_id: int, position: int) -> Re
     return Reveal(case_id=row.case_id, title=case.title if case else "(removed case)", answer=row.answer,
                   confidence=row.confidence, truth_label=row.truth_label, correct=row.correct,
                   model_label=row.model_label, model_probability=row.model_probability,
-                  notes=case.notes if case else "", png=case.image.png if case else b"",
+                  model_version=attempt.model_version, notes=case.notes if case else "", png=case.image.png if case else b"",
                   cam=prediction_cam(pred) if pred else None, cam_target=pred.cam_target if pred else None)
 
 

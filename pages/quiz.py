@@ -122,7 +122,7 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
     if gray is not None:
         cols[0].image(gray, caption="The image", width="stretch")
     if r.model_label is not None:
-        st.info(f"The model ({model_version}) said **{r.model_label}** — probability of pneumonia "
+        st.info(f"The model ({r.model_version}) said **{r.model_label}** — probability of pneumonia "
                 f"{r.model_probability:.1%} — and was {'right' if r.model_label == r.truth_label else 'wrong'}.",
                 icon=":material/smart_toy:")
         if r.cam is not None and gray is not None:

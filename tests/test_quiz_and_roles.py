@@ -142,3 +142,46 @@ def test_student_takes_a_whole_quiz_against_the_model(library_env, use_trained_w
     assert metrics["Your accuracy"] == "2/3" and metrics["Your Brier score"] == f"{result.brier:.3f}"
     assert metrics["Model"] == f"{result.model_correct}/3"
     assert at.dataframe, "no history table"
+
+
+def test_without_a_trained_model_diagnose_works_and_versus_is_refused(library_env, use_placeholder, kermany_test_dir, tmp_path):
+    fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=1, loose=1))  # one unlabelled case
+    ensure_user("teacher", ["instructor"])
+    ensure_user("sam", ["student"])
+    at = log_in(app().run(), "sam", TEST_PASSWORD)
+    at.switch_page("pages/quiz.py").run()
+    at.radio(key="quiz_mode").set_value("versus")
+    at.button(key="quiz_start_btn").click().run()
+    assert "needs a trained model" in at.error[0].value
+    with session_scope(ensure_library(library_env)) as s:
+        assert s.scalars(select(QuizAttempt)).first() is None
+    at.radio(key="quiz_mode").set_value("diagnose")
+    at.number_input(key="quiz_length").set_value(10)
+    at.button(key="quiz_start_btn").click().run()
+    with session_scope(ensure_library(library_env)) as s:
+        attempt = s.scalars(select(QuizAttempt)).one()
+        labelled = {c.id for c in s.scalars(select(Case).where(Case.truth_label.is_not(None)))}
+    assert sorted(attempt.case_ids) == sorted(labelled) and len(labelled) == 2  # random pick, labelled cases only
+    at.radio(key=f"quiz_answer_{attempt.id}_0").set_value("NORMAL")
+    at.button(key=f"quiz_submit_{attempt.id}_0").click().run()
+    assert not at.exception, at.exception
+    assert "No stored prediction" in texts(at) and len(at.image) == 1  # no model output from the placeholder
+
+
+def test_instructor_adds_and_deactivates_a_user_in_the_app(library_env, use_placeholder):
+    ensure_user("teacher", ["instructor"])
+    at = log_in(app().run(), "teacher", TEST_PASSWORD)
+    at.switch_page("pages/users.py").run()
+    at.text_input(key="user_add_name").input("Newbie")
+    at.text_input(key="user_add_password").input("first password")
+    at.multiselect(key="user_add_roles").set_value(["student", "reviewer"])
+    at.button(key="user_add_submit").click().run()
+    assert not at.exception, at.exception
+    assert "Added 'newbie'." in texts(at)
+    at.button(key="user_toggle_newbie").click().run()
+    from db.users import authenticate, find_user
+
+    with session_scope(ensure_library(library_env)) as s:
+        user = find_user(s, "newbie")
+        assert not user.active and {r.role for r in user.roles} == {"student", "reviewer"}
+        assert "deactivated" in authenticate(s, "newbie", "first password").message
