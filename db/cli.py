@@ -178,6 +178,59 @@ def _cmd_migrate(args) -> int:
     return 0
 
 
+NEW_PASSWORD_ENV = "CXR_NEW_USER_PASSWORD"
+
+
+def _new_password() -> str | None:
+    """From CXR_NEW_USER_PASSWORD (scripts) or typed twice without echo; None if the two differ."""
+    import getpass
+    import os
+
+    from_env = os.environ.get(NEW_PASSWORD_ENV)
+    if from_env:
+        return from_env
+    first = getpass.getpass("Password: ")
+    return first if getpass.getpass("Password again: ") == first else None
+
+
+def _cmd_users_create(args) -> int:
+    from db.engine import session_scope
+    from db.users import check_roles, clean_name, create_user
+
+    name, roles = clean_name(args.name), check_roles(args.role)  # refuse bad input before asking for a password
+    try:
+        password = _new_password()
+    except EOFError:
+        return _fail(f"no password given (type it, or set {NEW_PASSWORD_ENV})")
+    if password is None:
+        return _fail("the two passwords differ; no user was created")
+    with session_scope(_library()) as session:
+        user = create_user(session, name, password, roles)
+    print(f"created user {user.name!r} with role(s) {', '.join(roles)}")
+    return 0
+
+
+def _cmd_users_active(args) -> int:
+    from db.engine import session_scope
+    from db.users import set_active
+
+    with session_scope(_library()) as session:
+        user = set_active(session, args.name, args.active)
+    print(f"user {user.name!r} is now {'active' if user.active else 'deactivated'}")
+    return 0
+
+
+def _cmd_users_list(args) -> int:
+    from db.engine import session_scope
+    from db.users import list_users
+
+    with session_scope(_library()) as session:
+        for user in list_users(session):
+            roles = ",".join(r.role for r in user.roles)
+            print(f"{user.name}\t{roles}\t{'active' if user.active else 'deactivated'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m db", description="CXR Teaching Lab case library "
                                      "(SQLite in data/ by default; DATABASE_URL for PostgreSQL)")
@@ -220,6 +273,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="create or upgrade the library's schema and print its revision")
     p.set_defaults(func=_cmd_migrate)
+    p = sub.add_parser("users", help="create, list, deactivate or reactivate the app's users")
+    users = p.add_subparsers(dest="users_command", required=True)
+    q = users.add_parser("create", help=f"add a user (password prompted, or from ${NEW_PASSWORD_ENV})")
+    q.add_argument("name")
+    q.add_argument("--role", action="append", required=True, choices=("instructor", "student", "reviewer"),
+                   help="repeat for several roles; an instructor holds every role")
+    q.set_defaults(func=_cmd_users_create)
+    q = users.add_parser("deactivate", help="stop a user from logging in (their quiz history is kept)")
+    q.add_argument("name")
+    q.set_defaults(func=_cmd_users_active, active=False)
+    q = users.add_parser("activate", help="let a deactivated user log in again")
+    q.add_argument("name")
+    q.set_defaults(func=_cmd_users_active, active=True)
+    q = users.add_parser("list", help="every user with roles and status")
+    q.set_defaults(func=_cmd_users_list)
     return parser
 
 

@@ -192,3 +192,73 @@ class TeachingSetItem(Base):
         Index("ix_teaching_set_items_set_position", "set_id", "position"),
         Index("ix_teaching_set_items_case", "case_id", "set_id"),
     )
+
+
+# Added in revision 0004: users, roles, and quizzes.
+ROLES = ("instructor", "student", "reviewer")
+QUIZ_MODES = ("diagnose", "versus")
+
+
+class User(Base):
+    """A person who logs in. Only an argon2 hash of the password is ever stored."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)  # stored lower-case: logins ignore case
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Brute-force brake: consecutive failures, and when the next attempt is allowed.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    roles: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", order_by="UserRole.role", lazy="selectin")
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    __table_args__ = (Index("ix_user_roles_role", "role", "user_id"),)
+
+
+class QuizAttempt(Base):
+    """One quiz a student took: which cases, in which order, in which mode."""
+
+    __tablename__ = "quiz_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    set_id: Mapped[int | None] = mapped_column(ForeignKey("teaching_sets.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(200))  # the set's name then, or "random from the library"
+    mode: Mapped[str] = mapped_column(String(16))
+    case_ids: Mapped[list] = mapped_column(JSON)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    answers: Mapped[list[QuizAnswer]] = relationship(cascade="all, delete-orphan", order_by="QuizAnswer.position")
+
+    __table_args__ = (Index("ix_quiz_attempts_user_started", "user_id", "started_at"),)
+
+
+class QuizAnswer(Base):
+    """One answer, with what was true and what the model said at that moment (kept if the case changes later)."""
+
+    __tablename__ = "quiz_answers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("quiz_attempts.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    answer: Mapped[str] = mapped_column(String(16))
+    confidence: Mapped[float] = mapped_column(Float)  # 0.5–1.0, in the chosen answer
+    truth_label: Mapped[str] = mapped_column(String(16))
+    correct: Mapped[bool] = mapped_column(Boolean)
+    model_label: Mapped[str | None] = mapped_column(String(16))
+    model_probability: Mapped[float | None] = mapped_column(Float)
+    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "position", name="uq_quiz_answers_attempt_position"),
+        Index("ix_quiz_answers_case", "case_id"),
+    )

@@ -8,6 +8,9 @@ from core.imaging import ACCEPTED, ImageRejected
 from pages.common import disclaimer, model_service, no_trained_model_notice
 from pages.report_panel import report_panel
 from pages.save_to_library import save_to_library_button
+from pages.auth_ui import require_login
+
+require_login()
 
 st.title("Analyze a chest X-ray")
 disclaimer()

@@ -12,6 +12,9 @@ from db.errors import LibraryError
 from db.repository import SORTS, GalleryFilter
 from pages.common import disclaimer, model_service, no_trained_model_notice
 from pages.library_ui import Unavailable, current_model_version, guard, library, seed_demo_if_needed, session
+from pages.auth_ui import require_role
+
+require_role("instructor")  # server-side: a user without the role gets this message and nothing else
 
 TRUTH_CHOICES = {"Any": None, "NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA", "Unlabelled": "unlabelled"}
 PRED_CHOICES = {"Any": None, "NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA"}

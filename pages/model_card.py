@@ -3,6 +3,9 @@ import streamlit as st
 
 from core import model_card as mc
 from pages.common import disclaimer, model_service, no_trained_model_notice
+from pages.auth_ui import require_login
+
+require_login()
 
 st.title("Model Card")
 disclaimer()

@@ -1,6 +1,9 @@
 import streamlit as st
 
 from pages.common import coming_later, disclaimer
+from pages.auth_ui import require_role
+
+require_role("reviewer")  # server-side: a user without the role gets this message and nothing else
 
 st.title("Model Limits")
 disclaimer()

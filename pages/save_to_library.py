@@ -6,14 +6,19 @@ from pathlib import Path
 import streamlit as st
 
 from core.analysis import Analysis
+from pages.auth_ui import current_user, require_role
 from pages.library_ui import Unavailable, guard, library
 
 
 def save_to_library_button(result: Analysis, upload_name: str) -> None:
+    user = current_user()
+    if user is None or not user.can("instructor"):
+        return  # only instructors curate the library
     saved = st.session_state.get("analyze_saved")
     key = (id(result), upload_name)  # the analysis object lives in session_state while this upload is shown
     if st.button("Save to library", key="analyze_save", icon=":material/bookmark_add:",
                  help="Stores the image (pixels only: no file metadata), the case and the model's output."):
+        require_role("instructor")  # again at the moment of writing
         engine = library()
         if engine is None:
             return

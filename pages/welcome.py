@@ -1,6 +1,9 @@
 import streamlit as st
 
 from pages.common import disclaimer
+from pages.auth_ui import require_login
+
+require_login()
 
 st.title("CXR Teaching Lab")
 disclaimer()

@@ -2,8 +2,10 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from auth_support import logged_in
+
 PAGES = ["pages/welcome.py", "pages/analyze.py", "pages/case_gallery.py", "pages/model_limits.py",
-         "pages/quiz.py", "pages/model_card.py"]
+         "pages/quiz.py", "pages/model_card.py", "pages/users.py"]
 
 
 def fresh_app() -> AppTest:
@@ -11,6 +13,7 @@ def fresh_app() -> AppTest:
 
     st.cache_resource.clear()  # each test picks its own weights folder
     at = AppTest.from_file("../Home.py", default_timeout=120)
+    logged_in(at)  # an instructor: these tests are about the pages, not the login
     at.run()
     return at
 

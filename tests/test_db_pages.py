@@ -2,6 +2,8 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from auth_support import logged_in
+
 from db import repository as repo
 from db import teaching
 from db.engine import ensure_library, session_scope
@@ -22,6 +24,7 @@ def fresh_app() -> AppTest:
 
     st.cache_resource.clear()
     at = AppTest.from_file("../Home.py", default_timeout=300)
+    logged_in(at)  # an instructor: these tests are about the pages, not the login
     at.run()
     return at
 

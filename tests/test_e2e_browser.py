@@ -25,6 +25,21 @@ if CHROMIUM is None:
     pytest.skip("chromium not installed (./test.sh installs it)", allow_module_level=True)
 
 
+E2E_USER, E2E_PASSWORD = "e2e-teacher", "e2e-password-123"
+
+
+def open_logged_in(browser, url: str, page_title: str, **options):
+    """Log in through the real form, then go to a page through the sidebar (a reload would start a new session)."""
+    page = browser.new_page(**options)
+    page.goto(url, wait_until="networkidle")
+    page.get_by_label("User name").fill(E2E_USER)
+    page.get_by_label("Password", exact=True).fill(E2E_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text(f"Logged in as {E2E_USER}").first.wait_for(timeout=60_000)
+    page.get_by_role("link", name=page_title).first.click()
+    return page
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -39,6 +54,9 @@ def app_server(trained_weights_dir, tmp_path_factory):
            "CXR_DATA_DIR": str(tmp_path_factory.mktemp("library"))}
     for name in ("DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         env.pop(name, None)
+    # Every page needs a login: make the instructor the way the README says (the real CLI).
+    subprocess.run([sys.executable, "-m", "db", "users", "create", E2E_USER, "--role", "instructor"], cwd=REPO,
+                   env={**env, "CXR_NEW_USER_PASSWORD": E2E_PASSWORD}, check=True, capture_output=True, timeout=120)
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port),
@@ -75,14 +93,13 @@ def test_upload_in_browser_shows_prediction_and_overlay(app_server, browser, xra
     url, log_path = app_server
     image = tmp_path / "case.jpeg"
     image.write_bytes(xray_bytes)
-    page = browser.new_page(viewport={"width": 1400, "height": 1600})
-    page.goto(f"{url}/analyze", wait_until="networkidle")
+    page = open_logged_in(browser, url, "Analyze", viewport={"width": 1400, "height": 1600})
     page.get_by_text("does not diagnose").first.wait_for(timeout=60_000)
     page.locator("input[type=file]").set_input_files(str(image))
     page.get_by_text("Probability of pneumonia").first.wait_for(timeout=90_000)
     page.get_by_text("Grad-CAM for").first.wait_for(timeout=30_000)
     body = page.inner_text("body")
-    # Landing straight on /analyze still goes through Home.py's router and shared sidebar.
+    # The page runs inside Home.py's router and shared sidebar.
     assert "Model Limits" in body and "Educational use only" in body
     assert ("NORMAL" in body) or ("PNEUMONIA" in body)
     assert "Model version" in body
@@ -99,8 +116,7 @@ def test_rejected_upload_in_browser_shows_reason(app_server, browser, tmp_path):
     url, _ = app_server
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"this is not an image")
-    page = browser.new_page()
-    page.goto(f"{url}/analyze", wait_until="networkidle")
+    page = open_logged_in(browser, url, "Analyze")
     page.locator("input[type=file]").set_input_files(str(bad))
     page.get_by_text("was not analysed").first.wait_for(timeout=60_000)
     assert "Not an image" in page.inner_text("body")

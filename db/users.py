@@ -1,0 +1,166 @@
+"""Users, roles and logins. Passwords are kept only as argon2 hashes; failed logins slow further tries.
+
+Roles: instructor (curates, sees the class), student (takes quizzes), reviewer (checks the limits
+gallery). An instructor holds every role, so one person can run a small course alone.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.errors import LibraryError, NotFound
+from db.models import ROLES, User, UserRole, utcnow
+
+MIN_PASSWORD_LENGTH = 8
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+# Throttling: the first FREE_FAILURES wrong passwords cost nothing; each later one doubles the wait.
+FREE_FAILURES = 3
+FIRST_DELAY = timedelta(seconds=5)
+MAX_DELAY = timedelta(minutes=15)
+
+_hasher = PasswordHasher()
+# Checked against when the name is unknown, so a wrong name takes as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user_id: int | None
+    message: str = ""
+    retry_after_seconds: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.user_id is not None
+
+
+def clean_name(name: str) -> str:
+    name = (name or "").strip().lower()
+    if not NAME_PATTERN.match(name):
+        raise LibraryError("A user name is 1–100 characters: letters, digits, dot, dash or underscore, "
+                           "starting with a letter or digit.")
+    return name
+
+
+def check_roles(roles) -> list[str]:
+    wanted = sorted(set(roles or ()))
+    unknown = [r for r in wanted if r not in ROLES]
+    if unknown or not wanted:
+        raise LibraryError(f"Unknown or missing role {unknown[0] if unknown else ''!r}: choose from {', '.join(ROLES)}.")
+    return wanted
+
+
+def check_password(password: str) -> str:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise LibraryError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    return password
+
+
+def effective_roles(user: User) -> frozenset[str]:
+    held = {r.role for r in user.roles}
+    return frozenset(ROLES) if "instructor" in held else frozenset(held)
+
+
+def has_users(session: Session) -> bool:
+    return session.scalar(select(func.count()).select_from(User)) > 0
+
+
+def find_user(session: Session, name: str) -> User | None:
+    return session.scalars(select(User).where(User.name == (name or "").strip().lower())).first()
+
+
+def create_user(session: Session, name: str, password: str, roles) -> User:
+    name, roles, password = clean_name(name), check_roles(roles), check_password(password)
+    if find_user(session, name) is not None:
+        raise LibraryError(f"A user called {name!r} already exists.")
+    user = User(name=name, password_hash=_hasher.hash(password), active=True, failed_logins=0,
+                roles=[UserRole(role=r) for r in roles])
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_first_instructor(session: Session, name: str, password: str) -> User:
+    """First-run setup: allowed only while the library has no users at all."""
+    if has_users(session):
+        raise LibraryError("The first instructor already exists: log in instead.")
+    return create_user(session, name, password, ["instructor"])
+
+
+def set_active(session: Session, name: str, active: bool) -> User:
+    user = find_user(session, name)
+    if user is None:
+        raise NotFound(f"No user called {name!r}.")
+    if not active and "instructor" in {r.role for r in user.roles}:
+        others = session.scalar(select(func.count()).select_from(User).join(UserRole)
+                                .where(UserRole.role == "instructor", User.active.is_(True), User.id != user.id))
+        if not others:
+            raise LibraryError(f"{user.name!r} is the last active instructor; nobody could manage the users.")
+    user.active = bool(active)
+    if active:
+        user.failed_logins, user.locked_until = 0, None
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.name)))
+
+
+def active_user(session: Session, user_id: int | None) -> User | None:
+    """The logged-in user as the database says now (a deactivated user is logged out at once)."""
+    if user_id is None:
+        return None
+    user = session.get(User, user_id)
+    return user if user is not None and user.active else None
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored here is UTC.
+    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
+
+
+def lock_delay(failures: int) -> timedelta:
+    if failures < FREE_FAILURES:
+        return timedelta(0)
+    return min(FIRST_DELAY * 2 ** (failures - FREE_FAILURES), MAX_DELAY)
+
+
+def authenticate(session: Session, name: str, password: str, now: datetime | None = None) -> LoginResult:
+    """Check a login. Wrong name and wrong password get the same message; repeated failures lock the account for a while."""
+    now = now or utcnow()
+    wrong = LoginResult(None, "Wrong user name or password.")
+    user = find_user(session, name)
+    if user is None:
+        try:
+            _hasher.verify(_DUMMY_HASH, password or "")
+        except VerificationError:
+            pass
+        return wrong
+    locked_until = _aware(user.locked_until)
+    if locked_until is not None and locked_until > now:
+        wait = math.ceil((locked_until - now).total_seconds())
+        # Tries during the lock are not even checked, so guessing gains nothing by hurrying.
+        return LoginResult(None, f"Too many failed logins: wait {wait} s before trying again.", wait)
+    try:
+        _hasher.verify(user.password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        user.failed_logins += 1
+        delay = lock_delay(user.failed_logins)
+        user.locked_until = now + delay if delay else None
+        if delay:
+            return LoginResult(None, f"Wrong user name or password. Too many failed logins: wait "
+                                     f"{int(delay.total_seconds())} s before trying again.", int(delay.total_seconds()))
+        return wrong
+    if not user.active:
+        return LoginResult(None, "This account is deactivated; ask an instructor.")
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    return LoginResult(user.id)

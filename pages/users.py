@@ -1,0 +1,59 @@
+"""Instructors add users and deactivate or reactivate them."""
+import streamlit as st
+
+from db.errors import LibraryError
+from db.models import ROLES
+from db.users import create_user, list_users, set_active
+from pages.auth_ui import require_role
+from pages.common import disclaimer
+from pages.library_ui import Unavailable, guard, library, session
+
+me = require_role("instructor")
+st.title("Users")
+disclaimer()
+engine = library()
+if engine is None:
+    st.stop()
+
+with st.form("user_add", clear_on_submit=True):
+    st.subheader("Add a user")
+    name = st.text_input("User name", key="user_add_name")
+    password = st.text_input("First password (at least 8 characters; tell them in person)", type="password",
+                             key="user_add_password")
+    roles = st.multiselect("Roles", ROLES, default=["student"], key="user_add_roles",
+                           help="An instructor holds every role.")
+    if st.form_submit_button("Add user", icon=":material/person_add:", key="user_add_submit"):
+        require_role("instructor")  # checked again at the moment of writing
+        try:
+            with guard(), session(engine) as s:
+                create_user(s, name, password, roles)
+            st.success(f"Added {name.strip().lower()!r}.")
+        except LibraryError as exc:
+            st.error(f"{exc} Nobody was added.")
+        except Unavailable:
+            pass
+
+try:
+    with guard(), session(engine) as s:
+        rows = [(u.name, ", ".join(r.role for r in u.roles), u.active) for u in list_users(s)]
+except Unavailable:
+    st.stop()
+st.subheader(f"{len(rows)} user(s)")
+for name, roles, active in rows:
+    c = st.columns([3, 3, 2, 2])
+    c[0].markdown(f"**{name}**" + ("" if active else " · _deactivated_"))
+    c[1].caption(roles)
+    if name == me.name:
+        c[2].caption("you")
+        continue
+    label = "Deactivate" if active else "Reactivate"
+    if c[2].button(label, key=f"user_toggle_{name}"):
+        require_role("instructor")
+        try:
+            with guard(), session(engine) as s:
+                set_active(s, name, not active)
+            st.rerun()
+        except LibraryError as exc:
+            st.error(str(exc))
+        except Unavailable:
+            pass
