@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -12,6 +13,9 @@ from core.imaging import ImageRejected, XRayImage, load_image
 from core.model import CLASS_NAMES, ModelService
 from core.preprocess import to_model_input
 from core.uncertainty import Uncertainty, assess
+
+if TYPE_CHECKING:
+    from core.limits import LimitsProbe
 
 DISCLAIMER = (
     "Educational tool only: it does not diagnose. The model and its heatmap can be wrong; "
@@ -40,6 +44,7 @@ class Analysis:
     cam_summary: dict
     guard: GuardVerdict | None = None  # None only for the untrained placeholder
     uncertainty: Uncertainty | None = None
+    limits: "LimitsProbe | None" = None  # set by core.limits.probe_analysis: a separate, slower step
 
     def overlay(self, opacity: float = 0.45) -> np.ndarray:
         return render_overlay(self.image.pixels, self.cam, opacity)
@@ -56,7 +61,7 @@ class Analysis:
             "model_trained": self.model_trained,
             "image": {"width": self.image.width, "height": self.image.height, "format": self.image.source_format},
             "cam_target": self.cam_target,
-            "cam_summary": self.cam_summary,
+            "cam_summary": {**self.cam_summary, **(self.limits.metrics if self.limits else {})},
             "guard": self.guard.to_dict() if self.guard else None,
             "uncertainty": self.uncertainty.to_dict() if self.uncertainty and self.model_trained else None,
             "disclaimer": DISCLAIMER,

@@ -32,12 +32,14 @@ def _read_input(path: Path) -> bytes:
 def _cmd_analyze(args) -> int:
     from core.analysis import DISCLAIMER, InputFlagged, analyze_bytes
     from core.imaging import ImageRejected
+    from core.limits import probe_analysis
     from core.model import ModelService
 
     try:
         data = _read_input(args.image)
         service = ModelService()
         result = analyze_bytes(service, data, force=args.force)
+        result.limits = probe_analysis(service, result)
     except InputFlagged as exc:
         return _fail(f"{exc} Use --force to analyse it anyway (recorded in the result).")
     except ImageRejected as exc:
@@ -69,8 +71,28 @@ def _cmd_analyze(args) -> int:
         top = sorted(s["zone_share"].items(), key=lambda kv: -kv[1])[:2]
         print(f"Grad-CAM ({result.cam_target}): peak in {s['peak']['zone']}; "
               f"most mass in {', '.join(f'{z} {v:.0%}' for z, v in top)}; outer frame {s['border_share']:.0%}")
+    if result.limits:
+        _print_limits(result.limits.metrics)
+    elif result.model_trained:
+        print("model limits: not measured (no lung segmenter installed: weights/lungs.safetensors)")
     print(DISCLAIMER)
     return 0
+
+
+def _print_limits(m: dict) -> None:
+    from core.limits import FLAG_TITLES
+
+    print(f"heatmap vs lungs: {m['lung_share']:.0%} on the lung fields, {m['border_share']:.0%} on the border, "
+          f"{m['marker_share']:.0%} on markers ({len(m['markers'])} found), {m['mediastinum_share']:.0%} between the "
+          f"lungs, {m['below_diaphragm_share']:.0%} below them; peak: {m['peak_region']}")
+    c = m["counterfactual"]
+    erased = "no marker found" if c["marker_delta"] is None else f"P {c['p_marker_erased']:.3f} ({c['marker_delta']:+.3f})"
+    print(f"counterfactuals: markers erased → {erased}; outside the lungs blanked → P {c['p_outside_blanked']:.3f} "
+          f"({c['outside_delta']:+.3f})")
+    f = m["faithfulness"]
+    print(f"faithfulness: insertion AUC {f['insertion_auc']:.2f} − deletion AUC {f['deletion_auc']:.2f} = {f['score']:+.2f}")
+    print("shortcut flags: " + (", ".join(FLAG_TITLES[x] for x in m["flags"]) if m["flags"] else "none")
+          + ("" if m["thresholds_fitted"] else " (default thresholds: run `python -m core limits-fit`)"))
 
 
 def _cmd_report(args) -> int:
@@ -187,6 +209,89 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_lungs(args) -> int:
+    from core import dataset
+    from core.lungs import LungSegmenter
+    from core.lungs_train import write_masks
+
+    segmenter = LungSegmenter.load()
+    if segmenter is None:
+        return _fail("no lung segmenter is installed (weights/lungs.safetensors is missing)")
+    if args.path.is_dir():
+        paths = sorted(p for p in args.path.rglob("*") if p.suffix.lower() in dataset.IMAGE_SUFFIXES)
+        if not paths:
+            return _fail(f"{args.path} has no images ({', '.join(sorted(dataset.IMAGE_SUFFIXES))})")
+    elif args.path.is_file():
+        paths = [args.path]
+    else:
+        return _fail(f"{args.path}: no such file or folder")
+    refused = write_masks(segmenter, paths, args.out)
+    for name, reason in refused:
+        print(f"refused {name}: {reason}", file=sys.stderr)
+    print(f"{len(paths) - len(refused)} mask(s) written to {args.out}")
+    return EXIT_BAD_INPUT if refused and len(refused) == len(paths) else 0
+
+
+def _cmd_train_lungs(args) -> int:
+    import torch
+
+    from core.lungs_train import LungTrainConfig, train_lungs
+
+    torch.set_num_threads(args.threads)
+    train_lungs(LungTrainConfig(epochs=args.epochs), args.run_dir, resume=args.resume)
+    return 0
+
+
+def _cmd_export_lungs(args) -> int:
+    from core.lungs_train import export_lungs
+
+    meta = export_lungs(args.run_dir, args.out)
+    print(json.dumps({k: meta[k] for k in ("validation", "test", "parameters", "training_minutes")}, indent=2))
+    return 0
+
+
+def _cmd_evaluate_lungs(args) -> int:
+    from core.lungs import LungSegmenter
+    from core.lungs_train import evaluate_folder
+
+    segmenter = LungSegmenter.load()
+    if segmenter is None:
+        return _fail("no lung segmenter is installed (weights/lungs.safetensors is missing)")
+    print(json.dumps({"segmenter_version": segmenter.version, args.split: evaluate_folder(segmenter, args.split)},
+                     indent=2))
+    return 0
+
+
+def _cmd_limits_fit(args) -> int:
+    from core.limits_eval import fit_thresholds, write_limits_json
+    from core.model import ModelService
+
+    try:
+        content = fit_thresholds(ModelService(args.weights))
+    except ValueError as exc:
+        return _fail(str(exc))
+    path = write_limits_json(args.weights or ModelService().weights_dir, content)
+    print(json.dumps({"thresholds": content["thresholds"], "validation": content["validation"], "file": str(path)},
+                     indent=2))
+    return 0
+
+
+def _cmd_limits_eval(args) -> int:
+    from core.limits_eval import evaluate_test, write_limits_json
+    from core.model import ModelService
+
+    service = ModelService(args.weights)
+    if not service.info.trained or service.segmenter is None:
+        return _fail("limits-eval needs a trained classifier and lung segmenter in the weights folder")
+    summary, records = evaluate_test(service)
+    if args.write:
+        write_limits_json(service.weights_dir, {"test": summary})
+    if args.records:
+        args.records.write_text(json.dumps(records, indent=1))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from core.train import DEFAULT_RUN_DIR, TrainConfig
 
@@ -243,6 +348,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     p.set_defaults(func=_cmd_train)
+
+    from core.lungs_train import RUN_DIR as LUNG_RUN_DIR, LungTrainConfig
+
+    p = sub.add_parser("lungs", help="write a binary lung-field mask PNG (0/255) per image")
+    p.add_argument("path", type=Path, help="an image or a folder of images")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=_cmd_lungs)
+
+    p = sub.add_parser("train-lungs", help="train the lung-field U-Net on lungs224/train (resumable)")
+    p.add_argument("--epochs", type=int, default=LungTrainConfig.epochs)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--run-dir", type=Path, default=LUNG_RUN_DIR)
+    p.add_argument("--resume", action="store_true")
+    p.set_defaults(func=_cmd_train_lungs)
+
+    p = sub.add_parser("export-lungs", help="write weights/lungs.safetensors + lungs.json (validation and test Dice)")
+    p.add_argument("--run-dir", type=Path, default=LUNG_RUN_DIR)
+    p.add_argument("--out", type=Path, default=Path("weights"))
+    p.set_defaults(func=_cmd_export_lungs)
+
+    p = sub.add_parser("evaluate-lungs", help="Dice of the installed lung segmenter on lungs224/<split>")
+    p.add_argument("--split", default="test")
+    p.set_defaults(func=_cmd_evaluate_lungs)
+
+    p = sub.add_parser("limits-fit", help="fit the shortcut-flag thresholds on the classifier's validation split")
+    p.add_argument("--weights", type=Path, default=None)
+    p.set_defaults(func=_cmd_limits_fit)
+
+    p = sub.add_parser("limits-eval", help="shortcut flags and explanation metrics on kermany224/test")
+    p.add_argument("--weights", type=Path, default=None)
+    p.add_argument("--write", action="store_true", help="store the summary in weights/limits.json (model card)")
+    p.add_argument("--records", type=Path, default=None, help="also write per-image records to this JSON file")
+    p.set_defaults(func=_cmd_limits_eval)
     return parser
 
 

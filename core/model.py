@@ -114,6 +114,12 @@ class ModelService:
         # The input guard is fitted for one set of weights; a stale one is not loaded.
         sha = sha256_file(self.weights_dir / WEIGHTS_FILE) if self.info.trained else None
         self.guard, self.guard_status = load_guard(self.weights_dir, sha)
+        from core.limits import Thresholds
+        from core.lungs import LungSegmenter
+
+        # The lung segmenter and the shortcut-flag thresholds serve the model-limits probe.
+        self.segmenter = LungSegmenter.load(self.weights_dir)
+        self.limit_thresholds = Thresholds.load(self.weights_dir, sha)
 
     @property
     def version(self) -> str:

@@ -5,7 +5,9 @@ import streamlit as st
 from core.analysis import InputFlagged, analyze_bytes
 from core.cam import colour_bar
 from core.imaging import ACCEPTED, ImageRejected
+from core.limits import probe_analysis
 from pages.common import disclaimer, model_service, no_trained_model_notice
+from pages.limits_panel import limits_panel
 from pages.report_panel import report_panel
 from pages.save_to_library import save_to_library_button
 from pages.auth_ui import require_login
@@ -30,7 +32,9 @@ cached = st.session_state.get("analysis")
 if cached is None or cached[0] != (digest, service.version, force):
     try:
         with st.spinner("Analysing…"):
-            st.session_state["analysis"] = ((digest, service.version, force), analyze_bytes(service, data, force=force))
+            analysis = analyze_bytes(service, data, force=force)
+            analysis.limits = probe_analysis(service, analysis)
+            st.session_state["analysis"] = ((digest, service.version, force), analysis)
     except InputFlagged as exc:
         st.session_state.pop("analysis", None)
         st.error(f"**{upload.name}** was not analysed: {exc.verdict.reason}. This tool only reads frontal "
@@ -81,7 +85,8 @@ right.caption("Colour scale: blue = low attention → red = highest attention. G
               "model's evidence lies, at 7×7 resolution — not where disease is.")
 if result.cam_summary.get("peak") is None:
     st.caption("The heatmap is empty: no region raised this class's score (Grad-CAM keeps only positive evidence).")
+limits_panel(result, opacity)
 with st.expander("Where the heatmap lies (numbers)"):
-    st.json(result.cam_summary)
+    st.json(result.to_dict()["cam_summary"])
 save_to_library_button(result, upload.name)
 report_panel(result)

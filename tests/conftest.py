@@ -102,3 +102,21 @@ def exported_weights_dir(tmp_path_factory) -> Path:
         mp.setattr(dataset, "CACHE_DIR", root / "cache")
         export_run(checkpoint, root / "weights")
     return root / "weights"
+
+
+@pytest.fixture(scope="session")
+def limits_weights_dir(trained_weights_dir, tmp_path_factory) -> Path:
+    """The random trained-format classifier plus a random lung U-Net: the limits probe runs end to end."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from core.lungs import LUNG_WEIGHTS, LungUNet
+
+    folder = tmp_path_factory.mktemp("weights-limits")
+    for item in trained_weights_dir.iterdir():
+        shutil.copy(item, folder / item.name)
+    unet = randomise(LungUNet(base=8), seed=2)
+    save_file({k: v.contiguous() for k, v in unet.state_dict().items()}, str(folder / LUNG_WEIGHTS))
+    (folder / "lungs.json").write_text(json.dumps({"base_channels": 8}))
+    return folder

@@ -16,7 +16,7 @@ from core.guard import IN_DISTRIBUTION, UNCHECKED
 from core.uncertainty import CONFIDENT, UNUSUAL_FAMILIARITY
 from db.codec import pixel_hash
 
-FACTS_VERSION = 1
+FACTS_VERSION = 2
 CLASSES = ("NORMAL", "PNEUMONIA")
 # Without an uncertainty measure from the model, a probability this close to the decision
 # threshold is called uncertain (the band the Analyze page uses for "not sure").
@@ -55,6 +55,8 @@ class ReportFacts:
     facts_version: int = FACTS_VERSION
     # Other fractions the uncertainty wording quotes (its band's limits, the "unusual" cut-off).
     uncertainty_figures: tuple[float, ...] = ()
+    # Model-limits flags (core.limits.FLAGS) that fired for this image.
+    shortcut_flags: tuple[str, ...] = ()
 
     # -- derived numbers, in one place so prompt, template and guard agree ------------------
     @property
@@ -71,8 +73,9 @@ class ReportFacts:
                 for band in ("upper", "middle", "lower")}
 
     def metric(self, word: str) -> tuple[str, float] | None:
-        """The first CAM metric whose name contains `word` (e.g. 'lung', 'marker')."""
-        return next(((k, v) for k, v in self.cam_metrics if word in k), None)
+        """The CAM share named `<word>_share` if present, else the first metric containing `word`."""
+        exact = next(((k, v) for k, v in self.cam_metrics if k == f"{word}_share"), None)
+        return exact or next(((k, v) for k, v in self.cam_metrics if word in k), None)
 
     def known_fractions(self) -> list[float]:
         """Every fraction a report may quote (as a percentage): the guard accepts only these."""
@@ -80,7 +83,7 @@ class ReportFacts:
         values = [p, 1.0 - p, self.threshold, 1.0 - self.threshold, self.cam_border_share, 1.0 - self.cam_border_share]
         values += [v for _, v in self.cam_zone_share] + list(self.side_share.values()) + list(self.band_share.values())
         for _, v in self.cam_metrics:
-            values += [v, 1.0 - v]
+            values += [v, 1.0 - v, abs(v)]  # abs: a probability change may be quoted as a size
         if self.uncertainty_value is not None and 0.0 <= self.uncertainty_value <= 1.0:
             values.append(self.uncertainty_value)
         return values + list(self.uncertainty_figures)
@@ -95,6 +98,7 @@ class ReportFacts:
             data[name] = tuple((str(k), float(v)) for k, v in data.get(name, ()))
         data["quality_flags"] = tuple(data.get("quality_flags", ()))
         data["uncertainty_figures"] = tuple(float(v) for v in data.get("uncertainty_figures", ()))
+        data["shortcut_flags"] = tuple(data.get("shortcut_flags", ()))
         return cls(**data)
 
     def to_json(self) -> str:
@@ -163,6 +167,8 @@ def build_facts(analysis) -> ReportFacts:
     uncertain, basis, value, figures = _uncertainty(analysis, p, float(analysis.threshold))
     verdict, detail = _guard(analysis)
     summary = analysis.cam_summary or {}
+    limits = getattr(analysis, "limits", None)
+    limit_metrics = {k: v for k, v in (limits.metrics if limits else {}).items() if k not in ("lung_area", "version")}
     zones = tuple(sorted(((str(z), round(float(v), 4)) for z, v in summary.get("zone_share", {}).items()),
                          key=lambda kv: (-kv[1], kv[0])))
     image = analysis.image
@@ -182,7 +188,8 @@ def build_facts(analysis) -> ReportFacts:
         cam_peak_zone=(summary.get("peak") or {}).get("zone"),
         cam_zone_share=zones,
         cam_border_share=round(float(summary.get("border_share", 0.0)), 4),
-        cam_metrics=_cam_metrics(summary),
+        cam_metrics=_cam_metrics({**summary, **limit_metrics}),
+        shortcut_flags=tuple(limit_metrics.get("flags", ())),
         image_width=int(image.width),
         image_height=int(image.height),
         source_format=str(image.source_format),

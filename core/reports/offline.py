@@ -40,6 +40,15 @@ def _summary(f: ReportFacts, lang: str) -> str:
             f"(decision threshold {pct(f.threshold)}; the alternative class is {alt}). {sure} {NOTICE['en']}")
 
 
+FLAG_WORDS = {
+    "en": {"heatmap_on_marker": "heatmap on a text marker", "heatmap_on_border": "heatmap on the image border",
+           "heatmap_outside_lungs": "heatmap mostly outside the lungs",
+           "marker_dependent": "prediction changes when the marker is erased"},
+    "ko": {"heatmap_on_marker": "히트맵이 문자 표지 위에 있음", "heatmap_on_border": "히트맵이 영상 테두리에 있음",
+           "heatmap_outside_lungs": "히트맵이 주로 폐 바깥에 있음", "marker_dependent": "표지를 지우면 예측이 바뀜"},
+}
+
+
 def _attention(f: ReportFacts, lang: str) -> str:
     top = f.cam_zone_share[:2]
     lung, marker = f.metric("lung"), f.metric("marker")
@@ -55,6 +64,8 @@ def _attention(f: ReportFacts, lang: str) -> str:
             extra += f" 폐야 안의 히트맵 비율은 {pct(lung[1])}입니다."
         if marker:
             extra += f" 문자 표지(marker) 위의 비율은 {pct(marker[1])}입니다."
+        if f.shortcut_flags:
+            extra += " 지름길 경고: " + ", ".join(FLAG_WORDS["ko"][x] for x in f.shortcut_flags) + "."
         caveat = (" Grad-CAM은 7×7 해상도로 클래스 점수를 높인 영역을 보여줄 뿐, 병변의 윤곽이나 질병의 위치를 보여주지 않습니다."
                   " 테두리, 문자 표지 또는 폐 바깥에 몰린 히트맵은 지름길 학습(shortcut)의 신호일 수 있습니다.")
         return where + extra + caveat
@@ -69,6 +80,8 @@ def _attention(f: ReportFacts, lang: str) -> str:
         extra += f" The share of heatmap mass inside the lung fields is {pct(lung[1])}."
     if marker:
         extra += f" The share on burned-in text markers is {pct(marker[1])}."
+    if f.shortcut_flags:
+        extra += " Shortcut flags raised: " + ", ".join(FLAG_WORDS["en"][x] for x in f.shortcut_flags) + "."
     caveat = (" Grad-CAM shows which regions raised the class score, at 7×7 resolution; it is not an outline of a lesion "
               "and does not show where disease is. Mass on the border, on text markers or outside the lungs suggests a shortcut.")
     return where + extra + caveat

@@ -6,7 +6,7 @@ import json
 from core.reports.content import NOTICE, check_language
 from core.reports.facts import ReportFacts
 
-PROMPT_VERSION = "report-v1"
+PROMPT_VERSION = "report-v2"
 LANGUAGE_NAMES = {"en": "English", "ko": "Korean (한국어)"}
 
 SYSTEM_INSTRUCTION = """\
@@ -65,6 +65,7 @@ def facts_for_prompt(facts: ReportFacts) -> dict:
             "upper_middle_lower_share": {k: _pct(v) for k, v in facts.band_share.items()},
             "outer_border_share": _pct(facts.cam_border_share),
             "other_metrics": {k: _pct(v) for k, v in facts.cam_metrics},
+            "shortcut_flags": list(facts.shortcut_flags),
             "sides": "patient's sides (on a PA film the patient's right is the viewer's left)",
         },
         "image": {"width_px": facts.image_width, "height_px": facts.image_height, "format": facts.source_format,

@@ -1,0 +1,267 @@
+"""Where the model looks versus where the lungs are: explanation metrics, probes and shortcut flags.
+
+Everything is measured on the 224-px model-input grid: the lung mask (core.lungs), burned-in
+markers (core.markers) and the Grad-CAM upsampled to 224. Per case:
+- shares of CAM mass in the lungs, the border frame, on markers, between the lungs
+  (mediastinum/heart) and below the lowest lung row (diaphragm/abdomen); where the peak is;
+- faithfulness: deletion and insertion curves (Petsiuk et al., RISE, BMVC 2018) — hide or reveal
+  the most-attended pixels against a blurred copy and watch P(class the CAM explains);
+- counterfactual probes: markers inpainted away, and everything outside the lungs blanked;
+  the change in P(pneumonia) shows what the prediction leans on.
+Flags compare these with thresholds fitted on the classifier's validation split
+(`python -m core limits-fit`, stored in weights/limits.json).
+"""
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from core.cam import upsample
+from core.markers import detect_markers, erase_markers, marker_mask
+from core.preprocess import INPUT_SIZE, PIXEL_MEAN, normalize
+
+LIMITS_VERSION = "1"
+THRESHOLDS_FILE = "limits.json"
+FLAGS = ("heatmap_on_marker", "heatmap_on_border", "heatmap_outside_lungs", "marker_dependent")
+FLAG_TITLES = {
+    "heatmap_on_marker": "Heatmap on marker",
+    "heatmap_on_border": "Heatmap on border / collimation edge",
+    "heatmap_outside_lungs": "Heatmap outside the lungs",
+    "marker_dependent": "Marker-dependent (counterfactual)",
+}
+REVIEW_TAGS = ("R marker", "rib edge", "border", "diaphragm", "heart", "other")
+REGIONS = ("marker", "lung", "mediastinum", "below_diaphragm", "border", "outside")
+BORDER_FRACTION = 0.10  # the outer 10 % on each side, as in core.cam.cam_summary
+FAITHFULNESS_STEPS = (0.1, 0.25, 0.5)  # fractions of pixels hidden / revealed
+BLUR_SIGMA = 12.0  # px at 224: removes lung texture and glyphs, keeps the overall exposure
+BLANK_VALUE = int(round(PIXEL_MEAN * 255))  # the grey that normalises to zero: "no signal"
+
+# Used only when no validation fit is installed; documented in the model card as such.
+DEFAULT_THRESHOLDS = {
+    "lung_share_below": 0.5, "border_share_above": 0.25, "marker_share_above": 0.05, "marker_delta_above": 0.1,
+}
+
+
+# ---------- masks and images --------------------------------------------------------------
+
+
+def pack_mask(mask: np.ndarray) -> bytes:
+    return zlib.compress(np.packbits(np.asarray(mask, dtype=bool)).tobytes(), 6)
+
+
+def unpack_mask(data: bytes, shape: tuple[int, int] = (INPUT_SIZE, INPUT_SIZE)) -> np.ndarray:
+    bits = np.frombuffer(zlib.decompress(data), dtype=np.uint8)
+    return np.unpackbits(bits)[: shape[0] * shape[1]].reshape(shape).astype(bool)
+
+
+def blank_outside(gray224: np.ndarray, lung_mask: np.ndarray, margin: int = 5) -> np.ndarray:
+    """Keep the lung fields (grown by `margin` px so their edges stay), neutral grey elsewhere."""
+    keep = cv2.dilate(lung_mask.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)).astype(bool)
+    out = np.full_like(gray224, BLANK_VALUE)
+    out[keep] = gray224[keep]
+    return out
+
+
+def lung_contour_overlay(rgb: np.ndarray, lung_mask224: np.ndarray, colour=(0, 255, 120)) -> np.ndarray:
+    """Draw the lung outline over an (H, W) grey or (H, W, 3) image at that image's size."""
+    image = np.repeat(rgb[..., None], 3, axis=2) if rgb.ndim == 2 else rgb.copy()
+    h, w = image.shape[:2]
+    mask = cv2.resize(lung_mask224.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(image, contours, -1, colour, max(1, round(max(h, w) / 224)))
+    return np.ascontiguousarray(image)
+
+
+def draw_boxes(rgb: np.ndarray, boxes: list[list[int]], colour=(255, 60, 200)) -> np.ndarray:
+    """Marker boxes (224-grid) drawn on an image of any size."""
+    image = np.repeat(rgb[..., None], 3, axis=2) if rgb.ndim == 2 else rgb.copy()
+    h, w = image.shape[:2]
+    sx, sy = w / INPUT_SIZE, h / INPUT_SIZE
+    for x0, y0, x1, y1 in boxes:
+        cv2.rectangle(image, (int(x0 * sx), int(y0 * sy)), (int(x1 * sx) - 1, int(y1 * sy) - 1), colour,
+                      max(1, round(max(h, w) / 224)))
+    return np.ascontiguousarray(image)
+
+
+# ---------- regions and shares ------------------------------------------------------------
+
+
+def region_masks(lung_mask: np.ndarray, boxes: list[list[int]]) -> dict[str, np.ndarray]:
+    """Boolean (224, 224) masks of the regions a CAM can fall on (they may overlap)."""
+    n = INPUT_SIZE
+    lung = lung_mask.astype(bool)
+    border = np.ones((n, n), bool)
+    m = int(n * BORDER_FRACTION)
+    border[m:-m, m:-m] = False
+    between = np.zeros((n, n), bool)
+    below = np.zeros((n, n), bool)
+    if lung.any():
+        points = cv2.findNonZero(lung.astype(np.uint8))
+        hull = np.zeros((n, n), np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
+        between = hull.astype(bool) & ~lung  # heart, mediastinum, trachea: between the lung fields
+        rows = np.nonzero(lung.any(axis=1))[0]
+        below[rows.max() + 1 :, :] = True
+    return {"lung": lung, "border": border, "marker": marker_mask(boxes, (n, n)),
+            "mediastinum": between, "below_diaphragm": below}
+
+
+def explanation_shares(cam: np.ndarray, lung_mask: np.ndarray, boxes: list[list[int]]) -> dict:
+    """Shares of CAM mass per region and the region of the peak."""
+    heat = upsample(cam, INPUT_SIZE, INPUT_SIZE)
+    regions = region_masks(lung_mask, boxes)
+    total = float(heat.sum())
+    if total <= 0:
+        shares = {name: 0.0 for name in regions}
+        peak = "outside"
+    else:
+        shares = {name: round(float(heat[mask].sum() / total), 4) for name, mask in regions.items()}
+        py, px = np.unravel_index(int(np.argmax(heat)), heat.shape)
+        peak = next((r for r in REGIONS[:-1] if regions[r][py, px]), "outside")
+    return {
+        "lung_share": shares["lung"],
+        "outside_lung_share": round(1.0 - shares["lung"], 4) if total > 0 else 0.0,
+        "border_share": shares["border"],
+        "marker_share": shares["marker"],
+        "mediastinum_share": shares["mediastinum"],
+        "below_diaphragm_share": shares["below_diaphragm"],
+        "peak_region": peak,
+    }
+
+
+# ---------- probes ------------------------------------------------------------------------
+
+
+def faithfulness_images(gray224: np.ndarray, cam: np.ndarray) -> list[np.ndarray]:
+    """Blurred copy, then deletion steps (most-attended pixels blurred), then insertion steps."""
+    heat = upsample(cam, INPUT_SIZE, INPUT_SIZE)
+    blurred = cv2.GaussianBlur(gray224, (0, 0), BLUR_SIGMA)
+    order = np.argsort(-heat.ravel(), kind="stable")
+    images = [blurred]
+    for inserting in (False, True):
+        for fraction in FAITHFULNESS_STEPS:
+            top = np.zeros(heat.size, bool)
+            top[order[: int(fraction * heat.size)]] = True
+            top = top.reshape(heat.shape)
+            images.append(np.where(top, blurred, gray224) if not inserting else np.where(top, gray224, blurred))
+    return images
+
+
+def curve_area(start: float, points: list[float], end: float) -> float:
+    xs = [0.0, *FAITHFULNESS_STEPS, 1.0]
+    ys = [start, *points, end]
+    return float(sum((xs[i + 1] - xs[i]) * (ys[i] + ys[i + 1]) / 2 for i in range(len(xs) - 1)))
+
+
+@dataclass
+class LimitsProbe:
+    metrics: dict  # the per-prediction "limits" dict stored with the prediction
+    lung_mask: np.ndarray  # (224, 224) bool
+    marker_erased: np.ndarray | None = None  # (224, 224) uint8 counterfactual images
+    outside_blanked: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    lung_share_below: float
+    border_share_above: float
+    marker_share_above: float
+    marker_delta_above: float
+    fitted: bool = False
+
+    @classmethod
+    def load(cls, weights_dir: Path, classifier_sha256: str | None = None) -> "Thresholds":
+        path = Path(weights_dir) / THRESHOLDS_FILE
+        if path.is_file():
+            data = json.loads(path.read_text())
+            if classifier_sha256 is None or data.get("classifier_sha256") == classifier_sha256:
+                return cls(**data["thresholds"], fitted=True)
+        return cls(**DEFAULT_THRESHOLDS, fitted=False)
+
+    def flags(self, m: dict) -> list[str]:
+        fired = {
+            "heatmap_on_marker": bool(m["markers"]) and (m["marker_share"] >= self.marker_share_above
+                                                         or m["peak_region"] == "marker"),
+            "heatmap_on_border": m["border_share"] >= self.border_share_above,
+            "heatmap_outside_lungs": m["lung_share"] < self.lung_share_below,
+            "marker_dependent": m["counterfactual"]["marker_delta"] is not None
+            and abs(m["counterfactual"]["marker_delta"]) >= self.marker_delta_above,
+        }
+        return [f for f in FLAGS if fired[f]]
+
+
+def probe_image(service, segmenter, gray224: np.ndarray, cam: np.ndarray, probability: float,
+                cam_target: str, thresholds: Thresholds, control: bool = False) -> LimitsProbe:
+    """All limit metrics for one analysed image; one batched forward pass of 9 (10 with control) images.
+
+    `control` adds an erasure of a same-size patch at a non-lung, non-marker spot: the noise
+    floor against which marker erasure is judged when thresholds are fitted.
+    """
+    from core.model import PNEUMONIA
+
+    gray224 = np.ascontiguousarray(gray224, dtype=np.uint8)
+    lung = segmenter.segment(gray224)
+    boxes = detect_markers(gray224, lung)
+    shares = explanation_shares(cam, lung, boxes)
+    erased = erase_markers(gray224, boxes) if boxes else None
+    blanked = blank_outside(gray224, lung)
+    batch = faithfulness_images(gray224, cam) + [blanked] + ([erased] if erased is not None else [])
+    control_box = _control_box(lung, boxes, gray224) if control else None
+    if control_box is not None:
+        batch.append(erase_markers(gray224, [control_box]))
+    probs = service.forward(normalize(torch.from_numpy(np.stack(batch))[:, None])).probability.astype(float)
+    target_p = (lambda p: p) if cam_target == "PNEUMONIA" else (lambda p: 1.0 - p)
+    n = len(FAITHFULNESS_STEPS)
+    start, blurred_p = target_p(probability), target_p(probs[0])
+    deletion = curve_area(start, [target_p(p) for p in probs[1 : 1 + n]], blurred_p)
+    insertion = curve_area(blurred_p, [target_p(p) for p in probs[1 + n : 1 + 2 * n]], start)
+    p_blanked = float(probs[1 + 2 * n])
+    p_erased = float(probs[2 + 2 * n]) if erased is not None else None
+    metrics = {
+        "version": LIMITS_VERSION,
+        "segmenter_version": segmenter.version,
+        **shares,
+        "lung_area": round(float(lung.mean()), 4),
+        "markers": boxes,
+        "faithfulness": {"deletion_auc": round(deletion, 4), "insertion_auc": round(insertion, 4),
+                         "score": round(insertion - deletion, 4)},
+        "counterfactual": {
+            "p_marker_erased": None if p_erased is None else round(p_erased, 4),
+            "marker_delta": None if p_erased is None else round(p_erased - probability, 4),
+            "p_outside_blanked": round(p_blanked, 4),
+            "outside_delta": round(p_blanked - probability, 4),
+        },
+        "thresholds_fitted": thresholds.fitted,
+    }
+    metrics["flags"] = thresholds.flags(metrics)
+    extra = {}
+    if control_box is not None:
+        extra["control_delta"] = float(probs[-1]) - probability
+    return LimitsProbe(metrics, lung, erased, blanked, extra)
+
+
+def _control_box(lung: np.ndarray, boxes: list[list[int]], gray224: np.ndarray) -> list[int] | None:
+    """A patch the size of the first marker (or 14×20 px) in the top corners, off lungs and markers."""
+    w, h = (boxes[0][2] - boxes[0][0], boxes[0][3] - boxes[0][1]) if boxes else (14, 20)
+    taken = marker_mask(boxes) | lung
+    for x0, y0 in ((INPUT_SIZE - w - 8, 8), (8, 8), (INPUT_SIZE - w - 8, INPUT_SIZE - h - 8), (8, INPUT_SIZE - h - 8)):
+        if not taken[y0 : y0 + h, x0 : x0 + w].any():
+            return [x0, y0, x0 + w, y0 + h]
+    return None
+
+
+def probe_analysis(service, analysis) -> LimitsProbe | None:
+    """The probe for a finished core.analysis.Analysis; None without a trained model or segmenter."""
+    from core.preprocess import resize_gray
+
+    if not analysis.model_trained or service.segmenter is None:
+        return None
+    return probe_image(service, service.segmenter, resize_gray(analysis.image.pixels, INPUT_SIZE), analysis.cam,
+                       analysis.probability, analysis.cam_target, service.limit_thresholds)
