@@ -83,11 +83,11 @@ class LungSegmenter:
     """Loaded once with the model service; None-safe callers check `available`."""
 
     def __init__(self, model: LungUNet, meta: dict, version: str):
+        # eval() only: inference runs under torch.inference_mode, and training validates
+        # through this class with a model whose parameters must keep their gradients.
         self.model = model.eval()
         self.meta = meta
         self.version = version
-        for p in self.model.parameters():
-            p.requires_grad_(False)
 
     @classmethod
     def load(cls, weights_dir: Path | None = None) -> "LungSegmenter | None":

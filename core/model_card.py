@@ -183,3 +183,28 @@ def training_summary(meta: dict) -> dict:
     return {k: training[k] for k in ("data", "split", "counts", "schedule", "epochs", "batch_size", "optimizer",
                                       "loss", "augmentation", "wall_time_minutes", "file_list_sha256")
             if k in training}
+
+
+def load_limits(weights_dir) -> dict:
+    """weights/limits.json (flag thresholds, test flag statistics) and lungs.json, whichever exist."""
+    from core.limits import THRESHOLDS_FILE
+    from core.lungs import LUNG_META
+
+    folder = Path(weights_dir)
+    out = json.loads((folder / THRESHOLDS_FILE).read_text()) if (folder / THRESHOLDS_FILE).is_file() else {}
+    if (folder / LUNG_META).is_file():
+        out["segmenter"] = json.loads((folder / LUNG_META).read_text())
+    return out
+
+
+def flag_table(summary: dict) -> list[dict]:
+    """One row per shortcut flag: how often it fired and the error rate among flagged images."""
+    from core.limits import FLAG_TITLES
+
+    rows = [{"flag": FLAG_TITLES[name], "images": v["count"], "share": f"{v['share']:.1%}",
+             "error rate": "–" if v["error_rate"] is None else f"{v['error_rate']:.1%}"}
+            for name, v in summary["flags"].items()]
+    unflagged = summary.get("error_rate_unflagged")
+    rows.append({"flag": "(no flag)", "images": None, "share": "",
+                 "error rate": "–" if unflagged is None else f"{unflagged:.1%}"})
+    return rows

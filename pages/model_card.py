@@ -110,6 +110,37 @@ if guard:
 if not band and not guard:
     st.caption("No input guard or uncertainty band has been fitted for these weights (`python -m core fit-guard`).")
 
+st.header("Where the model looks: lungs, markers, borders")
+limits_card = mc.load_limits(service.weights_dir)
+lungs_meta = limits_card.get("segmenter")
+if lungs_meta:
+    test_dice = lungs_meta.get("test", {})
+    st.markdown(f"Lung fields come from a small U-Net ({lungs_meta.get('parameters', 0):,} parameters) trained on "
+                f"lungs224 (V7 Labs masks, CC BY 4.0): Dice **{test_dice.get('mean_dice', float('nan')):.3f}** on "
+                f"{test_dice.get('n', 0)} test images (median {test_dice.get('median_dice', float('nan')):.3f}).")
+test_limits = limits_card.get("test")
+if not test_limits:
+    st.caption("Explanation metrics on the test images have not been measured for these weights "
+               "(`python -m core limits-fit` then `python -m core limits-eval --write`).")
+else:
+    outside = test_limits["mostly_outside_lungs"]
+    cols = st.columns(4)
+    cols[0].metric("Heatmap mostly outside the lungs", f"{outside['all']:.1%}",
+                   help=f"Share of the {test_limits['n']} test images with less than {outside['threshold']:.0%} "
+                        "of the Grad-CAM mass on the lung fields")
+    cols[1].metric("… when the model was right", f"{outside['correct']:.1%}" if outside["correct"] is not None else "–")
+    cols[2].metric("… when it was wrong", f"{outside['wrong']:.1%}" if outside["wrong"] is not None else "–")
+    erasure = test_limits["marker_erasure"]
+    cols[3].metric("Mean P change when markers are erased",
+                   f"{erasure['mean_delta']:+.3f}" if erasure["mean_delta"] is not None else "–",
+                   help=f"Over the {test_limits['images_with_marker']} test images with a detected marker; "
+                        f"mean absolute change {erasure['mean_abs_delta'] if erasure['mean_abs_delta'] is not None else '–'}")
+    st.dataframe(mc.flag_table(test_limits), hide_index=True)
+    thresholds = limits_card.get("thresholds")
+    if thresholds:
+        st.caption("Flag thresholds, fitted on the validation split: " + "; ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in thresholds.items()) + ".")
+
 st.header("Training data")
 for citation in mc.DATA_CITATIONS:
     st.markdown(f"- {citation}")

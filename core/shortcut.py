@@ -1,0 +1,56 @@
+""""Spot the shortcut": what a heatmap looked at, from the limits flags and the reviewers' word.
+
+The student sees a Grad-CAM overlay and says where the model looked. The expected answer comes
+from the case's shortcut flags (core.limits) unless a reviewer rejected them, plus the tags
+reviewers added. A reviewer's tag or confirmation outranks the automatic flag; a rejected flag
+does not count.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LUNGS, MARKER, BORDER, OUTSIDE = "lungs", "marker", "border", "outside"
+CHOICES = {
+    LUNGS: "At the lungs",
+    MARKER: "At a burned-in marker (letter, text)",
+    BORDER: "At an edge or the image border",
+    OUTSIDE: "Elsewhere outside the lungs (heart, diaphragm, abdomen, neck)",
+}
+FLAG_CATEGORY = {
+    "heatmap_on_marker": MARKER,
+    "marker_dependent": MARKER,
+    "heatmap_on_border": BORDER,
+    "heatmap_outside_lungs": OUTSIDE,
+}
+TAG_CATEGORY = {"R marker": MARKER, "rib edge": BORDER, "border": BORDER, "diaphragm": OUTSIDE, "heart": OUTSIDE,
+                "other": OUTSIDE}
+
+
+@dataclass(frozen=True)
+class ShortcutTruth:
+    categories: frozenset[str]  # empty: the heatmap sat on the lungs
+    basis: str  # in words, for the reveal
+
+    @property
+    def answer_set(self) -> frozenset[str]:
+        return self.categories or frozenset({LUNGS})
+
+    def is_correct(self, answer: str) -> bool:
+        if answer not in CHOICES:
+            raise ValueError(f"unknown answer {answer!r}; expected one of {', '.join(CHOICES)}")
+        return answer in self.answer_set
+
+
+def shortcut_truth(flags: list[str], rejected: list[str] | tuple = (), tags: list[str] | tuple = ()) -> ShortcutTruth:
+    """Expected answers from fired flags (minus those a reviewer rejected) and reviewer tags."""
+    kept = [f for f in flags if f not in set(rejected)]
+    categories = {FLAG_CATEGORY[f] for f in kept if f in FLAG_CATEGORY}
+    categories |= {TAG_CATEGORY[t] for t in tags if t in TAG_CATEGORY}
+    parts = []
+    if kept:
+        parts.append("flags: " + ", ".join(f.replace("_", " ") for f in kept))
+    if rejected:
+        parts.append("rejected by a reviewer: " + ", ".join(f.replace("_", " ") for f in rejected))
+    if tags:
+        parts.append("reviewer tags: " + ", ".join(tags))
+    return ShortcutTruth(frozenset(categories), "; ".join(parts) or "no shortcut flag or reviewer tag")
