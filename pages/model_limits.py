@@ -25,6 +25,7 @@ ANY = "Any"
 ERROR_CHOICES = {ANY: None, **{label: key for key, label in lim.ERROR_TYPES.items()}}
 REVIEW_CHOICES = {ANY: None, **{label: key for key, label in lim.REVIEW_STATES.items()}}
 NEW_SET_NAME = "Model limits"
+OUTCOME_COLOURS = {"correct": "#2e7d32", "wrong": "#c62828"}
 COLUMNS = 2
 CASE_KEY = "limits_case"
 
@@ -130,25 +131,37 @@ def three_views(gray: np.ndarray, cam: np.ndarray, packed_mask: bytes | None, ca
         cols[2].image(outline, caption="Lung fields", width="stretch")
 
 
-def share_badges(limits: dict) -> None:
+def badge(colour: str, text: str, icon: str = "") -> str:
+    """Markdown badge; square brackets in the text would end it early."""
+    text = text.replace("[", "(").replace("]", ")")
+    return f":{colour}-badge[{icon + ' ' if icon else ''}{text}]"
+
+
+def share_badges(limits: dict) -> list[str]:
     lung = float(limits.get("lung_share", 0.0))
-    st.badge(f"In lungs {lung:.0%}", color="green" if lung >= 0.6 else "orange" if lung >= 0.4 else "red",
-             icon=":material/pulmonology:")
-    st.badge(f"Border {float(limits.get('border_share') or 0):.0%}", color="gray")
-    st.badge(f"Marker {float(limits.get('marker_share') or 0):.0%}", color="gray")
+    colour = "green" if lung >= 0.6 else "orange" if lung >= 0.4 else "red"
+    return [badge(colour, f"In lungs {lung:.0%}", ":material/pulmonology:"),
+            badge("gray", f"Border {float(limits.get('border_share') or 0):.0%}"),
+            badge("gray", f"Marker {float(limits.get('marker_share') or 0):.0%}")]
 
 
-def flag_badges(flags: list[str], verdicts: dict) -> None:
+def flag_badges(flags: list[str], verdicts: dict) -> list[str]:
     if not flags:
-        st.badge("No flag", color="green", icon=":material/check:")
+        return [badge("green", "No flag", ":material/check:")]
+    out = []
     for flag in flags:
         verdict = verdicts.get(flag)
         if verdict is None:
-            st.badge(flag_title(flag), color="orange", icon=":material/flag:")
+            out.append(badge("orange", flag_title(flag), ":material/flag:"))
         elif verdict.verdict == "confirmed":
-            st.badge(f"{flag_title(flag)} · confirmed", color="red", icon=":material/check_circle:")
+            out.append(badge("red", f"{flag_title(flag)} · confirmed", ":material/check_circle:"))
         else:
-            st.badge(f"{flag_title(flag)} · rejected", color="gray", icon=":material/cancel:")
+            out.append(badge("gray", f"{flag_title(flag)} · rejected", ":material/cancel:"))
+    return out
+
+
+def show_badges(limits: dict, flags: list[str], verdicts: dict) -> None:
+    st.markdown(" ".join(share_badges(limits)) + "  \n" + " ".join(flag_badges(flags, verdicts)))
 
 
 def outcome_line(truth: str | None, predicted: str, probability: float) -> str:
@@ -210,8 +223,7 @@ def show_gallery() -> None:
                 st.markdown(f"**#{row.case_id} {row.title}**")
                 st.caption(outcome_line(row.truth_label, row.predicted, row.probability))
                 three_views(decode_png(row.thumbnail), row.cam, row.lung_mask, row.predicted)
-                share_badges(row.limits)
-                flag_badges(row.flags, row.verdicts)
+                show_badges(row.limits, row.flags, row.verdicts)
                 if row.tags:
                     st.caption("Reviewer tags: " + " ".join(f"`{t}`" for t in row.tags))
                 st.button("Open", key=f"lim_open_{row.case_id}", on_click=open_case, args=(row.case_id,))
@@ -340,7 +352,7 @@ def show_teaching(detail: lim.LimitsDetail) -> None:
         st.caption("This case is in every teaching set already.")
         return
     c = st.columns([4, 1])
-    target = c[0].selectbox("Teaching set", names, key="lim_set_target")
+    target = c[0].selectbox("Teaching set", names, key=f"lim_set_target_{detail.case_id}")
     if c[1].button("Add to set", key=f"lim_add_set_{detail.case_id}", icon=":material/playlist_add:"):
         def add(s, _who):
             set_id = teaching.create_set(s, NEW_SET_NAME, "Cases where the model looked at the wrong thing.").id \
@@ -369,8 +381,7 @@ def show_case(case_id: int) -> None:
     st.caption(outcome_line(detail.truth_label, detail.predicted, detail.probability))
     gray = decode_png(detail.png)
     three_views(gray, detail.cam, detail.lung_mask, detail.cam_target)
-    share_badges(detail.limits)
-    flag_badges(list(detail.limits.get("flags") or []), detail.verdicts)
+    show_badges(detail.limits, list(detail.limits.get("flags") or []), detail.verdicts)
     left, right = st.columns([3, 2])
     left.plotly_chart(where_the_heat_is(detail.limits), key="lim_shares")
     peak = detail.limits.get("peak_region")
@@ -407,11 +418,12 @@ def show_summary() -> None:
         fig = go.Figure()
         for name, values in (("correct", right), ("wrong", wrong)):
             fig.add_trace(go.Histogram(x=values, name=f"{name} ({len(values)})", xbins=dict(start=0, end=1, size=0.05),
-                                       histnorm="percent", opacity=0.65))
+                                       histnorm="percent", opacity=0.65, marker_color=OUTCOME_COLOURS[name]))
         fig.update_layout(barmode="overlay", title="In-lung share of the heatmap: correct vs wrong predictions",
                           xaxis=dict(title="share of CAM mass inside the lung fields", range=[0, 1], tickformat=".0%"),
                           yaxis_title="% of cases", height=340, margin=dict(t=50, b=10))
-        box = go.Figure([go.Box(y=values, name=name, boxmean=True) for name, values in (("correct", right), ("wrong", wrong))])
+        box = go.Figure([go.Box(y=values, name=name, boxmean=True, marker_color=OUTCOME_COLOURS[name])
+                         for name, values in (("correct", right), ("wrong", wrong))])
         box.update_layout(title="Same, as boxes", yaxis=dict(range=[0, 1], tickformat=".0%"), height=340,
                           margin=dict(t=50, b=10), showlegend=False)
         c = st.columns([3, 2])
