@@ -170,6 +170,43 @@ def _cmd_import_set(args) -> int:
     return 0
 
 
+def _cmd_limits_stats(args) -> int:
+    from db.engine import session_scope
+    from db.limits import limits_summary, versions_with_limits
+
+    engine = _library()
+    with session_scope(engine) as session:
+        versions = versions_with_limits(session)
+        version = args.model_version or (versions[0][0] if versions else None)
+        if version is None:
+            return _fail("no prediction carries limits figures yet; run `python -m db limits` first")
+        summary = limits_summary(session, version)
+    if summary["predictions_with_limits"] == 0:
+        return _fail(f"no prediction of model {version} carries limits figures "
+                     f"(versions with figures: {', '.join(v for v, _ in versions) or 'none'})")
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    print(f"model {version}: {summary['predictions_with_limits']} predictions with limits figures "
+          f"({summary['predictions_without_limits']} without)")
+    print("flag counts:")
+    for flag, n in summary["flag_counts"].items():
+        print(f"  {flag}: {n}")
+    print("error rate by flag (labelled cases):")
+    for flag, e in summary["error_rate_by_flag"].items():
+        rate = "—" if e["error_rate"] is None else f"{e['error_rate']:.1%}"
+        print(f"  {flag}: {rate} ({e['wrong']} wrong of {e['cases']})")
+    print("mean in-lung CAM share:")
+    for key in ("correct", "wrong"):
+        part = summary["lung_share"][key]
+        mean = "—" if part["mean"] is None else f"{part['mean']:.3f}"
+        print(f"  {key}: {mean} over {part['cases']} cases")
+    print("reviewers' latest verdicts:")
+    for flag, counts in summary["reviews"].items():
+        print(f"  {flag}: confirmed {counts['confirmed']} · rejected {counts['rejected']}")
+    return 0
+
+
 def _cmd_migrate(args) -> int:
     from db.engine import current_revision, describe_url
 
@@ -270,6 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import-set", help="import a teaching-set zip (no duplicates)")
     p.add_argument("zip", type=Path)
     p.set_defaults(func=_cmd_import_set)
+
+    p = sub.add_parser("limits-stats", help="flag counts, error rate by flag, mean in-lung CAM share right vs wrong")
+    p.add_argument("--model-version", default=None, help="default: the version with the most predictions carrying figures")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_limits_stats)
 
     p = sub.add_parser("migrate", help="create or upgrade the library's schema and print its revision")
     p.set_defaults(func=_cmd_migrate)

@@ -134,11 +134,18 @@ class Prediction(Base):
     cam_summary: Mapped[dict] = mapped_column(JSON)
     guard: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Added in revision 0005: where the heatmap sits relative to the lungs (core.limits' dict), the
+    # in-lung CAM share copied out of it so the Model Limits gallery can sort on an index, and the
+    # 224×224 lung mask (core.limits.pack_mask). NULL until computed (`python -m db limits` back-fills).
+    limits: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # None → SQL NULL, not JSON 'null'
+    lung_share: Mapped[float | None] = mapped_column(Float)
+    lung_mask: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     __table_args__ = (
         UniqueConstraint("image_id", "model_version", name="uq_predictions_image_model"),
         Index("ix_predictions_model_label", "model_version", "label", "image_id"),
         Index("ix_predictions_model_probability", "model_version", "probability", "image_id"),
+        Index("ix_predictions_model_lung_share", "model_version", "lung_share", "image_id"),
     )
 
 
@@ -262,3 +269,44 @@ class QuizAnswer(Base):
         UniqueConstraint("attempt_id", "position", name="uq_quiz_answers_attempt_position"),
         Index("ix_quiz_answers_case", "case_id"),
     )
+
+
+# Added in revision 0005: shortcut flags on predictions, reviewers' verdicts on them, reviewers' tags.
+# Same names as core.limits.FLAGS / REVIEW_TAGS (db cannot import core; a test keeps them equal).
+LIMIT_FLAGS = ("heatmap_on_marker", "heatmap_on_border", "heatmap_outside_lungs", "marker_dependent")
+REVIEW_TAGS = ("R marker", "rib edge", "border", "diaphragm", "heart", "other")
+VERDICTS = ("confirmed", "rejected")
+
+
+class PredictionFlag(Base):
+    """One rule-based shortcut flag raised on a prediction (written from limits["flags"])."""
+
+    __tablename__ = "prediction_flags"
+    prediction_id: Mapped[int] = mapped_column(ForeignKey("predictions.id", ondelete="CASCADE"), primary_key=True)
+    flag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    __table_args__ = (Index("ix_prediction_flags_flag", "flag", "prediction_id"),)
+
+
+class FlagReview(Base):
+    """A reviewer's verdict on one flag of one case under one model version. History is kept; the latest wins."""
+
+    __tablename__ = "flag_reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    model_version: Mapped[str] = mapped_column(String(64))
+    flag: Mapped[str] = mapped_column(String(32))
+    verdict: Mapped[str] = mapped_column(String(16))  # 'confirmed' | 'rejected'
+    reviewer: Mapped[str] = mapped_column(String(100))
+    reviewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (Index("ix_flag_reviews_case_model_flag", "case_id", "model_version", "flag", "id"),)
+
+
+class LimitTag(Base):
+    """A reviewer's own tag on a case's model limit (one of REVIEW_TAGS)."""
+
+    __tablename__ = "limit_tags"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    added_by: Mapped[str] = mapped_column(String(100))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (Index("ix_limit_tags_tag", "tag", "case_id"),)

@@ -1,9 +1,12 @@
 """Reading and writing cases, images and predictions. Callers own the transaction (session_scope)."""
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy import Select, and_, exists, false, func, or_, select
@@ -15,11 +18,13 @@ from db.errors import CaseChanged, LibraryError, NotFound
 from db.models import (
     DIFFICULTIES,
     LABELS,
+    LIMIT_FLAGS,
     Case,
     CaseTag,
     Image,
     LibraryMeta,
     Prediction,
+    PredictionFlag,
     Report,
     TeachingSet,
     TeachingSetItem,
@@ -117,20 +122,104 @@ class PredictionRecord:
     cam_summary: dict
     uncertainty: float | None = None
     guard: dict | None = None
+    limits: dict | None = None  # core.limits' per-prediction dict (see notes/limits-spec.md)
+    lung_mask: bytes | None = None  # core.limits.pack_mask of the 224×224 lung mask
 
 
 def add_prediction(session: Session, image_id: int, record: PredictionRecord) -> tuple[Prediction, bool]:
-    """Store a prediction once per image and model version (a second call returns the first)."""
+    """Store a prediction once per image and model version (a second call returns the first).
+
+    A second call that brings limits the stored prediction lacks fills them in, so a re-import after
+    the segmenter arrived completes older rows instead of ignoring the new figures.
+    """
     if record.model_version == PLACEHOLDER_VERSION:
         raise LibraryError("The untrained placeholder's output is not a prediction and is never stored.")
     cam = np.asarray(record.cam, dtype=np.float32)
-    return _get_or_create(
+    limits = None if record.limits is None else clean_limits(record.limits)
+    prediction, created = _get_or_create(
         session, Prediction, {"image_id": image_id, "model_version": record.model_version},
         probability=float(record.probability), label=normalise_label(record.label), threshold=float(record.threshold),
         uncertainty=None if record.uncertainty is None else float(record.uncertainty),
         cam=pack_cam(cam), cam_height=int(cam.shape[0]), cam_width=int(cam.shape[1]),
         cam_target=record.cam_target, cam_summary=record.cam_summary, guard=record.guard,
+        limits=limits, lung_share=None if limits is None else limits["lung_share"],
+        lung_mask=None if limits is None else record.lung_mask,
     )
+    if limits is not None:
+        if created:
+            _write_flags(session, prediction.id, limits["flags"])
+        elif prediction.limits is None:
+            _store_limits(session, prediction, limits, record.lung_mask)
+    return prediction, created
+
+
+# ---------- model limits on predictions ----------------------------------------------------
+
+
+def _plain(value):
+    """numpy scalars/arrays → Python numbers/lists, so the dict is valid JSON on every backend."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def clean_limits(limits: dict) -> dict:
+    """Check the figures the gallery relies on; returns a JSON-plain copy. Refuses (LibraryError) anything else."""
+    if not isinstance(limits, dict):
+        raise LibraryError("The limits figures must be a dict.")
+    try:
+        plain = json.loads(json.dumps(limits, default=_plain))
+    except (TypeError, ValueError) as exc:
+        raise LibraryError(f"The limits figures cannot be stored as JSON: {exc}.") from None
+    share = plain.get("lung_share")
+    if isinstance(share, bool) or not isinstance(share, int | float) or not math.isfinite(share) or not 0 <= share <= 1:
+        raise LibraryError(f"limits['lung_share'] must be a number from 0 to 1, not {share!r}.")
+    flags = plain.get("flags", [])
+    if not isinstance(flags, list) or any(f not in LIMIT_FLAGS for f in flags):
+        raise LibraryError(f"limits['flags'] must list some of {', '.join(LIMIT_FLAGS)}; got {flags!r}.")
+    plain["flags"] = [f for f in LIMIT_FLAGS if f in flags]  # the order of FLAGS, no repeats
+    plain["lung_share"] = float(share)
+    return plain
+
+
+def _write_flags(session: Session, prediction_id: int, flags: list[str]) -> None:
+    session.add_all(PredictionFlag(prediction_id=prediction_id, flag=f) for f in flags)
+    session.flush()
+
+
+def _store_limits(session: Session, prediction: Prediction, limits: dict, lung_mask: bytes | None) -> None:
+    prediction.limits, prediction.lung_share, prediction.lung_mask = limits, limits["lung_share"], lung_mask
+    session.execute(PredictionFlag.__table__.delete().where(PredictionFlag.prediction_id == prediction.id))
+    _write_flags(session, prediction.id, limits["flags"])
+
+
+def set_prediction_limits(session: Session, prediction_id: int, limits: dict, lung_mask: bytes | None) -> Prediction:
+    """Attach (or replace) the limits figures, lung mask and flags of a stored prediction (back-fill)."""
+    prediction = session.get(Prediction, prediction_id)
+    if prediction is None:
+        raise NotFound(f"Prediction {prediction_id} is not in the library.")
+    _store_limits(session, prediction, clean_limits(limits), lung_mask)
+    return prediction
+
+
+class PendingLimits(NamedTuple):
+    prediction_id: int
+    image_id: int
+
+
+def predictions_without_limits(session: Session, model_version: str, limit: int | None = None) -> list[PendingLimits]:
+    """This model version's predictions that have no limits figures yet, oldest image first."""
+    query = (select(Prediction.id, Prediction.image_id)
+             .where(Prediction.model_version == model_version, Prediction.lung_share.is_(None))
+             .order_by(Prediction.image_id))
+    if limit:
+        query = query.limit(limit)
+    return [PendingLimits(*row) for row in session.execute(query)]
+
+
+def count_without_limits(session: Session, model_version: str) -> int:
+    return int(session.scalar(select(func.count()).select_from(Prediction)
+                              .where(Prediction.model_version == model_version, Prediction.lung_share.is_(None))))
 
 
 def prediction_cam(prediction: Prediction) -> np.ndarray:
