@@ -18,8 +18,9 @@ from core.analysis import Analysis
 from core.cam import cam_summary, fast_gradcam, normalise
 from core.guard import penultimate, unchecked_verdict
 from core.imaging import MAX_FILE_BYTES, ImageRejected, load_image
+from core.limits import pack_mask, probe_image
 from core.model import CLASS_NAMES, ModelService
-from core.preprocess import to_model_input
+from core.preprocess import resize_gray, to_model_input
 from core.uncertainty import assess
 from db import repository
 from db.codec import EncodedImage, decode_png, encode_image
@@ -109,12 +110,23 @@ def predict_batch(service: ModelService, grays: list[np.ndarray]) -> list[reposi
         verdict = service.guard.check(feats[i : i + 1], 0.0) if feats is not None else unchecked_verdict(0.0, service.guard_status)
         probability = float(out.probability[i])
         certainty = assess(probability, service.info.threshold, service.info.meta.get("uncertainty"), verdict)
+        limits, lung_mask = _limits(service, grays[i], cam, probability, label)
         records.append(repository.PredictionRecord(
             model_version=service.version, probability=probability, label=label,
             threshold=service.info.threshold, cam=cam, cam_target=label, cam_summary=cam_summary(cam),
-            uncertainty=certainty.score, guard=verdict.to_dict(),
+            uncertainty=certainty.score, guard=verdict.to_dict(), limits=limits, lung_mask=lung_mask,
         ))
     return records
+
+
+def _limits(service: ModelService, gray: np.ndarray, cam: np.ndarray, probability: float,
+            label: str) -> tuple[dict | None, bytes | None]:
+    """The model-limits probe for one library image (None, None without a lung segmenter)."""
+    if service.segmenter is None:
+        return None, None
+    probe = probe_image(service, service.segmenter, resize_gray(gray), cam, probability, label,
+                        service.limit_thresholds)
+    return probe.metrics, pack_mask(probe.lung_mask)
 
 
 def record_from_analysis(analysis: Analysis) -> repository.PredictionRecord:
@@ -124,6 +136,8 @@ def record_from_analysis(analysis: Analysis) -> repository.PredictionRecord:
         cam_summary=analysis.cam_summary,
         uncertainty=analysis.uncertainty.score if analysis.uncertainty else None,
         guard=analysis.guard.to_dict() if analysis.guard else None,
+        limits=analysis.limits.metrics if analysis.limits else None,
+        lung_mask=pack_mask(analysis.limits.lung_mask) if analysis.limits else None,
     )
 
 
@@ -235,6 +249,28 @@ def predict_missing(engine, service: ModelService, batch_size: int = DEFAULT_BAT
         if progress:
             progress(min(start + batch_size, len(todo)), len(todo))
     return done
+
+
+def backfill_limits(engine, service: ModelService, progress: Callable[[int, int], None] | None = None) -> int:
+    """Add the limits probe to this model's stored predictions made before the segmenter existed."""
+    if not service.info.trained or service.segmenter is None:
+        return 0
+    with session_scope(engine) as session:
+        todo = [p.prediction_id for p in repository.predictions_without_limits(session, service.version)]
+    if progress:
+        progress(0, len(todo))
+    for n, prediction_id in enumerate(todo, 1):
+        with session_scope(engine) as session:
+            prediction = session.get(Prediction, prediction_id)
+            gray = decode_png(session.get(Image, prediction.image_id).png)
+            cam = repository.prediction_cam(prediction)
+            probability, label = prediction.probability, prediction.cam_target
+        limits, mask = _limits(service, gray, cam, probability, label)
+        with session_scope(engine) as session:
+            repository.set_prediction_limits(session, prediction_id, limits, mask)
+        if progress:
+            progress(n, len(todo))
+    return len(todo)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,29 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_limits(args) -> int:
+    from tqdm import tqdm
+
+    from core.ingest import backfill_limits
+
+    engine = _library()
+    service = _load_model()
+    if not service.info.trained:
+        return _fail("no trained model is installed (weights/classifier.safetensors is missing)")
+    if service.segmenter is None:
+        return _fail("no lung segmenter is installed (weights/lungs.safetensors is missing)")
+    bar = tqdm(total=0, unit="case", desc="model limits", disable=args.quiet)
+
+    def progress(done, total):
+        bar.total, bar.n = total, done
+        bar.refresh()
+
+    added = backfill_limits(engine, service, progress=progress)
+    bar.close()
+    print(f"model-limits figures added for model {service.version}: {added}")
+    return 0
+
+
 def _cmd_stats(args) -> int:
     from db.engine import describe_url, session_scope
     from db.repository import stats
@@ -283,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("limits", help="add lung/marker/border figures and shortcut flags to stored predictions lacking them")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_limits)
 
     p = sub.add_parser("stats", help="counts of cases, images, predictions, reports, teaching sets")
     p.add_argument("--json", action="store_true")

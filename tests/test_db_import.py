@@ -138,3 +138,41 @@ def test_bench_gallery_reports_query_times(tmp_path):
     report = run_bench(n_cases=500, repeats=2)
     assert report["cases"] == 500 and set(report["query_ms_median"]) >= {"first page, newest", "last page, newest"}
     assert all(ms > 0 for ms in report["query_ms_median"].values())
+
+
+def test_import_with_segmenter_stores_limits_and_backfill_completes_older_rows(cli_env, kermany_test_dir,
+                                                                             trained_weights_dir, limits_weights_dir,
+                                                                             tmp_path):
+    """Predictions made before the segmenter get their figures from `python -m db limits`; the
+    figures equal what the Analyze path computes for the same image."""
+    from core.analysis import analyze_bytes
+    from core.limits import probe_analysis, unpack_mask
+    from core.model import ModelService
+
+    folder = small_folder(kermany_test_dir, tmp_path / "in", per_class=2, loose=0)
+    before = dict(cli_env, CXR_WEIGHTS_DIR=str(trained_weights_dir))  # same classifier, no segmenter
+    assert run_db(before, "import", folder, "--quiet").returncode == 0
+    refused = run_db(before, "limits", "--quiet")
+    assert refused.returncode == 2 and "no lung segmenter" in refused.stderr
+    after = dict(cli_env, CXR_WEIGHTS_DIR=str(limits_weights_dir))
+    done = run_db(after, "limits", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(": 4")
+    assert run_db(after, "limits", "--quiet").stdout.strip().endswith(": 0")  # nothing left to do
+
+    service = ModelService(limits_weights_dir)
+    path = sorted((folder / "PNEUMONIA").iterdir())[0]
+    single = analyze_bytes(service, path.read_bytes(), force=True)
+    single.limits = probe_analysis(service, single)
+    engine = ensure_library(cli_env["DATABASE_URL"])
+    with session_scope(engine) as s:
+        case = s.scalars(__import__("sqlalchemy").select(repo.Case).where(repo.Case.title == path.stem)).one()
+        pred = repo.case_prediction(s, case, service.version)
+        stored = pred.limits
+        assert stored["lung_share"] == pytest.approx(single.limits.metrics["lung_share"], abs=2e-3)
+        assert stored["markers"] == single.limits.metrics["markers"]
+        assert stored["counterfactual"]["p_outside_blanked"] == pytest.approx(
+            single.limits.metrics["counterfactual"]["p_outside_blanked"], abs=2e-3)
+        assert np.array_equal(unpack_mask(pred.lung_mask), single.limits.lung_mask)
+        flags = s.execute(text("SELECT flag FROM prediction_flags WHERE prediction_id = :p"), {"p": pred.id}).scalars()
+        assert sorted(flags) == sorted(stored["flags"])
