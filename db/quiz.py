@@ -61,19 +61,30 @@ def _reading_attempts(session: Session, user_id: int, before: int | None = None)
     return ids[:ids.index(before)] if before in ids else ids
 
 
-def _review_due(session: Session, user_id: int, attempt_ids: list[int]) -> list[int]:
-    """Cases due for review in the quiz that follows `attempt_ids` (core.quiz's Leitner schedule)."""
+def _schedule(session: Session, attempt_ids: list[int]) -> dict:
+    """core.quiz's Leitner schedule after the quizzes `attempt_ids` (in order)."""
+    if not attempt_ids:
+        return {}
     index = {a: i for i, a in enumerate(attempt_ids)}
     rows = session.execute(select(QuizAnswer.attempt_id, QuizAnswer.case_id, QuizAnswer.correct)
                            .where(QuizAnswer.attempt_id.in_(attempt_ids), QuizAnswer.case_id.is_not(None))
-                           .order_by(QuizAnswer.answered_at, QuizAnswer.id)) if attempt_ids else []
-    events = sorted(((index[a], c, ok) for a, c, ok in rows), key=lambda e: e[0])  # stable: answer order within a quiz
-    return due_for_review(review_schedule(events), len(attempt_ids))
+                           .order_by(QuizAnswer.answered_at, QuizAnswer.id))
+    return review_schedule(sorted(((index[a], c, ok) for a, c, ok in rows), key=lambda e: e[0]))  # stable sort
+
+
+def _review_due(session: Session, user_id: int, attempt_ids: list[int]) -> list[int]:
+    """Cases due for review in the quiz that follows `attempt_ids`."""
+    return due_for_review(_schedule(session, attempt_ids), len(attempt_ids))
 
 
 def review_due(session: Session, user_id: int) -> list[int]:
     """Cases this student missed that are due again in their next quiz, longest overdue first."""
     return _review_due(session, user_id, _reading_attempts(session, user_id))
+
+
+def under_review(session: Session, user_id: int) -> int:
+    """How many missed cases are still coming back (due now or later) for this student."""
+    return len(_schedule(session, _reading_attempts(session, user_id)))
 
 
 def review_cases(session: Session, attempt_id: int, user_id: int) -> list[int]:

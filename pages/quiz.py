@@ -91,8 +91,9 @@ def show_history() -> None:
     cols = st.columns(3)
     cols[0].metric("Current streak", current, help="Right answers in a row, across all your quizzes.")
     cols[1].metric("Best streak", best, help="Your longest run of right answers, across all your quizzes.")
-    cols[2].metric("Cases to review", len(due), help="Cases you missed come back in your next quizzes "
-                   "until you get them right three times in a row (after 1, then 2, then 4 quizzes).")
+    cols[2].metric("Cases under review", db_call(quiz.under_review, user.id) or 0,
+                   help=f"Cases you missed come back until you get them right three times in a row: in your next "
+                        f"quiz, then after 2 quizzes, then after 4. Due in your next quiz: {len(due)}.")
     rows = []
     for attempt, answers in past:
         s = score(answers)
