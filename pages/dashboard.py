@@ -37,7 +37,7 @@ def pct(value) -> str:
 
 
 students = sorted({r.user for r in rows})
-st.caption(f"{len(rows)} answers from {len(students)} student(s) in {len({r.attempt_id for r in rows})} quiz(zes).")
+st.caption(f"{len(rows)} answer(s) from {len(students)} student(s) in {len({r.attempt_id for r in rows})} quiz(zes).")
 st.download_button("Download every answer (CSV)", to_csv(rows), file_name="quiz_answers.csv", mime="text/csv",
                    key="dash_csv", icon=":material/download:",
                    help="User names, case ids, answers, confidence, right or wrong, the model's label and "
@@ -56,6 +56,7 @@ with tab_cases:
         color_discrete_map={"model right": "#2e7d32", "model wrong": "#c62828", "no model output": "#9e9e9e"},
         labels={"x": "case", "y": "students right", "color": ""})
     chart.update_layout(yaxis_tickformat=".0%", yaxis_range=[0, 1], height=320, margin=dict(t=10, b=10))
+    chart.update_xaxes(type="category")  # "#12" is a case, not a number
     st.plotly_chart(chart, key="dash_case_chart")
     header = st.columns([4, 2, 2, 3, 2])
     for col, name in zip(header, ("Case", "Truth", "Students right", "Model", "")):
