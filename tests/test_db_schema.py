@@ -95,7 +95,7 @@ def test_default_library_is_a_sqlite_file_in_the_data_folder(tmp_path, monkeypat
 
 
 def test_db_package_never_loads_torch():
-    code = ("import sys, db, db.repository, db.teaching, db.users, db.quiz, db.exchange, db.codec, db.bench, db.cli, db.models, db.engine;"
+    code = ("import sys, db, db.repository, db.teaching, db.users, db.quiz, db.class_results, db.exchange, db.codec, db.bench, db.cli, db.models, db.engine;"
             "db.cli.build_parser();"
             "bad = [m for m in ('torch', 'torchvision', 'core.model') if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")

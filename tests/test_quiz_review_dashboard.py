@@ -27,7 +27,7 @@ from db.engine import ensure_library, session_scope
 from db.models import QUIZ_MODES, Case, Prediction, QuizAnswer, QuizAttempt, User
 from db.codec import pack_cam
 from db.repository import prediction_cam
-from db_support import small_folder
+from db_support import library, library_url, pg_server, small_folder  # noqa: F401  (fixtures)
 from test_db_pages import fill, library_env, texts  # noqa: F401  (fixture)
 from test_quiz_and_roles import app, log_in
 
@@ -436,3 +436,28 @@ def test_a_student_replaying_dashboard_actions_gets_nothing(class_results, monke
     assert "your account (sam) does not have it" in direct.error[0].value
     assert "gallery_case" not in direct.session_state and not direct.get("download_button") and not direct.dataframe
     assert not direct.get("plotly_chart") and "0% (0/2)" not in texts(direct)
+
+
+def test_latest_report_for_a_case_prefers_the_quiz_model(library):
+    from db import repository as repo
+    from db.codec import encode_image
+
+    gray = np.random.default_rng(3).integers(0, 256, (64, 64), dtype=np.uint8)
+    encoded = encode_image(gray)
+    with session_scope(library) as s:
+        image, _ = repo.add_image(s, encoded, "PNG")
+        case_id = repo.add_case(s, image, "a case", "test")[0].id
+    store = SqlReportStore(library)
+    assert store.latest_for_case(case_id) is None
+
+    def add(model_version, summary, when):
+        store.add(ReportRecord(image_id=encoded.sha256, model_version=model_version, prompt_version="p1",
+                               llm_model="offline-template", language="en", source="offline", guard_passed=True,
+                               guard_reasons=(), content={"sections": {"summary": summary}},
+                               created_at=datetime(2026, 1, when, tzinfo=timezone.utc)))
+
+    add("m1", "old, model one", 1)
+    add("m2", "newer, model two", 2)
+    assert store.latest_for_case(case_id).content["sections"]["summary"] == "newer, model two"
+    assert store.latest_for_case(case_id, prefer_model_version="m1").content["sections"]["summary"] == "old, model one"
+    assert store.latest_for_case(case_id, prefer_model_version="m9").model_version == "m2"  # none for it: the newest
