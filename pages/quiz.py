@@ -96,11 +96,11 @@ def show_history() -> None:
                         f"quiz, then after 2 quizzes, then after 4. Due in your next quiz: {len(due)}.")
     rows = []
     for attempt, answers in past:
-        s = score(answers)
+        s, kind = score(answers), MODES.get(attempt.mode)
         rows.append({"started": attempt.started_at.strftime("%Y-%m-%d %H:%M"), "cases from": attempt.source,
-                     "mode": MODES[attempt.mode].label if attempt.mode in MODES else attempt.mode, "answered": f"{s.answered}/{len(attempt.case_ids)}",
+                     "mode": kind.label if kind else attempt.mode, "answered": f"{s.answered}/{len(attempt.case_ids)}",
                      "accuracy": pct(s.accuracy), "Brier": "—" if s.brier is None else round(s.brier, 3),
-                     "best streak": s.best_streak, "model accuracy": pct(s.model_accuracy) if attempt.mode in MODES and MODES[attempt.mode].needs_model else ""})
+                     "best streak": s.best_streak, "model accuracy": pct(s.model_accuracy) if kind and kind.needs_model else ""})
     st.dataframe(rows, hide_index=True)
 
 
