@@ -18,6 +18,7 @@ PAGES = [
     ("Learn", "pages/quiz.py", "Quiz", ":material/quiz:", "student"),
     ("Library", "pages/case_gallery.py", "Case Gallery", ":material/photo_library:", "instructor"),
     ("Library", "pages/model_limits.py", "Model Limits", ":material/flag:", "reviewer"),
+    ("Library", "pages/dashboard.py", "Class Dashboard", ":material/monitoring:", "instructor"),
     ("Library", "pages/users.py", "Users", ":material/group:", "instructor"),
     ("About", "pages/model_card.py", "Model Card", ":material/description:", None),
 ]

@@ -1,4 +1,4 @@
-"""Quiz scoring: accuracy, Brier score of stated confidences, streaks — for the student and for the model.
+"""Quiz modes, scoring (accuracy, Brier score of stated confidences, streaks) and the review schedule.
 
 A student's answer with confidence c (0.5 = a coin flip, 1.0 = certain) is a probability of
 pneumonia: c for a PNEUMONIA answer, 1 - c for a NORMAL one. The Brier score is the mean squared
@@ -6,10 +6,30 @@ gap between that probability and the truth (0 is perfect; always saying 50 % sco
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 POSITIVE = "PNEUMONIA"
+
+
+@dataclass(frozen=True)
+class QuizMode:
+    """What the quiz page and the case picker need to know about a mode.
+
+    A new mode is one entry here, its name in db.models.QUIZ_MODES, and its question/reveal views
+    in pages/quiz.py (tests check the three agree).
+    """
+    key: str
+    label: str
+    help: str
+    needs_model: bool = False  # every case must have the installed model's stored prediction
+    reading: bool = True  # the student reads the image NORMAL/PNEUMONIA: misses feed the review schedule
+
+
+MODES = {m.key: m for m in (
+    QuizMode("diagnose", "Diagnose", "Read each image, then see the truth, the model and the instructor's notes."),
+    QuizMode("versus", "You vs the model", "A running score of you and the model on the same cases.", needs_model=True),
+)}
 
 
 def pneumonia_probability(answer: str, confidence: float) -> float:
@@ -69,3 +89,37 @@ def score(answers: Sequence) -> Score:
         model_correct=sum(a.model_label == a.truth_label for a in with_model),
         model_brier=brier([a.model_probability for a in with_model], [a.truth_label for a in with_model]),
     )
+
+
+# ---------- spaced repetition ------------------------------------------------------------------
+# Leitner boxes counted in quizzes: a missed case is due in the student's next quiz; each right
+# answer in a row since the miss doubles the wait (1, 2, 4 quizzes); the next right answer retires it.
+REVIEW_INTERVALS = (1, 2, 4)
+
+
+@dataclass(frozen=True)
+class Review:
+    case_id: int
+    box: int  # right answers in a row since the last miss
+    due_at: int  # index of the student's quiz (0 = their first) from which the case is due again
+
+
+def review_schedule(events: Iterable[tuple[int, int, bool]]) -> dict[int, Review]:
+    """`events`: (quiz index, case id, correct) in the order answered → the cases still under review."""
+    state: dict[int, tuple[int, int]] = {}  # case id → (quiz index of its last answer, box)
+    for quiz_index, case_id, correct in events:
+        if not correct:
+            state[case_id] = (quiz_index, 0)
+        elif case_id in state:
+            box = state[case_id][1] + 1
+            if box >= len(REVIEW_INTERVALS):
+                del state[case_id]
+            else:
+                state[case_id] = (quiz_index, box)
+    return {case: Review(case, box, last + REVIEW_INTERVALS[box]) for case, (last, box) in state.items()}
+
+
+def due_for_review(schedule: dict[int, Review], quiz_index: int) -> list[int]:
+    """Case ids due in quiz number `quiz_index`, longest overdue first."""
+    due = [r for r in schedule.values() if r.due_at <= quiz_index]
+    return [r.case_id for r in sorted(due, key=lambda r: (r.due_at, r.box, r.case_id))]

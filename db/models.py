@@ -264,6 +264,9 @@ class QuizAnswer(Base):
     model_label: Mapped[str | None] = mapped_column(String(16))
     model_probability: Mapped[float | None] = mapped_column(Float)
     answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Added in revision 0006: where the student clicked (fractions of the image's width and height), if they did.
+    mark_x: Mapped[float | None] = mapped_column(Float)
+    mark_y: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         UniqueConstraint("attempt_id", "position", name="uq_quiz_answers_attempt_position"),

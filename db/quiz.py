@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.quiz import MODES, due_for_review, review_schedule
 from db.errors import LibraryError, NotFound
 from db.models import LABELS, QUIZ_MODES, Case, Image, Prediction, QuizAnswer, QuizAttempt, TeachingSet, utcnow
 from db.repository import case_prediction, prediction_cam
@@ -44,38 +45,96 @@ class Reveal:
     png: bytes
     cam: object | None  # numpy array of the stored Grad-CAM, or None without a stored prediction
     cam_target: str | None
+    mark: tuple[float, float] | None = None  # where the student clicked, as fractions of width and height
 
 
 def _labelled(query):
     return query.where(Case.truth_label.in_(LABELS))
 
 
+def _reading_attempts(session: Session, user_id: int, before: int | None = None) -> list[int]:
+    """The student's reading-mode attempts (see core.quiz.QuizMode.reading), oldest first; their index counts quizzes."""
+    query = (select(QuizAttempt.id).where(QuizAttempt.user_id == user_id,
+                                          QuizAttempt.mode.in_([m.key for m in MODES.values() if m.reading]))
+             .order_by(QuizAttempt.started_at, QuizAttempt.id))
+    ids = list(session.scalars(query))
+    return ids[:ids.index(before)] if before in ids else ids
+
+
+def _schedule(session: Session, attempt_ids: list[int]) -> dict:
+    """core.quiz's Leitner schedule after the quizzes `attempt_ids` (in order)."""
+    if not attempt_ids:
+        return {}
+    index = {a: i for i, a in enumerate(attempt_ids)}
+    rows = session.execute(select(QuizAnswer.attempt_id, QuizAnswer.case_id, QuizAnswer.correct)
+                           .where(QuizAnswer.attempt_id.in_(attempt_ids), QuizAnswer.case_id.is_not(None))
+                           .order_by(QuizAnswer.answered_at, QuizAnswer.id))
+    return review_schedule(sorted(((index[a], c, ok) for a, c, ok in rows), key=lambda e: e[0]))  # stable sort
+
+
+def _review_due(session: Session, user_id: int, attempt_ids: list[int]) -> list[int]:
+    """Cases due for review in the quiz that follows `attempt_ids`."""
+    return due_for_review(_schedule(session, attempt_ids), len(attempt_ids))
+
+
+def review_due(session: Session, user_id: int) -> list[int]:
+    """Cases this student missed that are due again in their next quiz, longest overdue first."""
+    return _review_due(session, user_id, _reading_attempts(session, user_id))
+
+
+def under_review(session: Session, user_id: int) -> int:
+    """How many missed cases are still coming back (due now or later) for this student."""
+    return len(_schedule(session, _reading_attempts(session, user_id)))
+
+
+def review_cases(session: Session, attempt_id: int, user_id: int) -> list[int]:
+    """Which of this attempt's cases came back for review (were due when it started)."""
+    attempt = get_attempt(session, attempt_id, user_id)
+    if not MODES[attempt.mode].reading:
+        return []
+    due = set(_review_due(session, user_id, _reading_attempts(session, user_id, before=attempt.id)))
+    return [c for c in attempt.case_ids if c in due]
+
+
 def start_attempt(session: Session, user_id: int, mode: str, length: int, set_id: int | None = None,
                   model_version: str | None = None, rng: random.Random | None = None) -> QuizAttempt:
-    """Pick the cases (labelled ones only: an unlabelled case cannot be scored) and store the attempt."""
-    if mode not in QUIZ_MODES:
+    """Pick the cases (labelled ones only: an unlabelled case cannot be scored) and store the attempt.
+
+    Cases the student missed that are due for review come first in the choice (from the chosen
+    set only, when there is one); the rest are the set's first cases or a random sample.
+    """
+    if mode not in QUIZ_MODES or mode not in MODES:
         raise LibraryError(f"Unknown quiz mode {mode!r}.")
-    if mode == "versus" and model_version is None:
-        raise LibraryError("“You vs the model” needs a trained model; none is installed.")
+    if MODES[mode].needs_model and model_version is None:
+        raise LibraryError(f"“{MODES[mode].label}” needs a trained model; none is installed.")
     if not 1 <= length <= MAX_LENGTH:
         raise LibraryError(f"A quiz has 1 to {MAX_LENGTH} cases.")
     query = _labelled(select(Case.id))
-    if model_version is not None and mode == "versus":
+    if model_version is not None and MODES[mode].needs_model:
         # The model must have an answer on every case, or the running score compares different things.
         query = query.join(Prediction, (Prediction.image_id == Case.image_id) & (Prediction.model_version == model_version))
+    due = review_due(session, user_id) if MODES[mode].reading else []
     if set_id is not None:
         teaching_set = session.get(TeachingSet, set_id)
         if teaching_set is None or not teaching_set.published:
             raise NotFound("That teaching set is not published (or no longer exists).")
-        usable = set(session.scalars(query.where(Case.id.in_(set_case_ids(session, set_id)))))
-        chosen = [c for c in set_case_ids(session, set_id) if c in usable][:length]  # the instructor's order
+        order = set_case_ids(session, set_id)
+        usable = set(session.scalars(query.where(Case.id.in_(order))))
+        review = set([c for c in due if c in usable][:length])
+        fill = [c for c in order if c in usable and c not in review][:length - len(review)]
+        chosen = [c for c in order if c in review or c in fill]  # shown in the instructor's order
         source = teaching_set.name
     else:
         pool = list(session.scalars(query.order_by(Case.id)))
-        chosen = (rng or random.SystemRandom()).sample(pool, min(length, len(pool)))
+        usable = set(pool)
+        review = [c for c in due if c in usable][:length]
+        rest = [c for c in pool if c not in review]
+        rng = rng or random.SystemRandom()
+        chosen = review + rng.sample(rest, min(length - len(review), len(rest)))
+        rng.shuffle(chosen)  # review cases first would tell the student which ones they missed
         source = RANDOM_SOURCE
     if not chosen:
-        raise LibraryError("No cases with a ground truth" + (" and a stored model prediction" if mode == "versus" else "")
+        raise LibraryError("No cases with a ground truth" + (" and a stored model prediction" if MODES[mode].needs_model else "")
                            + " are available for this quiz.")
     attempt = QuizAttempt(user_id=user_id, set_id=set_id, source=source, mode=mode, case_ids=chosen,
                           model_version=model_version)
@@ -106,13 +165,18 @@ def question(session: Session, attempt_id: int, user_id: int, position: int) -> 
 
 
 def record_answer(session: Session, attempt_id: int, user_id: int, position: int, answer: str,
-                  confidence: float) -> QuizAnswer:
-    """Store one answer with the truth and the model's output as they are now. Answering twice is refused."""
+                  confidence: float, mark: tuple[float, float] | None = None) -> QuizAnswer:
+    """Store one answer with the truth and the model's output as they are now. Answering twice is refused.
+
+    `mark`: where the student clicked, (x, y) as fractions of the image's width and height, or None.
+    """
     attempt = get_attempt(session, attempt_id, user_id)
     if answer not in LABELS:
         raise LibraryError(f"Answer NORMAL or PNEUMONIA, not {answer!r}.")
     if not 0.5 <= confidence <= 1.0:
         raise LibraryError("Confidence is between 50 % and 100 %.")
+    if mark is not None and not all(isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in mark):
+        raise LibraryError("A mark is a point on the image: x and y between 0 and 1.")
     if position != answered_count(session, attempt_id):
         raise LibraryError("This question was already answered (or an earlier one was not).")
     case = session.get(Case, attempt.case_ids[position])
@@ -121,7 +185,8 @@ def record_answer(session: Session, attempt_id: int, user_id: int, position: int
     pred = case_prediction(session, case, attempt.model_version)
     row = QuizAnswer(attempt_id=attempt.id, position=position, case_id=case.id, answer=answer,
                      confidence=float(confidence), truth_label=case.truth_label, correct=answer == case.truth_label,
-                     model_label=pred.label if pred else None, model_probability=pred.probability if pred else None)
+                     model_label=pred.label if pred else None, model_probability=pred.probability if pred else None,
+                     mark_x=float(mark[0]) if mark else None, mark_y=float(mark[1]) if mark else None)
     session.add(row)
     if position == len(attempt.case_ids) - 1:
         attempt.finished_at = utcnow()
@@ -142,7 +207,8 @@ def reveal(session: Session, attempt_id: int, user_id: int, position: int) -> Re
                   confidence=row.confidence, truth_label=row.truth_label, correct=row.correct,
                   model_label=row.model_label, model_probability=row.model_probability,
                   model_version=attempt.model_version, notes=case.notes if case else "", png=case.image.png if case else b"",
-                  cam=prediction_cam(pred) if pred else None, cam_target=pred.cam_target if pred else None)
+                  cam=prediction_cam(pred) if pred else None, cam_target=pred.cam_target if pred else None,
+                  mark=(row.mark_x, row.mark_y) if row.mark_x is not None and row.mark_y is not None else None)
 
 
 def attempt_answers(session: Session, attempt_id: int, user_id: int) -> list[QuizAnswer]:
@@ -153,3 +219,10 @@ def history(session: Session, user_id: int) -> list[tuple[QuizAttempt, list[Quiz
     attempts = session.scalars(select(QuizAttempt).where(QuizAttempt.user_id == user_id)
                                .order_by(QuizAttempt.started_at.desc(), QuizAttempt.id.desc()))
     return [(a, list(a.answers)) for a in attempts]
+
+
+def answers_in_order(session: Session, user_id: int) -> list[QuizAnswer]:
+    """Every answer of the student, quiz after quiz: what streaks across attempts are counted on."""
+    return list(session.scalars(select(QuizAnswer).join(QuizAttempt, QuizAttempt.id == QuizAnswer.attempt_id)
+                                .where(QuizAttempt.user_id == user_id)
+                                .order_by(QuizAttempt.started_at, QuizAttempt.id, QuizAnswer.position)))

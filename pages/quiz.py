@@ -1,11 +1,19 @@
 """Students test themselves against the library (and the model). Logic: db.quiz and core.quiz.
 
-Before an answer is stored, this page holds only the attempt id and the question's position in
-st.session_state and shows only the pixels; the truth is read from the database at reveal time.
-"""
-import streamlit as st
+Before an answer is stored, this page holds only the attempt id, the question's position and the
+student's click in st.session_state and shows only the pixels; the truth is read from the
+database at reveal time.
 
-from core.quiz import score
+Modes: core.quiz.MODES says what a mode is; VIEWS at the bottom says how this page asks and
+reveals it. A new mode adds one entry to each.
+"""
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import streamlit as st
+from streamlit_image_coordinates import streamlit_image_coordinates
+
+from core.quiz import MODES, score, streaks
 from db import quiz
 from db.codec import decode_png
 from db.errors import LibraryError
@@ -14,8 +22,8 @@ from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service
 from pages.library_ui import Unavailable, current_model_version, guard, library, session
 
-MODES = {"diagnose": "Diagnose", "versus": "You vs the model"}
 ATTEMPT, POSITION = "quiz_attempt", "quiz_position"
+QUESTION_WIDTH = 448  # px: the 224 px library images shown at twice their size
 
 user = require_role("student")
 st.title("Quiz")
@@ -49,7 +57,7 @@ def running_score(attempt_id: int, mode: str) -> None:
     cols[0].metric("Your accuracy", f"{s.correct}/{s.answered}" if s.answered else "—")
     cols[1].metric("Your Brier score", "—" if s.brier is None else f"{s.brier:.3f}", help="0 is perfect; always 50 % scores 0.250")
     cols[2].metric("Streak (best)", f"{s.current_streak} ({s.best_streak})")
-    if mode == "versus":
+    if MODES[mode].needs_model:
         cols[3].metric("Model", f"{s.model_correct}/{s.model_answered}" if s.model_answered else "—",
                        help=f"Model Brier score: {'—' if s.model_brier is None else f'{s.model_brier:.3f}'}")
 
@@ -59,8 +67,8 @@ def start_form() -> None:
     sources = {None: quiz.RANDOM_SOURCE} | {t.id: f"{t.name} ({t.size} cases)" for t in sets}
     with st.form("quiz_start"):
         source = st.selectbox("Cases from", list(sources), format_func=sources.get, key="quiz_source")
-        mode = st.radio("Mode", list(MODES), format_func=MODES.get, horizontal=True, key="quiz_mode",
-                        help="“You vs the model” keeps a running score of you and the model on the same cases.")
+        mode = st.radio("Mode", list(VIEWS), format_func=lambda m: MODES[m].label, horizontal=True, key="quiz_mode",
+                        help="\n\n".join(f"**{MODES[m].label}**: {MODES[m].help}" for m in VIEWS))
         length = st.number_input("Number of cases", 1, quiz.MAX_LENGTH, 5, key="quiz_length")
         started = st.form_submit_button("Start the quiz", icon=":material/play_arrow:", key="quiz_start_btn")
     if started:
@@ -78,22 +86,57 @@ def show_history() -> None:
     if not past:
         return
     st.subheader("Your history")
+    current, best = streaks([a.correct for a in db_call(quiz.answers_in_order, user.id) or []])
+    due = db_call(quiz.review_due, user.id) or []
+    cols = st.columns(3)
+    cols[0].metric("Current streak", current, help="Right answers in a row, across all your quizzes.")
+    cols[1].metric("Best streak", best, help="Your longest run of right answers, across all your quizzes.")
+    cols[2].metric("Cases under review", db_call(quiz.under_review, user.id) or 0,
+                   help=f"Cases you missed come back until you get them right three times in a row: in your next "
+                        f"quiz, then after 2 quizzes, then after 4. Due in your next quiz: {len(due)}.")
     rows = []
     for attempt, answers in past:
-        s = score(answers)
+        s, kind = score(answers), MODES.get(attempt.mode)
         rows.append({"started": attempt.started_at.strftime("%Y-%m-%d %H:%M"), "cases from": attempt.source,
-                     "mode": MODES.get(attempt.mode, attempt.mode), "answered": f"{s.answered}/{len(attempt.case_ids)}",
+                     "mode": kind.label if kind else attempt.mode, "answered": f"{s.answered}/{len(attempt.case_ids)}",
                      "accuracy": pct(s.accuracy), "Brier": "—" if s.brier is None else round(s.brier, 3),
-                     "best streak": s.best_streak, "model accuracy": pct(s.model_accuracy) if attempt.mode == "versus" else ""})
+                     "best streak": s.best_streak, "model accuracy": pct(s.model_accuracy) if kind and kind.needs_model else ""})
     st.dataframe(rows, hide_index=True)
 
 
-def ask(attempt_id: int, position: int) -> None:
+def current_mark(mark_key: str) -> tuple[float, float] | None:
+    """The student's click on this question as fractions of the image, unless they removed it."""
+    from core.marks import to_fractions
+
+    click = st.session_state.get(mark_key)
+    if not click or click.get("unix_time") == st.session_state.get(f"{mark_key}_removed"):
+        return None
+    return to_fractions(click["x"], click["y"], click["width"], click["height"])
+
+
+def remove_mark(mark_key: str) -> None:
+    st.session_state[f"{mark_key}_removed"] = st.session_state[mark_key]["unix_time"]
+
+
+def ask_reading(attempt_id: int, position: int) -> None:
+    """The image alone; the student may click where they see the finding, then answers with a confidence."""
+    from core.marks import draw_mark
+
     q = db_call(quiz.question, attempt_id, user.id, position)
     if q is None:
         return
     st.subheader(f"Case {position + 1} of {q.total}")
-    st.image(decode_png(q.png), width=448)
+    mark_key = f"quiz_mark_{attempt_id}_{position}"
+    mark = current_mark(mark_key)
+    gray = decode_png(q.png)
+    st.caption("Optional: click on the image where you see the finding (click again to move your mark).")
+    streamlit_image_coordinates(draw_mark(gray, mark) if mark else gray, width=QUESTION_WIDTH, key=mark_key,
+                                cursor="crosshair", png_compression_level=1)
+    if mark:
+        cols = st.columns([3, 1])
+        cols[0].caption(f"Your mark: {mark[0]:.0%} across, {mark[1]:.0%} down. It is stored with your answer.")
+        cols[1].button("Remove my mark", key=f"{mark_key}_remove", on_click=remove_mark, args=(mark_key,),
+                       icon=":material/close:")
     with st.form(f"quiz_q_{attempt_id}_{position}"):
         answer = st.radio("Your reading", ("NORMAL", "PNEUMONIA"), index=None, horizontal=True,
                           key=f"quiz_answer_{attempt_id}_{position}")
@@ -105,41 +148,87 @@ def ask(attempt_id: int, position: int) -> None:
             st.error("Choose a reading first.")
             return
         require_role("student")
-        if db_call(quiz.record_answer, attempt_id, user.id, position, answer, confidence / 100) is not None:
+        if db_call(quiz.record_answer, attempt_id, user.id, position, answer, confidence / 100,
+                   mark=current_mark(mark_key)) is not None:
             st.rerun()
+
+
+def stored_report(case_id: int | None, model_version: str | None):
+    """The case's latest stored report, read only at reveal time (it names the model's output)."""
+    from core.reports.sql_store import SqlReportStore
+
+    if case_id is None:
+        return None
+    try:
+        with guard():
+            return SqlReportStore(engine).latest_for_case(case_id, prefer_model_version=model_version)
+    except Unavailable:
+        return None
 
 
 def show_reveal(attempt_id: int, position: int, total: int) -> None:
     r = db_call(quiz.reveal, attempt_id, user.id, position)
     if r is None:
         return
+    from core.cam import colour_bar, render_overlay
+    from core.marks import HOT, cam_value_at, draw_mark
+    from core.reports.render import to_markdown
+
     st.subheader(f"Case {position + 1} of {total}: {r.title}")
     (st.success if r.correct else st.error)(
         f"{'Right' if r.correct else 'Not this time'}: the ground truth is **{r.truth_label}**; "
         f"you said {r.answer} at {r.confidence:.0%}.")
     cols = st.columns(2)
     gray = decode_png(r.png) if r.png else None
+    has_map = r.model_label is not None and r.cam is not None and gray is not None
     if gray is not None:
-        cols[0].image(gray, caption="The image", width="stretch")
+        plain = draw_mark(gray, r.mark) if r.mark and not has_map else gray
+        cols[0].image(plain, caption="The image" + (" with your mark" if r.mark and not has_map else ""), width="stretch")
     if r.model_label is not None:
         st.info(f"The model ({r.model_version}) said **{r.model_label}** — probability of pneumonia "
                 f"{r.model_probability:.1%} — and was {'right' if r.model_label == r.truth_label else 'wrong'}.",
                 icon=":material/smart_toy:")
-        if r.cam is not None and gray is not None:
-            from core.cam import colour_bar, render_overlay
-
-            cols[1].image(render_overlay(gray, r.cam), caption=f"Grad-CAM: where the model looked for {r.cam_target}",
-                          width="stretch")
+        if has_map:
+            overlay = render_overlay(gray, r.cam)
+            cols[1].image(draw_mark(overlay, r.mark) if r.mark else overlay, width="stretch",
+                          caption=f"Grad-CAM: where the model looked for {r.cam_target}" + (" · ○ your mark" if r.mark else ""))
             cols[1].image(colour_bar(512, 14), width="stretch")
+            if r.mark:
+                value = cam_value_at(r.cam, r.mark, gray.shape)
+                if value >= HOT:
+                    st.markdown(f"**Your mark is in a hot region** of the model's map (value {value:.2f} ≥ {HOT}): "
+                                "you and the model looked at the same place.")
+                else:
+                    st.markdown(f"**Your mark is outside the model's hot regions** (map value {value:.2f} < {HOT}): "
+                                "the model's score rose mostly elsewhere.")
     else:
         st.caption("No stored prediction of the installed model for this case.")
-    if r.notes.strip():
-        st.markdown(f"**Instructor's notes.** {r.notes}")
+    if r.mark and not has_map:
+        st.caption("Your mark is drawn on the image; without a stored Grad-CAM map it cannot be compared with the model.")
+    elif not r.mark:
+        st.caption("You did not mark a finding on this case.")
+    st.markdown(f"**Instructor's notes.** {r.notes}" if r.notes.strip() else "_No instructor's notes on this case._")
+    record = stored_report(r.case_id, r.model_version)
+    if record is not None:
+        with st.expander("The stored report on this case", expanded=True, icon=":material/description:"):
+            st.markdown(to_markdown(record))
+    else:
+        st.caption("No report is stored for this case yet.")
     last = position + 1 >= total
     if st.button("See the result" if last else "Next case", key=f"quiz_next_{attempt_id}_{position}",
                  icon=":material/arrow_forward:"):
         st.session_state[POSITION] = position + 1
         st.rerun()
+
+
+@dataclass(frozen=True)
+class ModeView:
+    """How this page asks a question and reveals the answer in one mode (see core.quiz.MODES)."""
+    ask: Callable[[int, int], None]
+    reveal: Callable[[int, int, int], None]
+
+
+VIEWS = {"diagnose": ModeView(ask_reading, show_reveal), "versus": ModeView(ask_reading, show_reveal)}
 
 
 attempt_id = st.session_state.get(ATTEMPT)
@@ -153,14 +242,16 @@ answers = db_call(quiz.attempt_answers, attempt_id, user.id) if attempt is not N
 if answers is None:  # the library is down, or the attempt is gone
     st.stop()
 mode, total = attempt.mode, len(attempt.case_ids)
-st.caption(f"{MODES[mode]} · {attempt.source}")
+reviews = db_call(quiz.review_cases, attempt_id, user.id) or []
+st.caption(f"{MODES[mode].label} · {attempt.source}"
+           + (f" · {len(reviews)} case(s) you missed before are back for review" if reviews else ""))
 position = min(st.session_state.get(POSITION, 0), len(answers))
 if position < total:
     running_score(attempt_id, mode)
     if position >= len(answers):
-        ask(attempt_id, position)
+        VIEWS[mode].ask(attempt_id, position)
     else:
-        show_reveal(attempt_id, position, total)
+        VIEWS[mode].reveal(attempt_id, position, total)
 else:
     st.subheader("Quiz finished")
     running_score(attempt_id, mode)

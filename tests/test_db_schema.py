@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_migrated_schema_matches_the_models(library):
-    assert current_revision(library) == head_revision() == "0005"
+    assert current_revision(library) == head_revision() == "0006"
     with library.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert diffs == []
@@ -52,7 +52,7 @@ def test_upgrade_from_the_first_revision_keeps_every_row(library_url):
         conn.execute(text("INSERT INTO teaching_set_items (set_id, case_id, position) VALUES (1, 1, 0)"))
 
     ensure_library(library_url)  # what the app does on start
-    assert current_revision(engine) == "0005"
+    assert current_revision(engine) == head_revision() == "0006"
     with session_scope(engine) as s:
         report = s.get(Report, 1)
         assert report.content == {"text": "an old report"}
@@ -95,7 +95,7 @@ def test_default_library_is_a_sqlite_file_in_the_data_folder(tmp_path, monkeypat
 
 
 def test_db_package_never_loads_torch():
-    code = ("import sys, db, db.repository, db.limits, db.teaching, db.users, db.quiz, db.exchange, db.codec, db.bench, db.cli, db.models, db.engine;"
+    code = ("import sys, db, db.repository, db.limits, db.teaching, db.users, db.quiz, db.class_results, db.exchange, db.codec, db.bench, db.cli, db.models, db.engine;"
             "db.cli.build_parser();"
             "bad = [m for m in ('torch', 'torchvision', 'core.model') if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")

@@ -4,6 +4,7 @@ Needs Debian's chromium (test.sh installs it). Playwright drives it through its
 executable_path, so no browser is downloaded.
 """
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -47,16 +48,27 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_server(trained_weights_dir, tmp_path_factory):
+def e2e_data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("library")
+
+
+@pytest.fixture(scope="module")
+def app_server(trained_weights_dir, tmp_path_factory, e2e_data_dir, kermany_test_dir):
+    from db_support import small_folder
+
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
     env = {**os.environ, "CXR_WEIGHTS_DIR": str(trained_weights_dir), "CXR_SEED_DEMO": "0",
-           "CXR_DATA_DIR": str(tmp_path_factory.mktemp("library"))}
+           "CXR_DATA_DIR": str(e2e_data_dir)}
     for name in ("DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         env.pop(name, None)
     # Every page needs a login: make the instructor the way the README says (the real CLI).
     subprocess.run([sys.executable, "-m", "db", "users", "create", E2E_USER, "--role", "instructor"], cwd=REPO,
                    env={**env, "CXR_NEW_USER_PASSWORD": E2E_PASSWORD}, check=True, capture_output=True, timeout=120)
+    # A few labelled cases for the quiz, imported with the real CLI.
+    cases = small_folder(kermany_test_dir, tmp_path_factory.mktemp("cases"), per_class=1, loose=0)
+    subprocess.run([sys.executable, "-m", "db", "import", str(cases)], cwd=REPO, env=env, check=True,
+                   capture_output=True, timeout=300)
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port),
@@ -121,3 +133,46 @@ def test_rejected_upload_in_browser_shows_reason(app_server, browser, tmp_path):
     page.get_by_text("was not analysed").first.wait_for(timeout=60_000)
     assert "Not an image" in page.inner_text("body")
     page.close()
+
+
+def test_quiz_click_to_mark_in_browser(app_server, browser, e2e_data_dir):
+    """The click-to-mark component in a real browser: a click becomes the stored mark."""
+    from sqlalchemy import select
+
+    from db.engine import ensure_library, session_scope
+    from db.models import QuizAnswer
+
+    url, log_path = app_server
+    page = open_logged_in(browser, url, "Quiz", viewport={"width": 1400, "height": 1800})
+    page.get_by_role("button", name="Start the quiz").click()
+    image = page.frame_locator("iframe[title*='image_coordinates']").locator("#image")
+    image.wait_for(timeout=60_000)
+    box = image.bounding_box()
+    assert box["width"] == pytest.approx(448, abs=1)
+    image.click(position={"x": box["width"] * 0.25, "y": box["height"] * 0.75})
+    page.get_by_text("Your mark:").first.wait_for(timeout=30_000)
+    assert "25% across, 75% down" in page.inner_text("body")
+    shots = os.environ.get("CXR_SCREENSHOT_DIR")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "quiz_mark.png"), full_page=True)
+    page.get_by_text("PNEUMONIA", exact=True).first.click()
+    page.get_by_role("button", name="Answer").click()
+    page.get_by_text("the ground truth is").first.wait_for(timeout=60_000)
+    body = page.inner_text("body")
+    assert "Your mark is" in body and "instructor's notes" in body
+    shots = os.environ.get("CXR_SCREENSHOT_DIR")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "quiz_reveal.png"), full_page=True)
+    # The answer is in the instructor's dashboard at once.
+    page.get_by_role("link", name="Class Dashboard").first.click()
+    page.get_by_text(re.compile(r"^(0% \(0/1\)|100% \(1/1\))$")).first.wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    if shots:
+        page.screenshot(path=str(Path(shots) / "dashboard.png"), full_page=True)
+    page.close()
+    with session_scope(ensure_library(f"sqlite:///{e2e_data_dir / 'library.db'}")) as s:
+        [answer] = s.scalars(select(QuizAnswer)).all()
+    assert answer.answer == "PNEUMONIA"
+    assert (answer.mark_x, answer.mark_y) == (pytest.approx(0.25, abs=0.01), pytest.approx(0.75, abs=0.01))
+    log = log_path.read_text()
+    assert "Traceback" not in log and "Error" not in log, log

@@ -12,7 +12,7 @@ from db_support import small_folder
 from test_db_pages import fill, library_env, texts  # noqa: F401  (fixture)
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
-INSTRUCTOR_PAGES = ["pages/case_gallery.py", "pages/users.py"]
+INSTRUCTOR_PAGES = ["pages/case_gallery.py", "pages/users.py", "pages/dashboard.py"]
 
 
 def app() -> AppTest:
@@ -111,11 +111,14 @@ def test_student_takes_a_whole_quiz_against_the_model(library_env, use_trained_w
         case_id = chosen[position]
         # Before answering: neither the page nor the session holds the truth, the title or the notes.
         shown = texts(at)
-        assert f"Case {position + 1} of 3" in shown and len(at.image) == 1
+        [clickable] = at.get("component_instance")  # the image, in the click-to-mark component
+        assert f"Case {position + 1} of 3" in shown and not at.image and clickable.key == f"quiz_mark_{attempt.id}_{position}"
         assert "NORMAL" not in shown and "PNEUMONIA" not in shown and titles[case_id] not in shown
         assert "behind the heart" not in shown
         state = repr(at.session_state.to_dict())
         assert "NORMAL" not in state and "PNEUMONIA" not in state and titles[case_id] not in state
+        sent = str(clickable.proto)  # what the browser receives for the image: the pixels only
+        assert "NORMAL" not in sent and "PNEUMONIA" not in sent and titles[case_id] not in sent
         at.radio(key=f"quiz_answer_{attempt.id}_{position}").set_value(answer)
         at.slider(key=f"quiz_conf_{attempt.id}_{position}").set_value(confidence)
         at.button(key=f"quiz_submit_{attempt.id}_{position}").click().run()

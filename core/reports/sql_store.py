@@ -59,6 +59,16 @@ class SqlReportStore:
         found = self.versions(key)
         return found[-1] if found else None
 
+    def latest_for_case(self, case_id: int, prefer_model_version: str | None = None) -> ReportRecord | None:
+        """The case's newest report (whatever its language or writer), preferring one about `prefer_model_version`."""
+        with session_scope(self.engine) as session:
+            query = (select(Report, Image.sha256).outerjoin(Image, Image.id == Report.image_id)
+                     .where(Report.case_id == case_id).order_by(Report.created_at.desc(), Report.id.desc()))
+            rows = session.execute(query).all()
+            preferred = [r for r in rows if prefer_model_version and r[0].model_version == prefer_model_version]
+            row = (preferred or rows or [None])[0]
+            return None if row is None else _to_record(row[0], row[1] or "")
+
     def add(self, record: ReportRecord) -> ReportRecord:
         """Next version for the key; the case row is locked so concurrent writers count in turn."""
         if record.source not in SOURCES:

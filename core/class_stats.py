@@ -1,0 +1,123 @@
+"""The class's quiz results, summed up for the instructor: per case, per student attempt, per teaching set.
+
+Input rows are db.class_results.AnswerRow (any objects with the same attributes); nothing here
+touches the database, so the figures are checked on plain rows.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from core.quiz import brier, pneumonia_probability
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case_id: int
+    title: str
+    answers: int
+    students_right: int
+    truth_label: str
+    model_label: str | None  # what the model said, as stored with the case's latest answer that had one
+    model_probability: float | None
+
+    @property
+    def student_accuracy(self) -> float:
+        return self.students_right / self.answers
+
+    @property
+    def model_right(self) -> bool | None:
+        return None if self.model_label is None else self.model_label == self.truth_label
+
+
+def per_case(rows: Sequence) -> list[CaseResult]:
+    """One result per case still in the library, hardest first (lowest share right, then most answered)."""
+    by_case: dict[int, list] = defaultdict(list)
+    for r in rows:
+        if r.case_id is not None:
+            by_case[r.case_id].append(r)
+    results = []
+    for case_id, answers in by_case.items():
+        last = answers[-1]
+        with_model = [a for a in answers if a.model_label is not None]
+        model = with_model[-1] if with_model else None
+        results.append(CaseResult(case_id, last.case_title or f"case #{case_id}", len(answers),
+                                  sum(a.correct for a in answers), last.truth_label,
+                                  model.model_label if model else None, model.model_probability if model else None))
+    return sorted(results, key=lambda c: (c.student_accuracy, -c.answers, c.case_id))
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    user: str
+    attempt_id: int
+    started_at: datetime
+    source: str
+    mode: str
+    answered: int
+    accuracy: float
+    brier: float
+
+
+def per_attempt(rows: Sequence) -> list[AttemptResult]:
+    """Each student's attempts with at least one answer, in the order they were started."""
+    by_attempt: dict[int, list] = defaultdict(list)
+    for r in rows:
+        by_attempt[r.attempt_id].append(r)
+    results = [AttemptResult(a[0].user, attempt_id, a[0].started_at, a[0].source, a[0].mode, len(a),
+                             sum(x.correct for x in a) / len(a),
+                             brier([pneumonia_probability(x.answer, x.confidence) for x in a], [x.truth_label for x in a]))
+               for attempt_id, a in by_attempt.items()]
+    return sorted(results, key=lambda r: (r.user, r.started_at, r.attempt_id))
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    source: str
+    students: int
+    answers: int
+    student_accuracy: float
+    model_answers: int  # answers for which the model's output was stored
+    model_accuracy: float | None
+    agreement: float | None  # share of those where the student said what the model said
+
+
+def per_source(rows: Sequence) -> list[SourceResult]:
+    """Per teaching set (by its name when the quiz was taken; random quizzes form their own group)."""
+    by_source: dict[str, list] = defaultdict(list)
+    for r in rows:
+        by_source[r.source].append(r)
+    results = []
+    for source, answers in sorted(by_source.items()):
+        with_model = [a for a in answers if a.model_label is not None]
+        results.append(SourceResult(
+            source, len({a.user for a in answers}), len(answers), sum(a.correct for a in answers) / len(answers),
+            len(with_model),
+            sum(a.model_label == a.truth_label for a in with_model) / len(with_model) if with_model else None,
+            sum(a.model_label == a.answer for a in with_model) / len(with_model) if with_model else None))
+    return results
+
+
+CSV_COLUMNS = ("user", "attempt_id", "mode", "source", "set_id", "started_at", "position", "case_id", "case_title",
+               "answer", "confidence", "truth_label", "correct", "model_label", "model_probability", "model_version",
+               "mark_x", "mark_y", "answered_at")
+
+
+def to_csv(rows: Sequence) -> str:
+    """All answers as CSV (UTC ISO-8601 times; empty cells for missing values)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        values = []
+        for name in CSV_COLUMNS:
+            value = getattr(r, name)
+            if isinstance(value, datetime):
+                value = value.isoformat(timespec="seconds")
+            values.append("" if value is None else value)
+        writer.writerow(values)
+    return out.getvalue()
