@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.quiz import brier, pneumonia_probability
+from core.quiz import MODES, confidence_brier
+
+
+def reading_rows(rows: Sequence) -> list:
+    """Answers that read an image NORMAL/PNEUMONIA (not "Spot the shortcut"): what per-case and
+    per-set comparisons with the model are about."""
+    return [r for r in rows if MODES.get(r.mode) is None or MODES[r.mode].reading]
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class CaseResult:
 def per_case(rows: Sequence) -> list[CaseResult]:
     """One result per case still in the library, hardest first (lowest share right, then most answered)."""
     by_case: dict[int, list] = defaultdict(list)
-    for r in rows:
+    for r in reading_rows(rows):
         if r.case_id is not None:
             by_case[r.case_id].append(r)
     results = []
@@ -70,7 +76,7 @@ def per_attempt(rows: Sequence) -> list[AttemptResult]:
         by_attempt[r.attempt_id].append(r)
     results = [AttemptResult(a[0].user, attempt_id, a[0].started_at, a[0].source, a[0].mode, len(a),
                              sum(x.correct for x in a) / len(a),
-                             brier([pneumonia_probability(x.answer, x.confidence) for x in a], [x.truth_label for x in a]))
+                             confidence_brier(a))
                for attempt_id, a in by_attempt.items()]
     return sorted(results, key=lambda r: (r.user, r.started_at, r.attempt_id))
 
@@ -89,7 +95,7 @@ class SourceResult:
 def per_source(rows: Sequence) -> list[SourceResult]:
     """Per teaching set (by its name when the quiz was taken; random quizzes form their own group)."""
     by_source: dict[str, list] = defaultdict(list)
-    for r in rows:
+    for r in reading_rows(rows):
         by_source[r.source].append(r)
     results = []
     for source, answers in sorted(by_source.items()):
@@ -104,7 +110,7 @@ def per_source(rows: Sequence) -> list[SourceResult]:
 
 CSV_COLUMNS = ("user", "attempt_id", "mode", "source", "set_id", "started_at", "position", "case_id", "case_title",
                "answer", "confidence", "truth_label", "correct", "model_label", "model_probability", "model_version",
-               "mark_x", "mark_y", "answered_at")
+               "mark_x", "mark_y", "answered_at", "expected")
 
 
 def to_csv(rows: Sequence) -> str:
@@ -115,7 +121,7 @@ def to_csv(rows: Sequence) -> str:
     for r in rows:
         values = []
         for name in CSV_COLUMNS:
-            value = getattr(r, name)
+            value = getattr(r, name, None)
             if isinstance(value, datetime):
                 value = value.isoformat(timespec="seconds")
             values.append("" if value is None else value)

@@ -24,11 +24,15 @@ class QuizMode:
     help: str
     needs_model: bool = False  # every case must have the installed model's stored prediction
     reading: bool = True  # the student reads the image NORMAL/PNEUMONIA: misses feed the review schedule
+    needs_limits: bool = False  # every case must carry the model-limits figures (lung mask, flags)
 
 
 MODES = {m.key: m for m in (
     QuizMode("diagnose", "Diagnose", "Read each image, then see the truth, the model and the instructor's notes."),
     QuizMode("versus", "You vs the model", "A running score of you and the model on the same cases.", needs_model=True),
+    QuizMode("shortcut", "Spot the shortcut", "See the model's heatmap and say what it looked at: the lungs, a "
+             "marker, an edge or border, or elsewhere. Scored against the shortcut flags and reviewers' tags.",
+             needs_model=True, reading=False, needs_limits=True),
 )}
 
 
@@ -42,6 +46,15 @@ def brier(probabilities: Sequence[float], truths: Sequence[str]) -> float | None
     if not probabilities:
         return None
     return sum((p - (t == POSITIVE)) ** 2 for p, t in zip(probabilities, truths, strict=True)) / len(probabilities)
+
+
+def confidence_brier(answers: Sequence) -> float | None:
+    """Brier score of the confidence in one's own answer: (c − right)². For a NORMAL/PNEUMONIA
+    answer this equals the Brier score of the implied P(pneumonia), and it also scores modes
+    whose answers are not a class (Spot the shortcut)."""
+    if not answers:
+        return None
+    return sum((a.confidence - bool(a.correct)) ** 2 for a in answers) / len(answers)
 
 
 def streaks(correct: Sequence[bool]) -> tuple[int, int]:
@@ -82,7 +95,7 @@ def score(answers: Sequence) -> Score:
     return Score(
         answered=len(answers),
         correct=sum(right),
-        brier=brier([pneumonia_probability(a.answer, a.confidence) for a in answers], [a.truth_label for a in answers]),
+        brier=confidence_brier(answers),
         current_streak=current,
         best_streak=best,
         model_answered=len(with_model),

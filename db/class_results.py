@@ -34,6 +34,7 @@ class AnswerRow:
     mark_x: float | None
     mark_y: float | None
     answered_at: datetime
+    expected: str | None = None  # "Spot the shortcut": the accepted answers
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -47,7 +48,7 @@ def answer_rows(session: Session) -> list[AnswerRow]:
                     QuizAttempt.started_at, QuizAnswer.position, QuizAnswer.case_id, Case.title, QuizAnswer.answer,
                     QuizAnswer.confidence, QuizAnswer.truth_label, QuizAnswer.correct, QuizAnswer.model_label,
                     QuizAnswer.model_probability, QuizAttempt.model_version, QuizAnswer.mark_x, QuizAnswer.mark_y,
-                    QuizAnswer.answered_at)
+                    QuizAnswer.answered_at, QuizAnswer.expected)
              .join(QuizAttempt, QuizAttempt.id == QuizAnswer.attempt_id)
              .join(User, User.id == QuizAttempt.user_id)
              .outerjoin(Case, Case.id == QuizAnswer.case_id)
@@ -55,6 +56,6 @@ def answer_rows(session: Session) -> list[AnswerRow]:
     rows = []
     for r in session.execute(query):
         values = list(r)
-        values[5], values[-1] = _utc(values[5]), _utc(values[-1])
+        values[5], values[-2] = _utc(values[5]), _utc(values[-2])
         rows.append(AnswerRow(*values))
     return rows

@@ -203,7 +203,7 @@ class TeachingSetItem(Base):
 
 # Added in revision 0004: users, roles, and quizzes.
 ROLES = ("instructor", "student", "reviewer")
-QUIZ_MODES = ("diagnose", "versus")
+QUIZ_MODES = ("diagnose", "versus", "shortcut")
 
 
 class User(Base):
@@ -267,6 +267,9 @@ class QuizAnswer(Base):
     # Added in revision 0006: where the student clicked (fractions of the image's width and height), if they did.
     mark_x: Mapped[float | None] = mapped_column(Float)
     mark_y: Mapped[float | None] = mapped_column(Float)
+    # "Spot the shortcut": the accepted answers (comma-separated core.shortcut categories) and why.
+    expected: Mapped[str | None] = mapped_column(String(64))
+    expected_basis: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("attempt_id", "position", name="uq_quiz_answers_attempt_position"),

@@ -46,6 +46,21 @@ class Reveal:
     cam: object | None  # numpy array of the stored Grad-CAM, or None without a stored prediction
     cam_target: str | None
     mark: tuple[float, float] | None = None  # where the student clicked, as fractions of width and height
+    expected: tuple[str, ...] = ()  # "Spot the shortcut": the accepted answers
+    expected_basis: str | None = None
+    limits: dict | None = None  # the stored model-limits figures (flags, shares) of the prediction
+    lung_mask: bytes | None = None
+
+
+@dataclass(frozen=True)
+class HeatmapQuestion:
+    """"Spot the shortcut" before the answer: the pixels, the Grad-CAM and the lung mask — no flags, tags or label."""
+    attempt_id: int
+    position: int
+    total: int
+    png: bytes
+    cam: object
+    lung_mask: bytes | None
 
 
 def _labelled(query):
@@ -113,6 +128,8 @@ def start_attempt(session: Session, user_id: int, mode: str, length: int, set_id
     if model_version is not None and MODES[mode].needs_model:
         # The model must have an answer on every case, or the running score compares different things.
         query = query.join(Prediction, (Prediction.image_id == Case.image_id) & (Prediction.model_version == model_version))
+        if MODES[mode].needs_limits:
+            query = query.where(Prediction.lung_share.is_not(None))
     due = review_due(session, user_id) if MODES[mode].reading else []
     if set_id is not None:
         teaching_set = session.get(TeachingSet, set_id)
@@ -134,8 +151,9 @@ def start_attempt(session: Session, user_id: int, mode: str, length: int, set_id
         rng.shuffle(chosen)  # review cases first would tell the student which ones they missed
         source = RANDOM_SOURCE
     if not chosen:
-        raise LibraryError("No cases with a ground truth" + (" and a stored model prediction" if MODES[mode].needs_model else "")
-                           + " are available for this quiz.")
+        needs = (" and the model-limits figures (`python -m db limits`)" if MODES[mode].needs_limits
+                 else " and a stored model prediction" if MODES[mode].needs_model else "")
+        raise LibraryError("No cases with a ground truth" + needs + " are available for this quiz.")
     attempt = QuizAttempt(user_id=user_id, set_id=set_id, source=source, mode=mode, case_ids=chosen,
                           model_version=model_version)
     session.add(attempt)
@@ -164,15 +182,43 @@ def question(session: Session, attempt_id: int, user_id: int, position: int) -> 
     return Question(attempt.id, position, len(attempt.case_ids), png)
 
 
+def heatmap_question(session: Session, attempt_id: int, user_id: int, position: int) -> HeatmapQuestion:
+    """The question of a "Spot the shortcut" quiz: what the student judges, nothing that scores it."""
+    q = question(session, attempt_id, user_id, position)
+    attempt = get_attempt(session, attempt_id, user_id)
+    case = session.get(Case, attempt.case_ids[position])
+    pred = case_prediction(session, case, attempt.model_version)
+    if pred is None or pred.limits is None:
+        raise NotFound("This case has no model-limits figures for the quiz's model any more.")
+    return HeatmapQuestion(q.attempt_id, q.position, q.total, q.png, prediction_cam(pred), pred.lung_mask)
+
+
+def _shortcut_truth(session: Session, case: Case, pred: Prediction | None, model_version: str):
+    """Expected answers from the prediction's flags, reviewers' verdicts and reviewers' tags, as they are now."""
+    from core.shortcut import shortcut_truth
+    from db.limits import latest_verdicts, limit_tags_for
+
+    if pred is None or pred.limits is None:
+        raise NotFound("This case lost its model-limits figures since the quiz started.")
+    verdicts = latest_verdicts(session, [case.id], model_version).get(case.id, {})
+    rejected = [flag for flag, v in verdicts.items() if v.verdict == "rejected"]
+    return shortcut_truth(list(pred.limits.get("flags", [])), rejected, limit_tags_for(session, [case.id]).get(case.id, []))
+
+
 def record_answer(session: Session, attempt_id: int, user_id: int, position: int, answer: str,
                   confidence: float, mark: tuple[float, float] | None = None) -> QuizAnswer:
     """Store one answer with the truth and the model's output as they are now. Answering twice is refused.
 
     `mark`: where the student clicked, (x, y) as fractions of the image's width and height, or None.
     """
+    from core.shortcut import CHOICES
+
     attempt = get_attempt(session, attempt_id, user_id)
-    if answer not in LABELS:
+    reading = MODES[attempt.mode].reading
+    if reading and answer not in LABELS:
         raise LibraryError(f"Answer NORMAL or PNEUMONIA, not {answer!r}.")
+    if not reading and answer not in CHOICES:
+        raise LibraryError(f"Answer one of {', '.join(CHOICES)}, not {answer!r}.")
     if not 0.5 <= confidence <= 1.0:
         raise LibraryError("Confidence is between 50 % and 100 %.")
     if mark is not None and not all(isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in mark):
@@ -183,10 +229,20 @@ def record_answer(session: Session, attempt_id: int, user_id: int, position: int
     if case is None or case.truth_label not in LABELS:
         raise NotFound("This case was removed or lost its ground truth since the quiz started.")
     pred = case_prediction(session, case, attempt.model_version)
-    row = QuizAnswer(attempt_id=attempt.id, position=position, case_id=case.id, answer=answer,
-                     confidence=float(confidence), truth_label=case.truth_label, correct=answer == case.truth_label,
-                     model_label=pred.label if pred else None, model_probability=pred.probability if pred else None,
-                     mark_x=float(mark[0]) if mark else None, mark_y=float(mark[1]) if mark else None)
+    if reading:
+        row = QuizAnswer(attempt_id=attempt.id, position=position, case_id=case.id, answer=answer,
+                         confidence=float(confidence), truth_label=case.truth_label, correct=answer == case.truth_label,
+                         model_label=pred.label if pred else None, model_probability=pred.probability if pred else None,
+                         mark_x=float(mark[0]) if mark else None, mark_y=float(mark[1]) if mark else None)
+    else:
+        # The truth of a shortcut question is what the heatmap sat on, not the diagnosis; the model's
+        # own reading is not a competitor here, so it is not stored as one.
+        truth = _shortcut_truth(session, case, pred, attempt.model_version)
+        row = QuizAnswer(attempt_id=attempt.id, position=position, case_id=case.id, answer=answer,
+                         confidence=float(confidence), truth_label="shortcut" if truth.categories else "lungs",
+                         correct=truth.is_correct(answer), expected=",".join(sorted(truth.answer_set)),
+                         expected_basis=truth.basis, mark_x=float(mark[0]) if mark else None,
+                         mark_y=float(mark[1]) if mark else None)
     session.add(row)
     if position == len(attempt.case_ids) - 1:
         attempt.finished_at = utcnow()
@@ -208,7 +264,9 @@ def reveal(session: Session, attempt_id: int, user_id: int, position: int) -> Re
                   model_label=row.model_label, model_probability=row.model_probability,
                   model_version=attempt.model_version, notes=case.notes if case else "", png=case.image.png if case else b"",
                   cam=prediction_cam(pred) if pred else None, cam_target=pred.cam_target if pred else None,
-                  mark=(row.mark_x, row.mark_y) if row.mark_x is not None and row.mark_y is not None else None)
+                  mark=(row.mark_x, row.mark_y) if row.mark_x is not None and row.mark_y is not None else None,
+                  expected=tuple(row.expected.split(",")) if row.expected else (), expected_basis=row.expected_basis,
+                  limits=pred.limits if pred else None, lung_mask=pred.lung_mask if pred else None)
 
 
 def attempt_answers(session: Session, attempt_id: int, user_id: int) -> list[QuizAnswer]:

@@ -57,7 +57,7 @@ def running_score(attempt_id: int, mode: str) -> None:
     cols[0].metric("Your accuracy", f"{s.correct}/{s.answered}" if s.answered else "—")
     cols[1].metric("Your Brier score", "—" if s.brier is None else f"{s.brier:.3f}", help="0 is perfect; always 50 % scores 0.250")
     cols[2].metric("Streak (best)", f"{s.current_streak} ({s.best_streak})")
-    if MODES[mode].needs_model:
+    if MODES[mode].needs_model and MODES[mode].reading:
         cols[3].metric("Model", f"{s.model_correct}/{s.model_answered}" if s.model_answered else "—",
                        help=f"Model Brier score: {'—' if s.model_brier is None else f'{s.model_brier:.3f}'}")
 
@@ -221,6 +221,76 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
         st.rerun()
 
 
+def ask_shortcut(attempt_id: int, position: int) -> None:
+    """The heatmap over the image with the lung outline; the student says what the model looked at."""
+    from core.cam import colour_bar, render_overlay
+    from core.limits import lung_contour_overlay, unpack_mask
+    from core.shortcut import CHOICES
+
+    q = db_call(quiz.heatmap_question, attempt_id, user.id, position)
+    if q is None:
+        return
+    st.subheader(f"Case {position + 1} of {q.total}: where did the model look?")
+    gray = decode_png(q.png)
+    overlay = render_overlay(gray, q.cam)
+    if q.lung_mask is not None:
+        overlay = lung_contour_overlay(overlay, unpack_mask(q.lung_mask))
+    cols = st.columns(2)
+    cols[0].image(gray, caption="The image", width="stretch")
+    cols[1].image(overlay, caption="Grad-CAM (red = most attention); green line: the lung fields", width="stretch")
+    cols[1].image(colour_bar(512, 14), width="stretch")
+    with st.form(f"quiz_q_{attempt_id}_{position}"):
+        answer = st.radio("The heatmap mostly sits…", list(CHOICES), format_func=CHOICES.get, index=None,
+                          key=f"quiz_answer_{attempt_id}_{position}")
+        confidence = st.slider("How sure are you? (%)", 50, 100, 75, 5, key=f"quiz_conf_{attempt_id}_{position}")
+        submitted = st.form_submit_button("Answer", icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}")
+    if submitted:
+        if answer is None:
+            st.error("Choose where the heatmap sits first.")
+            return
+        require_role("student")
+        if db_call(quiz.record_answer, attempt_id, user.id, position, answer, confidence / 100) is not None:
+            st.rerun()
+
+
+def reveal_shortcut(attempt_id: int, position: int, total: int) -> None:
+    from core.cam import render_overlay
+    from core.limits import FLAG_TITLES, draw_boxes, lung_contour_overlay, unpack_mask
+    from core.shortcut import CHOICES
+
+    r = db_call(quiz.reveal, attempt_id, user.id, position)
+    if r is None:
+        return
+    st.subheader(f"Case {position + 1} of {total}: {r.title}")
+    expected = " or ".join(f"**{CHOICES[c].lower()}**" for c in r.expected)
+    (st.success if r.correct else st.error)(
+        f"{'Right' if r.correct else 'Not this time'}: the heatmap sat {expected}; you said "
+        f"{CHOICES.get(r.answer, r.answer).lower()} at {r.confidence:.0%}.")
+    st.caption(f"Scored on: {r.expected_basis}.")
+    if r.png and r.cam is not None and r.limits is not None:
+        gray = decode_png(r.png)
+        shown = render_overlay(gray, r.cam)
+        if r.lung_mask is not None:
+            shown = lung_contour_overlay(shown, unpack_mask(r.lung_mask))
+        shown = draw_boxes(shown, r.limits.get("markers", []))
+        cols = st.columns(2)
+        cols[0].image(shown, caption="Grad-CAM, lung fields (green) and detected markers (pink)", width="stretch")
+        m = r.limits
+        cols[1].markdown(
+            f"- on the lung fields: **{m['lung_share']:.0%}** of the heatmap\n"
+            f"- on the border frame: **{m['border_share']:.0%}**\n"
+            f"- on text markers: **{m['marker_share']:.0%}** ({len(m.get('markers', []))} found)\n"
+            f"- between the lungs: **{m.get('mediastinum_share', 0):.0%}**, below them: "
+            f"**{m.get('below_diaphragm_share', 0):.0%}**\n"
+            f"- flags: {', '.join(FLAG_TITLES[f] for f in m.get('flags', [])) or 'none'}")
+    st.markdown(f"**Instructor's notes.** {r.notes}" if r.notes.strip() else "_No instructor's notes on this case._")
+    last = position + 1 >= total
+    if st.button("See the result" if last else "Next case", key=f"quiz_next_{attempt_id}_{position}",
+                 icon=":material/arrow_forward:"):
+        st.session_state[POSITION] = position + 1
+        st.rerun()
+
+
 @dataclass(frozen=True)
 class ModeView:
     """How this page asks a question and reveals the answer in one mode (see core.quiz.MODES)."""
@@ -228,7 +298,8 @@ class ModeView:
     reveal: Callable[[int, int, int], None]
 
 
-VIEWS = {"diagnose": ModeView(ask_reading, show_reveal), "versus": ModeView(ask_reading, show_reveal)}
+VIEWS = {"diagnose": ModeView(ask_reading, show_reveal), "versus": ModeView(ask_reading, show_reveal),
+         "shortcut": ModeView(ask_shortcut, reveal_shortcut)}
 
 
 attempt_id = st.session_state.get(ATTEMPT)

@@ -1,7 +1,7 @@
 """Quiz answers keep where the student clicked on the image (x, y as fractions of its width and height).
 
 Revision ID: 0006
-Revises: 0004 (to be re-chained after 0005 when both branches land)
+Revises: 0005
 """
 import sqlalchemy as sa
 from alembic import op

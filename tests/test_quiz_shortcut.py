@@ -1,0 +1,103 @@
+""""Spot the shortcut": scored against flags and reviewers' word, the answer hidden until answered."""
+import pytest
+from sqlalchemy import select
+
+from auth_support import TEST_PASSWORD, ensure_user
+from core.quiz import MODES, score
+from core.shortcut import BORDER, LUNGS, MARKER, OUTSIDE, shortcut_truth
+from db import limits as limits_db
+from db import teaching
+from db.engine import ensure_library, session_scope
+from db.models import QuizAnswer, QuizAttempt
+from limits_support import add_limits_case
+from test_db_pages import library_env, texts  # noqa: F401  (fixture)
+from test_quiz_and_roles import app, log_in
+
+
+def test_truth_follows_flags_rejections_and_tags():
+    assert shortcut_truth([]).answer_set == {LUNGS}
+    assert shortcut_truth(["heatmap_on_marker"]).answer_set == {MARKER}
+    assert shortcut_truth(["marker_dependent", "heatmap_on_border"]).answer_set == {MARKER, BORDER}
+    rejected = shortcut_truth(["heatmap_on_border"], rejected=["heatmap_on_border"])
+    assert rejected.answer_set == {LUNGS} and "rejected by a reviewer" in rejected.basis
+    tagged = shortcut_truth([], tags=["heart"])
+    assert tagged.is_correct(OUTSIDE) and not tagged.is_correct(LUNGS)
+    with pytest.raises(ValueError):
+        tagged.is_correct("NORMAL")
+
+
+def test_confidence_brier_scores_non_class_answers():
+    class A:  # noqa: D401 - a stored answer's shape
+        def __init__(self, correct, confidence):
+            self.correct, self.confidence, self.answer, self.truth_label = correct, confidence, "lungs", "lungs"
+            self.model_label = self.model_probability = None
+    s = score([A(True, 1.0), A(False, 0.5)])
+    assert s.brier == pytest.approx((0 + 0.25) / 2) and s.model_answered == 0
+    assert not MODES["shortcut"].reading and MODES["shortcut"].needs_limits
+
+
+def test_whole_shortcut_quiz_in_the_app(library_env, use_trained_weights):
+    from core.model import ModelService
+
+    version = ModelService(use_trained_weights).version
+    engine = ensure_library(library_env)
+    with session_scope(engine) as s:
+        marker_case = add_limits_case(s, version, 1, "PNEUMONIA", "PNEUMONIA", 0.3, ["heatmap_on_marker"], marker_delta=-0.2)
+        border_case = add_limits_case(s, version, 2, "NORMAL", "PNEUMONIA", 0.2, ["heatmap_on_border"])
+        clean_case = add_limits_case(s, version, 3, "NORMAL", "NORMAL", 0.9)
+        no_limits = add_limits_case(s, version, 4, "NORMAL", "NORMAL", 0.9, with_limits=False)
+        week = teaching.create_set(s, "Shortcuts")
+        teaching.add_to_set(s, week.id, [marker_case, border_case, clean_case, no_limits])
+        teaching.publish_set(s, week.id)
+        # A reviewer says the border flag was wrong and tags the heart instead.
+        limits_db.review_flag(s, border_case, version, "heatmap_on_border", "rejected", "rita")
+        limits_db.add_limit_tag(s, border_case, "heart", "rita")
+    ensure_user("sam", ["student"])
+    at = log_in(app().run(), "sam", TEST_PASSWORD)
+    at.switch_page("pages/quiz.py").run()
+    at.selectbox(key="quiz_source").select(week.id)
+    at.radio(key="quiz_mode").set_value("shortcut")
+    at.number_input(key="quiz_length").set_value(4)
+    at.button(key="quiz_start_btn").click().run()
+    assert not at.exception, at.exception
+    with session_scope(engine) as s:
+        attempt = s.scalars(select(QuizAttempt)).one()
+        attempt_id, chosen = attempt.id, list(attempt.case_ids)
+    assert chosen == [marker_case, border_case, clean_case]  # the case without limits figures is left out
+
+    answers = {marker_case: "marker", border_case: "border", clean_case: "lungs"}
+    for position, case_id in enumerate(chosen):
+        shown = texts(at)
+        assert "where did the model look?" in shown and len(at.image) == 3  # image, overlay, colour bar
+        for secret in ("Heatmap on marker", "heatmap_on", "rejected", "heart", "Scored on"):
+            assert secret not in shown and secret not in repr(at.session_state.to_dict()), secret
+        at.radio(key=f"quiz_answer_{attempt_id}_{position}").set_value(answers[case_id])
+        at.button(key=f"quiz_submit_{attempt_id}_{position}").click().run()
+        assert not at.exception, at.exception
+        assert "Scored on:" in texts(at)
+        at.button(key=f"quiz_next_{attempt_id}_{position}").click().run()
+
+    with session_scope(engine) as s:
+        stored = {a.case_id: a for a in s.scalars(select(QuizAnswer).where(QuizAnswer.attempt_id == attempt_id))}
+        assert stored[marker_case].correct and stored[marker_case].expected == "marker"
+        # The rejected border flag does not count; the reviewer's heart tag does.
+        assert not stored[border_case].correct and stored[border_case].expected == "outside"
+        assert "rejected by a reviewer" in stored[border_case].expected_basis
+        assert stored[clean_case].correct and stored[clean_case].expected == "lungs"
+        assert all(a.model_label is None for a in stored.values())
+    assert "Quiz finished" in texts(at) and "2/3" in str([m.value for m in at.metric])
+
+
+def test_shortcut_quiz_needs_limits_figures(library_env, use_trained_weights):
+    from core.model import ModelService
+
+    from db import quiz
+    from db.errors import LibraryError
+
+    version = ModelService(use_trained_weights).version
+    engine = ensure_library(library_env)
+    with session_scope(engine) as s:
+        add_limits_case(s, version, 5, "NORMAL", "NORMAL", 0.9, with_limits=False)
+    user_id = ensure_user("sam", ["student"])
+    with session_scope(engine) as s, pytest.raises(LibraryError, match="model-limits figures"):
+        quiz.start_attempt(s, user_id, "shortcut", 3, model_version=version)
