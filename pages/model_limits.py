@@ -94,6 +94,29 @@ try:
         without_figures = repo.count_without_limits(s, model_version)
 except Unavailable:
     st.stop()
+
+
+def compute_missing_figures() -> None:
+    """The same back-fill as `python -m db limits`, from the page (reviewers only)."""
+    from core.ingest import backfill_limits
+
+    require_role("reviewer")
+    if service.segmenter is None:
+        st.error("No lung segmenter is installed (`weights/lungs.safetensors`), so the figures cannot be computed.")
+        return
+    bar = st.progress(0.0, text="Computing the model-limits figures…")
+    try:
+        with guard():
+            backfill_limits(engine, service, progress=lambda d, t: bar.progress(
+                d / t if t else 1.0, text=f"Computing the model-limits figures… {d}/{t}"))
+    except Unavailable:
+        st.stop()
+    st.rerun()
+
+
+if without_figures and st.button(f"Compute the missing figures now ({without_figures} predictions)",
+                                 key="limits_backfill", icon=":material/calculate:"):
+    compute_missing_figures()
 if with_figures == 0:
     st.info(f"No prediction of the installed model (`{model_version}`) carries model-limits figures yet"
             + (f" ({without_figures} predictions are waiting for them)" if without_figures else "")

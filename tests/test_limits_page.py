@@ -168,3 +168,18 @@ def test_empty_state_without_a_trained_model(library_env, use_placeholder):
     assert not at.image
     with session_scope(ensure_library(library_env)) as s:
         assert lim.versions_with_limits(s) == []
+
+
+def test_compute_button_fills_in_the_figures_with_the_real_probe(library_env, limits_weights_dir, monkeypatch):
+    """A prediction stored without figures gets them from the page's button (the real segmenter and probe)."""
+    from core.model import ModelService
+
+    monkeypatch.setenv("CXR_WEIGHTS_DIR", str(limits_weights_dir))
+    with session_scope(ensure_library(library_env)) as s:
+        case_id = add_limits_case(s, ModelService(limits_weights_dir).version, 1, "NORMAL", "NORMAL", 0.5,
+                                  with_limits=False)
+    at = open_page()
+    assert not at.exception, at.exception
+    at.button(key="limits_backfill").click().run()
+    assert not at.exception, at.exception
+    assert card_ids(at) == [case_id] and "1 cases match" in texts(at)
