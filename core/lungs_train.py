@@ -20,6 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from core import dataset
+from core.checkpoint import resume_from, save_checkpoint
 from core.lungs import LUNG_META, LUNG_WEIGHTS, SEG_SIZE, LungSegmenter, LungUNet, clean_mask, dice, seg_input
 from core.model import CLASS_NAMES, sha256_file
 
@@ -109,16 +110,10 @@ def train_lungs(config: LungTrainConfig, run_dir: Path = RUN_DIR, resume: bool =
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.max_lr, total_steps=steps * config.epochs,
                                                 pct_start=0.2)
     history, start, elapsed = [], 0, 0.0
-    last = run_dir / "last.pt"
-    if resume and last.is_file():
-        ckpt = torch.load(last, weights_only=False)
-        if ckpt["config"] != asdict(config):
-            raise SystemExit(f"--resume: {last} was made with another config: {ckpt['config']}")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["opt"])
-        sched.load_state_dict(ckpt["sched"])
-        history, start, elapsed = ckpt["history"], ckpt["epoch"] + 1, ckpt["elapsed"]
-        print(f"resumed after epoch {start} of {config.epochs}")
+    if resume:
+        history, start, elapsed = resume_from(run_dir, asdict(config), model, opt, sched)
+        if start:
+            print(f"resumed after epoch {start} of {config.epochs} ({elapsed / 60:.0f} min so far)")
     (run_dir / "split.json").write_text(json.dumps({"train": [str(s.path) for s in train_s],
                                                     "val": [str(s.path) for s in val_s]}))
     for epoch in range(start, config.epochs):
@@ -145,9 +140,8 @@ def train_lungs(config: LungTrainConfig, run_dir: Path = RUN_DIR, resume: bool =
               flush=True)
         state = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
                  "history": history, "elapsed": elapsed, "config": asdict(config)}
-        torch.save(state, run_dir / "last.tmp")
-        (run_dir / "last.tmp").replace(last)
-    return last
+        save_checkpoint(run_dir, state)
+    return run_dir / "last.pt"
 
 
 def export_lungs(run_dir: Path, out_dir: Path) -> dict:

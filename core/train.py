@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from core import dataset
+from core.checkpoint import resume_from, save_checkpoint
 from core.metrics import classification_report
 from core.model import build_resnet34, head_logits, trunk_features
 from core.preprocess import PIXEL_MEAN, PIXEL_STD, normalize
@@ -139,16 +140,10 @@ def train(config: TrainConfig, run_dir: Path = DEFAULT_RUN_DIR, resume: bool = F
     counts = torch.bincount(train_y, minlength=2).float()
     class_weight = counts.sum() / (2 * counts)  # inverse frequency: NORMAL is the minority
     history, start_epoch, elapsed = [], 0, 0.0
-    last = run_dir / "last.pt"
-    if resume and last.is_file():
-        ckpt = torch.load(last, weights_only=False)
-        if ckpt["config"] != asdict(config):
-            raise SystemExit(f"--resume: {last} was made with another config: {ckpt['config']}")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["opt"])
-        sched.load_state_dict(ckpt["sched"])
-        history, start_epoch, elapsed = ckpt["history"], ckpt["epoch"] + 1, ckpt["elapsed"]
-        print(f"resumed after epoch {start_epoch} of {len(resolutions)} ({elapsed / 60:.0f} min so far)")
+    if resume:
+        history, start_epoch, elapsed = resume_from(run_dir, asdict(config), model, opt, sched)
+        if start_epoch:
+            print(f"resumed after epoch {start_epoch} of {len(resolutions)} ({elapsed / 60:.0f} min so far)")
     (run_dir / "split.json").write_text(
         json.dumps({"train": [str(s.path) for s in train_s], "val": [str(s.path) for s in val_s]})
     )
@@ -185,6 +180,5 @@ def train(config: TrainConfig, run_dir: Path = DEFAULT_RUN_DIR, resume: bool = F
         )
         state = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                  "epoch": epoch, "history": history, "elapsed": elapsed, "config": asdict(config)}
-        torch.save(state, run_dir / "last.tmp")
-        (run_dir / "last.tmp").replace(last)  # atomic: a kill mid-save keeps the previous epoch
-    return last
+        save_checkpoint(run_dir, state)
+    return run_dir / "last.pt"

@@ -11,7 +11,7 @@ from db.codec import decode_png
 from db.errors import LibraryError
 from db.repository import SORTS, GalleryFilter
 from pages.common import disclaimer, model_service, no_trained_model_notice
-from pages.library_ui import Unavailable, current_model_version, guard, library, seed_demo_if_needed, session
+from pages.library_ui import first_page_when_filters_change, Unavailable, current_model_version, guard, library, seed_demo_if_needed, session
 from pages.auth_ui import require_role
 
 require_role("instructor")  # server-side: a user without the role gets this message and nothing else
@@ -312,10 +312,7 @@ def show_grid() -> None:
         row[1].selectbox("Per page", [12, 24, 48], index=1, key="f_per_page")
 
     filters = current_filters()
-    signature = (repr(filters), st.session_state.get("f_sort"), st.session_state.get("f_per_page"))
-    if st.session_state.get("_f_signature") != signature:
-        st.session_state["_f_signature"] = signature
-        st.session_state["f_page"] = 1  # new filters start on page 1
+    first_page_when_filters_change("f_", filters)
     try:
         with guard(), session(engine) as s:
             page = repo.gallery_page(s, filters, model_version, sort=st.session_state.get("f_sort", "newest"),

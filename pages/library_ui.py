@@ -94,3 +94,11 @@ def seed_demo_if_needed(engine: Engine, service) -> None:
 def current_model_version(service) -> str | None:
     """Predictions are shown for the installed trained model only — never for the placeholder."""
     return service.version if service.info.trained else None
+
+
+def first_page_when_filters_change(prefix: str, filters) -> None:
+    """New filters, sort or page size start on page 1 (keys `<prefix>sort`, `<prefix>per_page`, `<prefix>page`)."""
+    signature = (repr(filters), st.session_state.get(f"{prefix}sort"), st.session_state.get(f"{prefix}per_page"))
+    if st.session_state.get(f"_{prefix}signature") != signature:
+        st.session_state[f"_{prefix}signature"] = signature
+        st.session_state[f"{prefix}page"] = 1

@@ -17,7 +17,7 @@ from db.errors import LibraryError
 from db.models import LIMIT_FLAGS, REVIEW_TAGS
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, no_trained_model_notice
-from pages.library_ui import Unavailable, current_model_version, guard, library, session
+from pages.library_ui import first_page_when_filters_change, Unavailable, current_model_version, guard, library, session
 
 require_role("reviewer")  # server-side: a user without the role gets this message and nothing else
 
@@ -220,10 +220,7 @@ def show_gallery() -> None:
         row[1].selectbox("Per page", [6, 12, 24], index=1, key="lim_f_per_page")
 
     filters = current_filters()
-    signature = (repr(filters), st.session_state.get("lim_f_sort"), st.session_state.get("lim_f_per_page"))
-    if st.session_state.get("_lim_signature") != signature:
-        st.session_state["_lim_signature"] = signature
-        st.session_state["lim_f_page"] = 1  # new filters start on page 1
+    first_page_when_filters_change("lim_f_", filters)
     try:
         with guard(), session(engine) as s:
             page = lim.limits_page(s, filters, model_version, sort=st.session_state.get("lim_f_sort", "lung_share"),

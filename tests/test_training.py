@@ -1,0 +1,80 @@
+"""Both trainers checkpoint every epoch and resume after an interruption to exactly the same weights."""
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from core import dataset, lungs_train, train
+
+
+@pytest.fixture
+def mini_data(tmp_path, monkeypatch):
+    """A tiny kermany224/train + lungs224/train copy (12 images a class, masks for the first 8)."""
+    kermany, lungs = tmp_path / "kermany224", tmp_path / "lungs224"
+    for name in ("NORMAL", "PNEUMONIA"):
+        (kermany / "train" / name).mkdir(parents=True)
+        (lungs / "train" / name).mkdir(parents=True)
+        masks = sorted((lungs_train.LUNGS / "train" / name).glob("*.png"))[:8]
+        for mask in masks:
+            shutil.copy(mask, lungs / "train" / name / mask.name)
+            shutil.copy(dataset.KERMANY / "train" / name / f"{mask.stem}.jpeg", kermany / "train" / name)
+        for src in sorted((dataset.KERMANY / "train" / name).glob("*.jpeg"))[:4]:
+            shutil.copy(src, kermany / "train" / name / src.name)
+    monkeypatch.setattr(dataset, "KERMANY", kermany)
+    monkeypatch.setattr(dataset, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(lungs_train, "LUNGS", lungs)
+    torch.set_num_threads(1)  # bit-for-bit comparisons need the same reduction order
+    return tmp_path
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupt_on_call(monkeypatch, module, name: str, call: int) -> None:
+    """Make module.name raise on its `call`-th use, like a session ending mid-epoch."""
+    real, count = getattr(module, name), {"n": 0}
+
+    def wrapped(*args, **kwargs):
+        count["n"] += 1
+        if count["n"] == call:
+            raise Interrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapped)
+
+
+def weights(path: Path) -> dict:
+    return torch.load(path, weights_only=False)["model"]
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_classifier_resumes_to_the_same_weights(mini_data, monkeypatch):
+    config = train.TrainConfig(schedule="64x1,80x1", batch_size=4, val_fraction=0.25)
+    whole = train.train(config, mini_data / "whole")
+    with monkeypatch.context() as m:
+        interrupt_on_call(m, train, "augment", 6)  # 4 steps an epoch: the 6th call is in epoch 2
+        with pytest.raises(Interrupt):
+            train.train(config, mini_data / "broken")
+    assert torch.load(mini_data / "broken" / "last.pt", weights_only=False)["epoch"] == 0
+    resumed = train.train(config, mini_data / "broken", resume=True)
+    assert same(weights(whole), weights(resumed))
+    other = train.TrainConfig(schedule="64x3", batch_size=4, val_fraction=0.25)
+    with pytest.raises(SystemExit, match="another config"):
+        train.train(other, mini_data / "broken", resume=True)
+
+
+def test_lung_trainer_resumes_to_the_same_weights(mini_data, monkeypatch):
+    config = lungs_train.LungTrainConfig(epochs=2, batch_size=4, val_fraction=0.25)
+    whole = lungs_train.train_lungs(config, mini_data / "lwhole")
+    with monkeypatch.context() as m:
+        interrupt_on_call(m, lungs_train, "augment_pair", 4)  # 3 steps an epoch: the 4th call is in epoch 2
+        with pytest.raises(Interrupt):
+            lungs_train.train_lungs(config, mini_data / "lbroken")
+    assert torch.load(mini_data / "lbroken" / "last.pt", weights_only=False)["epoch"] == 0
+    resumed = lungs_train.train_lungs(config, mini_data / "lbroken", resume=True)
+    assert same(weights(whole), weights(resumed))
