@@ -7,7 +7,8 @@ same patient split as training) and sets each threshold from that distribution:
 - heatmap on marker: marker share above the 90th percentile of validation images that have a
   detected marker (at least 2 %), or the CAM peak on the marker;
 - marker-dependent: |ΔP(pneumonia)| on marker erasure above the 99th percentile of the change
-  caused by erasing a same-size patch of plain background (a control), at least 0.02.
+  caused by erasing a same-size patch of plain background (a control), and at least 0.05: a
+  smaller change, however unusual, is not worth teaching as dependence.
 `python -m core limits-eval` then reports the flags on kermany224/test, which no choice used.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ from core.limits import DEFAULT_THRESHOLDS, FLAGS, THRESHOLDS_FILE, Thresholds, 
 from core.model import CLASS_NAMES, WEIGHTS_FILE, ModelService, sha256_file
 from core.preprocess import normalize
 
+MIN_MARKER_DELTA = 0.05  # P(pneumonia) change below which marker erasure is not called dependence
 MOSTLY_OUTSIDE = 0.5  # "mostly outside the lungs": less than half of the CAM mass on the lung fields
 
 
@@ -65,7 +67,7 @@ def fit_thresholds(service: ModelService) -> dict:
         "border_share_above": _percentile([r["border_share"] for r in records], 90),
         "marker_share_above": _percentile(with_marker, 90, floor=0.02),
         "marker_delta_above": _percentile([abs(r["control_delta"]) for r in records if "control_delta" in r], 99,
-                                          floor=0.02),
+                                          floor=MIN_MARKER_DELTA),
     }
     fitted = Thresholds(**thresholds, fitted=True)
     flags = [fitted.flags(r) for r in records]

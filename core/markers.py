@@ -17,6 +17,7 @@ MIN_BRIGHTNESS = 150
 MAX_BOX = 48  # px: a word of a few glyphs at most
 MIN_AREA, MAX_AREA = 6, 600
 MAX_BACKGROUND = 110  # median grey level around a glyph
+SIDE_BAND = 0.2  # share of the width on each side where markers over tissue are looked for
 
 
 def detect_markers(gray224: np.ndarray, lung_mask: np.ndarray | None = None) -> list[list[int]]:
@@ -28,10 +29,10 @@ def detect_markers(gray224: np.ndarray, lung_mask: np.ndarray | None = None) -> 
     # Join the glyphs of one word ("AP", a date) before judging its size.
     joined = cv2.dilate(bright.astype(np.uint8), np.ones((3, 5), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    h, w = gray.shape
     lungs = None
     if lung_mask is not None and lung_mask.any():
         lungs = cv2.dilate(lung_mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    h, w = gray.shape
     found = []
     for i in range(1, n):
         x, y, bw, bh, _ = stats[i]
@@ -49,8 +50,11 @@ def detect_markers(gray224: np.ndarray, lung_mask: np.ndarray | None = None) -> 
         ring_pixels = ring[~cv2.dilate(bright[max(0, y - 4) : y + bh + 4, max(0, x - 4) : x + bw + 4].astype(np.uint8),
                                        np.ones((3, 3), np.uint8)).astype(bool)]
         on_dark = ring_pixels.size > 0 and float(np.median(ring_pixels)) <= MAX_BACKGROUND
+        # Saturated glyphs over tissue are taken only near the film's sides, where markers are
+        # placed; in the middle they are bone ends, clips and ECG snaps.
         saturated = int(gray[y : y + bh, x : x + bw][component].max()) >= 240 and \
-            float(tophat[y : y + bh, x : x + bw][component].mean()) >= 70
+            float(tophat[y : y + bh, x : x + bw][component].mean()) >= 70 and \
+            min(x + bw / 2, w - x - bw / 2) < SIDE_BAND * w
         if not (on_dark or saturated):
             continue
         cx, cy = x + bw / 2, y + bh / 2
