@@ -4,6 +4,15 @@ from core.bench import run_bench
 def test_bench_reports_p50s_and_ratios(use_trained_weights):
     report = run_bench(n_images=2, repeats=1, warmup=1)
     ratios = {k: v for k, v in report.items() if "ratio" in k}
-    assert set(ratios) == {"ratio_full_vs_forward", "ratio_full_vs_pytorch_grad_cam"}
-    assert all(v > 0 for v in ratios.values())
+    assert set(ratios) == {"ratio_full_vs_forward", "ratio_full_vs_pytorch_grad_cam", "ratio_limits_probe_vs_forward"}
+    assert report["ratio_full_vs_forward"] > 0 and report["ratio_full_vs_pytorch_grad_cam"] > 0
     assert abs(report["ratio_full_vs_forward"] - report["p50_ms_full_analysis"] / report["p50_ms_forward"]) < 0.01
+    # No lung segmenter in this weights folder: the probe is not timed, and says so with None.
+    assert report["p50_ms_limits_probe"] is None and report["ratio_limits_probe_vs_forward"] is None
+
+
+def test_bench_times_the_limits_probe_when_a_segmenter_is_installed(limits_weights_dir, monkeypatch):
+    monkeypatch.setenv("CXR_WEIGHTS_DIR", str(limits_weights_dir))
+    report = run_bench(n_images=2, repeats=1, warmup=1)
+    assert report["p50_ms_lung_segmentation"] > 0 and report["p50_ms_limits_probe"] > report["p50_ms_lung_segmentation"]
+    assert abs(report["ratio_limits_probe_vs_forward"] - report["p50_ms_limits_probe"] / report["p50_ms_forward"]) < 0.01
