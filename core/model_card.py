@@ -201,10 +201,10 @@ def flag_table(summary: dict) -> list[dict]:
     """One row per shortcut flag: how often it fired and the error rate among flagged images."""
     from core.limits import FLAG_TITLES
 
-    rows = [{"flag": FLAG_TITLES[name], "images": v["count"], "share": f"{v['share']:.1%}",
+    rows = [{"flag": FLAG_TITLES[name], "images": str(v["count"]), "share": f"{v['share']:.1%}",
              "error rate": "–" if v["error_rate"] is None else f"{v['error_rate']:.1%}"}
             for name, v in summary["flags"].items()]
     unflagged = summary.get("error_rate_unflagged")
-    rows.append({"flag": "(no flag)", "images": None, "share": "",
+    rows.append({"flag": "(no flag)", "images": "–", "share": "",
                  "error rate": "–" if unflagged is None else f"{unflagged:.1%}"})
     return rows

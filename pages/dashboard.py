@@ -6,7 +6,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.class_stats import per_attempt, per_case, per_source, to_csv
-from core.quiz import streaks
+from core.quiz import MODES, streaks
 from db.class_results import answer_rows
 from pages.auth_ui import require_role
 from pages.common import disclaimer
@@ -47,17 +47,24 @@ by_case, by_source = per_case(rows), per_source(rows)
 attempts = per_attempt(rows)
 tab_cases, tab_students, tab_sets = st.tabs(["Per case", "Per student", "Per teaching set"])
 
+def shortcut_rows() -> list:
+    return [r for r in rows if not MODES.get(r.mode, MODES["diagnose"]).reading]
+
+
 with tab_cases:
     st.subheader("Cases, hardest first")
-    chart = px.bar(
+    if not by_case:
+        st.caption("No NORMAL/PNEUMONIA readings yet: only “Spot the shortcut” answers, summarised below and per student.")
+    chart = None if not by_case else px.bar(
         x=[f"#{c.case_id}" for c in by_case], y=[c.student_accuracy for c in by_case],
         color=["model right" if c.model_right else "model wrong" if c.model_right is False else "no model output"
                for c in by_case],
         color_discrete_map={"model right": "#2e7d32", "model wrong": "#c62828", "no model output": "#9e9e9e"},
         labels={"x": "case", "y": "students right", "color": ""})
-    chart.update_layout(yaxis_tickformat=".0%", yaxis_range=[0, 1], height=320, margin=dict(t=10, b=10))
-    chart.update_xaxes(type="category")  # "#12" is a case, not a number
-    st.plotly_chart(chart, key="dash_case_chart")
+    if chart is not None:
+        chart.update_layout(yaxis_tickformat=".0%", yaxis_range=[0, 1], height=320, margin=dict(t=10, b=10))
+        chart.update_xaxes(type="category")  # "#12" is a case, not a number
+        st.plotly_chart(chart, key="dash_case_chart")
     header = st.columns([4, 2, 2, 3, 2])
     for col, name in zip(header, ("Case", "Truth", "Students right", "Model", "")):
         col.markdown(f"**{name}**")
@@ -75,6 +82,15 @@ with tab_cases:
             st.switch_page(GALLERY_PAGE)
     if len(by_case) > SHOWN_CASES:
         st.caption(f"The {SHOWN_CASES} hardest of {len(by_case)} answered cases; the CSV has them all.")
+    spotted = shortcut_rows()
+    if spotted:
+        st.subheader("Spot the shortcut: where students placed the heatmap")
+        by = {}
+        for r in spotted:
+            by.setdefault((r.case_id, r.case_title, r.expected), []).append(r.correct)
+        st.dataframe([{"case": f"#{c} · {t}", "accepted answer": e, "answers": len(v), "right": pct(sum(v) / len(v))}
+                      for (c, t, e), v in sorted(by.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))],
+                     hide_index=True, key="dash_shortcut_table")
 
 with tab_students:
     st.subheader("Progress over time")
@@ -104,12 +120,15 @@ with tab_sets:
                    "human–model agreement": pct(x.agreement),
                    "compared on": f"{x.model_answers} answers with a stored model output"} for x in by_source],
                  hide_index=True, key="dash_set_table")
+    if not by_source:
+        st.caption("No NORMAL/PNEUMONIA readings yet, so there is nothing to compare with the model.")
     long = [(x.source, measure, value) for x in by_source
             for measure, value in (("students right", x.student_accuracy), ("model right", x.model_accuracy),
                                    ("students agree with the model", x.agreement)) if value is not None]
-    fig = px.bar({"set": [v[0] for v in long], "measure": [v[1] for v in long], "share": [v[2] for v in long]},
-                 x="set", y="share", color="measure", barmode="group")
-    fig.update_layout(yaxis_tickformat=".0%", yaxis_range=[0, 1], height=320, margin=dict(t=10, b=10))
-    st.plotly_chart(fig, key="dash_set_chart")
+    if long:
+        fig = px.bar({"set": [v[0] for v in long], "measure": [v[1] for v in long], "share": [v[2] for v in long]},
+                     x="set", y="share", color="measure", barmode="group")
+        fig.update_layout(yaxis_tickformat=".0%", yaxis_range=[0, 1], height=320, margin=dict(t=10, b=10))
+        st.plotly_chart(fig, key="dash_set_chart")
     st.caption("Agreement: the share of answers where the student said what the model said, whether or not "
                "either was right; only answers for which the model's output was stored count.")

@@ -87,6 +87,15 @@ def test_whole_shortcut_quiz_in_the_app(library_env, use_trained_weights):
         assert all(a.model_label is None for a in stored.values())
     assert "Quiz finished" in texts(at) and "2/3" in str([m.value for m in at.metric])
 
+    # The instructor's dashboard with nothing but shortcut answers (found broken in the live app once).
+    ensure_user("teacher", ["instructor"])
+    teacher = log_in(app().run(), "teacher", TEST_PASSWORD)
+    teacher.switch_page("pages/dashboard.py").run()
+    assert not teacher.exception, teacher.exception
+    assert "only “Spot the shortcut” answers" in texts(teacher)
+    [table] = [d.value for d in teacher.dataframe if "accepted answer" in d.value.columns]
+    assert sorted(table["accepted answer"]) == ["lungs", "marker", "outside"] and list(table["right"])[0] == "0%"
+
 
 def test_shortcut_quiz_needs_limits_figures(library_env, use_trained_weights):
     from core.model import ModelService
