@@ -65,7 +65,7 @@ with tab_cases:
         chart.update_layout(yaxis_tickformat=".0%", yaxis_range=[0, 1], height=320, margin=dict(t=10, b=10))
         chart.update_xaxes(type="category")  # "#12" is a case, not a number
         st.plotly_chart(chart, key="dash_case_chart")
-    header = st.columns([4, 2, 2, 3, 2])
+    header = st.columns([4, 2, 2, 3, 2]) if by_case else []
     for col, name in zip(header, ("Case", "Truth", "Students right", "Model", "")):
         col.markdown(f"**{name}**")
     for c in by_case[:SHOWN_CASES]:
