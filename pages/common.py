@@ -44,7 +44,3 @@ def sidebar() -> None:
         else:
             st.caption("Model: **none trained** (placeholder)")
         st.caption("Educational use only · not a medical device · does not diagnose.")
-
-
-def coming_later(what: str) -> None:
-    st.info(what, icon=":material/construction:")
