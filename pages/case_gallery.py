@@ -11,7 +11,7 @@ from db.codec import decode_png
 from db.errors import LibraryError
 from db.repository import SORTS, GalleryFilter
 from pages.common import disclaimer, model_service, no_trained_model_notice
-from pages.library_ui import first_page_when_filters_change, Unavailable, current_model_version, guard, library, seed_demo_if_needed, session
+from pages.library_ui import first_page_when_filters_change, show_page_position, Unavailable, current_model_version, guard, library, seed_demo_if_needed, session
 from pages.auth_ui import require_role
 
 require_role("instructor")  # server-side: a user without the role gets this message and nothing else
@@ -324,11 +324,7 @@ def show_grid() -> None:
         st.error(str(exc))
         st.stop()
 
-    first = (page.page - 1) * page.per_page + 1
-    st.caption(f"{page.total} cases match · showing {min(first, page.total)}–{first + len(page.rows) - 1} · "
-               f"page {page.page} of {page.pages}")
-    if not page.rows:
-        st.info("No case matches these filters." if page.total == 0 else "This page is empty.")
+    show_page_position(page)
     scores = reference_scores(referenced)
     for start in range(0, len(page.rows), COLUMNS):
         cols = st.columns(COLUMNS)

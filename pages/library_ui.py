@@ -102,3 +102,12 @@ def first_page_when_filters_change(prefix: str, filters) -> None:
     if st.session_state.get(f"_{prefix}signature") != signature:
         st.session_state[f"_{prefix}signature"] = signature
         st.session_state[f"{prefix}page"] = 1
+
+
+def show_page_position(page, empty_text: str = "No case matches these filters.") -> None:
+    """"N cases match · showing a–b · page p of q", and a notice when the page has no rows."""
+    first = (page.page - 1) * page.per_page + 1
+    st.caption(f"{page.total} cases match · showing {min(first, page.total)}–{first + len(page.rows) - 1} · "
+               f"page {page.page} of {page.pages}")
+    if not page.rows:
+        st.info(empty_text if page.total == 0 else "This page is empty.")

@@ -17,7 +17,7 @@ from db.errors import LibraryError
 from db.models import LIMIT_FLAGS, REVIEW_TAGS
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, no_trained_model_notice
-from pages.library_ui import first_page_when_filters_change, Unavailable, current_model_version, guard, library, session
+from pages.library_ui import first_page_when_filters_change, show_page_position, Unavailable, current_model_version, guard, library, session
 
 require_role("reviewer")  # server-side: a user without the role gets this message and nothing else
 
@@ -232,11 +232,7 @@ def show_gallery() -> None:
         st.error(str(exc))
         st.stop()
 
-    first = (page.page - 1) * page.per_page + 1
-    st.caption(f"{page.total} cases match · showing {min(first, page.total)}–{first + len(page.rows) - 1} · "
-               f"page {page.page} of {page.pages}")
-    if not page.rows:
-        st.info("No case matches these filters.")
+    show_page_position(page)
     for start in range(0, len(page.rows), COLUMNS):
         for col, row in zip(st.columns(COLUMNS), page.rows[start : start + COLUMNS]):
             with col.container(border=True, key=f"lim_card_{row.case_id}"):

@@ -352,7 +352,8 @@ def _plotly_array(values):
     return list(values)
 
 
-def _open_dashboard(monkeypatch) -> tuple[AppTest, list[bytes]]:
+def capture_downloads(monkeypatch) -> list[bytes]:
+    """Everything the app offers through st.download_button from now on, in order."""
     downloads: list[bytes] = []
     original = MemoryMediaFileStorage.load_and_get_id
 
@@ -362,6 +363,11 @@ def _open_dashboard(monkeypatch) -> tuple[AppTest, list[bytes]]:
         return original(self, path_or_data, mimetype, kind, filename)
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    return downloads
+
+
+def _open_dashboard(monkeypatch) -> tuple[AppTest, list[bytes]]:
+    downloads = capture_downloads(monkeypatch)
     at = log_in(app().run(), "teacher", TEST_PASSWORD)
     at.switch_page("pages/dashboard.py").run()
     assert not at.exception, at.exception

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
 from auth_support import TEST_PASSWORD, ensure_user
 from core.quiz import MODES
@@ -20,6 +19,7 @@ from db.models import Case, Prediction, QuizAnswer, QuizAttempt
 from db_support import small_folder
 from test_db_pages import fill, library_env, texts  # noqa: F401  (fixture)
 from test_quiz_and_roles import app, log_in
+from test_quiz_review_dashboard import capture_downloads
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 pytestmark = pytest.mark.skipif(
@@ -91,15 +91,7 @@ def test_publish_quiz_in_every_mode_and_see_the_dashboard(library_env, kermany_t
     assert all(a.expected for a in answers if a.attempt_id == attempts["shortcut"])
 
     # The instructor's dashboard shows it, and the CSV has every answer.
-    downloads = []
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def keep(self, data, mimetype, kind, filename=None):
-        if kind.name == "DOWNLOADABLE":
-            downloads.append(data if isinstance(data, bytes) else str(data).encode())
-        return original(self, data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    downloads = capture_downloads(monkeypatch)
     teacher = log_in(app().run(), "teacher", TEST_PASSWORD)
     teacher.switch_page("pages/dashboard.py").run()
     assert not teacher.exception, teacher.exception
