@@ -11,8 +11,10 @@ from core.cam import cam_summary, fast_gradcam, normalise, png_bytes, render_ove
 from core.guard import GuardVerdict, penultimate, unchecked_verdict
 from core.imaging import ImageRejected, XRayImage, load_image
 from core.model import CLASS_NAMES, ModelService
-from core.preprocess import to_model_input
+from core.frontal_check import check_frontal
+from core.preprocess import INPUT_SIZE, resize_gray, to_model_input
 from core.uncertainty import Uncertainty, assess
+from core.formatting import json_probability, percent
 
 if TYPE_CHECKING:
     from core.limits import LimitsProbe
@@ -24,7 +26,7 @@ DISCLAIMER = (
 
 
 class InputFlagged(ImageRejected):
-    """The input guard judged the image not to be a frontal chest X-ray; `force=True` overrides."""
+    """Stage 1 of the input check judged the image not to be a frontal chest X-ray; `force=True` overrides."""
 
     def __init__(self, verdict: GuardVerdict):
         self.verdict = verdict
@@ -55,7 +57,8 @@ class Analysis:
     def to_dict(self) -> dict:
         return {
             "label": self.label if self.model_trained else None,
-            "probability_pneumonia": round(self.probability, 4) if self.model_trained else None,
+            "probability_pneumonia": json_probability(self.probability) if self.model_trained else None,
+            "probability_pneumonia_text": percent(self.probability) if self.model_trained else None,
             "threshold": self.threshold,
             "model_version": self.model_version,
             "model_trained": self.model_trained,
@@ -68,18 +71,26 @@ class Analysis:
         }
 
 
-def check_input(service: ModelService, image: XRayImage, features: torch.Tensor) -> GuardVerdict | None:
+def check_input(service: ModelService, grays224: np.ndarray, features: torch.Tensor,
+                colourfulness: list[float]) -> list[GuardVerdict | None]:
+    """Both stages of the input check for a batch: (N, 224, 224) uint8 and their layer4 maps."""
     if not service.info.trained:
-        return None
+        return [None] * len(grays224)
     if service.guard is None:
-        return unchecked_verdict(image.colourfulness, service.guard_status)
-    return service.guard.check(penultimate(features), image.colourfulness)
+        return [unchecked_verdict(c, service.guard_status) for c in colourfulness]
+    feats = penultimate(features)
+    if service.segmenter is None:
+        return [service.guard.check(feats[i : i + 1], c) for i, c in enumerate(colourfulness)]
+    lung_prob = service.segmenter.probabilities(grays224)
+    return [service.guard.check(feats[i : i + 1], c, check_frontal(lung_prob[i], c))
+            for i, c in enumerate(colourfulness)]
 
 
 def analyze_image(service: ModelService, image: XRayImage, force: bool = False) -> Analysis:
     """Raises InputFlagged for an image the guard refuses, unless `force` (recorded in `guard`)."""
-    out = service.forward(to_model_input(image.pixels))
-    guard = check_input(service, image, out.features)
+    gray224 = resize_gray(image.pixels, INPUT_SIZE)
+    out = service.forward(to_model_input(gray224))
+    guard = check_input(service, gray224[None], out.features, [image.colourfulness])[0]
     if guard is not None and guard.flagged:
         if not force:
             raise InputFlagged(guard)

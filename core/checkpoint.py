@@ -16,7 +16,7 @@ def save_checkpoint(run_dir: Path, state: dict) -> Path:
     return last
 
 
-def resume_from(run_dir: Path, config: dict, model, opt, sched) -> tuple[list, int, float]:
+def resume_from(run_dir: Path, config: dict, model, opt, sched, ema=None) -> tuple[list, int, float]:
     """Restore model/optimiser/schedule from the run's last epoch → (history, next epoch, seconds so far).
 
     Refuses a checkpoint made with another configuration: resuming it would silently train a mix.
@@ -30,4 +30,6 @@ def resume_from(run_dir: Path, config: dict, model, opt, sched) -> tuple[list, i
     model.load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["opt"])
     sched.load_state_dict(ckpt["sched"])
+    if ema is not None:
+        ema.load_state_dict(ckpt["ema"])
     return ckpt["history"], ckpt["epoch"] + 1, ckpt["elapsed"]

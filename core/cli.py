@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+from core.formatting import percent
+
 EXIT_BAD_INPUT = 2
 
 
@@ -29,40 +31,80 @@ def _read_input(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _cmd_analyze(args) -> int:
-    from core.analysis import DISCLAIMER, InputFlagged, analyze_bytes
+def _analyze_one(service, path: Path, force: bool):
+    """(analysis, None) or (None, (stage, reason)) for one file; stage is not_chest_xray or unreadable."""
+    from core.analysis import InputFlagged, analyze_bytes
+    from core.guard import NOT_CHEST_XRAY
     from core.imaging import ImageRejected
     from core.limits import probe_analysis
-    from core.model import ModelService
 
     try:
-        data = _read_input(args.image)
-        service = ModelService()
-        result = analyze_bytes(service, data, force=args.force)
-        result.limits = probe_analysis(service, result)
+        result = analyze_bytes(service, _read_input(path), force=force)
     except InputFlagged as exc:
-        return _fail(f"{exc} Use --force to analyse it anyway (recorded in the result).")
+        return None, (NOT_CHEST_XRAY, str(exc))
     except ImageRejected as exc:
-        return _fail(str(exc))
-    if not result.model_trained:
-        print("warning: no trained model is installed (weights/classifier.safetensors is missing); "
-              "the placeholder's output is not a prediction.", file=sys.stderr)
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        return None, ("unreadable", str(exc))
+    result.limits = probe_analysis(service, result)
+    return result, None
+
+
+def _cmd_analyze(args) -> int:
+    from core.model import ModelService
+
+    service = ModelService()  # one model load for the whole batch
+    placeholder_warning = ("warning: no trained model is installed (weights/classifier.safetensors is missing); "
+                           "the placeholder's output is not a prediction.")
+    if len(args.images) == 1:
+        result, refused = _analyze_one(service, args.images[0], args.force)
+        if refused is None and not service.info.trained:
+            print(placeholder_warning, file=sys.stderr)
+        if refused is not None:
+            stage, reason = refused
+            hint = " Use --force to analyse it anyway (recorded in the result)." if stage != "unreadable" else ""
+            return _fail(reason + hint)
+        if args.json:
+            print(json.dumps(result.to_dict(), indent=2))
+        else:
+            _print_analysis(result)
         return 0
+    unreadable = 0
+    if not service.info.trained:
+        print(placeholder_warning, file=sys.stderr)
+    for path in args.images:
+        result, refused = _analyze_one(service, path, args.force)
+        unreadable += refused is not None and refused[0] == "unreadable"
+        if args.json:
+            line = ({"file": str(path), **result.to_dict()} if refused is None
+                    else {"file": str(path), "refused": refused[1], "stage": refused[0]})
+            print(json.dumps(line), flush=True)
+        else:
+            print(f"== {path}")
+            if refused is None:
+                _print_analysis(result)
+            else:
+                print(f"refused ({refused[0]}): {refused[1]}")
+            print(flush=True)
+    return EXIT_BAD_INPUT if unreadable else 0
+
+
+def _print_analysis(result) -> None:
+    from core.analysis import DISCLAIMER
+
     if result.model_trained:
         print(f"label: {result.label}")
-        print(f"probability of pneumonia: {result.probability:.3f} (threshold {result.threshold:.3f})")
+        print(f"probability of pneumonia: {percent(result.probability)} (threshold {result.threshold:.1%})")
         u = result.uncertainty
         print(f"certainty: {u.level}" + (f" — {'; '.join(u.reasons)}" if u.reasons else
                                          f" (outside the uncertain band {u.band[0]:.2f}–{u.band[1]:.2f})"))
         g = result.guard
         if g.overridden:
-            print(f"input guard: FLAGGED ({g.reason}); analysed anyway because of --force")
+            print(f"input check: NOT a frontal chest X-ray ({g.reason}); analysed anyway because of --force")
+        elif g.unlike_training:
+            print(f"input check: WARNING, {g.reason}")
         elif g.distance is not None:
-            print(f"input guard: passed (distance {g.distance:.1f}, limit {g.threshold:.1f})")
+            print(f"input check: passed (frontal chest X-ray; feature distance {g.distance:.1f}, limit {g.threshold:.1f})")
         else:
-            print(f"input guard: not checked ({g.reason})")
+            print(f"input check: not checked ({g.reason})")
     else:
         print("label: none (no trained model installed)")
     print(f"model version: {result.model_version}")
@@ -76,7 +118,6 @@ def _cmd_analyze(args) -> int:
     elif result.model_trained:
         print("model limits: not measured (no lung segmenter installed: weights/lungs.safetensors)")
     print(DISCLAIMER)
-    return 0
 
 
 def _print_limits(m: dict) -> None:
@@ -86,9 +127,9 @@ def _print_limits(m: dict) -> None:
           f"{m['marker_share']:.0%} on markers ({len(m['markers'])} found), {m['mediastinum_share']:.0%} between the "
           f"lungs, {m['below_diaphragm_share']:.0%} below them; peak: {m['peak_region']}")
     c = m["counterfactual"]
-    erased = "no marker found" if c["marker_delta"] is None else f"P {c['p_marker_erased']:.3f} ({c['marker_delta']:+.3f})"
-    print(f"counterfactuals: markers erased → {erased}; outside the lungs blanked → P {c['p_outside_blanked']:.3f} "
-          f"({c['outside_delta']:+.3f})")
+    erased = "no marker found" if c["marker_delta"] is None else f"P {percent(c['p_marker_erased'])} ({c['marker_delta']:+.1%})"
+    print(f"counterfactuals: markers erased → {erased}; outside the lungs blanked → P {percent(c['p_outside_blanked'])} "
+          f"({c['outside_delta']:+.1%})")
     f = m["faithfulness"]
     print(f"faithfulness: insertion AUC {f['insertion_auc']:.2f} − deletion AUC {f['deletion_auc']:.2f} = {f['score']:+.2f}")
     print("shortcut flags: " + (", ".join(FLAG_TITLES[x] for x in m["flags"]) if m["flags"] else "none")
@@ -189,12 +230,17 @@ def _cmd_guard_eval(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"input guard of model {report['model_version']}: distance limit {report['threshold']} "
-          f"({report['percentile']:g}th percentile of validation), colour limit {report['colour_limit']:g}")
+    print(f"input check of model {report['model_version']}: stage 1 {report['stage1']}; stage 2 distance limit "
+          f"{report['threshold']} ({report['percentile']:g}th percentile of validation), colour limit "
+          f"{report['colour_limit']:g}")
     for name, c in report["categories"].items():
-        print(f"{c['rejection_rate']:7.1%} refused  {c['flagged']:>3}/{c['n']:<3}  {name}  "
-              f"[colour {c['flagged_by_colour']}, distance {c['flagged_by_distance']}; median distance "
+        why = ", ".join(f"{k} {v}" for k, v in c["refused_because"].items()) or "-"
+        print(f"{c['refused_rate']:7.1%} refused {c['refused_stage1']:>3}/{c['n']:<3} | analysed {c['analysed']:>3} "
+              f"(warned {c['warned_stage2']:>3})  {name}  [refused because: {why}; median distance "
               f"{c['median_distance']}; expected: {c['expected']}]")
+    summary = report["summary"]
+    print(f"non-chest refused at stage 1: {summary['non_chest_refused_at_stage1']}; chest films from elsewhere "
+          f"analysed: {summary['chest_from_elsewhere_analysed']}; laterals: {summary['lateral_chest']}")
     return 0
 
 
@@ -204,7 +250,14 @@ def _cmd_train(args) -> int:
     from core.train import TrainConfig, train
 
     torch.set_num_threads(args.threads)
-    config = TrainConfig(schedule=args.schedule, batch_size=args.batch_size, max_lr=args.max_lr, seed=args.seed)
+    init_sha = ""
+    if args.init_weights:
+        from core.model import sha256_file
+
+        init_sha = sha256_file(args.init_weights)
+    config = TrainConfig(schedule=args.schedule, batch_size=args.batch_size, max_lr=args.max_lr, seed=args.seed,
+                         init_weights=str(args.init_weights or ""), init_sha256=init_sha, pct_start=args.pct_start,
+                         label_smoothing=args.label_smoothing, ema_decay=args.ema_decay, augmentation=args.augmentation)
     train(config, args.run_dir, resume=args.resume)
     return 0
 
@@ -298,8 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="CXR Teaching Lab (educational, not diagnostic)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("analyze", help="classify one image and summarise its Grad-CAM")
-    p.add_argument("image", type=Path)
+    p = sub.add_parser("analyze", help="classify images and summarise their Grad-CAM (one JSON line per file in a batch)")
+    p.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true")
     p.add_argument("--force", action="store_true",
                    help="analyse even if the input guard says it is not a chest X-ray (recorded in the result)")
@@ -344,6 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--max-lr", type=float, default=TrainConfig.max_lr)
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--init-weights", type=Path, default=None, help="start from these safetensors (fine-tuning)")
+    p.add_argument("--pct-start", type=float, default=TrainConfig.pct_start)
+    p.add_argument("--label-smoothing", type=float, default=TrainConfig.label_smoothing)
+    p.add_argument("--ema-decay", type=float, default=TrainConfig.ema_decay, help="weight EMA decay per step, 0 = off")
+    p.add_argument("--augmentation", choices=("v1", "strong"), default=TrainConfig.augmentation)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")

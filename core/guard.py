@@ -1,4 +1,10 @@
-"""Input guard: is this image the kind the classifier was trained on (a frontal pediatric chest X-ray)?
+"""Input check, stage 2: is this chest X-ray like the ones the classifier was trained on?
+
+Stage 1 (core.frontal_check) decides whether the image is a frontal chest X-ray at all and
+refuses it if not. An image that passes stage 1 but lies far from the training films here is
+still analysed, with a warning: the model learnt from pediatric films of one centre, and its
+output on an adult film or another hospital's processing is unreliable. Without a lung
+segmenter there is no stage 1, and a far image is refused as before.
 
 The classifier answers NORMAL or PNEUMONIA for anything, a cat included. The guard measures how
 far the image's penultimate features (global average pool of `layer4`, 512-d — the same forward
@@ -13,19 +19,23 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from core.frontal_check import COLOUR_LIMIT  # one colour rule for both stages
+
+if TYPE_CHECKING:
+    from core.frontal_check import FrontalVerdict
+
 GUARD_FILE = "input_guard.safetensors"
 FEATURE = "global average pool of ResNet34 layer4 (512-d), same forward pass as the prediction"
 DEFAULT_PERCENTILE = 99.0
-# Hasler–Süsstrunk colourfulness: kermany224 scores 0 (grey stored as RGB); 15 is "slightly
-# colourful" on their scale, where photos start. Fixed, not fitted: validation has no spread to fit.
-COLOUR_LIMIT = 15.0
 
 IN_DISTRIBUTION = "in_distribution"
-OUT_OF_DISTRIBUTION = "out_of_distribution"
+OUT_OF_DISTRIBUTION = "out_of_distribution"  # stage 2: a chest X-ray unlike the training films; analysed, warned
+NOT_CHEST_XRAY = "not_chest_xray"  # stage 1: refused unless the user overrides
 UNCHECKED = "unchecked"
 
 
@@ -36,16 +46,24 @@ def penultimate(features: torch.Tensor) -> np.ndarray:
 
 @dataclass(frozen=True)
 class GuardVerdict:
-    verdict: str  # IN_DISTRIBUTION, OUT_OF_DISTRIBUTION or UNCHECKED
+    verdict: str  # IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, NOT_CHEST_XRAY or UNCHECKED
     reason: str
     distance: float | None
     threshold: float | None
     colourfulness: float
     familiarity_percentile: float | None  # share of validation images nearer to the training data
     overridden: bool = False
+    stage: int | None = None  # which stage decided: 1 (is it a frontal chest X-ray?) or 2 (is it like ours?)
+    frontal: dict | None = None  # stage 1's verdict and signals (core.frontal_check), when it ran
 
     @property
     def flagged(self) -> bool:
+        """Refused: not a frontal chest X-ray (analysed only when the user overrides)."""
+        return self.verdict == NOT_CHEST_XRAY
+
+    @property
+    def unlike_training(self) -> bool:
+        """Analysed, with a warning: a chest X-ray unlike the training films."""
         return self.verdict == OUT_OF_DISTRIBUTION
 
     def to_dict(self) -> dict:
@@ -77,21 +95,31 @@ class InputGuard:
         """Percent of validation images that lie farther out than this one (100 = most typical)."""
         return float(100.0 - np.interp(distance, self.val_quantiles, np.linspace(0, 100, len(self.val_quantiles))))
 
-    def check(self, feats: np.ndarray, colourfulness: float) -> GuardVerdict:
+    def check(self, feats: np.ndarray, colourfulness: float, frontal: "FrontalVerdict | None" = None) -> GuardVerdict:
+        """Both stages; `frontal` is stage 1's verdict, None when no lung segmenter is installed."""
         distance = float(self.distances(feats)[0])
         familiar = self.familiarity(distance)
-        if colourfulness > self.colour_limit:
-            verdict, reason = OUT_OF_DISTRIBUTION, (
-                f"it is in colour (colourfulness {colourfulness:.0f}, radiographs are grey: limit {self.colour_limit:.0f})"
-            )
-        elif distance > self.threshold:
-            verdict, reason = OUT_OF_DISTRIBUTION, (
-                f"it does not look like the chest X-rays the model was trained on (feature distance "
-                f"{distance:.1f} > limit {self.threshold:.1f}, set so {self.percentile:g}% of validation X-rays pass)"
-            )
+        far = distance > self.threshold
+        far_text = (f"feature distance {distance:.1f} > limit {self.threshold:.1f}, set so {self.percentile:g}% "
+                    "of validation X-rays pass")
+        stage1 = frontal.to_dict() if frontal is not None else None
+        if frontal is not None and not frontal.passed:
+            verdict, stage, reason = NOT_CHEST_XRAY, 1, frontal.reason
+        elif colourfulness > self.colour_limit:
+            verdict, stage, reason = NOT_CHEST_XRAY, 1, (
+                f"it is in colour (colourfulness {colourfulness:.0f}, radiographs are grey: limit {self.colour_limit:.0f})")
+        elif far and frontal is None:
+            # No stage 1 to vouch that it is a chest X-ray at all: refuse as the single-stage guard did.
+            verdict, stage, reason = NOT_CHEST_XRAY, 1, (
+                f"it does not look like the chest X-rays the model was trained on ({far_text})")
+        elif far:
+            verdict, stage, reason = OUT_OF_DISTRIBUTION, 2, (
+                f"a chest X-ray unlike the training films ({far_text}): the model learnt from pediatric films "
+                "of one centre, so its output here is unreliable")
         else:
-            verdict, reason = IN_DISTRIBUTION, "resembles the training chest X-rays"
-        return GuardVerdict(verdict, reason, distance, self.threshold, colourfulness, familiar)
+            verdict, stage, reason = IN_DISTRIBUTION, 2, "resembles the training chest X-rays"
+        return GuardVerdict(verdict, reason, distance, self.threshold, colourfulness, familiar, stage=stage,
+                            frontal=stage1)
 
     @property
     def percentile(self) -> float:

@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.analysis import Analysis
+from core.analysis import Analysis, check_input
 from core.cam import cam_summary, fast_gradcam, normalise
-from core.guard import penultimate, unchecked_verdict
 from core.imaging import MAX_FILE_BYTES, ImageRejected, load_image
 from core.limits import pack_mask, probe_image
 from core.model import CLASS_NAMES, ModelService
@@ -102,12 +101,12 @@ def predict_batch(service: ModelService, grays: list[np.ndarray]) -> list[reposi
     labels = [service.label_for(float(p)) for p in out.probability]
     targets = torch.tensor([CLASS_NAMES.index(label) for label in labels])
     cams = fast_gradcam(out.features, service.model.fc.weight, targets)
-    feats = penultimate(out.features) if service.guard is not None else None
+    # Library images are already validated grayscale: colourfulness 0.
+    verdicts = check_input(service, np.stack([resize_gray(g) for g in grays]), out.features, [0.0] * len(grays))
     records = []
     for i, label in enumerate(labels):
         cam = normalise(cams[i].numpy())
-        # Library images are already validated grayscale, so only the feature distance can flag them.
-        verdict = service.guard.check(feats[i : i + 1], 0.0) if feats is not None else unchecked_verdict(0.0, service.guard_status)
+        verdict = verdicts[i]
         probability = float(out.probability[i])
         certainty = assess(probability, service.info.threshold, service.info.meta.get("uncertainty"), verdict)
         limits, lung_mask = _limits(service, grays[i], cam, probability, label)

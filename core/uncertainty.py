@@ -86,7 +86,10 @@ def assess(probability: float, threshold: float, band_meta: dict | None, guard=N
     level = CONFIDENT
     if guard is not None and guard.flagged:
         level = UNRELIABLE
-        reasons.append("the input guard flagged this image as unlike the training X-rays; it was analysed anyway")
+        reasons.append("the input check judged this image not to be a frontal chest X-ray; it was analysed anyway")
+    elif guard is not None and guard.unlike_training:
+        level = UNRELIABLE
+        reasons.append("this chest X-ray is unlike the training films (pediatric, one centre): the output is unreliable")
     elif guard is not None and guard.familiarity_percentile is not None and guard.familiarity_percentile < UNUSUAL_FAMILIARITY:
         level = UNCERTAIN
         reasons.append(f"the image is more unusual than {100 - UNUSUAL_FAMILIARITY:.0f}% of validation X-rays")

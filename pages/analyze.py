@@ -11,6 +11,7 @@ from pages.limits_panel import limits_panel
 from pages.report_panel import report_panel
 from pages.save_to_library import save_to_library_button
 from pages.auth_ui import require_login
+from core.formatting import percent
 
 require_login()
 
@@ -57,17 +58,21 @@ if not result.model_trained:
 
 guard, certainty = result.guard, result.uncertainty
 if guard.overridden:
-    st.warning(f"Analysed anyway, at your request: the input guard said {guard.reason}. "
+    st.warning(f"Analysed anyway, at your request: the input check said {guard.reason}. "
                "The output below is unreliable; this override is recorded with the result.", icon=":material/report:")
+elif guard.unlike_training:
+    st.warning("**This chest X-ray is unlike the films the model was trained on.** The model learnt from pediatric "
+               "frontal chest X-rays of one centre; on an adult film, another hospital's equipment or other image "
+               f"processing its output is unreliable. ({guard.reason}.)", icon=":material/warning:")
 elif guard.distance is None:
     st.caption(f"Input guard not checked: {guard.reason}.")
 top = st.columns(4)
 top[0].metric("Model output", result.label)
-top[1].metric("Probability of pneumonia", f"{result.probability:.1%}", help="Calibrated probability")
+top[1].metric("Probability of pneumonia", percent(result.probability), help="Calibrated probability")
 top[2].metric("Certainty", certainty.level, help=f"Uncertain band: {certainty.band[0]:.1%}–{certainty.band[1]:.1%} "
               "P(pneumonia), chosen on validation so that outside it at most 5% of validation images were misclassified.")
 top[3].metric("Model version", result.model_version)
-st.progress(result.probability, text=f"P(pneumonia) {result.probability:.1%} · decision threshold {result.threshold:.1%} "
+st.progress(result.probability, text=f"P(pneumonia) {percent(result.probability)} · decision threshold {result.threshold:.1%} "
             f"· uncertain band {certainty.band[0]:.0%}–{certainty.band[1]:.0%}")
 if not certainty.sure:
     st.warning("**The model is not sure about this image:** " + "; ".join(certainty.reasons) + ".",

@@ -13,6 +13,7 @@ from db.repository import SORTS, GalleryFilter
 from pages.common import disclaimer, model_service, no_trained_model_notice
 from pages.library_ui import first_page_when_filters_change, show_page_position, Unavailable, current_model_version, guard, library, seed_demo_if_needed, session
 from pages.auth_ui import require_role
+from core.formatting import percent
 
 require_role("instructor")  # server-side: a user without the role gets this message and nothing else
 
@@ -148,7 +149,7 @@ def show_case(case_id: int) -> None:
         right.image(colour_bar(512, 14), width="stretch")
         top = st.columns(3)
         top[0].metric("Model output", pred["label"])
-        top[1].metric("Probability of pneumonia", f"{pred['probability']:.1%}")
+        top[1].metric("Probability of pneumonia", percent(pred["probability"]))
         top[2].metric("Model version", pred["model_version"])
         outcome = repo.GalleryRow(snap.id, "", snap.truth_label, None, b"", pred["label"], pred["probability"], ()).outcome
         if outcome:
@@ -335,7 +336,7 @@ def show_grid() -> None:
                 truth = row.truth_label or "unlabelled"
                 if row.predicted is not None:
                     verdict = f" · {repo.describe_outcome(row.outcome)}" if row.outcome else ""
-                    st.caption(f"Truth {truth} · model {row.predicted} ({row.probability:.0%}){verdict}")
+                    st.caption(f"Truth {truth} · model {row.predicted} (P(pneumonia) {percent(row.probability)}){verdict}")
                 else:
                     st.caption(f"Truth {truth}")
                 if row.tags:

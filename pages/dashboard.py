@@ -11,6 +11,7 @@ from db.class_results import answer_rows
 from pages.auth_ui import require_role
 from pages.common import disclaimer
 from pages.library_ui import Unavailable, guard, library, session
+from core.formatting import percent
 
 GALLERY_PAGE = "pages/case_gallery.py"
 GALLERY_CASE_KEY = "gallery_case"  # what pages/case_gallery.py opens
@@ -74,7 +75,7 @@ with tab_cases:
         cols[1].markdown(c.truth_label)
         cols[2].markdown(f"{pct(c.student_accuracy)} ({c.students_right}/{c.answers})")
         cols[3].markdown("—" if c.model_label is None else
-                         f"{c.model_label} {c.model_probability:.0%} · {'right' if c.model_right else 'wrong'}")
+                         f"{c.model_label} {percent(c.model_probability)} · {'right' if c.model_right else 'wrong'}")
         if cols[4].button("Open", key=f"dash_open_{c.case_id}", icon=":material/open_in_new:",
                           help="Open this case in the Case Gallery"):
             require_role("instructor")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.limits import FLAG_TITLES, draw_boxes, lung_contour_overlay
+from core.formatting import percent
 
 FLAG_HELP = {
     "heatmap_on_marker": "A large share of the heatmap sits on a burned-in text marker (such as the \"R\").",
@@ -39,11 +40,11 @@ def limits_panel(result, opacity: float) -> None:
                caption="Lung fields (green) and detected markers (pink)", width="stretch")
     mid.image(overlay, caption="Grad-CAM with the lung outline", width="stretch")
     c = m["counterfactual"]
-    right.image(probe.outside_blanked, caption=f"Outside the lungs blanked: P(pneumonia) {c['p_outside_blanked']:.1%} "
+    right.image(probe.outside_blanked, caption=f"Outside the lungs blanked: P(pneumonia) {percent(c['p_outside_blanked'])} "
                 f"({c['outside_delta']:+.1%})", width="stretch")
     if probe.marker_erased is not None:
         st.image(probe.marker_erased, width=300,
-                 caption=f"Markers erased (inpainted): P(pneumonia) {c['p_marker_erased']:.1%} ({c['marker_delta']:+.1%})")
+                 caption=f"Markers erased (inpainted): P(pneumonia) {percent(c['p_marker_erased'])} ({c['marker_delta']:+.1%})")
     f = m["faithfulness"]
     st.caption(f"Faithfulness of the heatmap: hiding its hottest pixels leaves {f['deletion_auc']:.2f} of the "
                f"class's confidence on average (deletion AUC, lower is better), revealing them first restores "

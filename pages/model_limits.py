@@ -18,6 +18,7 @@ from db.models import LIMIT_FLAGS, REVIEW_TAGS
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, no_trained_model_notice
 from pages.library_ui import first_page_when_filters_change, show_page_position, Unavailable, current_model_version, guard, library, session
+from core.formatting import percent
 
 require_role("reviewer")  # server-side: a user without the role gets this message and nothing else
 
@@ -190,7 +191,7 @@ def show_badges(limits: dict, flags: list[str], verdicts: dict) -> None:
 def outcome_line(truth: str | None, predicted: str, probability: float) -> str:
     verdict = lim.outcome(truth, predicted)
     tail = f" · **{repo.describe_outcome(verdict)}**" if verdict else ""
-    return f"Truth {truth or 'unlabelled'} · model {predicted} ({probability:.0%}){tail}"
+    return f"Truth {truth or 'unlabelled'} · model {predicted} (P(pneumonia) {percent(probability)}){tail}"
 
 
 # ---------- the gallery --------------------------------------------------------------------------
@@ -252,7 +253,7 @@ def show_gallery() -> None:
 
 
 def probability_text(p) -> str:
-    return "—" if p is None else f"{float(p):.1%}"
+    return "—" if p is None else percent(p)
 
 
 def delta_text(d) -> str | None:

@@ -21,6 +21,7 @@ from db.teaching import list_sets
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service
 from pages.library_ui import Unavailable, current_model_version, guard, library, session
+from core.formatting import percent
 
 ATTEMPT, POSITION = "quiz_attempt", "quiz_position"
 QUESTION_WIDTH = 448  # px: the 224 px library images shown at twice their size
@@ -186,7 +187,7 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
         cols[0].image(plain, caption="The image" + (" with your mark" if r.mark and not has_map else ""), width="stretch")
     if r.model_label is not None:
         st.info(f"The model ({r.model_version}) said **{r.model_label}** — probability of pneumonia "
-                f"{r.model_probability:.1%} — and was {'right' if r.model_label == r.truth_label else 'wrong'}.",
+                f"{percent(r.model_probability)} — and was {'right' if r.model_label == r.truth_label else 'wrong'}.",
                 icon=":material/smart_toy:")
         if has_map:
             overlay = render_overlay(gray, r.cam)

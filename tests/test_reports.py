@@ -10,7 +10,7 @@ import time
 import pytest
 
 from core.analysis import analyze_bytes
-from core.guard import OUT_OF_DISTRIBUTION, GuardVerdict
+from core.guard import NOT_CHEST_XRAY, OUT_OF_DISTRIBUTION, GuardVerdict
 from core.uncertainty import UNCERTAIN, Uncertainty
 from core.model import ModelService
 from core.reports import (InMemoryReportStore, NoPrediction, ReportFacts, ask_why, build_facts, check_report,
@@ -294,8 +294,8 @@ def test_facts_from_a_real_analysis(use_trained_weights, xray_bytes):
 def test_facts_read_guard_uncertainty_and_lung_metrics_when_present(use_trained_weights, xray_bytes):
     """The input guard's verdict, the uncertainty read-out and lung/marker CAM metrics reach the facts."""
     analysis = analyze_bytes(ModelService(), xray_bytes)
-    analysis.guard = GuardVerdict(OUT_OF_DISTRIBUTION, "far from the training images", 50.0, 30.0, 0.0, 0.0,
-                                  overridden=True)
+    analysis.guard = GuardVerdict(NOT_CHEST_XRAY, "far from the training images", 50.0, 30.0, 0.0, 0.0,
+                                  overridden=True, stage=1)
     analysis.uncertainty = Uncertainty(UNCERTAIN, (0.3, 0.7), ["spread over test-time augmentations"], 0.8)
     analysis.cam_summary = dict(analysis.cam_summary, lung_share=0.4321, marker_share=0.0812)
     facts = build_facts(analysis)

@@ -15,6 +15,7 @@ from core.reports.gemini import GeminiFailure, GeminiSettings, ask_gemini
 from core.reports.guard import check_answer
 from core.reports.offline import pct, zone_name
 from core.reports.redaction import redact
+from core.formatting import percent
 
 logger = logging.getLogger("core.reports.ask")
 MAX_QUESTION = 500
@@ -42,10 +43,10 @@ def _topic_answer(topic: str, f: ReportFacts, lang: str) -> str:
     cls = CLASS_WORDS[lang][f.label]
     if topic == "why":
         if ko:
-            return (f"모델은 보정된 폐렴 확률을 {pct(f.probability_pneumonia)}로 계산했고, 결정 임계값 {pct(f.threshold)}와 비교하여 "
+            return (f"모델은 보정된 폐렴 확률을 {percent(f.probability_pneumonia)}로 계산했고, 결정 임계값 {pct(f.threshold)}와 비교하여 "
                     f"{cls}을(를) 출력했습니다. 모델은 영상 전체의 특징을 합산해 두 클래스 중 하나를 고를 뿐, 이유를 말로 설명하지는 못합니다.")
         side = "at or above" if f.probability_pneumonia >= f.threshold else "below"
-        return (f"The model computed a calibrated probability of pneumonia of {pct(f.probability_pneumonia)}, which is {side} "
+        return (f"The model computed a calibrated probability of pneumonia of {percent(f.probability_pneumonia)}, which is {side} "
                 f"the decision threshold of {pct(f.threshold)}, so it output {cls}. It sums learned image features into a "
                 "score for two classes; it cannot state reasons in words.")
     if topic == "heatmap":

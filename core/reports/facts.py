@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from core.guard import IN_DISTRIBUTION, UNCHECKED
+from core.guard import IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, UNCHECKED
 from core.uncertainty import CONFIDENT, UNUSUAL_FAMILIARITY
 from db.codec import pixel_hash
+from core.formatting import json_probability
 
 FACTS_VERSION = 2
 CLASSES = ("NORMAL", "PNEUMONIA")
@@ -41,7 +42,7 @@ class ReportFacts:
     uncertain: bool
     uncertainty_basis: str  # how `uncertain` was decided, in words
     uncertainty_value: float | None
-    guard_verdict: str  # "passed", "failed", "overridden" or "not_checked"
+    guard_verdict: str  # "passed", "unlike_training", "failed", "overridden" or "not_checked"
     guard_detail: str
     cam_target: str
     cam_peak_zone: str | None
@@ -123,12 +124,14 @@ def quality_flags(pixels: np.ndarray, colourfulness: float) -> tuple[str, ...]:
 
 
 def _guard(analysis) -> tuple[str, str]:
-    """core.guard.GuardVerdict → passed / failed / overridden / not_checked."""
+    """core.guard.GuardVerdict → passed / unlike_training / failed / overridden / not_checked."""
     guard = getattr(analysis, "guard", None)
     if guard is None or guard.verdict == UNCHECKED:
         return "not_checked", guard.reason if guard is not None else "no input check was run"
     if guard.verdict == IN_DISTRIBUTION:
         return "passed", guard.reason
+    if guard.verdict == OUT_OF_DISTRIBUTION:
+        return "unlike_training", guard.reason
     return ("overridden" if guard.overridden else "failed"), guard.reason
 
 
@@ -175,7 +178,7 @@ def build_facts(analysis) -> ReportFacts:
     return ReportFacts(
         model_version=str(analysis.model_version),
         label=label,
-        probability_pneumonia=round(p, 4),
+        probability_pneumonia=json_probability(p),
         threshold=round(float(analysis.threshold), 4),
         alternative=next(c for c in CLASSES if c != label),
         uncertain=uncertain,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from core.reports.content import CLASS_WORDS, NOTICE, ReportSections, check_language
 from core.reports.facts import ReportFacts
+from core.formatting import percent
 
 OFFLINE_MODEL = "offline-template-v1"  # stands in for the LLM model name in records and cache keys
 
@@ -32,11 +33,11 @@ def _summary(f: ReportFacts, lang: str) -> str:
     if lang == "ko":
         sure = ("모델의 판단은 불확실합니다(" + f.uncertainty_basis + " 기준)." if f.uncertain
                 else "결정 임계값에서 충분히 떨어져 있어 모델은 비교적 확신하고 있습니다.")
-        return (f"모델의 출력은 {cls}이며, 보정된 폐렴 확률은 {pct(f.probability_pneumonia)}입니다"
+        return (f"모델의 출력은 {cls}이며, 보정된 폐렴 확률은 {percent(f.probability_pneumonia)}입니다"
                 f"(결정 임계값 {pct(f.threshold)}, 다른 클래스는 {alt}). {sure} {NOTICE['ko']}")
     sure = (f"The model is uncertain here (judged by the {f.uncertainty_basis})." if f.uncertain
             else "The probability is well away from the decision threshold, so the model is fairly sure of its output.")
-    return (f"The model's output is {cls} with a calibrated probability of pneumonia of {pct(f.probability_pneumonia)} "
+    return (f"The model's output is {cls} with a calibrated probability of pneumonia of {percent(f.probability_pneumonia)} "
             f"(decision threshold {pct(f.threshold)}; the alternative class is {alt}). {sure} {NOTICE['en']}")
 
 
@@ -112,10 +113,13 @@ QUALITY_WORDS = {
 }
 GUARD_WORDS = {
     "en": {"passed": "The input check accepted this image as a frontal chest X-ray.",
+           "unlike_training": "The input check found a frontal chest X-ray that is unlike the training films "
+                              "(pediatric, one centre): the model's output on it is unreliable.",
            "failed": "The input check did NOT accept this image as a frontal chest X-ray; the output may be meaningless.",
            "overridden": "The input check did NOT accept this image as a frontal chest X-ray, and the user chose to analyse it anyway.",
            "not_checked": "No input check was run on this image."},
     "ko": {"passed": "입력 검사는 이 영상을 정면 흉부 X선으로 받아들였습니다.",
+           "unlike_training": "입력 검사 결과 정면 흉부 X선이지만 학습 데이터(한 기관의 소아 영상)와 다릅니다. 이 영상에 대한 모델 출력은 신뢰할 수 없습니다.",
            "failed": "입력 검사는 이 영상을 정면 흉부 X선으로 받아들이지 않았습니다. 출력이 무의미할 수 있습니다.",
            "overridden": "입력 검사는 이 영상을 정면 흉부 X선으로 받아들이지 않았으나, 사용자가 분석을 강행했습니다.",
            "not_checked": "이 영상에는 입력 검사가 실행되지 않았습니다."},

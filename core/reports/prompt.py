@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 
+from core.formatting import percent
 from core.reports.content import NOTICE, check_language
 from core.reports.facts import ReportFacts
 
-PROMPT_VERSION = "report-v2"
+PROMPT_VERSION = "report-v3"
 LANGUAGE_NAMES = {"en": "English", "ko": "Korean (한국어)"}
 
 SYSTEM_INSTRUCTION = """\
@@ -29,7 +30,7 @@ labelling limits of the training data (pediatric images from one centre; labels 
 
 Rules: state exactly the class and probability in the facts and fill stated_label and \
 stated_probability_pneumonia with them; quote only numbers that appear in the facts (as percentages \
-with one decimal); do not name any disease or finding other than pneumonia as present — the model \
+with one decimal, exactly as written there: never write 100% or 0%); do not name any disease or finding other than pneumonia as present — the model \
 knows only these two classes; do not invent patient details; keep each section to 2-4 sentences; \
 write in {language}."""
 
@@ -50,8 +51,8 @@ def facts_for_prompt(facts: ReportFacts) -> dict:
     return {
         "model_version": facts.model_version,
         "model_output_class": facts.label,
-        "probability_of_pneumonia": _pct(facts.probability_pneumonia),
-        "probability_of_output_class": _pct(facts.label_probability),
+        "probability_of_pneumonia": percent(facts.probability_pneumonia),
+        "probability_of_output_class": percent(facts.label_probability),
         "alternative_class": facts.alternative,
         "decision_threshold": _pct(facts.threshold),
         "uncertain": facts.uncertain,
