@@ -47,6 +47,7 @@ class Analysis:
     guard: GuardVerdict | None = None  # None only for the untrained placeholder
     uncertainty: Uncertainty | None = None
     limits: "LimitsProbe | None" = None  # set by core.limits.probe_analysis: a separate, slower step
+    lung_probability: np.ndarray | None = None  # (224, 224) U-Net map from the input check, reused by the probe
 
     def overlay(self, opacity: float = 0.45) -> np.ndarray:
         return render_overlay(self.image.pixels, self.cam, opacity)
@@ -72,25 +73,30 @@ class Analysis:
 
 
 def check_input(service: ModelService, grays224: np.ndarray, features: torch.Tensor,
-                colourfulness: list[float]) -> list[GuardVerdict | None]:
-    """Both stages of the input check for a batch: (N, 224, 224) uint8 and their layer4 maps."""
+                colourfulness: list[float]) -> tuple[list[GuardVerdict | None], np.ndarray | None]:
+    """Both stages of the input check for a batch of (N, 224, 224) uint8 images and their layer4 maps.
+
+    Returns the verdicts and the lung U-Net's probability maps (None without a segmenter or a
+    guard), which the limits probe reuses.
+    """
     if not service.info.trained:
-        return [None] * len(grays224)
+        return [None] * len(grays224), None
     if service.guard is None:
-        return [unchecked_verdict(c, service.guard_status) for c in colourfulness]
+        return [unchecked_verdict(c, service.guard_status) for c in colourfulness], None
     feats = penultimate(features)
     if service.segmenter is None:
-        return [service.guard.check(feats[i : i + 1], c) for i, c in enumerate(colourfulness)]
+        return [service.guard.check(feats[i : i + 1], c) for i, c in enumerate(colourfulness)], None
     lung_prob = service.segmenter.probabilities(grays224)
     return [service.guard.check(feats[i : i + 1], c, check_frontal(lung_prob[i], c))
-            for i, c in enumerate(colourfulness)]
+            for i, c in enumerate(colourfulness)], lung_prob
 
 
 def analyze_image(service: ModelService, image: XRayImage, force: bool = False) -> Analysis:
     """Raises InputFlagged for an image the guard refuses, unless `force` (recorded in `guard`)."""
     gray224 = resize_gray(image.pixels, INPUT_SIZE)
     out = service.forward(to_model_input(gray224))
-    guard = check_input(service, gray224[None], out.features, [image.colourfulness])[0]
+    verdicts, lung_prob = check_input(service, gray224[None], out.features, [image.colourfulness])
+    guard = verdicts[0]
     if guard is not None and guard.flagged:
         if not force:
             raise InputFlagged(guard)
@@ -111,6 +117,7 @@ def analyze_image(service: ModelService, image: XRayImage, force: bool = False) 
         cam_summary=cam_summary(cam),
         guard=guard,
         uncertainty=assess(probability, service.info.threshold, service.info.meta.get("uncertainty"), guard),
+        lung_probability=None if lung_prob is None else lung_prob[0],
     )
 
 

@@ -201,9 +201,15 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from core.export import export_run
+    from core.export import export_run, previous_model_card, select_checkpoint
 
-    meta = export_run(args.run_dir / "last.pt", args.out, report_test=not args.no_test)
+    if args.epoch:
+        checkpoint = args.run_dir / f"epoch-{args.epoch:02d}.pt"
+    else:
+        checkpoint, epoch = select_checkpoint(args.run_dir)
+        print(f"selected epoch {epoch} on validation: {checkpoint}", file=sys.stderr)
+    previous = previous_model_card(args.out) if args.keep_previous else None
+    meta = export_run(checkpoint, args.out, report_test=not args.no_test, previous=previous)
     print(json.dumps({k: meta[k] for k in ("metrics", "uncertainty", "input_guard")}, indent=2))
     return 0
 
@@ -227,6 +233,10 @@ def _cmd_guard_eval(args) -> int:
     if service.guard is None:
         return _fail(f"cannot evaluate the input guard: {service.guard_status}")
     report = evaluate_guard(service, collect(service.info.meta, limit=args.limit))
+    if args.write:
+        from core.guard_eval import write_summary
+
+        write_summary(service.weights_dir, report)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -379,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
     p.add_argument("--out", type=Path, default=Path("weights"))
     p.add_argument("--no-test", action="store_true", help="skip reporting on kermany224/test")
+    p.add_argument("--epoch", type=int, default=None, help="export this epoch's snapshot instead of the one chosen on validation")
+    p.add_argument("--keep-previous", action="store_true",
+                   help="keep the replaced model's figures (and test predictions) for the Model Card")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("fit-guard", help="fit the input guard and uncertainty band for the weights in a folder")
@@ -390,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path, default=None, help="weights folder (default: the installed one)")
     p.add_argument("--limit", type=int, default=None, help="at most this many kermany test/validation images")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--write", action="store_true", help="record the per-category figures in classifier.json (Model Card)")
     p.set_defaults(func=_cmd_guard_eval)
 
     p = sub.add_parser("train", help="train the classifier on kermany224/train (resumable)")

@@ -99,7 +99,42 @@ def fit_guard_for_weights(weights_dir: Path, max_train: int | None = None, cache
     return install_guard_and_band(weights_dir, guard, band)
 
 
-def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True) -> dict:
+def selection_loss(entry: dict) -> float:
+    """Validation NLL of the weights an epoch exports (the EMA copy when the run kept one), averaged
+    with the loss on the shifted validation slice, so a model that only fits typical films loses."""
+    v = entry.get("ema", entry)
+    return (v["loss"] + v.get("shift_loss", v["loss"])) / 2
+
+
+def select_checkpoint(run_dir: Path) -> tuple[Path, int]:
+    """The per-epoch snapshot with the lowest selection loss (validation only), or last.pt for older runs."""
+    last = torch.load(Path(run_dir) / "last.pt", weights_only=False, map_location="cpu")
+    best = min(last["history"], key=selection_loss)
+    snapshot = Path(run_dir) / f"epoch-{best['epoch']:02d}.pt"
+    return (snapshot, best["epoch"]) if snapshot.is_file() else (Path(run_dir) / "last.pt", last["history"][-1]["epoch"])
+
+
+def _describe_training(config: dict) -> dict:
+    augmentation = config.get("augmentation", "v1")
+    text = {"optimizer": f"AdamW, one-cycle max_lr {config['max_lr']} (warm-up {config.get('pct_start', 0.25):.0%}), "
+                         f"weight decay {config['weight_decay']}",
+            "loss": "cross-entropy with inverse-frequency class weights"
+                    + (f", label smoothing {config['label_smoothing']}" if config.get("label_smoothing") else ""),
+            "augmentation": ("gamma/contrast/brightness, rotation ±8°, zoom, aspect, shift, noise, occlusion box; no horizontal flip"
+                             if augmentation == "v1" else
+                             "strong: wider gamma/contrast/brightness, unsharp-mask sharpening or softening and "
+                             "histogram-equalisation blends (other sites' processing), rotation ±10°, zoom 0.8–1.15, "
+                             "aspect ±15 %, shift ±8 %, noise, occlusion box; no horizontal flip")}
+    if config.get("ema_decay"):
+        text["weight_averaging"] = f"exponential moving average of weights and BatchNorm buffers, decay {config['ema_decay']} per step"
+    if config.get("init_weights"):
+        text["initialisation"] = (f"fine-tuned from this project's earlier model (sha256 {config.get('init_sha256', '')[:12]}), "
+                                  "itself trained from scratch here; no pretrained weights")
+    return text
+
+
+def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True, previous: dict | None = None) -> dict:
+    """Calibrate and install one checkpoint; `previous` (the replaced model's card) is kept beside the new one."""
     ckpt = torch.load(checkpoint, weights_only=False, map_location="cpu")
     model = build_resnet34()
     model.load_state_dict(ckpt["model"])
@@ -130,7 +165,7 @@ def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True) ->
     shipped.eval().to(memory_format=torch.channels_last)
     fp16_gap = float(np.abs(probs_from_logits(predict_logits(shipped, dataset.load_pixels(val_s)), temperature) - val_prob).max())
     meta = {
-        "architecture": "torchvision.models.resnet34(num_classes=2), trained from scratch",
+        "architecture": "torchvision.models.resnet34(num_classes=2), trained from scratch (no pretrained weights)",
         "class_names": list(CLASS_NAMES),
         "input": {"size": [INPUT_SIZE, INPUT_SIZE], "channels": "grayscale repeated to 3",
                   "preprocessing": "core.imaging.load_image → resize to 224×224 (bilinear, aspect not kept) → /255 → (x−mean)/std",
@@ -151,9 +186,9 @@ def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True) ->
             "counts": {"train": {n: sum(s.label == i for s in samples if s not in val_set) for i, n in enumerate(CLASS_NAMES)},
                        "validation": {n: sum(s.label == i for s in val_s) for i, n in enumerate(CLASS_NAMES)}},
             "schedule": config["schedule"], "epochs": len(ckpt["history"]), "batch_size": config["batch_size"],
-            "optimizer": f"AdamW, one-cycle max_lr {config['max_lr']}, weight decay {config['weight_decay']}",
-            "loss": "cross-entropy with inverse-frequency class weights",
-            "augmentation": "gamma/contrast/brightness, rotation ±8°, zoom, aspect, shift, noise, occlusion box; no horizontal flip",
+            **_describe_training(config),
+            "selected_epoch": ckpt["history"][-1]["epoch"],
+            "selection_rule": "lowest mean of validation NLL and shifted-slice NLL (validation only)",
             "wall_time_minutes": round(ckpt["elapsed"] / 60, 1),
             "history": ckpt["history"],
             "torch": torch.__version__, "machine": f"{platform.machine()} CPU",
@@ -167,6 +202,8 @@ def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True) ->
         meta["metrics"]["test"] = classification_report(test_preds["labels"], test_preds["probability"], threshold)
         meta["metrics"]["test"]["ece_uncalibrated"] = classification_report(
             test_preds["labels"], probs_from_logits(np.array(test_preds["logits"])), threshold)["ece"]
+    if previous:
+        meta["previous_model"] = previous
     (weights_dir / META_FILE).write_text(json.dumps(meta, indent=2))
     if test_preds is not None:
         write_test_predictions(weights_dir, test_preds, threshold, "kermany224/test")
@@ -174,3 +211,26 @@ def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True) ->
     guard, band = fit_guard_and_band(shipped, dataset.load_pixels(train_s), np.array([s.label for s in train_s]),
                                      dataset.load_pixels(val_s), val_y, temperature, threshold, progress=True)
     return install_guard_and_band(weights_dir, guard, band)
+
+
+def previous_model_card(weights_dir: Path) -> dict | None:
+    """What the Model Card keeps of the model about to be replaced: its figures and test predictions."""
+    meta_path = Path(weights_dir) / META_FILE
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text())
+    card = {
+        "model_version": meta["weights_sha256"][:12],
+        "weights_sha256": meta["weights_sha256"],
+        "date": meta.get("date"),
+        "metrics": meta.get("metrics", {}),
+        "decision_threshold": meta.get("decision_threshold"),
+        "calibration": meta.get("calibration"),
+        "training": {k: meta.get("training", {}).get(k) for k in ("schedule", "epochs", "wall_time_minutes")},
+        "input_check_eval": meta.get("input_check_eval"),
+    }
+    preds_path = Path(weights_dir) / TEST_PREDICTIONS_FILE
+    if preds_path.is_file():
+        preds = json.loads(preds_path.read_text())
+        card["test_predictions"] = {"labels": preds["labels"], "probability": preds["probability"]}
+    return card

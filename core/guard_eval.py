@@ -298,7 +298,7 @@ def evaluate_guard(service, items: list[Item], batch_size: int = 16) -> dict:
         chunk = items[start : start + batch_size]
         grays = np.stack([resize_gray(it.image.pixels, INPUT_SIZE) for it in chunk])
         features = service.forward(torch.cat([to_model_input(g) for g in grays])).features
-        verdicts = check_input(service, grays, features, [it.image.colourfulness for it in chunk])
+        verdicts, _ = check_input(service, grays, features, [it.image.colourfulness for it in chunk])
         for it, v in zip(chunk, verdicts):
             rows.append({"category": it.category, "name": it.name, "refused": v.flagged, "warned": v.unlike_training,
                          "why": (v.frontal or {}).get("code") if v.flagged and v.frontal else
@@ -344,3 +344,19 @@ def evaluate_guard(service, items: list[Item], batch_size: int = 16) -> dict:
         "lateral_chest": "not measured: no lateral chest film ships in an installable package",
     }
     return report
+
+
+def write_summary(weights_dir: Path, report: dict) -> dict:
+    """Per-category figures (no per-image lists) into classifier.json["input_check_eval"], for the Model Card."""
+    import json
+
+    from core.model import META_FILE
+
+    keep = ("n", "expected", "refused_stage1", "refused_rate", "warned_stage2", "analysed_rate", "refused_because")
+    summary = {"model_version": report["model_version"], "stage1": report["stage1"], "summary": report["summary"],
+               "categories": {c: {k: v[k] for k in keep} for c, v in report["categories"].items()}}
+    path = Path(weights_dir) / META_FILE
+    meta = json.loads(path.read_text())
+    meta["input_check_eval"] = summary
+    path.write_text(json.dumps(meta, indent=2))
+    return summary

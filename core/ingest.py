@@ -102,14 +102,15 @@ def predict_batch(service: ModelService, grays: list[np.ndarray]) -> list[reposi
     targets = torch.tensor([CLASS_NAMES.index(label) for label in labels])
     cams = fast_gradcam(out.features, service.model.fc.weight, targets)
     # Library images are already validated grayscale: colourfulness 0.
-    verdicts = check_input(service, np.stack([resize_gray(g) for g in grays]), out.features, [0.0] * len(grays))
+    verdicts, lung_prob = check_input(service, np.stack([resize_gray(g) for g in grays]), out.features, [0.0] * len(grays))
     records = []
     for i, label in enumerate(labels):
         cam = normalise(cams[i].numpy())
         verdict = verdicts[i]
         probability = float(out.probability[i])
         certainty = assess(probability, service.info.threshold, service.info.meta.get("uncertainty"), verdict)
-        limits, lung_mask = _limits(service, grays[i], cam, probability, label)
+        limits, lung_mask = _limits(service, grays[i], cam, probability, label,
+                                    None if lung_prob is None else lung_prob[i])
         records.append(repository.PredictionRecord(
             model_version=service.version, probability=probability, label=label,
             threshold=service.info.threshold, cam=cam, cam_target=label, cam_summary=cam_summary(cam),
@@ -119,12 +120,12 @@ def predict_batch(service: ModelService, grays: list[np.ndarray]) -> list[reposi
 
 
 def _limits(service: ModelService, gray: np.ndarray, cam: np.ndarray, probability: float,
-            label: str) -> tuple[dict | None, bytes | None]:
+            label: str, lung_probability: np.ndarray | None = None) -> tuple[dict | None, bytes | None]:
     """The model-limits probe for one library image (None, None without a lung segmenter)."""
     if service.segmenter is None:
         return None, None
     probe = probe_image(service, service.segmenter, resize_gray(gray), cam, probability, label,
-                        service.limit_thresholds)
+                        service.limit_thresholds, lung_probability=lung_probability)
     return probe.metrics, pack_mask(probe.lung_mask)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from core.cam import upsample
+from core.lungs import clean_mask
 from core.markers import detect_markers, erase_markers, marker_mask
 from core.preprocess import INPUT_SIZE, PIXEL_MEAN, normalize
 
@@ -198,7 +199,8 @@ class Thresholds:
 
 
 def probe_image(service, segmenter, gray224: np.ndarray, cam: np.ndarray, probability: float,
-                cam_target: str, thresholds: Thresholds, control: bool = False) -> LimitsProbe:
+                cam_target: str, thresholds: Thresholds, control: bool = False,
+                lung_probability: np.ndarray | None = None) -> LimitsProbe:
     """All limit metrics for one analysed image; one batched forward pass of 9 (10 with control) images.
 
     `control` adds an erasure of a same-size patch at a non-lung, non-marker spot: the noise
@@ -207,7 +209,7 @@ def probe_image(service, segmenter, gray224: np.ndarray, cam: np.ndarray, probab
     from core.model import PNEUMONIA
 
     gray224 = np.ascontiguousarray(gray224, dtype=np.uint8)
-    lung = segmenter.segment(gray224)
+    lung = segmenter.segment(gray224) if lung_probability is None else clean_mask(lung_probability >= 0.5)
     boxes = detect_markers(gray224, lung)
     shares = explanation_shares(cam, lung, boxes)
     erased = erase_markers(gray224, boxes) if boxes else None
@@ -264,4 +266,5 @@ def probe_analysis(service, analysis) -> LimitsProbe | None:
     if not analysis.model_trained or service.segmenter is None:
         return None
     return probe_image(service, service.segmenter, resize_gray(analysis.image.pixels, INPUT_SIZE), analysis.cam,
-                       analysis.probability, analysis.cam_target, service.limit_thresholds)
+                       analysis.probability, analysis.cam_target, service.limit_thresholds,
+                       lung_probability=analysis.lung_probability)

@@ -175,7 +175,36 @@ def reference_comparison(card: CardData, ci: dict | None) -> list[dict]:
     for key in ("accuracy", "auc", "f1", "sensitivity", "specificity"):
         value = ci[key]["value"] if ci else test.get(key)
         ours[key] = None if value is None else float(value)
-    return [ours, *REFERENCE_FIGURES]
+    rows = [ours]
+    previous = card.meta.get("previous_model")
+    if previous and previous.get("metrics", {}).get("test"):
+        old = previous["metrics"]["test"]
+        rows.append({"model": f"Previous model ({previous['model_version']})", "test images": int(old.get("n", 0)),
+                     **{k: (None if old.get(k) is None else float(old[k]))
+                        for k in ("accuracy", "auc", "f1", "sensitivity", "specificity")}})
+    return [*rows, *REFERENCE_FIGURES]
+
+
+def previous_test_predictions(card: CardData) -> tuple[np.ndarray, np.ndarray] | None:
+    """The replaced model's test labels and probabilities (kept by `export --keep-previous`)."""
+    preds = (card.meta.get("previous_model") or {}).get("test_predictions")
+    if not preds:
+        return None
+    return np.asarray(preds["labels"], int), np.asarray(preds["probability"], float)
+
+
+def input_check_table(meta: dict) -> list[dict]:
+    """guard-eval per category for this model and, where kept, the previous one (share refused / warned)."""
+    new = (meta.get("input_check_eval") or {}).get("categories", {})
+    old = ((meta.get("previous_model") or {}).get("input_check_eval") or {}).get("categories", {})
+    rows = []
+    for category in dict.fromkeys([*new, *old]):
+        n, o = new.get(category, {}), old.get(category, {})
+        rows.append({"images": category, "expected": n.get("expected") or o.get("expected"), "n": n.get("n") or o.get("n"),
+                     "refused (stage 1)": n.get("refused_rate"),
+                     "analysed with a warning (stage 2)": (n["warned_stage2"] / n["n"]) if n.get("n") else None,
+                     "previous model: refused": o.get("refused_rate")})
+    return rows
 
 
 def training_summary(meta: dict) -> dict:

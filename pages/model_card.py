@@ -71,14 +71,23 @@ if card.has_predictions:
         fig.add_trace(go.Scatter(x=rel["predicted"], y=rel["observed"], mode="lines+markers", name=name,
                                  customdata=rel["count"],
                                  hovertemplate="predicted %{x:.2f}<br>observed %{y:.2f}<br>%{customdata} images"))
+    previous = mc.previous_test_predictions(card)
+    if previous is not None:
+        rel = mc.reliability(*previous)
+        fig.add_trace(go.Scatter(x=rel["predicted"], y=rel["observed"], mode="lines+markers", line=dict(dash="dash"),
+                                 name=f"previous model ({meta['previous_model']['model_version']})",
+                                 customdata=rel["count"],
+                                 hovertemplate="predicted %{x:.2f}<br>observed %{y:.2f}<br>%{customdata} images"))
     calib = meta.get("calibration", {})
     fig.update_layout(title="Calibration (reliability) diagram (test)", xaxis_title="predicted P(pneumonia)",
                       yaxis_title="observed share with pneumonia", height=420)
     right.plotly_chart(fig, key="reliability")
     test = meta.get("metrics", {}).get("test", {})
+    old_test = (meta.get("previous_model") or {}).get("metrics", {}).get("test", {})
     right.caption(f"Temperature {calib.get('temperature', 1.0):.3f}, fitted on validation. ECE on validation "
                   f"{calib.get('val_ece_before', float('nan')):.3f} → {calib.get('val_ece_after', float('nan')):.3f}; "
-                  f"on test {test.get('ece_uncalibrated', float('nan')):.3f} → {test.get('ece', float('nan')):.3f}.")
+                  f"on test {test.get('ece_uncalibrated', float('nan')):.3f} → {test.get('ece', float('nan')):.3f}"
+                  + (f" (previous model: {old_test['ece']:.3f})." if "ece" in old_test else "."))
 
     st.subheader("Threshold explorer")
     st.caption("Move the threshold and watch sensitivity trade against specificity. The shipped threshold is "
@@ -104,9 +113,22 @@ if band:
                 f"{band['band'][0]:.1%} and {band['band'][1]:.1%}. On validation {band['val_share_uncertain']:.1%} of "
                 f"images fell in that band; outside it accuracy was {band['val_accuracy_confident']:.1%}.")
 if guard:
-    st.markdown(f"Images whose features lie farther from the training X-rays than {guard['threshold']:.1f} "
-                f"(the {guard['percentile']:g}th percentile of validation images) or that are in colour are "
-                "refused before classification; the user may analyse them anyway, and that is recorded.")
+    st.markdown("The input check has two stages. **Stage 1** asks whether the image is a frontal chest X-ray at all: "
+                "the lung U-Net must find two lung fields side by side, of plausible size, with confidence, and the "
+                "image must be grey. Anything else (a photo, a document, another body part or modality, a lateral "
+                "view) is refused with the reason; the user may analyse it anyway, and that is recorded. "
+                f"**Stage 2** measures how far the image's features lie from the training X-rays: beyond "
+                f"{guard['threshold']:.1f} (the {guard['percentile']:g}th percentile of validation images) the "
+                "image is still analysed, with a warning that the model was trained on pediatric films of one "
+                "centre and its output is unreliable there.")
+    table = mc.input_check_table(meta)
+    if table:
+        st.dataframe(table, hide_index=True, column_config={
+            k: st.column_config.NumberColumn(format="percent") for k in
+            ("refused (stage 1)", "analysed with a warning (stage 2)", "previous model: refused")})
+        st.caption("`python -m core guard-eval`: images nobody trained on. The previous model had a single stage "
+                   "(colour or feature distance refused). No lateral chest film ships in any package we can install, "
+                   "so laterals are not measured here.")
 if not band and not guard:
     st.caption("No input guard or uncertainty band has been fitted for these weights (`python -m core fit-guard`).")
 
