@@ -12,6 +12,7 @@ import streamlit as st
 from db.errors import LibraryError, is_connection_problem
 from db.users import authenticate, create_first_instructor, effective_roles, has_users
 from db.users import active_user as load_active_user
+from pages.common import route_through_home
 from pages.library_ui import Unavailable, guard, library, session
 
 USER_KEY = "auth_user_id"
@@ -69,6 +70,7 @@ def library_has_users() -> bool | None:
 
 def require_login() -> SignedIn:
     """Without a logged-in user, whatever page was asked for shows the login form (or first-run setup) instead."""
+    route_through_home()
     user = current_user()
     if user is None:
         has_users = library_has_users()

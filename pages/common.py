@@ -8,12 +8,20 @@ from streamlit.runtime.pages_manager import PagesManager
 from core.analysis import DISCLAIMER
 from core.model import ModelService
 
-if PagesManager.uses_pages_directory:
-    # Streamlit treats a `pages/` folder beside the main script as v1 auto-pages until the
-    # first st.navigation call, so a visitor landing straight on /analyze would bypass the
-    # router. Switch the process to Home.py's router and rerun this request through it.
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+
+
+def route_through_home() -> None:
+    """Send a page that Streamlit ran as a v1 auto-page back through Home.py's router.
+
+    Streamlit treats a `pages/` folder beside the main script as v1 auto-pages until the first
+    st.navigation call, so the first visitor of a fresh server landing straight on /analyze would
+    bypass the router (and its login). Every page calls this first (through require_login), never
+    at import time: a rerun raised while a module is being imported leaves it half-initialised
+    for every other session importing it at that moment.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 @st.cache_resource(show_spinner="Loading the classifier…")
@@ -44,3 +52,17 @@ def sidebar() -> None:
         else:
             st.caption("Model: **none trained** (placeholder)")
         st.caption("Educational use only · not a medical device · does not diagnose.")
+
+
+MISSING = "—"
+
+
+def number_table(rows: list[dict], *, percent: tuple[str, ...] = (), decimals: dict[str, int] | None = None,
+                 key: str | None = None) -> None:
+    """A table whose numbers stay numbers: a missing figure is None in the data and "—" only on screen.
+
+    A placeholder string inside a numeric column makes Arrow refuse the whole table.
+    """
+    config = {c: st.column_config.NumberColumn(format="percent") for c in percent}
+    config |= {c: st.column_config.NumberColumn(format=f"%.{n}f") for c, n in (decimals or {}).items()}
+    st.dataframe(rows, hide_index=True, key=key, column_config=config, placeholder=MISSING)

@@ -9,7 +9,7 @@ from core.class_stats import per_attempt, per_case, per_source, to_csv
 from core.quiz import MODES, streaks
 from db.class_results import answer_rows
 from pages.auth_ui import require_role
-from pages.common import disclaimer
+from pages.common import disclaimer, number_table
 from pages.library_ui import Unavailable, guard, library, session
 from core.formatting import percent
 
@@ -89,9 +89,9 @@ with tab_cases:
         by = {}
         for r in spotted:
             by.setdefault((r.case_id, r.case_title, r.expected), []).append(r.correct)
-        st.dataframe([{"case": f"#{c} · {t}", "accepted answer": e, "answers": len(v), "right": pct(sum(v) / len(v))}
+        number_table([{"case": f"#{c} · {t}", "accepted answer": e, "answers": len(v), "right": sum(v) / len(v)}
                       for (c, t, e), v in sorted(by.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))],
-                     hide_index=True, key="dash_shortcut_table")
+                     percent=("right",), key="dash_shortcut_table")
 
 with tab_students:
     st.subheader("Progress over time")
@@ -109,18 +109,19 @@ with tab_students:
         mine = [r for r in rows if r.user == name]
         current, best = streaks([r.correct for r in sorted(mine, key=lambda r: (r.started_at, r.attempt_id, r.position))])
         quizzes = [a for a in attempts if a.user == name]
+        last_brier = quizzes[-1].brier if quizzes else None
         summary.append({"student": name, "quizzes": len(quizzes), "answers": len(mine),
-                        "accuracy": pct(sum(r.correct for r in mine) / len(mine)),
-                        "last quiz Brier": round(quizzes[-1].brier, 3), "best streak": best, "current streak": current})
-    st.dataframe(summary, hide_index=True, key="dash_student_table")
+                        "accuracy": sum(r.correct for r in mine) / len(mine) if mine else None,
+                        "last quiz Brier": last_brier, "best streak": best, "current streak": current})
+    number_table(summary, percent=("accuracy",), decimals={"last quiz Brier": 3}, key="dash_student_table")
 
 with tab_sets:
     st.subheader("Teaching sets: the class and the model")
-    st.dataframe([{"cases from": x.source, "students": x.students, "answers": x.answers,
-                   "student accuracy": pct(x.student_accuracy), "model accuracy": pct(x.model_accuracy),
-                   "human–model agreement": pct(x.agreement),
+    number_table([{"cases from": x.source, "students": x.students, "answers": x.answers,
+                   "student accuracy": x.student_accuracy, "model accuracy": x.model_accuracy,
+                   "human–model agreement": x.agreement,
                    "compared on": f"{x.model_answers} answers with a stored model output"} for x in by_source],
-                 hide_index=True, key="dash_set_table")
+                 percent=("student accuracy", "model accuracy", "human–model agreement"), key="dash_set_table")
     if not by_source:
         st.caption("No NORMAL/PNEUMONIA readings yet, so there is nothing to compare with the model.")
     long = [(x.source, measure, value) for x in by_source

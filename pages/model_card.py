@@ -2,7 +2,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import model_card as mc
-from pages.common import disclaimer, model_service, no_trained_model_notice
+from pages.common import MISSING, disclaimer, model_service, no_trained_model_notice
 from pages.auth_ui import require_login
 
 require_login()
@@ -44,7 +44,7 @@ else:
         col.caption(f"[{m['low']:.3f}, {m['high']:.3f}]")
 
 st.subheader("Compared with published figures")
-st.dataframe(mc.reference_comparison(card, ci), hide_index=True,
+st.dataframe(mc.reference_comparison(card, ci), hide_index=True, placeholder=MISSING,
              column_config={k: st.column_config.NumberColumn(format="%.3f") for k in
                             ("accuracy", "auc", "f1", "sensitivity", "specificity")})
 st.caption("The published figures are on the full 624-image official test split; ours on the 313-image half "
@@ -123,7 +123,7 @@ if guard:
                 "centre and its output is unreliable there.")
     table = mc.input_check_table(meta)
     if table:
-        st.dataframe(table, hide_index=True, column_config={
+        st.dataframe(table, hide_index=True, placeholder=MISSING, column_config={
             k: st.column_config.NumberColumn(format="percent") for k in
             ("refused (stage 1)", "analysed with a warning (stage 2)", "previous model: refused")})
         st.caption("`python -m core guard-eval`: images nobody trained on. The previous model had a single stage "
@@ -157,7 +157,7 @@ else:
                    f"{erasure['mean_delta']:+.3f}" if erasure["mean_delta"] is not None else "–",
                    help=f"Over the {test_limits['images_with_marker']} test images with a detected marker; "
                         f"mean absolute change {erasure['mean_abs_delta'] if erasure['mean_abs_delta'] is not None else '–'}")
-    st.dataframe(mc.flag_table(test_limits), hide_index=True)
+    st.dataframe(mc.flag_table(test_limits), hide_index=True, placeholder=MISSING)
     thresholds = limits_card.get("thresholds")
     if thresholds:
         st.caption("Flag thresholds, fitted on the validation split: " + "; ".join(

@@ -19,7 +19,7 @@ from db.codec import decode_png
 from db.errors import LibraryError
 from db.teaching import list_sets
 from pages.auth_ui import require_role
-from pages.common import disclaimer, model_service
+from pages.common import disclaimer, model_service, number_table
 from pages.library_ui import Unavailable, current_model_version, guard, library, session
 from core.formatting import percent
 
@@ -45,10 +45,6 @@ def db_call(fn, *args, **kwargs):
     except Unavailable:
         pass
     return None
-
-
-def pct(value) -> str:
-    return "—" if value is None else f"{value:.0%}"
 
 
 def running_score(attempt_id: int, mode: str) -> None:
@@ -100,9 +96,9 @@ def show_history() -> None:
         s, kind = score(answers), MODES.get(attempt.mode)
         rows.append({"started": attempt.started_at.strftime("%Y-%m-%d %H:%M"), "cases from": attempt.source,
                      "mode": kind.label if kind else attempt.mode, "answered": f"{s.answered}/{len(attempt.case_ids)}",
-                     "accuracy": pct(s.accuracy), "Brier": "—" if s.brier is None else round(s.brier, 3),
-                     "best streak": s.best_streak, "model accuracy": pct(s.model_accuracy) if kind and kind.needs_model else ""})
-    st.dataframe(rows, hide_index=True)
+                     "accuracy": s.accuracy, "Brier": s.brier, "best streak": s.best_streak,
+                     "model accuracy": s.model_accuracy if kind and kind.needs_model else None})
+    number_table(rows, percent=("accuracy", "model accuracy"), decimals={"Brier": 3}, key="quiz_history_table")
 
 
 def current_mark(mark_key: str) -> tuple[float, float] | None:

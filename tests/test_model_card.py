@@ -172,3 +172,51 @@ def test_evaluate_cli_on_a_small_folder(trained_weights_dir, kermany_test_dir, t
     empty = subprocess.run([sys.executable, "-m", "core", "evaluate", str(tmp_path / "NORMAL")], cwd=REPO, env=env,
                            capture_output=True, text=True, timeout=300)
     assert empty.returncode == 2 and "NORMAL/ or PNEUMONIA/" in empty.stderr
+
+
+def test_select_checkpoint_takes_the_lowest_validation_loss_of_the_exported_weights(tmp_path):
+    import torch
+
+    from core.export import select_checkpoint, selection_loss
+
+    history = [{"epoch": 1, "loss": 0.1, "shift_loss": 0.1, "ema": {"loss": 0.5, "shift_loss": 0.5}},
+               {"epoch": 2, "loss": 0.9, "shift_loss": 0.9, "ema": {"loss": 0.2, "shift_loss": 0.4}},
+               {"epoch": 3, "loss": 0.9, "shift_loss": 0.9, "ema": {"loss": 0.1, "shift_loss": 0.9}}]
+    torch.save({"history": history}, tmp_path / "last.pt")
+    for e in (1, 2, 3):
+        torch.save({"epoch": e - 1}, tmp_path / f"epoch-{e:02d}.pt")
+    assert [selection_loss(h) for h in history] == pytest.approx([0.5, 0.3, 0.5])
+    assert select_checkpoint(tmp_path) == (tmp_path / "epoch-02.pt", 2)  # EMA losses, shifted slice included
+    (tmp_path / "epoch-02.pt").unlink()  # an older run without snapshots exports its last epoch
+    assert select_checkpoint(tmp_path) == (tmp_path / "last.pt", 3)
+
+
+def test_model_card_shows_the_previous_model_beside_the_new(exported_weights_dir, tmp_path, monkeypatch):
+    from core.export import previous_model_card
+    from test_app import fresh_app, page_text
+
+    folder = tmp_path / "weights"
+    shutil.copytree(exported_weights_dir, folder)
+    meta = json.loads((folder / "classifier.json").read_text())
+    eval_block = {"categories": {"photos": {"n": 20, "expected": "refused", "refused_rate": 1.0, "warned_stage2": 0},
+                                 "adult chest CR": {"n": 1, "expected": "analysed", "refused_rate": 0.0, "warned_stage2": 1}}}
+    meta["input_check_eval"] = {"categories": {"photos": {"n": 20, "expected": "refused", "refused_rate": 0.95},
+                                               "adult chest CR": {"n": 1, "expected": "analysed", "refused_rate": 1.0}}}
+    (folder / "classifier.json").write_text(json.dumps(meta))
+    previous = previous_model_card(folder)
+    assert previous["model_version"] == meta["weights_sha256"][:12] and len(previous["test_predictions"]["labels"]) == 24
+    meta["previous_model"] = dict(previous, model_version="oldmodel0001")
+    meta["input_check_eval"] = eval_block
+    (folder / "classifier.json").write_text(json.dumps(meta))
+    rows = mc.input_check_table(meta)
+    assert rows[1] == {"images": "adult chest CR", "expected": "analysed", "n": 1, "refused (stage 1)": 0.0,
+                       "analysed with a warning (stage 2)": 1.0, "previous model: refused": 1.0}
+
+    monkeypatch.setenv("CXR_WEIGHTS_DIR", str(folder))
+    at = fresh_app()
+    at.switch_page("pages/model_card.py").run()
+    assert not at.exception, at.exception
+    assert list(at.dataframe[0].value["model"])[1] == "Previous model (oldmodel0001)"
+    reliability = next(c for c in at.get("plotly_chart") if "reliability" in c.proto.spec)
+    assert "previous model (oldmodel0001)" in reliability.proto.spec
+    assert "Stage 1" in page_text(at) and "(previous model:" in page_text(at)
