@@ -85,7 +85,11 @@ def run_bench(n_images: int = 12, repeats: int = 3, warmup: int = 3) -> dict:
         "p50_ms_pytorch_grad_cam": round(p50["pytorch_grad_cam"], 2),
         "ratio_full_vs_forward": round(p50["ours"] / p50["forward"], 3),
         "ratio_full_vs_pytorch_grad_cam": round(p50["ours"] / p50["pytorch_grad_cam"], 3),
-        "targets": {"ratio_full_vs_forward": 1.3, "ratio_full_vs_pytorch_grad_cam": 0.5},
+        "targets": {"ratio_full_vs_forward": 1.2, "ratio_full_vs_pytorch_grad_cam": 0.5},
+        # Stage 1 of the input check (the lung U-Net) is inside the full analysis; its map is reused
+        # by the limits probe, so the probe no longer segments.
+        "input_check_stage1": "lung U-Net" if service.segmenter is not None and service.guard is not None else "off",
+        "test_time_augmentation": "none",
         # The model-limits probe (lung mask, markers, 8 extra forward passes for faithfulness and
         # counterfactuals) is a separate step after the analysis; its cost is reported, not hidden.
         "p50_ms_lung_segmentation": limits and limits["segment"],
@@ -101,5 +105,5 @@ def _bench_limits(service: ModelService, images: list[bytes], repeats: int) -> d
     analyses = [analyze_bytes(service, data, force=True) for data in images]
     grays = [resize_gray(a.image.pixels) for a in analyses]
     probe_analysis(service, analyses[0])
-    return {"segment": round(_p50_ms(service.segmenter.segment, grays, repeats), 2),
+    return {"segment": round(_p50_ms(lambda g: service.segmenter.probabilities(g[None]), grays, repeats), 2),
             "probe": round(_p50_ms(lambda a: probe_analysis(service, a), analyses, repeats), 2)}

@@ -66,6 +66,16 @@ class GuardVerdict:
         """Analysed, with a warning: a chest X-ray unlike the training films."""
         return self.verdict == OUT_OF_DISTRIBUTION
 
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "GuardVerdict | None":
+        """A verdict stored with a prediction, read back (older records lack stage and frontal)."""
+        if not data:
+            return None
+        known = {k: data.get(k) for k in cls.__dataclass_fields__}
+        known["overridden"] = bool(known["overridden"])
+        known["colourfulness"] = float(known["colourfulness"] or 0.0)
+        return cls(**known)
+
     def to_dict(self) -> dict:
         out = asdict(self)
         for key in ("distance", "threshold", "familiarity_percentile"):

@@ -14,6 +14,7 @@ from pages.common import disclaimer, model_service, no_trained_model_notice
 from pages.library_ui import first_page_when_filters_change, show_page_position, Unavailable, current_model_version, guard, library, seed_demo_if_needed, session
 from pages.auth_ui import require_role
 from core.formatting import percent
+from core.guard import GuardVerdict
 
 require_role("instructor")  # server-side: a user without the role gets this message and nothing else
 
@@ -106,7 +107,7 @@ def load_snapshot(s, case_id: int) -> CaseSnapshot:
         prediction=None if pred is None else {
             "label": pred.label, "probability": pred.probability, "threshold": pred.threshold,
             "model_version": pred.model_version, "cam": repo.prediction_cam(pred), "cam_target": pred.cam_target,
-            "cam_summary": pred.cam_summary},
+            "cam_summary": pred.cam_summary, "guard": pred.guard},
         history=tuple((repo.as_datetime_text(h.changed_at), h.changed_by, h.old_label or "none", h.new_label or "none")
                       for h in repo.truth_history(s, case_id)),
         sets=tuple((x.id, x.name) for x in teaching.sets_for_case(s, case_id)),
@@ -151,6 +152,10 @@ def show_case(case_id: int) -> None:
         top[0].metric("Model output", pred["label"])
         top[1].metric("Probability of pneumonia", percent(pred["probability"]))
         top[2].metric("Model version", pred["model_version"])
+        stored_guard = GuardVerdict.from_dict(pred["guard"])
+        if stored_guard is not None and stored_guard.unlike_training:
+            st.warning("This chest X-ray is unlike the films the model was trained on (pediatric, one centre): "
+                       f"its output here is unreliable. ({stored_guard.reason}.)", icon=":material/warning:")
         outcome = repo.GalleryRow(snap.id, "", snap.truth_label, None, b"", pred["label"], pred["probability"], ()).outcome
         if outcome:
             st.caption(f"Against the ground truth: **{repo.describe_outcome(outcome)}**.")
@@ -169,7 +174,8 @@ def show_case(case_id: int) -> None:
         # The stored prediction, read back as the analysis it came from: nothing is recomputed.
         stored = Analysis(image=XRayImage(gray, "PNG", 0.0), probability=pred["probability"], label=pred["label"],
                           threshold=pred["threshold"], model_version=pred["model_version"], model_trained=True,
-                          cam=pred["cam"], cam_target=pred["cam_target"], cam_summary=pred["cam_summary"])
+                          cam=pred["cam"], cam_target=pred["cam_target"], cam_summary=pred["cam_summary"],
+                          guard=GuardVerdict.from_dict(pred["guard"]))
         report_panel(stored, key=f"case_report_{snap.id}", reference=snap.reference_text)
     else:
         st.caption("Reports are written from a stored prediction of the installed model; this case has none yet.")

@@ -1,6 +1,8 @@
 """What every page shares: the one cached model service and the sidebar notices."""
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
 from streamlit.runtime.pages_manager import PagesManager
@@ -8,6 +10,8 @@ from streamlit.runtime.pages_manager import PagesManager
 from core.analysis import DISCLAIMER
 from core.model import ModelService
 
+
+_ROUTED = threading.Event()
 
 
 def route_through_home() -> None:
@@ -17,9 +21,12 @@ def route_through_home() -> None:
     st.navigation call, so the first visitor of a fresh server landing straight on /analyze would
     bypass the router (and its login). Every page calls this first (through require_login), never
     at import time: a rerun raised while a module is being imported leaves it half-initialised
-    for every other session importing it at that moment.
+    for every other session importing it at that moment. Once per process: after the switch the
+    flag stays off (only Streamlit's AppTest resets it, and a rerun there would drop the click
+    that started the run).
     """
-    if PagesManager.uses_pages_directory:
+    if PagesManager.uses_pages_directory and not _ROUTED.is_set():
+        _ROUTED.set()
         PagesManager.uses_pages_directory = False
         st.rerun()
 

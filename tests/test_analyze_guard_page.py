@@ -40,3 +40,32 @@ def test_chest_xray_passes_the_guard_and_shows_certainty(exported_weights_dir, m
     assert metrics["Certainty"] in ("confident", "uncertain")
     assert not at.session_state["analysis"][1].guard.overridden
     assert any("Typicality" in c.value for c in at.caption)
+
+
+def test_chest_film_unlike_ours_is_analysed_with_the_stage2_warning(kermany_test_dir, tmp_path, monkeypatch):
+    """Committed classifier and lung U-Net; a zero distance limit makes stage 2 warn on any film."""
+    import shutil
+    from dataclasses import replace
+    from pathlib import Path
+
+    import pytest
+
+    from core.guard import load_guard, save_guard
+    from core.model import WEIGHTS_FILE, sha256_file
+
+    weights = Path(__file__).resolve().parent.parent / "weights"
+    if not (weights / "lungs.safetensors").is_file():
+        pytest.skip("needs the committed lung segmenter")
+    folder = tmp_path / "weights"
+    shutil.copytree(weights, folder)
+    sha = sha256_file(folder / WEIGHTS_FILE)
+    guard, _ = load_guard(folder, sha)
+    save_guard(replace(guard, threshold=0.0), folder, sha)
+    monkeypatch.setenv("CXR_WEIGHTS_DIR", str(folder))
+    image = sorted((kermany_test_dir / "PNEUMONIA").glob("*.jpeg"))[0]
+    at = upload(fresh_app(), "adult.jpeg", image.read_bytes())
+    assert not at.exception, at.exception
+    assert not at.error  # analysed, not refused
+    assert any("unlike the films the model was trained on" in w.value for w in at.warning)
+    assert {m.label: m.value for m in at.metric}["Certainty"] == "unreliable"
+    assert at.session_state["analysis"][1].to_dict()["guard"]["stage"] == 2

@@ -137,3 +137,16 @@ def test_batch_cli_gives_one_json_line_per_file(tmp_path, kermany_test_dir):
     lines = [json.loads(line) for line in with_junk.stdout.splitlines()]
     assert [line.get("stage") for line in lines] == [None, "unreadable", "not_chest_xray"]
     assert "Not an image" in lines[1]["refused"]
+
+
+def test_a_stored_verdict_reads_back_whole_and_older_records_still_read():
+    from core.guard import IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, GuardVerdict
+
+    verdict = GuardVerdict(OUT_OF_DISTRIBUTION, "unlike", 31.5, 27.5, 0.0, 0.4, stage=2,
+                           frontal={"passed": True, "code": fc.PASSED})
+    again = GuardVerdict.from_dict(json.loads(json.dumps(verdict.to_dict())))
+    assert again == verdict and again.unlike_training and not again.flagged
+    older = GuardVerdict.from_dict({"verdict": IN_DISTRIBUTION, "reason": "ok", "distance": 3.0, "threshold": 27.5,
+                                    "colourfulness": 0.0, "familiarity_percentile": 80.0, "overridden": False})
+    assert older.stage is None and older.frontal is None and not older.unlike_training
+    assert GuardVerdict.from_dict(None) is None
