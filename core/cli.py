@@ -203,13 +203,17 @@ def _cmd_evaluate(args) -> int:
 def _cmd_export(args) -> int:
     from core.export import export_run, previous_model_card, select_checkpoint
 
+    selection = None
     if args.epoch:
         checkpoint = args.run_dir / f"epoch-{args.epoch:02d}.pt"
     else:
-        checkpoint, epoch = select_checkpoint(args.run_dir)
+        checkpoint, epoch, selection = select_checkpoint(args.run_dir)
+        for row in selection:
+            print(f"epoch {row['epoch']}: calibrated NLL validation {row['val_nll_calibrated']}, shifted slice "
+                  f"{row['shift_nll_calibrated']}", file=sys.stderr)
         print(f"selected epoch {epoch} on validation: {checkpoint}", file=sys.stderr)
     previous = previous_model_card(args.out) if args.keep_previous else None
-    meta = export_run(checkpoint, args.out, report_test=not args.no_test, previous=previous)
+    meta = export_run(checkpoint, args.out, report_test=not args.no_test, previous=previous, selection=selection)
     print(json.dumps({k: meta[k] for k in ("metrics", "uncertainty", "input_guard")}, indent=2))
     return 0
 

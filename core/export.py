@@ -99,19 +99,40 @@ def fit_guard_for_weights(weights_dir: Path, max_train: int | None = None, cache
     return install_guard_and_band(weights_dir, guard, band)
 
 
-def selection_loss(entry: dict) -> float:
-    """Validation NLL of the weights an epoch exports (the EMA copy when the run kept one), averaged
-    with the loss on the shifted validation slice, so a model that only fits typical films loses."""
-    v = entry.get("ema", entry)
-    return (v["loss"] + v.get("shift_loss", v["loss"])) / 2
+def calibrated_nll(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Validation NLL after temperature scaling: compares label-smoothed and sharp epochs fairly."""
+    t = fit_temperature(logits, labels)
+    return float(torch.nn.functional.cross_entropy(torch.from_numpy(logits) / t, torch.from_numpy(labels)).item())
 
 
-def select_checkpoint(run_dir: Path) -> tuple[Path, int]:
-    """The per-epoch snapshot with the lowest selection loss (validation only), or last.pt for older runs."""
-    last = torch.load(Path(run_dir) / "last.pt", weights_only=False, map_location="cpu")
-    best = min(last["history"], key=selection_loss)
-    snapshot = Path(run_dir) / f"epoch-{best['epoch']:02d}.pt"
-    return (snapshot, best["epoch"]) if snapshot.is_file() else (Path(run_dir) / "last.pt", last["history"][-1]["epoch"])
+def select_checkpoint(run_dir: Path) -> tuple[Path, int, list[dict]]:
+    """The per-epoch snapshot (the EMA copy when the run kept one) with the lowest calibrated NLL on
+    validation, averaged with the shifted validation slice; validation only. Older runs without
+    snapshots export last.pt."""
+    from core.train import shifted_slice
+
+    run_dir = Path(run_dir)
+    last = torch.load(run_dir / "last.pt", weights_only=False, map_location="cpu")
+    snapshots = sorted(run_dir.glob("epoch-*.pt"))
+    if not snapshots:
+        return run_dir / "last.pt", last["history"][-1]["epoch"], []
+    config = last["config"]
+    samples = dataset.list_labelled(dataset.KERMANY / "train")
+    train_s, val_s = dataset.patient_split(samples, config["val_fraction"], config["seed"])
+    val_px, val_y = dataset.load_pixels(val_s), np.array([s.label for s in val_s])
+    shift = shifted_slice(dataset.load_pixels(train_s), val_px)
+    table = []
+    for path in snapshots:
+        model = build_resnet34()
+        model.load_state_dict(torch.load(path, weights_only=False, map_location="cpu")["model"])
+        model.eval().to(memory_format=torch.channels_last)
+        logits = predict_logits(model, val_px)
+        table.append({"epoch": int(path.stem.split("-")[1]), "file": path.name,
+                      "val_nll_calibrated": round(calibrated_nll(logits, val_y), 4),
+                      "shift_nll_calibrated": round(calibrated_nll(logits[shift], val_y[shift]), 4)})
+        table[-1]["selection_loss"] = round((table[-1]["val_nll_calibrated"] + table[-1]["shift_nll_calibrated"]) / 2, 4)
+    best = min(table, key=lambda r: r["selection_loss"])
+    return run_dir / best["file"], best["epoch"], table
 
 
 def _describe_training(config: dict) -> dict:
@@ -133,9 +154,13 @@ def _describe_training(config: dict) -> dict:
     return text
 
 
-def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True, previous: dict | None = None) -> dict:
+def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True, previous: dict | None = None,
+               selection: list[dict] | None = None) -> dict:
     """Calibrate and install one checkpoint; `previous` (the replaced model's card) is kept beside the new one."""
     ckpt = torch.load(checkpoint, weights_only=False, map_location="cpu")
+    run_last = Path(checkpoint).with_name("last.pt")
+    # A per-epoch snapshot carries the history up to its epoch; the run's record is the whole run.
+    run = torch.load(run_last, weights_only=False, map_location="cpu") if run_last.is_file() else ckpt
     model = build_resnet34()
     model.load_state_dict(ckpt["model"])
     model.eval().to(memory_format=torch.channels_last)
@@ -185,12 +210,13 @@ def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True, pr
             "val_fraction": config["val_fraction"], "seed": config["seed"],
             "counts": {"train": {n: sum(s.label == i for s in samples if s not in val_set) for i, n in enumerate(CLASS_NAMES)},
                        "validation": {n: sum(s.label == i for s in val_s) for i, n in enumerate(CLASS_NAMES)}},
-            "schedule": config["schedule"], "epochs": len(ckpt["history"]), "batch_size": config["batch_size"],
+            "schedule": config["schedule"], "epochs": len(run["history"]), "batch_size": config["batch_size"],
             **_describe_training(config),
             "selected_epoch": ckpt["history"][-1]["epoch"],
-            "selection_rule": "lowest mean of validation NLL and shifted-slice NLL (validation only)",
-            "wall_time_minutes": round(ckpt["elapsed"] / 60, 1),
-            "history": ckpt["history"],
+            "selection_rule": "lowest mean of calibrated validation NLL and calibrated shifted-slice NLL (validation only)",
+            **({"selection": selection} if selection else {}),
+            "wall_time_minutes": round(run["elapsed"] / 60, 1),
+            "history": run["history"],
             "torch": torch.__version__, "machine": f"{platform.machine()} CPU",
         },
         "metrics": {"validation": classification_report(val_y, val_prob, threshold)},

@@ -174,21 +174,15 @@ def test_evaluate_cli_on_a_small_folder(trained_weights_dir, kermany_test_dir, t
     assert empty.returncode == 2 and "NORMAL/ or PNEUMONIA/" in empty.stderr
 
 
-def test_select_checkpoint_takes_the_lowest_validation_loss_of_the_exported_weights(tmp_path):
-    import torch
+def test_calibrated_nll_is_blind_to_temperature():
+    from core.export import calibrated_nll
 
-    from core.export import select_checkpoint, selection_loss
-
-    history = [{"epoch": 1, "loss": 0.1, "shift_loss": 0.1, "ema": {"loss": 0.5, "shift_loss": 0.5}},
-               {"epoch": 2, "loss": 0.9, "shift_loss": 0.9, "ema": {"loss": 0.2, "shift_loss": 0.4}},
-               {"epoch": 3, "loss": 0.9, "shift_loss": 0.9, "ema": {"loss": 0.1, "shift_loss": 0.9}}]
-    torch.save({"history": history}, tmp_path / "last.pt")
-    for e in (1, 2, 3):
-        torch.save({"epoch": e - 1}, tmp_path / f"epoch-{e:02d}.pt")
-    assert [selection_loss(h) for h in history] == pytest.approx([0.5, 0.3, 0.5])
-    assert select_checkpoint(tmp_path) == (tmp_path / "epoch-02.pt", 2)  # EMA losses, shifted slice included
-    (tmp_path / "epoch-02.pt").unlink()  # an older run without snapshots exports its last epoch
-    assert select_checkpoint(tmp_path) == (tmp_path / "last.pt", 3)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    logits = np.stack([np.zeros(400), (2 * y - 1) * 2.0 + rng.normal(size=400)], 1)
+    # A sharp and a softened copy of the same ranking score the same once each is temperature-scaled.
+    assert calibrated_nll(logits, y) == pytest.approx(calibrated_nll(logits * 0.3, y), abs=1e-4)
+    assert calibrated_nll(logits, y) < calibrated_nll(rng.normal(size=(400, 2)), y)
 
 
 def test_model_card_shows_the_previous_model_beside_the_new(exported_weights_dir, tmp_path, monkeypatch):

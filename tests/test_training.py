@@ -53,8 +53,23 @@ def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_classifier_resumes_to_the_same_weights(mini_data, monkeypatch):
-    config = train.TrainConfig(schedule="64x1,80x1", batch_size=4, val_fraction=0.25)
+@pytest.mark.parametrize("recipe", [
+    {},
+    # the fine-tuning recipe: warm start, weight EMA, label smoothing, strong augmentation
+    {"ema_decay": 0.9, "label_smoothing": 0.1, "augmentation": "strong", "pct_start": 0.1, "init": True},
+], ids=["from-scratch", "fine-tune"])
+def test_classifier_resumes_to_the_same_weights(mini_data, monkeypatch, recipe):
+    recipe = dict(recipe)
+    if recipe.pop("init", False):
+        from safetensors.torch import save_file
+
+        from core.model import build_resnet34, sha256_file
+
+        init = mini_data / "init.safetensors"
+        torch.manual_seed(5)
+        save_file({k: v.contiguous() for k, v in build_resnet34().state_dict().items()}, str(init))
+        recipe |= {"init_weights": str(init), "init_sha256": sha256_file(init)}
+    config = train.TrainConfig(schedule="64x1,80x1", batch_size=4, val_fraction=0.25, **recipe)
     whole = train.train(config, mini_data / "whole")
     with monkeypatch.context() as m:
         interrupt_on_call(m, train, "augment", 6)  # 4 steps an epoch: the 6th call is in epoch 2
@@ -63,6 +78,18 @@ def test_classifier_resumes_to_the_same_weights(mini_data, monkeypatch):
     assert torch.load(mini_data / "broken" / "last.pt", weights_only=False)["epoch"] == 0
     resumed = train.train(config, mini_data / "broken", resume=True)
     assert same(weights(whole), weights(resumed))
+    if config.ema_decay:  # the averaged copy resumes too, and each epoch's snapshot is the averaged one
+        last = torch.load(resumed, weights_only=False)
+        assert same(last["ema"], torch.load(mini_data / "whole" / "last.pt", weights_only=False)["ema"])
+        snapshot = torch.load(mini_data / "broken" / "epoch-02.pt", weights_only=False)["model"]
+        assert same(snapshot, {k[len("module."):]: v for k, v in last["ema"].items() if k.startswith("module.")})
+        assert "ema" in last["history"][-1] and "shift_loss" in last["history"][-1]["ema"]
+        from core.export import select_checkpoint
+
+        chosen, epoch, table = select_checkpoint(mini_data / "whole")  # validation of each snapshot
+        assert [r["epoch"] for r in table] == [1, 2]
+        assert min(table, key=lambda r: r["selection_loss"])["epoch"] == epoch
+        assert chosen == mini_data / "whole" / f"epoch-{epoch:02d}.pt"
     other = train.TrainConfig(schedule="64x3", batch_size=4, val_fraction=0.25)
     with pytest.raises(SystemExit, match="another config"):
         train.train(other, mini_data / "broken", resume=True)
