@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from auth_support import TEST_PASSWORD, ensure_user
 from core.cam import upsample
 from core.class_stats import CSV_COLUMNS, per_case, per_source, to_csv
+from core.formatting import percent
 from core.marks import HOT, cam_value_at, draw_mark, to_fractions
 from core.quiz import MODES, Review, due_for_review, review_schedule
 from core.reports import ReportRecord
@@ -391,15 +392,15 @@ def test_dashboard_per_case_per_set_and_csv(class_results, monkeypatch):
                  x.model_probability, x.answered_at.replace(tzinfo=timezone.utc, microsecond=0), x.mark_x) for x in answers]
     truth_of = {x.case_id: x.truth_label for x in answers}
     model_b = next(r for r in rows if r[1] == b)
-    assert f"{model_b[5]} {model_b[6]:.0%} · {'right' if model_b[5] == truth_of[b] else 'wrong'}" in shown
+    assert f"{model_b[5]} {percent(model_b[6])} · {'right' if model_b[5] == truth_of[b] else 'wrong'}" in shown
 
     # Per teaching set: figures from the stored answers.
     week = [r for x, r in zip(answers, rows) if attempts[x.attempt_id].set_id is not None]
     [table] = [d.value for d in at.dataframe if "cases from" in d.value.columns]
     table = table.set_index("cases from")
-    assert table.loc["Week 1", "student accuracy"] == f"{sum(r[4] for r in week) / len(week):.0%}" == "50%"
-    assert table.loc["Week 1", "model accuracy"] == f"{sum(r[5] == truth_of[r[1]] for r in week) / len(week):.0%}"
-    assert table.loc["Week 1", "human–model agreement"] == f"{sum(r[5] == r[2] for r in week) / len(week):.0%}"
+    assert table.loc["Week 1", "student accuracy"] == pytest.approx(sum(r[4] for r in week) / len(week)) == 0.5
+    assert table.loc["Week 1", "model accuracy"] == pytest.approx(sum(r[5] == truth_of[r[1]] for r in week) / len(week))
+    assert table.loc["Week 1", "human–model agreement"] == pytest.approx(sum(r[5] == r[2] for r in week) / len(week))
     assert table.loc["Week 1", "students"] == 2 and table.loc["random from the library", "answers"] == 1
 
     # The CSV holds every answer, with names, cases, answers, the model, times — and no password hashes.

@@ -98,6 +98,6 @@ def test_publish_quiz_in_every_mode_and_see_the_dashboard(library_env, kermany_t
     assert [b.key for b in teacher.button if b.key.startswith("dash_open_")][0] == f"dash_open_{first}"  # hardest
     [table] = [d.value for d in teacher.dataframe if "cases from" in d.value.columns]
     row = table.set_index("cases from").loc["Week 1"]
-    assert row["answers"] == 8 and row["student accuracy"] == "75%"
+    assert row["answers"] == 8 and row["student accuracy"] == 0.75
     parsed = list(csv.DictReader(io.StringIO(downloads[-1].decode())))
     assert len(parsed) == 12 and {p["mode"] for p in parsed} == set(MODES)
