@@ -96,20 +96,21 @@ def predict_batch(service: ModelService, grays: list[np.ndarray]) -> list[reposi
     """Probability, label and Grad-CAM for many images in one forward pass (same maths as analyze_image)."""
     if not grays:
         return []
-    batch = torch.cat([to_model_input(g) for g in grays])
+    grays224 = np.stack([resize_gray(g) for g in grays])  # once, for the forward, the input check and the probe
+    batch = torch.cat([to_model_input(g) for g in grays224])
     out = service.forward(batch)
     labels = [service.label_for(float(p)) for p in out.probability]
     targets = torch.tensor([CLASS_NAMES.index(label) for label in labels])
     cams = fast_gradcam(out.features, service.model.fc.weight, targets)
     # Library images are already validated grayscale: colourfulness 0.
-    verdicts, lung_prob = check_input(service, np.stack([resize_gray(g) for g in grays]), out.features, [0.0] * len(grays))
+    verdicts, lung_prob = check_input(service, grays224, out.features, [0.0] * len(grays))
     records = []
     for i, label in enumerate(labels):
         cam = normalise(cams[i].numpy())
         verdict = verdicts[i]
         probability = float(out.probability[i])
         certainty = assess(probability, service.info.threshold, service.info.meta.get("uncertainty"), verdict)
-        limits, lung_mask = _limits(service, grays[i], cam, probability, label,
+        limits, lung_mask = _limits(service, grays224[i], cam, probability, label,
                                     None if lung_prob is None else lung_prob[i])
         records.append(repository.PredictionRecord(
             model_version=service.version, probability=probability, label=label,
