@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from core.cam import cam_summary, fast_gradcam, normalise, png_bytes, render_overlay
+from core.cam import cam_summary, fast_gradcam, normalise, render_overlay
 from core.guard import GuardVerdict, penultimate, unchecked_verdict
 from core.imaging import ImageRejected, XRayImage, load_image
 from core.model import CLASS_NAMES, ModelService
@@ -51,9 +51,6 @@ class Analysis:
 
     def overlay(self, opacity: float = 0.45) -> np.ndarray:
         return render_overlay(self.image.pixels, self.cam, opacity)
-
-    def overlay_png(self, opacity: float = 0.45) -> bytes:
-        return png_bytes(self.overlay(opacity))
 
     def to_dict(self) -> dict:
         return {

@@ -48,9 +48,10 @@ def run_bench(n_images: int = 12, repeats: int = 3, warmup: int = 3) -> dict:
     tensors = [to_model_input(load_image(b).pixels) for b in images]
 
     def ours(data: bytes):
-        # The full path includes the input guard and the uncertainty read-out; force=True so a
-        # held-out X-ray the guard happens to flag is still timed rather than aborting the bench.
-        analyze_bytes(service, data, force=True).overlay_png()
+        # The full path includes the input guard, the uncertainty read-out and the overlay array the
+        # Analyze page shows; force=True so a held-out X-ray the guard happens to flag is still
+        # timed rather than aborting the bench.
+        analyze_bytes(service, data, force=True).overlay()
 
     def forward(x):
         with torch.inference_mode():

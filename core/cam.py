@@ -9,12 +9,10 @@ prediction and the map; tests check this against autograd Grad-CAM.
 """
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 
 def fast_gradcam(features: torch.Tensor, fc_weight: torch.Tensor, target: torch.Tensor, relu: bool = True) -> torch.Tensor:
@@ -72,12 +70,6 @@ def render_overlay(gray: np.ndarray, cam: np.ndarray, opacity: float = 0.45) -> 
     heat = jet(upsample(cam, *gray.shape))
     base = np.repeat(gray[..., None], 3, axis=2).astype(np.float32)
     return (base * (1.0 - opacity) + heat.astype(np.float32) * opacity).astype(np.uint8)
-
-
-def png_bytes(rgb_or_gray: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rgb_or_gray).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
 
 
 def colour_bar(width: int = 256, height: int = 12) -> np.ndarray:

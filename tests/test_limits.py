@@ -1,4 +1,5 @@
 """Model-limits building blocks: markers, lung masks, CAM shares, probes, flags, the CLI faces."""
+import copy
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from PIL import Image
 
 from core.limits import (BLANK_VALUE, DEFAULT_THRESHOLDS, FLAGS, Thresholds, blank_outside, explanation_shares,
                          lung_contour_overlay, pack_mask, probe_image, unpack_mask)
-from core.lungs import LungSegmenter, LungUNet, clean_mask, dice, mask_to_size
+from core.lungs import LungSegmenter, LungUNet, clean_mask, dice, fused_for_inference, mask_to_size
 from core.markers import detect_markers, erase_markers
 from core.model import ModelService
 from core.preprocess import normalize
@@ -205,3 +206,23 @@ def test_segmenter_loads_from_safetensors_and_predicts_on_the_224_grid(limits_we
     mask = segmenter.segment(body_with_marker("R")[:200, :180])
     assert mask.shape == (224, 224) and mask.dtype == bool
     assert isinstance(segmenter.model, LungUNet)
+
+
+def test_fused_unet_gives_the_trained_maps():
+    """Inference folds BatchNorm into the convs; the map must be the unfused model's, not an approximation."""
+    torch.manual_seed(1)
+    model = LungUNet(base=4)
+    for module in model.modules():  # non-trivial statistics, or folding would be an identity
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.inference_mode():
+        expected = model(x)
+        fused = fused_for_inference(copy.deepcopy(model))
+        got = fused(x.contiguous(memory_format=torch.channels_last))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert torch.allclose(got, expected, atol=1e-4)
