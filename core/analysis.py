@@ -7,17 +7,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from core.cam import cam_summary, fast_gradcam, normalise, render_overlay
-from core.guard import GuardVerdict, penultimate, unchecked_verdict
-from core.imaging import ImageRejected, XRayImage, load_image
-from core.model import CLASS_NAMES, ModelService
-from core.frontal_check import check_frontal
-from core.preprocess import INPUT_SIZE, resize_gray, to_model_input
-from core.uncertainty import Uncertainty, assess
+from core.explain.gradcam import cam_summary, fast_gradcam, normalise, render_overlay
 from core.formatting import json_probability, percent
+from core.imaging.decode import ImageRejected, XRayImage, load_image
+from core.imaging.preprocess import INPUT_SIZE, resize_gray, to_model_input
+from core.model_service import ModelService
+from core.reliability.frontal_check import check_frontal
+from core.reliability.input_check import GuardVerdict, penultimate, unchecked_verdict
+from core.reliability.uncertainty import Uncertainty, assess
+from core.vocabulary import CLASS_NAMES
 
 if TYPE_CHECKING:
-    from core.limits import LimitsProbe
+    from core.explain.limits import LimitsProbe
 
 DISCLAIMER = (
     "Educational tool only: it does not diagnose. The model and its heatmap can be wrong; "
@@ -46,7 +47,7 @@ class Analysis:
     cam_summary: dict
     guard: GuardVerdict | None = None  # None only for the untrained placeholder
     uncertainty: Uncertainty | None = None
-    limits: "LimitsProbe | None" = None  # set by core.limits.probe_analysis: a separate, slower step
+    limits: LimitsProbe | None = None  # set by core.limits.probe_analysis: a separate, slower step
     lung_probability: np.ndarray | None = None  # (224, 224) U-Net map from the input check, reused by the probe
 
     def overlay(self, opacity: float = 0.45) -> np.ndarray:

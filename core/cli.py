@@ -20,7 +20,7 @@ def _fail(message: str) -> int:
 
 
 def _read_input(path: Path) -> bytes:
-    from core.imaging import MAX_FILE_BYTES, ImageRejected
+    from core.imaging.decode import MAX_FILE_BYTES, ImageRejected
 
     if not path.exists():
         raise ImageRejected(f"{path}: no such file")
@@ -34,9 +34,9 @@ def _read_input(path: Path) -> bytes:
 def _analyze_one(service, path: Path, force: bool):
     """(analysis, None) or (None, (stage, reason)) for one file; stage is not_chest_xray or unreadable."""
     from core.analysis import InputFlagged, analyze_bytes
-    from core.guard import NOT_CHEST_XRAY
-    from core.imaging import ImageRejected
-    from core.limits import probe_analysis
+    from core.explain.limits import probe_analysis
+    from core.imaging.decode import ImageRejected
+    from core.reliability.input_check import NOT_CHEST_XRAY
 
     try:
         result = analyze_bytes(service, _read_input(path), force=force)
@@ -49,7 +49,7 @@ def _analyze_one(service, path: Path, force: bool):
 
 
 def _cmd_analyze(args) -> int:
-    from core.model import ModelService
+    from core.model_service import ModelService
 
     service = ModelService()  # one model load for the whole batch
     placeholder_warning = ("warning: no trained model is installed (weights/classifier.safetensors is missing); "
@@ -121,7 +121,7 @@ def _print_analysis(result) -> None:
 
 
 def _print_limits(m: dict) -> None:
-    from core.limits import FLAG_TITLES
+    from core.explain.limits import FLAG_TITLES
 
     print(f"heatmap vs lungs: {m['lung_share']:.0%} on the lung fields, {m['border_share']:.0%} on the border, "
           f"{m['marker_share']:.0%} on markers ({len(m['markers'])} found), {m['mediastinum_share']:.0%} between the "
@@ -138,8 +138,8 @@ def _print_limits(m: dict) -> None:
 
 def _cmd_report(args) -> int:
     from core.analysis import analyze_bytes
-    from core.imaging import ImageRejected
-    from core.model import ModelService
+    from core.imaging.decode import ImageRejected
+    from core.model_service import ModelService
     from core.reports import InMemoryReportStore, NoPrediction, build_facts, get_report, image_id, to_markdown
     from core.reports.gemini import GeminiSettings
 
@@ -167,7 +167,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from core.bench import run_bench
+    from core.evaluation.bench import run_bench
 
     report = run_bench(n_images=args.images, repeats=args.repeats)
     if args.json:
@@ -179,9 +179,9 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from core import dataset
-    from core.metrics import classification_report
-    from core.model import ModelService
+    from core.evaluation.metrics import classification_report
+    from core.model_service import ModelService
+    from core.training import dataset
 
     samples = dataset.list_labelled(args.folder)
     if not samples:
@@ -201,7 +201,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from core.export import export_run, previous_model_card, select_checkpoint
+    from core.training.export import export_run, previous_model_card, select_checkpoint
 
     selection = None
     if args.epoch:
@@ -219,7 +219,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_fit_guard(args) -> int:
-    from core.export import fit_guard_for_weights
+    from core.training.export import fit_guard_for_weights
 
     try:
         meta = fit_guard_for_weights(args.weights, max_train=args.max_train)
@@ -230,15 +230,15 @@ def _cmd_fit_guard(args) -> int:
 
 
 def _cmd_guard_eval(args) -> int:
-    from core.guard_eval import collect, evaluate_guard
-    from core.model import ModelService
+    from core.evaluation.input_check_eval import collect, evaluate_guard
+    from core.model_service import ModelService
 
     service = ModelService(args.weights)
     if service.guard is None:
         return _fail(f"cannot evaluate the input guard: {service.guard_status}")
     report = evaluate_guard(service, collect(service.info.meta, limit=args.limit))
     if args.write:
-        from core.guard_eval import write_summary
+        from core.evaluation.input_check_eval import write_summary
 
         write_summary(service.weights_dir, report)
     if args.json:
@@ -261,12 +261,12 @@ def _cmd_guard_eval(args) -> int:
 def _cmd_train(args) -> int:
     import torch
 
-    from core.train import TrainConfig, train
+    from core.training.train_classifier import TrainConfig, train
 
     torch.set_num_threads(args.threads)
     init_sha = ""
     if args.init_weights:
-        from core.model import sha256_file
+        from core.models.weights import sha256_file
 
         init_sha = sha256_file(args.init_weights)
     config = TrainConfig(schedule=args.schedule, batch_size=args.batch_size, max_lr=args.max_lr, seed=args.seed,
@@ -277,9 +277,9 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_lungs(args) -> int:
-    from core import dataset
-    from core.lungs import LungSegmenter
-    from core.lungs_train import write_masks
+    from core.models.lungs import LungSegmenter
+    from core.training import dataset
+    from core.training.train_lungs import write_masks
 
     segmenter = LungSegmenter.load()
     if segmenter is None:
@@ -302,7 +302,7 @@ def _cmd_lungs(args) -> int:
 def _cmd_train_lungs(args) -> int:
     import torch
 
-    from core.lungs_train import LungTrainConfig, train_lungs
+    from core.training.train_lungs import LungTrainConfig, train_lungs
 
     torch.set_num_threads(args.threads)
     train_lungs(LungTrainConfig(epochs=args.epochs), args.run_dir, resume=args.resume)
@@ -310,7 +310,7 @@ def _cmd_train_lungs(args) -> int:
 
 
 def _cmd_export_lungs(args) -> int:
-    from core.lungs_train import export_lungs
+    from core.training.train_lungs import export_lungs
 
     meta = export_lungs(args.run_dir, args.out)
     print(json.dumps({k: meta[k] for k in ("validation", "test", "parameters", "training_minutes")}, indent=2))
@@ -318,8 +318,8 @@ def _cmd_export_lungs(args) -> int:
 
 
 def _cmd_evaluate_lungs(args) -> int:
-    from core.lungs import LungSegmenter
-    from core.lungs_train import evaluate_folder
+    from core.models.lungs import LungSegmenter
+    from core.training.train_lungs import evaluate_folder
 
     segmenter = LungSegmenter.load()
     if segmenter is None:
@@ -330,8 +330,8 @@ def _cmd_evaluate_lungs(args) -> int:
 
 
 def _cmd_limits_fit(args) -> int:
-    from core.limits_eval import fit_thresholds, write_limits_json
-    from core.model import ModelService
+    from core.evaluation.limits_eval import fit_thresholds, write_limits_json
+    from core.model_service import ModelService
 
     try:
         content = fit_thresholds(ModelService(args.weights))
@@ -344,8 +344,8 @@ def _cmd_limits_fit(args) -> int:
 
 
 def _cmd_limits_eval(args) -> int:
-    from core.limits_eval import evaluate_test, write_limits_json
-    from core.model import ModelService
+    from core.evaluation.limits_eval import evaluate_test, write_limits_json
+    from core.model_service import ModelService
 
     service = ModelService(args.weights)
     if not service.info.trained or service.segmenter is None:
@@ -360,7 +360,7 @@ def _cmd_limits_eval(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.train import DEFAULT_RUN_DIR, TrainConfig
+    from core.training.train_classifier import DEFAULT_RUN_DIR, TrainConfig
 
     parser = argparse.ArgumentParser(prog="python -m core", description="CXR Teaching Lab (educational, not diagnostic)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -425,7 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     p.set_defaults(func=_cmd_train)
 
-    from core.lungs_train import RUN_DIR as LUNG_RUN_DIR, LungTrainConfig
+    from core.training.train_lungs import RUN_DIR as LUNG_RUN_DIR
+    from core.training.train_lungs import LungTrainConfig
 
     p = sub.add_parser("lungs", help="write a binary lung-field mask PNG (0/255) per image")
     p.add_argument("path", type=Path, help="an image or a folder of images")

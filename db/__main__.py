@@ -1,3 +1,3 @@
-from db.cli import main
+from core.services.library_cli import main
 
 raise SystemExit(main())

@@ -5,7 +5,7 @@ Only the columns named here are read: user names but never anything about passwo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -39,7 +39,7 @@ class AnswerRow:
 
 def _utc(moment: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; everything stored is UTC.
-    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def answer_rows(session: Session) -> list[AnswerRow]:

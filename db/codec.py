@@ -1,13 +1,14 @@
 """Bytes we store: grayscale PNGs without metadata, thumbnails, compressed CAM maps."""
 from __future__ import annotations
 
-import hashlib
 import io
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image as PILImage
+
+from core.vocabulary import pixel_hash
 
 THUMBNAIL_SIDE = 160
 
@@ -19,14 +20,6 @@ class EncodedImage:
     height: int
     png: bytes
     thumbnail: bytes
-
-
-def pixel_hash(pixels: np.ndarray) -> str:
-    """Identity of a picture: its decoded 8-bit pixels and shape (file metadata plays no part)."""
-    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-    digest = hashlib.sha256(f"{pixels.shape[0]}x{pixels.shape[1]}:".encode())
-    digest.update(pixels.tobytes())
-    return digest.hexdigest()
 
 
 def _png(image: PILImage.Image) -> bytes:

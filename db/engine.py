@@ -1,7 +1,6 @@
 """Where the library lives, how we connect to it, and creating/migrating it on first start."""
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,17 +13,6 @@ from sqlalchemy.orm import Session
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-
-def data_dir() -> Path:
-    """`<repo>/data` (gitignored); CXR_DATA_DIR puts the library elsewhere."""
-    return Path(os.environ.get("CXR_DATA_DIR") or REPO_ROOT / "data")
-
-
-def database_url() -> str:
-    """DATABASE_URL if set (e.g. postgresql+psycopg://user@host/db), else the SQLite file."""
-    url = os.environ.get("DATABASE_URL", "").strip()
-    return url or f"sqlite:///{data_dir() / 'library.db'}"
 
 
 def describe_url(url: str) -> str:
@@ -56,9 +44,8 @@ _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
 
-def make_engine(url: str | None = None) -> Engine:
-    """One engine (connection pool) per URL and process."""
-    url = url or database_url()
+def make_engine(url: str) -> Engine:
+    """One engine (connection pool) per URL and process. The URL comes from core.settings.database_url()."""
     with _engines_lock:
         if url in _engines:
             return _engines[url]
@@ -119,7 +106,7 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config(None)).get_current_head()
 
 
-def ensure_library(url: str | None = None) -> Engine:
+def ensure_library(url: str) -> Engine:
     """The engine for `url`, with the database created and migrated to the latest schema."""
     engine = make_engine(url)
     if current_revision(engine) != head_revision():

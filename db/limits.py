@@ -13,20 +13,10 @@ import numpy as np
 from sqlalchemy import Select, and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
+from core.vocabulary import LIMIT_FLAGS, REVIEW_TAGS, VERDICTS, outcome
 from db.codec import unpack_cam
 from db.errors import LibraryError, NotFound
-from db.models import (
-    LIMIT_FLAGS,
-    REVIEW_TAGS,
-    VERDICTS,
-    Case,
-    FlagReview,
-    Image,
-    LimitTag,
-    Prediction,
-    PredictionFlag,
-    utcnow,
-)
+from db.models import Case, FlagReview, Image, LimitTag, Prediction, PredictionFlag, utcnow
 from db.repository import get_case
 
 ERROR_TYPES = {"correct": "Correct", "false_positive": "False positive", "false_negative": "False negative"}
@@ -36,15 +26,6 @@ LIMITS_SORTS = {
     "marker_delta": "Largest change in P(pneumonia) when the marker is erased first",
 }
 MAX_REVIEWER_LENGTH = 100
-
-
-def outcome(truth: str | None, predicted: str | None) -> str | None:
-    """correct / false_positive / false_negative, or None without a ground truth."""
-    if truth is None or predicted is None:
-        return None
-    if truth == predicted:
-        return "correct"
-    return "false_positive" if predicted == "PNEUMONIA" else "false_negative"
 
 
 def _check_flags(flags) -> list[str]:

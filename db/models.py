@@ -5,7 +5,7 @@ tests check that these models and the migrated schema agree.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -23,10 +23,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-LABELS = ("NORMAL", "PNEUMONIA")
-DIFFICULTIES = ("easy", "medium", "hard")
-REPORT_SOURCES = ("gemini", "offline")
-
 # Stable constraint names, so migrations can refer to them on SQLite and PostgreSQL alike.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -38,7 +34,7 @@ NAMING = {
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -202,8 +198,6 @@ class TeachingSetItem(Base):
 
 
 # Added in revision 0004: users, roles, and quizzes.
-ROLES = ("instructor", "student", "reviewer")
-QUIZ_MODES = ("diagnose", "versus", "shortcut")
 
 
 class User(Base):
@@ -278,10 +272,6 @@ class QuizAnswer(Base):
 
 
 # Added in revision 0005: shortcut flags on predictions, reviewers' verdicts on them, reviewers' tags.
-# Same names as core.limits.FLAGS / REVIEW_TAGS (db cannot import core; a test keeps them equal).
-LIMIT_FLAGS = ("heatmap_on_marker", "heatmap_on_border", "heatmap_outside_lungs", "marker_dependent")
-REVIEW_TAGS = ("R marker", "rib edge", "border", "diaphragm", "heart", "other")
-VERDICTS = ("confirmed", "rejected")
 
 
 class PredictionFlag(Base):

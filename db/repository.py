@@ -13,12 +13,19 @@ from sqlalchemy import Select, and_, exists, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from core.vocabulary import (
+    CLASS_NAMES,
+    DIFFICULTIES,
+    LIMIT_FLAGS,
+    OUTCOMES,
+    PLACEHOLDER_VERSION,
+    UNCERTAIN_MARGIN,
+    UNCERTAINTY_CUTOFF,
+    outcome,
+)
 from db.codec import EncodedImage, pack_cam, unpack_cam
 from db.errors import CaseChanged, LibraryError, NotFound
 from db.models import (
-    DIFFICULTIES,
-    LABELS,
-    LIMIT_FLAGS,
     Case,
     CaseTag,
     Image,
@@ -33,10 +40,7 @@ from db.models import (
 )
 
 # core.model's name for its untrained stand-in; its outputs are never stored as predictions.
-PLACEHOLDER_VERSION = "placeholder-untrained"
 # "Uncertain": the stored uncertainty when there is one, else a probability this close to the threshold.
-UNCERTAIN_MARGIN = 0.15
-UNCERTAINTY_CUTOFF = 0.5  # core.uncertainty's score: ≥ 0.5 means the model said it was not sure
 MAX_TAG_LENGTH = 64
 MAX_TITLE_LENGTH = 200
 UNCHANGED = object()  # 'leave this field as it is' (None means clear it)
@@ -75,8 +79,8 @@ def normalise_label(label: str | None) -> str | None:
     if label is None or label == "":
         return None
     upper = str(label).strip().upper()
-    if upper not in LABELS:
-        raise LibraryError(f"Unknown label {label!r}: use one of {', '.join(LABELS)} or leave it empty.")
+    if upper not in CLASS_NAMES:
+        raise LibraryError(f"Unknown label {label!r}: use one of {', '.join(CLASS_NAMES)} or leave it empty.")
     return upper
 
 
@@ -420,7 +424,6 @@ def stats(session: Session) -> dict[str, int]:
 
 # ---------- the gallery ----------------------------------------------------------------------
 
-OUTCOMES = ("correct", "false_positive", "false_negative", "wrong")
 SORTS = {
     "newest": "Newest first",
     "oldest": "Oldest first",
@@ -458,11 +461,7 @@ class GalleryRow:
 
     @property
     def outcome(self) -> str | None:
-        if self.truth_label is None or self.predicted is None:
-            return None
-        if self.truth_label == self.predicted:
-            return "correct"
-        return "false_positive" if self.predicted == "PNEUMONIA" else "false_negative"
+        return outcome(self.truth_label, self.predicted)
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,16 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.vocabulary import ROLES
 from db.errors import LibraryError, NotFound
-from db.models import ROLES, User, UserRole, utcnow
+from db.models import User, UserRole, utcnow
 
 MIN_PASSWORD_LENGTH = 8
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -123,7 +124,7 @@ def active_user(session: Session, user_id: int | None) -> User | None:
 
 def _aware(moment: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; everything stored here is UTC.
-    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def lock_delay(failures: int) -> timedelta:

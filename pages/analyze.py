@@ -3,15 +3,15 @@ import hashlib
 import streamlit as st
 
 from core.analysis import InputFlagged, analyze_bytes
-from core.cam import colour_bar
-from core.imaging import ACCEPTED, ImageRejected
-from core.limits import probe_analysis
+from core.explain.gradcam import colour_bar
+from core.explain.limits import probe_analysis
+from core.formatting import percent
+from core.imaging.decode import ACCEPTED, ImageRejected
+from pages.auth_ui import require_login
 from pages.common import disclaimer, model_service, no_trained_model_notice
 from pages.limits_panel import limits_panel
 from pages.report_panel import report_panel
 from pages.save_to_library import save_to_library_button
-from pages.auth_ui import require_login
-from core.formatting import percent
 
 require_login()
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from db.errors import LibraryError, is_connection_problem
-from db.users import authenticate, create_first_instructor, effective_roles, has_users
 from db.users import active_user as load_active_user
+from db.users import authenticate, create_first_instructor, effective_roles, has_users
 from pages.common import route_through_home
 from pages.library_ui import Unavailable, guard, library, session
 

@@ -5,16 +5,26 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from core.formatting import percent
+from core.reliability.input_check import GuardVerdict
+from core.vocabulary import UNCERTAIN_MARGIN
 from db import repository as repo
 from db import teaching
 from db.codec import decode_png
 from db.errors import LibraryError
 from db.repository import SORTS, GalleryFilter
-from pages.common import disclaimer, model_service, no_trained_model_notice
-from pages.library_ui import first_page_when_filters_change, show_page_position, Unavailable, current_model_version, guard, library, seed_demo_if_needed, session
 from pages.auth_ui import require_role
-from core.formatting import percent
-from core.guard import GuardVerdict
+from pages.common import disclaimer, model_service, no_trained_model_notice
+from pages.library_ui import (
+    Unavailable,
+    current_model_version,
+    first_page_when_filters_change,
+    guard,
+    library,
+    seed_demo_if_needed,
+    session,
+    show_page_position,
+)
 
 require_role("instructor")  # server-side: a user without the role gets this message and nothing else
 
@@ -144,7 +154,7 @@ def show_case(case_id: int) -> None:
     left.image(gray, caption="Stored image", width="stretch")
     pred = snap.prediction
     if pred is not None:
-        from core.cam import colour_bar, render_overlay
+        from core.explain.gradcam import colour_bar, render_overlay
 
         right.image(render_overlay(gray, pred["cam"]), caption=f"Grad-CAM for {pred['cam_target']}", width="stretch")
         right.image(colour_bar(512, 14), width="stretch")
@@ -168,7 +178,7 @@ def show_case(case_id: int) -> None:
     st.markdown("#### Report")
     if pred is not None:
         from core.analysis import Analysis
-        from core.imaging import XRayImage
+        from core.imaging.decode import XRayImage
         from pages.report_panel import report_panel
 
         # The stored prediction, read back as the analysis it came from: nothing is recomputed.
@@ -288,7 +298,7 @@ def show_grid() -> None:
         c1, c2 = st.columns([3, 1])
         c1.caption(f"{missing} cases have no prediction from the installed model ({model_version}) yet.")
         if c2.button("Compute them now", key="predict_missing"):
-            from core.ingest import predict_missing
+            from core.services.library_import import predict_missing
 
             bar = st.progress(0.0, text="Computing predictions…")
             try:
@@ -310,7 +320,7 @@ def show_grid() -> None:
         row[0].slider("P(pneumonia) range", 0.0, 1.0, (0.0, 1.0), 0.05, key="f_prob", disabled=not model_version)
         row[1].checkbox("Uncertain only", key="f_uncertain", disabled=not model_version,
                         help="The model said it was not sure (probability in its uncertain band, or an unusual image); "
-                        f"older predictions without that measure: probability within {repo.UNCERTAIN_MARGIN:.0%} of the threshold")
+                        f"older predictions without that measure: probability within {UNCERTAIN_MARGIN:.0%} of the threshold")
         row[2].multiselect("Tags (all of)", tags, key="f_tags")
         row[3].text_input("Text in notes or title", key="f_text")
         row = st.columns(4)
@@ -384,7 +394,7 @@ def show_sets() -> None:
     with st.expander("Import a teaching-set zip", icon=":material/upload:"):
         upload = st.file_uploader("Teaching-set zip (exported from a CXR Teaching Lab library)", type=["zip"], key="ts_import")
         if upload is not None and st.button("Import", key="ts_import_btn"):
-            from db.exchange import import_set
+            from core.services.set_exchange import import_set
 
             box = {}
             if act(lambda s: box.setdefault("r", import_set(s, upload.getvalue()))):
@@ -430,7 +440,7 @@ def show_sets() -> None:
         if act(lambda s: teaching.publish_set(s, set_id, not published), "Unpublished." if published else "Published."):
             st.rerun()
     if b[2].button("Prepare zip export", key=f"ts_export_{set_id}", disabled=not cases):
-        from db.exchange import export_set
+        from core.services.set_exchange import export_set
 
         box = {}
         if act(lambda s: box.setdefault("zip", export_set(s, set_id))):

@@ -4,12 +4,10 @@ from __future__ import annotations
 import threading
 
 import streamlit as st
-
 from streamlit.runtime.pages_manager import PagesManager
 
 from core.analysis import DISCLAIMER
-from core.model import ModelService
-
+from core.model_service import ModelService
 
 _ROUTED = threading.Event()
 

@@ -5,13 +5,13 @@ Figures come from core.class_stats over db.class_results rows (what was stored w
 import plotly.express as px
 import streamlit as st
 
-from core.class_stats import per_attempt, per_case, per_source, to_csv
-from core.quiz import MODES, streaks
+from core.formatting import percent
+from core.teaching.class_stats import per_attempt, per_case, per_source, to_csv
+from core.teaching.quiz_rules import MODES, streaks
 from db.class_results import answer_rows
 from pages.auth_ui import require_role
 from pages.common import disclaimer, number_table
 from pages.library_ui import Unavailable, guard, library, session
-from core.formatting import percent
 
 GALLERY_PAGE = "pages/case_gallery.py"
 GALLERY_CASE_KEY = "gallery_case"  # what pages/case_gallery.py opens

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 import streamlit as st
 from sqlalchemy import Engine
 
-from db.engine import database_url, describe_url, ensure_library, session_scope
+from core.settings import database_url
+from db.engine import describe_url, ensure_library, session_scope
 from db.errors import LibraryError, is_connection_problem
 
 
@@ -63,7 +64,7 @@ _seed_lock = threading.Lock()  # one seeding run per server process
 
 def seed_demo_if_needed(engine: Engine, service) -> None:
     """First start: import the demo cases with a visible progress bar (opt out with CXR_SEED_DEMO=0)."""
-    from core.ingest import demo_seed_pending, seed_demo
+    from core.services.library_import import demo_seed_pending, seed_demo
 
     with guard():
         if not demo_seed_pending(engine):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.limits import FLAG_TITLES, draw_boxes, lung_contour_overlay
+from core.explain.limits import FLAG_TITLES, draw_boxes, lung_contour_overlay
 from core.formatting import percent
 
 FLAG_HELP = {

@@ -1,9 +1,9 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import model_card as mc
-from pages.common import MISSING, disclaimer, model_service, no_trained_model_notice
+from core.evaluation import model_card as mc
 from pages.auth_ui import require_login
+from pages.common import MISSING, disclaimer, model_service, no_trained_model_notice
 
 require_login()
 

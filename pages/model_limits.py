@@ -1,7 +1,7 @@
 """Model Limits: where the model's heatmap strays from the lungs, its shortcut flags and reviewers' verdicts.
 
-Thin layer: the figures were computed once by core.limits and stored with the prediction; this page reads
-them from db.limits, draws them (core.cam / core.limits) and records reviewers' verdicts and tags.
+Thin layer: the figures were computed once by core.explain.limits and stored with the prediction; this page
+reads them from db.limits, draws them (core.explain) and records reviewers' verdicts and tags.
 """
 from __future__ import annotations
 
@@ -9,16 +9,26 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.explain.limits import FLAG_TITLES, blank_outside, lung_contour_overlay, unpack_mask
+from core.explain.markers import erase_markers
+from core.formatting import percent
+from core.vocabulary import LIMIT_FLAGS, REVIEW_TAGS, outcome
 from db import limits as lim
 from db import repository as repo
 from db import teaching
 from db.codec import decode_png
 from db.errors import LibraryError
-from db.models import LIMIT_FLAGS, REVIEW_TAGS
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, no_trained_model_notice
-from pages.library_ui import first_page_when_filters_change, show_page_position, Unavailable, current_model_version, guard, library, session
-from core.formatting import percent
+from pages.library_ui import (
+    Unavailable,
+    current_model_version,
+    first_page_when_filters_change,
+    guard,
+    library,
+    session,
+    show_page_position,
+)
 
 require_role("reviewer")  # server-side: a user without the role gets this message and nothing else
 
@@ -31,15 +41,8 @@ COLUMNS = 2
 CASE_KEY = "limits_case"
 
 
-def limits_core():
-    """core.limits, imported when first needed (it draws contours and builds the counterfactual images)."""
-    import core.limits
-
-    return core.limits
-
-
 def flag_title(flag: str) -> str:
-    return limits_core().FLAG_TITLES.get(flag, flag)
+    return FLAG_TITLES.get(flag, flag)
 
 
 st.title("Model Limits")
@@ -99,7 +102,7 @@ except Unavailable:
 
 def compute_missing_figures() -> None:
     """The same back-fill as `python -m db limits`, from the page (reviewers only)."""
-    from core.ingest import backfill_limits
+    from core.services.library_import import backfill_limits
 
     require_role("reviewer")
     if service.segmenter is None:
@@ -138,12 +141,11 @@ def rgb(gray: np.ndarray) -> np.ndarray:
 def contour(gray: np.ndarray, packed_mask: bytes | None) -> np.ndarray | None:
     if packed_mask is None:
         return None
-    core = limits_core()
-    return core.lung_contour_overlay(rgb(gray), core.unpack_mask(packed_mask))
+    return lung_contour_overlay(rgb(gray), unpack_mask(packed_mask))
 
 
 def three_views(gray: np.ndarray, cam: np.ndarray, packed_mask: bytes | None, cam_target: str) -> None:
-    from core.cam import render_overlay
+    from core.explain.gradcam import render_overlay
 
     cols = st.columns(3)
     cols[0].image(gray, caption="Original", width="stretch")
@@ -189,7 +191,7 @@ def show_badges(limits: dict, flags: list[str], verdicts: dict) -> None:
 
 
 def outcome_line(truth: str | None, predicted: str, probability: float) -> str:
-    verdict = lim.outcome(truth, predicted)
+    verdict = outcome(truth, predicted)
     tail = f" · **{repo.describe_outcome(verdict)}**" if verdict else ""
     return f"Truth {truth or 'unlabelled'} · model {predicted} (P(pneumonia) {percent(probability)}){tail}"
 
@@ -272,9 +274,8 @@ def where_the_heat_is(limits: dict) -> go.Figure:
 
 
 def show_counterfactuals(detail: lim.LimitsDetail, gray: np.ndarray) -> None:
-    from core.preprocess import resize_gray
+    from core.imaging.preprocess import resize_gray
 
-    core = limits_core()
     limits = detail.limits
     probe = limits.get("counterfactual") or {}
     model_input = resize_gray(gray)  # what the model saw (224×224); marker boxes are in its coordinates
@@ -286,14 +287,14 @@ def show_counterfactuals(detail: lim.LimitsDetail, gray: np.ndarray) -> None:
     cols[0].image(model_input, caption="Model input", width="stretch")
     cols[0].metric("P(pneumonia)", probability_text(detail.probability))
     if markers:
-        cols[1].image(core.erase_markers(model_input, markers), caption=f"Marker erased ({len(markers)} box(es))",
+        cols[1].image(erase_markers(model_input, markers), caption=f"Marker erased ({len(markers)} box(es))",
                       width="stretch")
         cols[1].metric("P(pneumonia), marker erased", probability_text(probe.get("p_marker_erased")),
                        delta_text(probe.get("marker_delta")), delta_color="off")
     else:
         cols[1].info("No burned-in marker was detected, so there is nothing to erase.")
     if detail.lung_mask is not None:
-        cols[2].image(core.blank_outside(model_input, core.unpack_mask(detail.lung_mask)),
+        cols[2].image(blank_outside(model_input, unpack_mask(detail.lung_mask)),
                       caption="Everything outside the lungs blanked", width="stretch")
         cols[2].metric("P(pneumonia), outside blanked", probability_text(probe.get("p_outside_blanked")),
                        delta_text(probe.get("outside_delta")), delta_color="off")

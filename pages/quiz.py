@@ -13,15 +13,15 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from core.quiz import MODES, score, streaks
-from db import quiz
+from core.formatting import percent
+from core.services import quiz
+from core.teaching.quiz_rules import MODES, score, streaks
 from db.codec import decode_png
 from db.errors import LibraryError
 from db.teaching import list_sets
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, number_table
 from pages.library_ui import Unavailable, current_model_version, guard, library, session
-from core.formatting import percent
 
 ATTEMPT, POSITION = "quiz_attempt", "quiz_position"
 QUESTION_WIDTH = 448  # px: the 224 px library images shown at twice their size
@@ -103,7 +103,7 @@ def show_history() -> None:
 
 def current_mark(mark_key: str) -> tuple[float, float] | None:
     """The student's click on this question as fractions of the image, unless they removed it."""
-    from core.marks import to_fractions
+    from core.teaching.click_marks import to_fractions
 
     click = st.session_state.get(mark_key)
     if not click or click.get("unix_time") == st.session_state.get(f"{mark_key}_removed"):
@@ -117,7 +117,7 @@ def remove_mark(mark_key: str) -> None:
 
 def ask_reading(attempt_id: int, position: int) -> None:
     """The image alone; the student may click where they see the finding, then answers with a confidence."""
-    from core.marks import draw_mark
+    from core.teaching.click_marks import draw_mark
 
     q = db_call(quiz.question, attempt_id, user.id, position)
     if q is None:
@@ -152,7 +152,7 @@ def ask_reading(attempt_id: int, position: int) -> None:
 
 def stored_report(case_id: int | None, model_version: str | None):
     """The case's latest stored report, read only at reveal time (it names the model's output)."""
-    from core.reports.sql_store import SqlReportStore
+    from core.services.report_store import SqlReportStore
 
     if case_id is None:
         return None
@@ -167,9 +167,9 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
     r = db_call(quiz.reveal, attempt_id, user.id, position)
     if r is None:
         return
-    from core.cam import colour_bar, render_overlay
-    from core.marks import HOT, cam_value_at, draw_mark
+    from core.explain.gradcam import colour_bar, render_overlay
     from core.reports.render import to_markdown
+    from core.teaching.click_marks import HOT, cam_value_at, draw_mark
 
     st.subheader(f"Case {position + 1} of {total}: {r.title}")
     (st.success if r.correct else st.error)(
@@ -220,9 +220,9 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
 
 def ask_shortcut(attempt_id: int, position: int) -> None:
     """The heatmap over the image with the lung outline; the student says what the model looked at."""
-    from core.cam import colour_bar, render_overlay
-    from core.limits import lung_contour_overlay, unpack_mask
-    from core.shortcut import CHOICES
+    from core.explain.gradcam import colour_bar, render_overlay
+    from core.explain.limits import lung_contour_overlay, unpack_mask
+    from core.teaching.shortcut import CHOICES
 
     q = db_call(quiz.heatmap_question, attempt_id, user.id, position)
     if q is None:
@@ -251,9 +251,9 @@ def ask_shortcut(attempt_id: int, position: int) -> None:
 
 
 def reveal_shortcut(attempt_id: int, position: int, total: int) -> None:
-    from core.cam import render_overlay
-    from core.limits import FLAG_TITLES, draw_boxes, lung_contour_overlay, unpack_mask
-    from core.shortcut import CHOICES
+    from core.explain.gradcam import render_overlay
+    from core.explain.limits import FLAG_TITLES, draw_boxes, lung_contour_overlay, unpack_mask
+    from core.teaching.shortcut import CHOICES
 
     r = db_call(quiz.reveal, attempt_id, user.id, position)
     if r is None:

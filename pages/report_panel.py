@@ -7,8 +7,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.reports import (InMemoryReportStore, ReportFacts, ask_why, build_facts, diff_markdown, get_report, image_id,
-                          to_markdown)
+from core.reports import (
+    InMemoryReportStore,
+    ReportFacts,
+    ask_why,
+    build_facts,
+    diff_markdown,
+    get_report,
+    image_id,
+    to_markdown,
+)
 from core.reports.gemini import GeminiSettings
 from core.reports.redaction import redact
 from core.reports.service import key_for
@@ -18,7 +26,7 @@ LANGUAGE_LABELS = {"en": "English", "ko": "한국어 (Korean)"}
 
 def report_store():
     """Reports of library cases live in SQL with their case; an unsaved upload's stay in this session."""
-    from core.reports.sql_store import LibraryReportStore, SqlReportStore
+    from core.services.report_store import LibraryReportStore, SqlReportStore
     from pages.library_ui import library
 
     if "report_store" not in st.session_state:

@@ -22,7 +22,7 @@ def save_to_library_button(result: Analysis, upload_name: str) -> None:
         engine = library()
         if engine is None:
             return
-        from core.ingest import save_analysis
+        from core.services.library_import import save_analysis
 
         try:
             with guard():

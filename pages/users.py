@@ -1,8 +1,8 @@
 """Instructors add users and deactivate or reactivate them."""
 import streamlit as st
 
+from core.vocabulary import ROLES
 from db.errors import LibraryError
-from db.models import ROLES
 from db.users import create_user, list_users, set_active
 from pages.auth_ui import require_role
 from pages.common import disclaimer

@@ -1,7 +1,7 @@
 import streamlit as st
 
-from pages.common import disclaimer
 from pages.auth_ui import require_login
+from pages.common import disclaimer
 
 require_login()
 

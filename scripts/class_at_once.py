@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+
 REPO = Path(os.environ.get("REPO", Path(__file__).resolve().parent.parent))
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 8
 data = Path(tempfile.mkdtemp())
@@ -34,6 +35,7 @@ for _ in range(120):
     except Exception:
         time.sleep(0.5)
 from playwright.sync_api import sync_playwright
+
 errors = []
 paths = [""] if os.environ.get("ROOT_ONLY") else ["", "analyze", "quiz", "dashboard", "model_card", "case_gallery"]
 def user(i):

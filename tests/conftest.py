@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import dataset
-from core.model import WEIGHTS_FILE, META_FILE, build_resnet34
+from core.models.classifier import build_resnet34
+from core.models.weights import META_FILE, WEIGHTS_FILE
+from core.training import dataset
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -83,8 +84,8 @@ def exported_weights_dir(tmp_path_factory) -> Path:
     import shutil
     from dataclasses import asdict
 
-    from core.export import export_run
-    from core.train import TrainConfig
+    from core.training.export import export_run
+    from core.training.train_classifier import TrainConfig
 
     root = tmp_path_factory.mktemp("export")
     mini = root / "kermany224"
@@ -111,7 +112,7 @@ def limits_weights_dir(trained_weights_dir, tmp_path_factory) -> Path:
 
     from safetensors.torch import save_file
 
-    from core.lungs import LUNG_WEIGHTS, LungUNet
+    from core.models.lungs import LUNG_WEIGHTS, LungUNet
 
     folder = tmp_path_factory.mktemp("weights-limits")
     for item in trained_weights_dir.iterdir():

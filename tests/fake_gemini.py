@@ -74,7 +74,7 @@ class FakeGemini:
     slow_s: float = 3.0
     requests: list[Request] = field(default_factory=list)
 
-    def start(self) -> "FakeGemini":
+    def start(self) -> FakeGemini:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -3,7 +3,6 @@ import io
 
 import numpy as np
 from PIL import Image
-
 from test_app import fresh_app, upload
 
 
@@ -50,8 +49,8 @@ def test_chest_film_unlike_ours_is_analysed_with_the_stage2_warning(kermany_test
 
     import pytest
 
-    from core.guard import load_guard, save_guard
-    from core.model import WEIGHTS_FILE, sha256_file
+    from core.models.weights import WEIGHTS_FILE, sha256_file
+    from core.reliability.input_check import load_guard, save_guard
 
     weights = Path(__file__).resolve().parent.parent / "weights"
     if not (weights / "lungs.safetensors").is_file():

@@ -1,8 +1,7 @@
 """Streamlit AppTest: every page renders, and the Analyze flow end to end through file_uploader."""
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from auth_support import logged_in
+from streamlit.testing.v1 import AppTest
 
 PAGES = ["pages/welcome.py", "pages/analyze.py", "pages/case_gallery.py", "pages/model_limits.py",
          "pages/quiz.py", "pages/model_card.py", "pages/users.py"]

@@ -1,4 +1,4 @@
-from core.bench import run_bench
+from core.evaluation.bench import run_bench
 
 
 def test_bench_reports_p50s_and_ratios(use_trained_weights):

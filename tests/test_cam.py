@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.cam import autograd_gradcam, cam_summary, colour_bar, fast_gradcam, jet, normalise, render_overlay
-from core.model import build_resnet34, head_logits, trunk_features
+from core.explain.gradcam import autograd_gradcam, cam_summary, colour_bar, fast_gradcam, jet, normalise, render_overlay
+from core.models.classifier import build_resnet34, head_logits, trunk_features
 from tests.conftest import randomise
 
 

@@ -8,11 +8,10 @@ import time
 
 import pandas as pd
 import pytest
-
 from auth_support import TEST_PASSWORD, ensure_user
-from test_db_pages import fill, library_env  # noqa: F401  (fixture)
+from test_db_pages import fill, library_env
 from test_quiz_and_roles import app, log_in
-from test_quiz_review_dashboard import _take, four_cases  # noqa: F401  (fixture)
+from test_quiz_review_dashboard import _take, four_cases
 
 
 class RerunRequested(Exception):
@@ -44,7 +43,7 @@ def test_pages_common_is_never_left_half_imported_by_concurrent_sessions(monkeyp
             from pages.common import sidebar
 
             got.append(sidebar)
-        except Exception as exc:  # noqa: BLE001  (collected and asserted below)
+        except Exception as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
 
     threads = [threading.Thread(target=session) for _ in range(8)]

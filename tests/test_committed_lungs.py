@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.lungs import LUNG_META, LUNG_WEIGHTS, LungSegmenter
-from core.lungs_train import evaluate_folder
-from core.model import sha256_file
+from core.models.lungs import LUNG_META, LUNG_WEIGHTS, LungSegmenter
+from core.models.weights import sha256_file
+from core.training.train_lungs import evaluate_folder
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 MIN_DICE = 0.92

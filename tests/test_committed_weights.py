@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core import dataset
-from core.model import META_FILE, WEIGHTS_FILE, ModelService, sha256_file
+from core.model_service import ModelService
+from core.models.weights import META_FILE, WEIGHTS_FILE, sha256_file
+from core.training import dataset
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 SUBSET_SIZE = 40

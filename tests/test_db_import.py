@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from db_support import cli_env, library, library_url, pg_server, small_folder
 from sqlalchemy import text
 
-from db.engine import ensure_library, session_scope
 from db import repository as repo
-from db_support import cli_env, library, library_url, pg_server, small_folder  # noqa: F401  (fixtures)
+from db.engine import ensure_library, session_scope
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,8 +65,8 @@ def test_import_without_model_then_predict_then_reimport(cli_env, kermany_test_d
 
 def test_batched_import_predictions_match_single_analysis(library, kermany_test_dir, trained_weights_dir, tmp_path):
     from core.analysis import analyze_bytes
-    from core.ingest import import_folder
-    from core.model import ModelService
+    from core.model_service import ModelService
+    from core.services.library_import import import_folder
 
     folder = small_folder(kermany_test_dir, tmp_path / "in", per_class=2, loose=0)
     service = ModelService(trained_weights_dir)
@@ -146,8 +146,8 @@ def test_import_with_segmenter_stores_limits_and_backfill_completes_older_rows(c
     """Predictions made before the segmenter get their figures from `python -m db limits`; the
     figures equal what the Analyze path computes for the same image."""
     from core.analysis import analyze_bytes
-    from core.limits import probe_analysis, unpack_mask
-    from core.model import ModelService
+    from core.explain.limits import probe_analysis, unpack_mask
+    from core.model_service import ModelService
 
     folder = small_folder(kermany_test_dir, tmp_path / "in", per_class=2, loose=0)
     before = dict(cli_env, CXR_WEIGHTS_DIR=str(trained_weights_dir))  # same classifier, no segmenter

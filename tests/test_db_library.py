@@ -2,18 +2,20 @@
 import io
 import json
 import zipfile
+from datetime import UTC
 
 import numpy as np
 import pytest
+from db_support import library, library_url, pg_server
 
+from core.services.set_exchange import BadArchive, export_set, import_set
+from core.vocabulary import PLACEHOLDER_VERSION
 from db import repository as repo
 from db import teaching
 from db.codec import encode_image, pack_cam, unpack_cam
 from db.engine import session_scope
 from db.errors import CaseChanged, LibraryError
-from db.exchange import BadArchive, export_set, import_set
 from db.repository import GalleryFilter, PredictionRecord
-from db_support import library, library_url, pg_server  # noqa: F401  (fixtures)
 
 MODEL = "abc123abc123"
 
@@ -80,7 +82,7 @@ def test_latest_report_per_case_for_cases_with_a_reference(filled):
     from datetime import datetime, timedelta, timezone
 
     engine, ids = filled
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     with session_scope(engine) as s:
         def report(case_id, text, minutes, language="en"):
             s.add(repo.Report(case_id=case_id, content={"sections": {"summary": text}}, language=language,
@@ -131,7 +133,7 @@ def test_prediction_unique_per_image_and_model_and_placeholder_refused(library):
         assert created and not created_again and again.id == first.id and again.probability == pytest.approx(0.7)
         assert repo.add_prediction(s, image.id, PredictionRecord("other", 0.2, "NORMAL", 0.5, cam, "NORMAL", {}))[1]
         with pytest.raises(LibraryError, match="placeholder"):
-            repo.add_prediction(s, image.id, PredictionRecord(repo.PLACEHOLDER_VERSION, 0.2, "NORMAL", 0.5, cam, "NORMAL", {}))
+            repo.add_prediction(s, image.id, PredictionRecord(PLACEHOLDER_VERSION, 0.2, "NORMAL", 0.5, cam, "NORMAL", {}))
         assert np.allclose(repo.prediction_cam(first), cam, atol=1e-3)
     assert len(pack_cam(cam)) < 120 and unpack_cam(pack_cam(cam), 7, 7).shape == (7, 7)
 

@@ -7,16 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from db_support import cli_env, library, library_url, pg_server
+from limits_support import add_limits_case, lung_mask, make_limits, pack_mask
 from sqlalchemy import event, inspect, select, text
 
+from core.vocabulary import LIMIT_FLAGS, REVIEW_TAGS
 from db import limits as lim
 from db import repository as repo
 from db.codec import encode_image
 from db.engine import current_revision, ensure_library, make_engine, session_scope, upgrade
 from db.errors import LibraryError
-from db.models import LIMIT_FLAGS, REVIEW_TAGS, Case, FlagReview, LimitTag, Prediction, PredictionFlag
-from db_support import cli_env, library, library_url, pg_server  # noqa: F401  (fixtures)
-from limits_support import add_limits_case, make_limits, pack_mask, lung_mask
+from db.models import Case, FlagReview, LimitTag, Prediction, PredictionFlag
 
 REPO = Path(__file__).resolve().parent.parent
 V = "abc123def456"
@@ -282,8 +283,3 @@ def test_limits_stats_cli(library, library_url, cli_env):
     assert "correct: 0.750 over 3 cases" in plain.stdout
     other = run("--model-version", "nobody")
     assert other.returncode == 2 and "no prediction of model nobody" in other.stderr
-
-
-def test_flag_and_tag_names_match_core_limits():
-    core_limits = pytest.importorskip("core.limits", reason="core.limits (the lead's) is not merged yet")
-    assert tuple(core_limits.FLAGS) == LIMIT_FLAGS and tuple(core_limits.REVIEW_TAGS) == REVIEW_TAGS

@@ -1,13 +1,12 @@
 """Streamlit AppTest of the Case Gallery, teaching sets, demo seeding, Save to library, and a lost database."""
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from auth_support import logged_in
+from db_support import pg_server, small_folder
+from streamlit.testing.v1 import AppTest
 
 from db import repository as repo
 from db import teaching
 from db.engine import ensure_library, session_scope
-from db_support import pg_server, small_folder  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -39,8 +38,8 @@ def texts(at: AppTest) -> str:
 
 
 def fill(url, folder, weights_dir=None):
-    from core.ingest import import_folder
-    from core.model import ModelService
+    from core.model_service import ModelService
+    from core.services.library_import import import_folder
 
     return import_folder(ensure_library(url), folder, ModelService(weights_dir) if weights_dir else None)
 

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from db_support import library, library_url, pg_server
 from sqlalchemy import text
 
 from db import repository as repo
 from db import teaching
 from db.codec import encode_image
 from db.engine import dispose_engines, ensure_library, session_scope
-from db_support import library, library_url, pg_server  # noqa: F401  (fixtures)
 
 IDENTIFIERS = ["Doe^Janet", "Janet", "PID-7734291", "19650412", "St Elsewhere Hospital", "Elsewhere", "ACC-99812", "Dr^Who"]
 
@@ -37,9 +37,9 @@ def identified_dicom(path: Path, pixels: np.ndarray) -> Path:
 
 def test_dicom_identifiers_never_reach_the_database_file(tmp_path, kermany_test_dir, trained_weights_dir):
     from core.analysis import analyze_bytes
-    from core.imaging import load_image
-    from core.ingest import import_folder, save_analysis
-    from core.model import ModelService
+    from core.imaging.decode import load_image
+    from core.model_service import ModelService
+    from core.services.library_import import import_folder, save_analysis
 
     gray = load_image(next((kermany_test_dir / "NORMAL").glob("*.jpeg")).read_bytes()).pixels
     folder = tmp_path / "in" / "PNEUMONIA"

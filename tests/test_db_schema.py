@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from db_support import library, library_url, pg_server
 from sqlalchemy import inspect, text
 
+from core.settings import database_url
 from db.codec import encode_image
-from db.engine import current_revision, database_url, ensure_library, head_revision, make_engine, session_scope, upgrade
+from db.engine import current_revision, ensure_library, head_revision, make_engine, session_scope, upgrade
 from db.models import Base, Case, Report, utcnow
-from db_support import library, library_url, pg_server  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
 

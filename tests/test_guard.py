@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from core.analysis import InputFlagged, analyze_bytes
-from core.guard import COLOUR_LIMIT, GUARD_FILE, fit_guard, load_guard, save_guard
-from core.model import ModelService
+from core.model_service import ModelService
+from core.reliability.input_check import COLOUR_LIMIT, GUARD_FILE, fit_guard, load_guard, save_guard
 
 REPO = Path(__file__).resolve().parent.parent
 

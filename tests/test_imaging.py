@@ -25,15 +25,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from core.imaging import (
-    MAX_FILE_BYTES,
-    MAX_PIXELS,
-    MIN_SIDE,
-    ImageRejected,
-    XRayImage,
-    is_dicom,
-    load_image,
-)
+from core.imaging.decode import MAX_FILE_BYTES, MAX_PIXELS, MIN_SIDE, ImageRejected, XRayImage, is_dicom, load_image
 
 CR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"

@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import frontal_check as fc
 from core.analysis import InputFlagged, analyze_bytes
-from core.lungs import LUNG_WEIGHTS
-from core.model import WEIGHTS_FILE, ModelService
+from core.model_service import ModelService
+from core.models.lungs import LUNG_WEIGHTS
+from core.models.weights import WEIGHTS_FILE
+from core.reliability import frontal_check as fc
 
 REPO = Path(__file__).resolve().parent.parent
 WEIGHTS = REPO / "weights"
@@ -140,7 +141,7 @@ def test_batch_cli_gives_one_json_line_per_file(tmp_path, kermany_test_dir):
 
 
 def test_a_stored_verdict_reads_back_whole_and_older_records_still_read():
-    from core.guard import IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, GuardVerdict
+    from core.reliability.input_check import IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, GuardVerdict
 
     verdict = GuardVerdict(OUT_OF_DISTRIBUTION, "unlike", 31.5, 27.5, 0.0, 0.4, stage=2,
                            frontal={"passed": True, "code": fc.PASSED})

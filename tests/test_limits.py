@@ -10,12 +10,22 @@ import pytest
 import torch
 from PIL import Image
 
-from core.limits import (BLANK_VALUE, DEFAULT_THRESHOLDS, FLAGS, Thresholds, blank_outside, explanation_shares,
-                         lung_contour_overlay, pack_mask, probe_image, unpack_mask)
-from core.lungs import LungSegmenter, LungUNet, clean_mask, dice, fused_for_inference, mask_to_size
-from core.markers import detect_markers, erase_markers
-from core.model import ModelService
-from core.preprocess import normalize
+from core.explain.limits import (
+    BLANK_VALUE,
+    DEFAULT_THRESHOLDS,
+    Thresholds,
+    blank_outside,
+    explanation_shares,
+    lung_contour_overlay,
+    pack_mask,
+    probe_image,
+    unpack_mask,
+)
+from core.explain.markers import detect_markers, erase_markers
+from core.imaging.preprocess import normalize
+from core.model_service import ModelService
+from core.models.lungs import LungSegmenter, LungUNet, clean_mask, dice, fused_for_inference, mask_to_size
+from core.vocabulary import LIMIT_FLAGS
 
 
 def body_with_marker(text: str = "R", corner=(12, 30)) -> np.ndarray:
@@ -133,7 +143,7 @@ def test_flags_fire_on_their_thresholds_only():
     assert t.flags(metrics(markers=[[0, 0, 9, 9]], marker_share=0.06)) == ["heatmap_on_marker"]
     assert t.flags(metrics(markers=[[0, 0, 9, 9]], peak_region="marker")) == ["heatmap_on_marker"]
     assert t.flags(metrics(markers=[[0, 0, 9, 9]], counterfactual={"marker_delta": -0.12})) == ["marker_dependent"]
-    assert set(FLAGS) == {"heatmap_on_marker", "heatmap_on_border", "heatmap_outside_lungs", "marker_dependent"}
+    assert set(LIMIT_FLAGS) == {"heatmap_on_marker", "heatmap_on_border", "heatmap_outside_lungs", "marker_dependent"}
 
 
 def test_thresholds_load_only_for_their_own_classifier(tmp_path):
@@ -160,7 +170,7 @@ def test_probe_measures_the_counterfactuals_it_reports(limits_weights_dir):
     assert m["counterfactual"]["marker_delta"] == pytest.approx(float(again.probability[0]) - p, abs=2e-4)
     assert m["counterfactual"]["p_outside_blanked"] == pytest.approx(float(again.probability[1]), abs=1e-4)
     assert 0.0 <= m["faithfulness"]["deletion_auc"] <= 1.0 and 0.0 <= m["faithfulness"]["insertion_auc"] <= 1.0
-    assert set(m["flags"]) <= set(FLAGS) and "control_delta" in probe.extra
+    assert set(m["flags"]) <= set(LIMIT_FLAGS) and "control_delta" in probe.extra
     for key in ("lung_share", "border_share", "marker_share", "mediastinum_share", "below_diaphragm_share"):
         assert 0.0 <= m[key] <= 1.0
 

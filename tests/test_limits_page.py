@@ -1,15 +1,15 @@
 """Streamlit AppTest of the Model Limits page on a real SQLite library holding chosen limits figures."""
 import pytest
+from auth_support import logged_in
+from limits_support import add_limits_case
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
+from test_db_pages import library_env, texts
 
-from auth_support import logged_in
 from db import limits as lim
 from db import teaching
 from db.engine import ensure_library, session_scope
 from db.models import FlagReview, LimitTag, UserRole
-from limits_support import add_limits_case, core_limits  # noqa: F401  (fixture)
-from test_db_pages import library_env, texts  # noqa: F401  (fixture)
 
 PAGE = "pages/model_limits.py"
 
@@ -29,22 +29,20 @@ def card_ids(at: AppTest) -> list[int]:
 
 
 @pytest.fixture
-def limits_library(library_env, use_trained_weights, core_limits):
+def limits_library(library_env, use_trained_weights):
     """Five cases with figures from the installed (random-weights, trained-format) model, one without."""
-    from core.model import ModelService
+    from core.model_service import ModelService
 
     version = ModelService(use_trained_weights).version
     with session_scope(ensure_library(library_env)) as s:
         ids = {
             "fp_marker": add_limits_case(s, version, 1, "NORMAL", "PNEUMONIA", 0.20,
-                                         ["heatmap_on_marker", "heatmap_outside_lungs", "marker_dependent"], -0.40,
-                                         pack=core_limits.pack_mask),
+                                         ["heatmap_on_marker", "heatmap_outside_lungs", "marker_dependent"], -0.40),
             "fn_border": add_limits_case(s, version, 2, "PNEUMONIA", "NORMAL", 0.35,
-                                         ["heatmap_on_border", "heatmap_outside_lungs"], pack=core_limits.pack_mask),
-            "ok_marker": add_limits_case(s, version, 3, "PNEUMONIA", "PNEUMONIA", 0.55, ["heatmap_on_marker"], 0.05,
-                                         pack=core_limits.pack_mask),
-            "ok_clean": add_limits_case(s, version, 4, "NORMAL", "NORMAL", 0.90, pack=core_limits.pack_mask),
-            "fp_clean": add_limits_case(s, version, 5, "NORMAL", "PNEUMONIA", 0.70, pack=core_limits.pack_mask),
+                                         ["heatmap_on_border", "heatmap_outside_lungs"]),
+            "ok_marker": add_limits_case(s, version, 3, "PNEUMONIA", "PNEUMONIA", 0.55, ["heatmap_on_marker"], 0.05),
+            "ok_clean": add_limits_case(s, version, 4, "NORMAL", "NORMAL", 0.90),
+            "fp_clean": add_limits_case(s, version, 5, "NORMAL", "PNEUMONIA", 0.70),
             "pending": add_limits_case(s, version, 6, "NORMAL", "NORMAL", 0.5, with_limits=False),
         }
     return version, ids
@@ -150,8 +148,8 @@ def test_a_student_is_refused(limits_library):
     assert not direct.image and not direct.button and not direct.markdown
 
 
-def test_empty_state_without_figures_says_how_to_compute_them(library_env, use_trained_weights, core_limits):
-    from core.model import ModelService
+def test_empty_state_without_figures_says_how_to_compute_them(library_env, use_trained_weights):
+    from core.model_service import ModelService
 
     with session_scope(ensure_library(library_env)) as s:
         add_limits_case(s, ModelService(use_trained_weights).version, 1, "NORMAL", "NORMAL", 0.5, with_limits=False)
@@ -172,7 +170,7 @@ def test_empty_state_without_a_trained_model(library_env, use_placeholder):
 
 def test_compute_button_fills_in_the_figures_with_the_real_probe(library_env, limits_weights_dir, monkeypatch):
     """A prediction stored without figures gets them from the page's button (the real segmenter and probe)."""
-    from core.model import ModelService
+    from core.model_service import ModelService
 
     monkeypatch.setenv("CXR_WEIGHTS_DIR", str(limits_weights_dir))
     with session_scope(ensure_library(library_env)) as s:

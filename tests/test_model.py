@@ -1,10 +1,13 @@
 import numpy as np
 import torch
 
-from core.imaging import load_image
-from core.model import PLACEHOLDER_VERSION, ModelService, build_resnet34, load_state_dict, sha256_file
-from core.preprocess import to_model_input
-from core.train import predict_logits
+from core.imaging.decode import load_image
+from core.imaging.preprocess import to_model_input
+from core.model_service import ModelService
+from core.models.classifier import build_resnet34
+from core.models.weights import load_state_dict, sha256_file
+from core.training.train_classifier import predict_logits
+from core.vocabulary import PLACEHOLDER_VERSION
 
 
 def test_placeholder_is_flagged_untrained(use_placeholder):

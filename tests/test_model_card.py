@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import model_card as mc
-from core.metrics import classification_report
-from core.uncertainty import assess, band_limits, fit_band
+from core.evaluation import model_card as mc
+from core.evaluation.metrics import classification_report
+from core.reliability.uncertainty import assess, band_limits, fit_band
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -175,7 +175,7 @@ def test_evaluate_cli_on_a_small_folder(trained_weights_dir, kermany_test_dir, t
 
 
 def test_calibrated_nll_is_blind_to_temperature():
-    from core.export import calibrated_nll
+    from core.training.export import calibrated_nll
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)
@@ -186,8 +186,9 @@ def test_calibrated_nll_is_blind_to_temperature():
 
 
 def test_model_card_shows_the_previous_model_beside_the_new(exported_weights_dir, tmp_path, monkeypatch):
-    from core.export import previous_model_card
     from test_app import fresh_app, page_text
+
+    from core.training.export import previous_model_card
 
     folder = tmp_path / "weights"
     shutil.copytree(exported_weights_dir, folder)

@@ -1,15 +1,15 @@
 """Login, first-run setup, role refusal and a whole quiz as a student (Streamlit AppTest on a real SQLite library)."""
 import pytest
+from auth_support import TEST_PASSWORD, ensure_user
+from db_support import small_folder
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
+from test_db_pages import fill, library_env, texts
 
-from auth_support import TEST_PASSWORD, ensure_user
-from core.quiz import brier, pneumonia_probability, score, streaks
+from core.teaching.quiz_rules import brier, pneumonia_probability, score, streaks
 from db import teaching
 from db.engine import ensure_library, session_scope
 from db.models import Case, QuizAnswer, QuizAttempt
-from db_support import small_folder
-from test_db_pages import fill, library_env, texts  # noqa: F401  (fixture)
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 INSTRUCTOR_PAGES = ["pages/case_gallery.py", "pages/users.py", "pages/dashboard.py"]

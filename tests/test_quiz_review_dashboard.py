@@ -5,32 +5,34 @@ import csv
 import io
 import json
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from auth_support import TEST_PASSWORD, ensure_user
+from db_support import library, library_url, pg_server, small_folder
 from sqlalchemy import select
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
+from test_db_pages import fill, library_env, texts
+from test_quiz_and_roles import app, log_in
 
-from auth_support import TEST_PASSWORD, ensure_user
-from core.cam import upsample
-from core.class_stats import CSV_COLUMNS, per_case, per_source, to_csv
+from core.explain.gradcam import upsample
 from core.formatting import percent
-from core.marks import HOT, cam_value_at, draw_mark, to_fractions
-from core.quiz import MODES, Review, due_for_review, review_schedule
 from core.reports import ReportRecord
 from core.reports.content import SECTION_KEYS
-from core.reports.sql_store import SqlReportStore
-from db import quiz, teaching
-from db.engine import ensure_library, session_scope
-from db.models import QUIZ_MODES, Case, Prediction, QuizAnswer, QuizAttempt, User
+from core.services import quiz
+from core.services.report_store import SqlReportStore
+from core.teaching.class_stats import CSV_COLUMNS, per_case, per_source, to_csv
+from core.teaching.click_marks import HOT, cam_value_at, draw_mark, to_fractions
+from core.teaching.quiz_rules import MODES, Review, due_for_review, review_schedule
+from core.vocabulary import QUIZ_MODES
+from db import teaching
 from db.codec import pack_cam
+from db.engine import ensure_library, session_scope
+from db.models import Case, Prediction, QuizAnswer, QuizAttempt, User
 from db.repository import prediction_cam
-from db_support import library, library_url, pg_server, small_folder  # noqa: F401  (fixtures)
-from test_db_pages import fill, library_env, texts  # noqa: F401  (fixture)
-from test_quiz_and_roles import app, log_in
 
 SHOWN = 448  # the quiz shows the 224 px images at this width
 
@@ -73,10 +75,10 @@ def test_mark_fractions_cam_value_and_drawing():
 
 def _row(user, attempt, case, answer, truth, confidence=0.8, model=None, prob=None, source="Week 1"):
     return SimpleNamespace(user=user, attempt_id=attempt, mode="diagnose", source=source, set_id=1,
-                           started_at=datetime(2026, 1, attempt, tzinfo=timezone.utc), position=0, case_id=case,
+                           started_at=datetime(2026, 1, attempt, tzinfo=UTC), position=0, case_id=case,
                            case_title=f"case {case}", answer=answer, confidence=confidence, truth_label=truth,
                            correct=answer == truth, model_label=model, model_probability=prob, model_version="v1",
-                           mark_x=None, mark_y=None, answered_at=datetime(2026, 1, attempt, 1, tzinfo=timezone.utc))
+                           mark_x=None, mark_y=None, answered_at=datetime(2026, 1, attempt, 1, tzinfo=UTC))
 
 
 def test_class_figures_per_case_and_per_set():
@@ -389,7 +391,7 @@ def test_dashboard_per_case_per_set_and_csv(class_results, monkeypatch):
         names = {u.id: u.name for u in s.scalars(select(User))}
         hashes = [u.password_hash for u in s.scalars(select(User))]
         rows = [(names[attempts[x.attempt_id].user_id], x.case_id, x.answer, x.confidence, x.correct, x.model_label,
-                 x.model_probability, x.answered_at.replace(tzinfo=timezone.utc, microsecond=0), x.mark_x) for x in answers]
+                 x.model_probability, x.answered_at.replace(tzinfo=UTC, microsecond=0), x.mark_x) for x in answers]
     truth_of = {x.case_id: x.truth_label for x in answers}
     model_b = next(r for r in rows if r[1] == b)
     assert f"{model_b[5]} {percent(model_b[6])} · {'right' if model_b[5] == truth_of[b] else 'wrong'}" in shown
@@ -461,7 +463,7 @@ def test_latest_report_for_a_case_prefers_the_quiz_model(library):
         store.add(ReportRecord(image_id=encoded.sha256, model_version=model_version, prompt_version="p1",
                                llm_model="offline-template", language="en", source="offline", guard_passed=True,
                                guard_reasons=(), content={"sections": {"summary": summary}},
-                               created_at=datetime(2026, 1, when, tzinfo=timezone.utc)))
+                               created_at=datetime(2026, 1, when, tzinfo=UTC)))
 
     add("m1", "old, model one", 1)
     add("m2", "newer, model two", 2)

@@ -1,17 +1,17 @@
 """"Spot the shortcut": scored against flags and reviewers' word, the answer hidden until answered."""
 import pytest
-from sqlalchemy import select
-
 from auth_support import TEST_PASSWORD, ensure_user
-from core.quiz import MODES, score
-from core.shortcut import BORDER, LUNGS, MARKER, OUTSIDE, shortcut_truth
+from limits_support import add_limits_case
+from sqlalchemy import select
+from test_db_pages import library_env, texts
+from test_quiz_and_roles import app, log_in
+
+from core.teaching.quiz_rules import MODES, score
+from core.teaching.shortcut import BORDER, LUNGS, MARKER, OUTSIDE, shortcut_truth
 from db import limits as limits_db
 from db import teaching
 from db.engine import ensure_library, session_scope
 from db.models import QuizAnswer, QuizAttempt
-from limits_support import add_limits_case
-from test_db_pages import library_env, texts  # noqa: F401  (fixture)
-from test_quiz_and_roles import app, log_in
 
 
 def test_truth_follows_flags_rejections_and_tags():
@@ -27,7 +27,7 @@ def test_truth_follows_flags_rejections_and_tags():
 
 
 def test_confidence_brier_scores_non_class_answers():
-    class A:  # noqa: D401 - a stored answer's shape
+    class A:
         def __init__(self, correct, confidence):
             self.correct, self.confidence, self.answer, self.truth_label = correct, confidence, "lungs", "lungs"
             self.model_label = self.model_probability = None
@@ -37,7 +37,7 @@ def test_confidence_brier_scores_non_class_answers():
 
 
 def test_whole_shortcut_quiz_in_the_app(library_env, use_trained_weights):
-    from core.model import ModelService
+    from core.model_service import ModelService
 
     version = ModelService(use_trained_weights).version
     engine = ensure_library(library_env)
@@ -98,9 +98,8 @@ def test_whole_shortcut_quiz_in_the_app(library_env, use_trained_weights):
 
 
 def test_shortcut_quiz_needs_limits_figures(library_env, use_trained_weights):
-    from core.model import ModelService
-
-    from db import quiz
+    from core.model_service import ModelService
+    from core.services import quiz
     from db.errors import LibraryError
 
     version = ModelService(use_trained_weights).version

@@ -3,13 +3,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from db_support import library, library_url, pg_server
 
 from core.reports import InMemoryReportStore, ReportRecord, image_id
-from core.reports.sql_store import LibraryReportStore, NoCase, SqlReportStore
+from core.services.report_store import LibraryReportStore, NoCase, SqlReportStore
 from db import repository as repo
 from db.codec import encode_image
 from db.engine import session_scope
-from db_support import library, library_url, pg_server  # noqa: F401  (fixtures)
 
 
 def pixels(seed: int) -> np.ndarray:

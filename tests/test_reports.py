@@ -8,19 +8,31 @@ import pickle
 import time
 
 import pytest
+from fake_gemini import FAKE_KEY, FakeGemini
 
 from core.analysis import analyze_bytes
-from core.guard import NOT_CHEST_XRAY, OUT_OF_DISTRIBUTION, GuardVerdict
-from core.uncertainty import UNCERTAIN, Uncertainty
-from core.model import ModelService
-from core.reports import (InMemoryReportStore, NoPrediction, ReportFacts, ask_why, build_facts, check_report,
-                          diff_markdown, get_report, image_id, offline_report, score_against_reference, to_markdown)
+from core.model_service import ModelService
+from core.reliability.input_check import NOT_CHEST_XRAY, OUT_OF_DISTRIBUTION, GuardVerdict
+from core.reliability.uncertainty import UNCERTAIN, Uncertainty
+from core.reports import (
+    InMemoryReportStore,
+    NoPrediction,
+    ReportFacts,
+    ask_why,
+    build_facts,
+    check_report,
+    diff_markdown,
+    get_report,
+    image_id,
+    offline_report,
+    score_against_reference,
+    to_markdown,
+)
 from core.reports.content import ReportSections
 from core.reports.gemini import GeminiSettings
 from core.reports.offline import OFFLINE_MODEL
 from core.reports.prompt import PROMPT_VERSION, build_prompt
 from core.reports.redaction import Secret, redact
-from fake_gemini import FAKE_KEY, FakeGemini
 
 FACTS = ReportFacts(
     model_version="abc123def456", label="PNEUMONIA", probability_pneumonia=0.8734, threshold=0.5, alternative="NORMAL",

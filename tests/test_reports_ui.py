@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from fake_gemini import FAKE_KEY, FakeGemini
 from test_app import fresh_app, page_text, upload
 from test_cli import run_cli

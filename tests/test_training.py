@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import dataset, lungs_train, train
+from core.training import dataset
+from core.training import train_classifier as train
+from core.training import train_lungs as lungs_train
 
 
 @pytest.fixture
@@ -63,7 +65,8 @@ def test_classifier_resumes_to_the_same_weights(mini_data, monkeypatch, recipe):
     if recipe.pop("init", False):
         from safetensors.torch import save_file
 
-        from core.model import build_resnet34, sha256_file
+        from core.models.classifier import build_resnet34
+        from core.models.weights import sha256_file
 
         init = mini_data / "init.safetensors"
         torch.manual_seed(5)
@@ -84,7 +87,7 @@ def test_classifier_resumes_to_the_same_weights(mini_data, monkeypatch, recipe):
         snapshot = torch.load(mini_data / "broken" / "epoch-02.pt", weights_only=False)["model"]
         assert same(snapshot, {k[len("module."):]: v for k, v in last["ema"].items() if k.startswith("module.")})
         assert "ema" in last["history"][-1] and "shift_loss" in last["history"][-1]["ema"]
-        from core.export import select_checkpoint
+        from core.training.export import select_checkpoint
 
         chosen, epoch, table = select_checkpoint(mini_data / "whole")  # validation of each snapshot
         assert [r["epoch"] for r in table] == [1, 2]

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from core.guard import IN_DISTRIBUTION, NOT_CHEST_XRAY, OUT_OF_DISTRIBUTION, GuardVerdict
-from core.uncertainty import CONFIDENT, UNCERTAIN, UNRELIABLE, assess
+from core.reliability.input_check import IN_DISTRIBUTION, NOT_CHEST_XRAY, OUT_OF_DISTRIBUTION, GuardVerdict
+from core.reliability.uncertainty import CONFIDENT, UNCERTAIN, UNRELIABLE, assess
 
 BAND = {"half_width_logit": 1.0}
 

@@ -10,8 +10,15 @@ import pytest
 from db.engine import ensure_library, session_scope
 from db.errors import LibraryError
 from db.models import utcnow
-from db.users import (FREE_FAILURES, authenticate, create_first_instructor, create_user, effective_roles,
-                      find_user, set_active)
+from db.users import (
+    FREE_FAILURES,
+    authenticate,
+    create_first_instructor,
+    create_user,
+    effective_roles,
+    find_user,
+    set_active,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"

@@ -9,17 +9,17 @@ import io
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-
 from auth_support import TEST_PASSWORD, ensure_user
-from core.quiz import MODES
+from db_support import small_folder
+from sqlalchemy import select
+from test_db_pages import fill, library_env, texts
+from test_quiz_and_roles import app, log_in
+from test_quiz_review_dashboard import capture_downloads
+
+from core.teaching.quiz_rules import MODES
 from db import teaching
 from db.engine import ensure_library, session_scope
 from db.models import Case, Prediction, QuizAnswer, QuizAttempt
-from db_support import small_folder
-from test_db_pages import fill, library_env, texts  # noqa: F401  (fixture)
-from test_quiz_and_roles import app, log_in
-from test_quiz_review_dashboard import capture_downloads
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 pytestmark = pytest.mark.skipif(

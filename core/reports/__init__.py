@@ -1,8 +1,8 @@
 """Educational reports on one analysis: facts → prompt → Gemini or offline template → fact check → store."""
 from core.reports.ask import Answer, ask_why
+from core.reports.fact_check import GuardResult, check_report
 from core.reports.facts import FACTS_VERSION, NoPrediction, ReportFacts, build_facts, image_id
 from core.reports.gemini import DEFAULT_MODEL, GeminiFailure, GeminiSettings
-from core.reports.guard import GuardResult, check_report
 from core.reports.offline import OFFLINE_MODEL, offline_report
 from core.reports.prompt import PROMPT_VERSION
 from core.reports.render import diff_markdown, to_markdown

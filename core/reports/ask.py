@@ -9,13 +9,13 @@ import logging
 import re
 from dataclasses import dataclass
 
+from core.formatting import percent
 from core.reports.content import CLASS_WORDS, check_language
+from core.reports.fact_check import check_answer
 from core.reports.facts import ReportFacts
 from core.reports.gemini import GeminiFailure, GeminiSettings, ask_gemini
-from core.reports.guard import check_answer
 from core.reports.offline import pct, zone_name
 from core.reports.redaction import redact
-from core.formatting import percent
 
 logger = logging.getLogger("core.reports.ask")
 MAX_QUESTION = 500

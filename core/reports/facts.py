@@ -8,23 +8,21 @@ marker CAM metrics) are read with defaults, so facts build before and after that
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from core.guard import IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, UNCHECKED
-from core.uncertainty import CONFIDENT, UNUSUAL_FAMILIARITY
-from db.codec import pixel_hash
 from core.formatting import json_probability
+from core.reliability.frontal_check import COLOUR_LIMIT  # one colour rule for the check and the facts
+from core.reliability.input_check import IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, UNCHECKED
+from core.reliability.uncertainty import CONFIDENT, UNUSUAL_FAMILIARITY
+from core.vocabulary import CLASS_NAMES, UNCERTAIN_MARGIN, pixel_hash
 
 FACTS_VERSION = 2
-CLASSES = ("NORMAL", "PNEUMONIA")
 # Without an uncertainty measure from the model, a probability this close to the decision
 # threshold is called uncertain (the band the Analyze page uses for "not sure").
-UNCERTAIN_MARGIN = 0.15
 SMALL_SIDE_PX = 256  # below this the 224-px model input is an upscale: fine detail is invented
 LOW_CONTRAST_RANGE = 60  # grey levels between the 2nd and 98th percentile
-COLOUR_THRESHOLD = 10.0  # Hasler–Süsstrunk colourfulness; radiographs are ≈0
 CAM_METRIC_WORDS = ("lung", "marker", "mediastin", "diaphragm", "outside")
 
 
@@ -93,7 +91,7 @@ class ReportFacts:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ReportFacts":
+    def from_dict(cls, data: dict) -> ReportFacts:
         data = dict(data)
         for name in ("cam_zone_share", "cam_metrics"):
             data[name] = tuple((str(k), float(v)) for k, v in data.get(name, ()))
@@ -118,7 +116,7 @@ def quality_flags(pixels: np.ndarray, colourfulness: float) -> tuple[str, ...]:
     lo, hi = np.percentile(pixels, [2, 98])
     if hi - lo < LOW_CONTRAST_RANGE:
         flags.append("low_contrast")
-    if colourfulness > COLOUR_THRESHOLD:
+    if colourfulness > COLOUR_LIMIT:
         flags.append("colour")
     return tuple(flags)
 
@@ -180,7 +178,7 @@ def build_facts(analysis) -> ReportFacts:
         label=label,
         probability_pneumonia=json_probability(p),
         threshold=round(float(analysis.threshold), 4),
-        alternative=next(c for c in CLASSES if c != label),
+        alternative=next(c for c in CLASS_NAMES if c != label),
         uncertain=uncertain,
         uncertainty_basis=basis,
         uncertainty_value=value,

@@ -6,10 +6,10 @@ callers fall back to the offline template and show that reason.
 from __future__ import annotations
 
 import logging
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
+from core import settings
 from core.reports.content import ReportSections
 from core.reports.facts import ReportFacts
 from core.reports.prompt import build_ask_prompt, build_prompt
@@ -18,9 +18,9 @@ from core.reports.redaction import Secret, redact
 logger = logging.getLogger("core.reports.gemini")
 
 DEFAULT_MODEL = "gemini-3.5-flash"
-KEY_NAMES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # the SDK's own order of preference
-MODEL_SETTING = "CXR_GEMINI_MODEL"
-TIMEOUT_SETTING = "CXR_GEMINI_TIMEOUT_S"
+KEY_NAMES = settings.GEMINI_KEY_NAMES
+MODEL_SETTING = settings.GEMINI_MODEL
+TIMEOUT_SETTING = settings.GEMINI_TIMEOUT_S
 RETRY_STATUS = (408, 429, 500, 502, 503, 504)
 ACCEPTED_FINISH = ("STOP", "FINISH_REASON_UNSPECIFIED")
 
@@ -56,7 +56,7 @@ class GeminiSettings:
         return self.attempts * self.timeout_s + waits
 
     @classmethod
-    def from_env(cls, secrets: Mapping | None = None, **overrides) -> "GeminiSettings":
+    def from_env(cls, secrets: Mapping | None = None, **overrides) -> GeminiSettings:
         """Key and model from Streamlit secrets (if given) or the environment; no key → offline."""
         def setting(name: str) -> str | None:
             value = None
@@ -65,7 +65,7 @@ class GeminiSettings:
                     value = secrets.get(name)
                 except Exception:  # st.secrets raises when no secrets.toml exists
                     value = None
-            return (str(value).strip() if value else None) or (os.environ.get(name, "").strip() or None)
+            return (str(value).strip() if value else None) or settings.gemini_value(name)
 
         key = next((v for v in map(setting, KEY_NAMES) if v), None)
         values = {"api_key": Secret(key) if key else None, "model": setting(MODEL_SETTING) or DEFAULT_MODEL}

@@ -4,9 +4,9 @@ Used when no API key is set or when Gemini fails; the same facts always give the
 """
 from __future__ import annotations
 
+from core.formatting import percent
 from core.reports.content import CLASS_WORDS, NOTICE, ReportSections, check_language
 from core.reports.facts import ReportFacts
-from core.formatting import percent
 
 OFFLINE_MODEL = "offline-template-v1"  # stands in for the LLM model name in records and cache keys
 

@@ -27,8 +27,8 @@ class ReferenceScores:
 
 
 def score_against_reference(report_text: str, reference: str, language: str = "en") -> ReferenceScores:
-    from rouge_score import rouge_scorer
     import sacrebleu
+    from rouge_score import rouge_scorer
 
     language = check_language(language)
     if not reference.strip():

@@ -6,9 +6,9 @@ import logging
 from dataclasses import dataclass
 
 from core.reports.content import ReportSections, check_language
+from core.reports.fact_check import check_report
 from core.reports.facts import ReportFacts
 from core.reports.gemini import GeminiFailure, GeminiSettings, generate_sections
-from core.reports.guard import check_report
 from core.reports.offline import OFFLINE_MODEL, offline_report
 from core.reports.prompt import PROMPT_VERSION
 from core.reports.redaction import redact

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 SOURCES = ("gemini", "offline")
@@ -41,7 +41,7 @@ class ReportRecord:
     guard_reasons: tuple[str, ...]  # JSON list in SQL
     content: dict  # JSON: {"sections": {...}, "facts": {...}, "source_reason": str | None}
     version: int = 0  # assigned by the store: 1, 2, … per key
-    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     case_id: int | None = None  # the library's case, once the report is stored with one
 
     @property
@@ -59,7 +59,7 @@ class ReportRecord:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ReportRecord":
+    def from_dict(cls, data: dict) -> ReportRecord:
         data = dict(data)
         data["guard_reasons"] = tuple(data.get("guard_reasons") or ())
         if isinstance(data.get("created_at"), str):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from core.cam import upsample
+from core.explain.gradcam import upsample
 
 HOT = 0.5  # a click counts as "in a hot region" where the 0..1 map is at least this
 

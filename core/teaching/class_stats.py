@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.quiz import MODES, confidence_brier
+from core.teaching.quiz_rules import MODES, confidence_brier
 
 
 def reading_rows(rows: Sequence) -> list:

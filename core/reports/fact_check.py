@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from core.reports.content import ReportSections, SECTION_KEYS
+from core.reports.content import SECTION_KEYS, ReportSections
 from core.reports.facts import ReportFacts
 
 PROBABILITY_TOLERANCE = 0.01  # the model may round 87.34% to 87.3% or 87%

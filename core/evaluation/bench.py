@@ -8,15 +8,14 @@ from __future__ import annotations
 import copy
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
-from core import dataset
 from core.analysis import analyze_bytes
-from core.model import ModelService
-from core.preprocess import to_model_input
-from core.imaging import load_image
+from core.imaging.decode import load_image
+from core.imaging.preprocess import to_model_input
+from core.model_service import ModelService
+from core.training import dataset
 
 
 def _p50_ms(fn, inputs, repeats: int) -> float:
@@ -100,8 +99,8 @@ def run_bench(n_images: int = 12, repeats: int = 3, warmup: int = 3) -> dict:
 
 
 def _bench_limits(service: ModelService, images: list[bytes], repeats: int) -> dict:
-    from core.limits import probe_analysis
-    from core.preprocess import resize_gray
+    from core.explain.limits import probe_analysis
+    from core.imaging.preprocess import resize_gray
 
     analyses = [analyze_bytes(service, data, force=True) for data in images]
     grays = [resize_gray(a.image.pixels) for a in analyses]

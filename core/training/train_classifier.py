@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from core import dataset
-from core.checkpoint import resume_from, save_checkpoint
-from core.metrics import classification_report
-from core.model import build_resnet34, head_logits, trunk_features
-from core.preprocess import PIXEL_MEAN, PIXEL_STD, normalize
+from core.evaluation.metrics import classification_report
+from core.imaging.preprocess import PIXEL_MEAN, PIXEL_STD, normalize
+from core.models.classifier import build_resnet34, head_logits, trunk_features
+from core.training import dataset
+from core.training.checkpoint import resume_from, save_checkpoint
 
 DEFAULT_RUN_DIR = dataset.CACHE_DIR / "runs" / "classifier"
 
@@ -223,7 +223,7 @@ def train(config: TrainConfig, run_dir: Path = DEFAULT_RUN_DIR, resume: bool = F
 
     model = build_resnet34()
     if config.init_weights:
-        from core.model import load_state_dict, sha256_file
+        from core.models.weights import load_state_dict, sha256_file
 
         if config.init_sha256 and sha256_file(Path(config.init_weights)) != config.init_sha256:
             raise SystemExit(f"{config.init_weights} is not the file this run started from")

@@ -15,14 +15,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core import dataset
-from core.metrics import classification_report
-from core.guard import fit_guard, logits_and_features, save_guard
-from core.model import CLASS_NAMES, META_FILE, WEIGHTS_FILE, build_resnet34, load_classifier, load_state_dict, sha256_file
-from core.preprocess import INPUT_SIZE, PIXEL_MEAN, PIXEL_STD
-from core.train import TrainConfig, fit_temperature, predict_logits, probs_from_logits, youden_threshold
-from core.model_card import TEST_PREDICTIONS_FILE
-from core.uncertainty import fit_band
+from core.evaluation.metrics import classification_report
+from core.evaluation.model_card import TEST_PREDICTIONS_FILE
+from core.imaging.preprocess import INPUT_SIZE, PIXEL_MEAN, PIXEL_STD
+from core.models.classifier import build_resnet34, load_classifier
+from core.models.weights import META_FILE, WEIGHTS_FILE, load_state_dict, sha256_file
+from core.reliability.input_check import fit_guard, logits_and_features, save_guard
+from core.reliability.uncertainty import fit_band
+from core.training import dataset
+from core.training.train_classifier import (
+    TrainConfig,
+    fit_temperature,
+    predict_logits,
+    probs_from_logits,
+    youden_threshold,
+)
+from core.vocabulary import CLASS_NAMES
 
 
 def predict_folder(model: torch.nn.Module, folder: Path, temperature: float) -> dict:
@@ -109,7 +117,7 @@ def select_checkpoint(run_dir: Path) -> tuple[Path, int, list[dict]]:
     """The per-epoch snapshot (the EMA copy when the run kept one) with the lowest calibrated NLL on
     validation, averaged with the shifted validation slice; validation only. Older runs without
     snapshots export last.pt."""
-    from core.train import shifted_slice
+    from core.training.train_classifier import shifted_slice
 
     run_dir = Path(run_dir)
     last = torch.load(run_dir / "last.pt", weights_only=False, map_location="cpu")

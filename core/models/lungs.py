@@ -7,7 +7,6 @@ core/lungs_train.py. The mask is predicted at 128 px and its logits are resized 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
@@ -16,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.model import WEIGHTS_DIR, load_state_dict, sha256_file
-from core.preprocess import INPUT_SIZE, PIXEL_MEAN, PIXEL_STD, resize_gray
+from core.imaging.preprocess import INPUT_SIZE, PIXEL_MEAN, PIXEL_STD, resize_gray
+from core.models.weights import default_weights_dir, load_state_dict, sha256_file
 
 SEG_SIZE = 128
 LUNG_WEIGHTS = "lungs.safetensors"
@@ -103,8 +102,8 @@ class LungSegmenter:
         self.version = version
 
     @classmethod
-    def load(cls, weights_dir: Path | None = None) -> "LungSegmenter | None":
-        folder = Path(weights_dir or os.environ.get("CXR_WEIGHTS_DIR", WEIGHTS_DIR))
+    def load(cls, weights_dir: Path | None = None) -> LungSegmenter | None:
+        folder = Path(weights_dir or default_weights_dir())
         path = folder / LUNG_WEIGHTS
         if not path.is_file():
             return None

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.quiz import MODES, due_for_review, review_schedule
+from core.teaching.quiz_rules import MODES, due_for_review, review_schedule
+from core.vocabulary import CLASS_NAMES, QUIZ_MODES
 from db.errors import LibraryError, NotFound
-from db.models import LABELS, QUIZ_MODES, Case, Image, Prediction, QuizAnswer, QuizAttempt, TeachingSet, utcnow
+from db.models import Case, Image, Prediction, QuizAnswer, QuizAttempt, TeachingSet, utcnow
 from db.repository import case_prediction, prediction_cam
 from db.teaching import set_case_ids
 
@@ -64,7 +65,7 @@ class HeatmapQuestion:
 
 
 def _labelled(query):
-    return query.where(Case.truth_label.in_(LABELS))
+    return query.where(Case.truth_label.in_(CLASS_NAMES))
 
 
 def _reading_attempts(session: Session, user_id: int, before: int | None = None) -> list[int]:
@@ -195,7 +196,7 @@ def heatmap_question(session: Session, attempt_id: int, user_id: int, position: 
 
 def _shortcut_truth(session: Session, case: Case, pred: Prediction | None, model_version: str):
     """Expected answers from the prediction's flags, reviewers' verdicts and reviewers' tags, as they are now."""
-    from core.shortcut import shortcut_truth
+    from core.teaching.shortcut import shortcut_truth
     from db.limits import latest_verdicts, limit_tags_for
 
     if pred is None or pred.limits is None:
@@ -211,11 +212,11 @@ def record_answer(session: Session, attempt_id: int, user_id: int, position: int
 
     `mark`: where the student clicked, (x, y) as fractions of the image's width and height, or None.
     """
-    from core.shortcut import CHOICES
+    from core.teaching.shortcut import CHOICES
 
     attempt = get_attempt(session, attempt_id, user_id)
     reading = MODES[attempt.mode].reading
-    if reading and answer not in LABELS:
+    if reading and answer not in CLASS_NAMES:
         raise LibraryError(f"Answer NORMAL or PNEUMONIA, not {answer!r}.")
     if not reading and answer not in CHOICES:
         raise LibraryError(f"Answer one of {', '.join(CHOICES)}, not {answer!r}.")
@@ -226,7 +227,7 @@ def record_answer(session: Session, attempt_id: int, user_id: int, position: int
     if position != answered_count(session, attempt_id):
         raise LibraryError("This question was already answered (or an earlier one was not).")
     case = session.get(Case, attempt.case_ids[position])
-    if case is None or case.truth_label not in LABELS:
+    if case is None or case.truth_label not in CLASS_NAMES:
         raise NotFound("This case was removed or lost its ground truth since the quiz started.")
     pred = case_prediction(session, case, attempt.model_version)
     if reading:

@@ -9,7 +9,6 @@ prediction and the map; tests check this against autograd Grad-CAM.
 """
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import torch.nn.functional as F

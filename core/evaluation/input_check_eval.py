@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.imaging import ImageRejected, XRayImage, load_image
+from core.imaging.decode import ImageRejected, XRayImage, load_image
 
 SKIMAGE_PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "coins", "moon", "rocket", "horse",
                   "hubble_deep_field", "retina", "immunohistochemistry", "cell", "clock",
@@ -245,7 +245,7 @@ SITE_STYLES = (_letterbox, _equalised, _edge_enhanced, _darker, _lighter, _zoome
 
 
 def kermany_items(limit: int | None = None) -> list[Item]:
-    from core import dataset
+    from core.training import dataset
 
     items = []
     samples = dataset.list_labelled(dataset.KERMANY / "test")
@@ -266,8 +266,8 @@ def kermany_items(limit: int | None = None) -> list[Item]:
 
 
 def validation_items(meta: dict, limit: int | None = None) -> list[Item]:
-    from core import dataset
-    from core.train import TrainConfig
+    from core.training import dataset
+    from core.training.train_classifier import TrainConfig
 
     training = meta.get("training", {})
     samples = dataset.list_labelled(dataset.KERMANY / "train")
@@ -290,7 +290,7 @@ def evaluate_guard(service, items: list[Item], batch_size: int = 16) -> dict:
     import torch
 
     from core.analysis import check_input
-    from core.preprocess import INPUT_SIZE, resize_gray, to_model_input
+    from core.imaging.preprocess import INPUT_SIZE, resize_gray, to_model_input
 
     guard = service.guard
     rows = []
@@ -350,7 +350,7 @@ def write_summary(weights_dir: Path, report: dict) -> dict:
     """Per-category figures (no per-image lists) into classifier.json["input_check_eval"], for the Model Card."""
     import json
 
-    from core.model import META_FILE
+    from core.models.weights import META_FILE
 
     keep = ("n", "expected", "refused_stage1", "refused_rate", "warned_stage2", "analysed_rate", "refused_because")
     summary = {"model_version": report["model_version"], "stage1": report["stage1"], "summary": report["summary"],

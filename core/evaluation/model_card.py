@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from core.metrics import classification_report
-from core.model import META_FILE, WEIGHTS_FILE, sha256_file
+from core.evaluation.metrics import classification_report
+from core.models.weights import META_FILE, WEIGHTS_FILE, sha256_file
 
 TEST_PREDICTIONS_FILE = "test_predictions.json"
 CI_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "auc")
@@ -216,8 +216,8 @@ def training_summary(meta: dict) -> dict:
 
 def load_limits(weights_dir) -> dict:
     """weights/limits.json (flag thresholds, test flag statistics) and lungs.json, whichever exist."""
-    from core.limits import THRESHOLDS_FILE
-    from core.lungs import LUNG_META
+    from core.explain.limits import THRESHOLDS_FILE
+    from core.models.lungs import LUNG_META
 
     folder = Path(weights_dir)
     out = json.loads((folder / THRESHOLDS_FILE).read_text()) if (folder / THRESHOLDS_FILE).is_file() else {}
@@ -228,7 +228,7 @@ def load_limits(weights_dir) -> dict:
 
 def flag_table(summary: dict) -> list[dict]:
     """One row per shortcut flag: how often it fired and the error rate among flagged images."""
-    from core.limits import FLAG_TITLES
+    from core.explain.limits import FLAG_TITLES
 
     rows = [{"flag": FLAG_TITLES[name], "images": str(v["count"]), "share": f"{v['share']:.1%}",
              "error rate": "–" if v["error_rate"] is None else f"{v['error_rate']:.1%}"}

@@ -10,7 +10,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +19,11 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
-from core import dataset
-from core.checkpoint import resume_from, save_checkpoint
-from core.lungs import LUNG_META, LUNG_WEIGHTS, SEG_SIZE, LungSegmenter, LungUNet, clean_mask, dice, seg_input
-from core.model import CLASS_NAMES, sha256_file
+from core.models.lungs import LUNG_META, LUNG_WEIGHTS, SEG_SIZE, LungSegmenter, LungUNet, dice
+from core.models.weights import sha256_file
+from core.training import dataset
+from core.training.checkpoint import resume_from, save_checkpoint
+from core.vocabulary import CLASS_NAMES
 
 LUNGS = dataset.SHARED_DATA / "lungs224"
 RUN_DIR = dataset.CACHE_DIR / "runs" / "lungs"
@@ -73,7 +74,7 @@ def augment_pair(images_u8: np.ndarray, masks: np.ndarray, gen: torch.Generator)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     y = F.grid_sample(y, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     x = x + torch.randn(x.shape, generator=gen) * u(0.0, 0.03)
-    from core.preprocess import PIXEL_MEAN, PIXEL_STD
+    from core.imaging.preprocess import PIXEL_MEAN, PIXEL_STD
 
     return x.clamp(0, 1).sub_(PIXEL_MEAN).div_(PIXEL_STD), y
 
@@ -168,7 +169,7 @@ def export_lungs(run_dir: Path, out_dir: Path) -> dict:
         "output_grid": 224, "parameters": sum(p.numel() for p in model.parameters()),
         "sha256": sha256_file(path), "training_data": CITATION, "epochs": config.epochs,
         "training_minutes": round(ckpt["elapsed"] / 60, 1), "validation": val, "test": test,
-        "history": ckpt["history"], "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "history": ckpt["history"], "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (out_dir / LUNG_META).write_text(json.dumps(meta, indent=2))
     return meta
@@ -182,8 +183,8 @@ def evaluate_folder(segmenter: LungSegmenter, split: str = "test") -> dict:
 
 def write_masks(segmenter: LungSegmenter, paths: list[Path], out_dir: Path) -> list[tuple[str, str]]:
     """One 0/255 PNG per image, at the image's own size and with its file stem; returns refusals."""
-    from core.imaging import ImageRejected, load_image
-    from core.lungs import mask_to_size
+    from core.imaging.decode import ImageRejected, load_image
+    from core.models.lungs import mask_to_size
 
     out_dir.mkdir(parents=True, exist_ok=True)
     refused = []

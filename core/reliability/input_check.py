@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from core.frontal_check import COLOUR_LIMIT  # one colour rule for both stages
+from core.reliability.frontal_check import COLOUR_LIMIT  # one colour rule for both stages
 
 if TYPE_CHECKING:
-    from core.frontal_check import FrontalVerdict
+    from core.reliability.frontal_check import FrontalVerdict
 
 GUARD_FILE = "input_guard.safetensors"
 FEATURE = "global average pool of ResNet34 layer4 (512-d), same forward pass as the prediction"
@@ -67,7 +67,7 @@ class GuardVerdict:
         return self.verdict == OUT_OF_DISTRIBUTION
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "GuardVerdict | None":
+    def from_dict(cls, data: dict | None) -> GuardVerdict | None:
         """A verdict stored with a prediction, read back (older records lack stage and frontal)."""
         if not data:
             return None
@@ -105,7 +105,7 @@ class InputGuard:
         """Percent of validation images that lie farther out than this one (100 = most typical)."""
         return float(100.0 - np.interp(distance, self.val_quantiles, np.linspace(0, 100, len(self.val_quantiles))))
 
-    def check(self, feats: np.ndarray, colourfulness: float, frontal: "FrontalVerdict | None" = None) -> GuardVerdict:
+    def check(self, feats: np.ndarray, colourfulness: float, frontal: FrontalVerdict | None = None) -> GuardVerdict:
         """Both stages; `frontal` is stage 1's verdict, None when no lung segmenter is installed."""
         distance = float(self.distances(feats)[0])
         familiar = self.familiarity(distance)
@@ -210,8 +210,8 @@ def load_guard(weights_dir: Path, classifier_sha256: str | None) -> tuple[InputG
 def logits_and_features(model: torch.nn.Module, pixels: np.ndarray, batch_size: int = 32,
                         progress: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(N, H, W) uint8 → raw logits (N, 2) and penultimate features (N, 512), one pass."""
-    from core.model import head_logits, trunk_features
-    from core.preprocess import normalize
+    from core.imaging.preprocess import normalize
+    from core.models.classifier import head_logits, trunk_features
 
     model.eval()
     logits, feats = [], []

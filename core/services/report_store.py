@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from core.reports.store import ReportKey, ReportRecord, SOURCES
+from core.reports.store import SOURCES, ReportKey, ReportRecord
 from db.engine import session_scope
 from db.models import Case, Image, Report
 from db.repository import _lock_case

@@ -2,21 +2,20 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from core.imaging import load_image
-from core.model import CLASS_NAMES
-from core.preprocess import resize_gray
+from core import settings
+from core.imaging.decode import load_image
+from core.imaging.preprocess import resize_gray
+from core.vocabulary import CLASS_NAMES
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("CXR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+SHARED_DATA = settings.shared_data_dir()
 KERMANY = SHARED_DATA / "kermany224"
-CACHE_DIR = Path(os.environ.get("CXR_CACHE_DIR", Path.home() / ".cache" / "cxr-teaching-lab"))
+CACHE_DIR = settings.cache_dir()
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".dcm"}
 
 _PATIENT = re.compile(r"^(person\d+|NORMAL2-IM-\d+|IM-\d+)")

@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+from core import settings
+
 EXIT_BAD_INPUT = 2
 
 
@@ -24,7 +26,7 @@ def _library():
 
 
 def _load_model():
-    from core.model import ModelService  # torch: only for the commands that run the model
+    from core.model_service import ModelService  # torch: only for the commands that run the model
 
     return ModelService()
 
@@ -32,7 +34,7 @@ def _load_model():
 def _cmd_import(args) -> int:
     from tqdm import tqdm
 
-    from core.ingest import import_folder
+    from core.services.library_import import import_folder
 
     folder: Path = args.folder
     if not folder.is_dir():
@@ -67,7 +69,7 @@ def _cmd_import(args) -> int:
 def _cmd_predict(args) -> int:
     from tqdm import tqdm
 
-    from core.ingest import predict_missing
+    from core.services.library_import import predict_missing
 
     engine = _library()
     service = _load_model()
@@ -88,7 +90,7 @@ def _cmd_predict(args) -> int:
 def _cmd_limits(args) -> int:
     from tqdm import tqdm
 
-    from core.ingest import backfill_limits
+    from core.services.library_import import backfill_limits
 
     engine = _library()
     service = _load_model()
@@ -125,7 +127,7 @@ def _cmd_stats(args) -> int:
 
 
 def _cmd_seed_demo(args) -> int:
-    from core.ingest import DEMO_META_KEY, demo_folder, seed_demo, seeding_wanted
+    from core.services.library_import import DEMO_META_KEY, demo_folder, seed_demo, seeding_wanted
     from db.engine import session_scope
     from db.repository import set_meta
 
@@ -160,8 +162,8 @@ def _cmd_bench_gallery(args) -> int:
 
 
 def _cmd_export_set(args) -> int:
+    from core.services.set_exchange import export_set
     from db.engine import session_scope
-    from db.exchange import export_set
     from db.teaching import find_set
 
     engine = _library()
@@ -176,8 +178,8 @@ def _cmd_export_set(args) -> int:
 
 
 def _cmd_import_set(args) -> int:
+    from core.services.set_exchange import MAX_ARCHIVE_BYTES, import_set
     from db.engine import session_scope
-    from db.exchange import MAX_ARCHIVE_BYTES, import_set
 
     if not args.zip.is_file():
         return _fail(f"{args.zip}: no such file")
@@ -238,15 +240,13 @@ def _cmd_migrate(args) -> int:
     return 0
 
 
-NEW_PASSWORD_ENV = "CXR_NEW_USER_PASSWORD"
 
 
 def _new_password() -> str | None:
     """From CXR_NEW_USER_PASSWORD (scripts) or typed twice without echo; None if the two differ."""
     import getpass
-    import os
 
-    from_env = os.environ.get(NEW_PASSWORD_ENV)
+    from_env = settings.new_user_password()
     if from_env:
         return from_env
     first = getpass.getpass("Password: ")
@@ -261,7 +261,7 @@ def _cmd_users_create(args) -> int:
     try:
         password = _new_password()
     except EOFError:
-        return _fail(f"no password given (type it, or set {NEW_PASSWORD_ENV})")
+        return _fail(f"no password given (type it, or set {settings.NEW_USER_PASSWORD})")
     if password is None:
         return _fail("the two passwords differ; no user was created")
     with session_scope(_library()) as session:
@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_migrate)
     p = sub.add_parser("users", help="create, list, deactivate or reactivate the app's users")
     users = p.add_subparsers(dest="users_command", required=True)
-    q = users.add_parser("create", help=f"add a user (password prompted, or from ${NEW_PASSWORD_ENV})")
+    q = users.add_parser("create", help=f"add a user (password prompted, or from ${settings.NEW_USER_PASSWORD})")
     q.add_argument("name")
     q.add_argument("--role", action="append", required=True, choices=("instructor", "student", "reviewer"),
                    help="repeat for several roles; an instructor holds every role")
@@ -361,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from db.engine import database_url, describe_url
+    from core.settings import database_url
+    from db.engine import describe_url
     from db.errors import LibraryError, is_connection_problem
 
     args = build_parser().parse_args(argv)

@@ -22,21 +22,20 @@ import cv2
 import numpy as np
 import torch
 
-from core.cam import upsample
-from core.lungs import clean_mask
-from core.markers import detect_markers, erase_markers, marker_mask
-from core.preprocess import INPUT_SIZE, PIXEL_MEAN, normalize
+from core.explain.gradcam import upsample
+from core.explain.markers import detect_markers, erase_markers, marker_mask
+from core.imaging.preprocess import INPUT_SIZE, PIXEL_MEAN, normalize
+from core.models.lungs import clean_mask
+from core.vocabulary import LIMIT_FLAGS
 
 LIMITS_VERSION = "1"
 THRESHOLDS_FILE = "limits.json"
-FLAGS = ("heatmap_on_marker", "heatmap_on_border", "heatmap_outside_lungs", "marker_dependent")
 FLAG_TITLES = {
     "heatmap_on_marker": "Heatmap on marker",
     "heatmap_on_border": "Heatmap on border / collimation edge",
     "heatmap_outside_lungs": "Heatmap outside the lungs",
     "marker_dependent": "Marker-dependent (counterfactual)",
 }
-REVIEW_TAGS = ("R marker", "rib edge", "border", "diaphragm", "heart", "other")
 REGIONS = ("marker", "lung", "mediastinum", "below_diaphragm", "border", "outside")
 BORDER_FRACTION = 0.10  # the outer 10 % on each side, as in core.cam.cam_summary
 FAITHFULNESS_STEPS = (0.1, 0.25, 0.5)  # fractions of pixels hidden / revealed
@@ -178,7 +177,7 @@ class Thresholds:
     fitted: bool = False
 
     @classmethod
-    def load(cls, weights_dir: Path, classifier_sha256: str | None = None) -> "Thresholds":
+    def load(cls, weights_dir: Path, classifier_sha256: str | None = None) -> Thresholds:
         path = Path(weights_dir) / THRESHOLDS_FILE
         if path.is_file():
             data = json.loads(path.read_text())
@@ -195,7 +194,7 @@ class Thresholds:
             "marker_dependent": m["counterfactual"]["marker_delta"] is not None
             and abs(m["counterfactual"]["marker_delta"]) >= self.marker_delta_above,
         }
-        return [f for f in FLAGS if fired[f]]
+        return [f for f in LIMIT_FLAGS if fired[f]]
 
 
 def probe_image(service, segmenter, gray224: np.ndarray, cam: np.ndarray, probability: float,
@@ -206,8 +205,6 @@ def probe_image(service, segmenter, gray224: np.ndarray, cam: np.ndarray, probab
     `control` adds an erasure of a same-size patch at a non-lung, non-marker spot: the noise
     floor against which marker erasure is judged when thresholds are fitted.
     """
-    from core.model import PNEUMONIA
-
     gray224 = np.ascontiguousarray(gray224, dtype=np.uint8)
     lung = segmenter.segment(gray224) if lung_probability is None else clean_mask(lung_probability >= 0.5)
     boxes = detect_markers(gray224, lung)
@@ -261,7 +258,7 @@ def _control_box(lung: np.ndarray, boxes: list[list[int]], gray224: np.ndarray) 
 
 def probe_analysis(service, analysis) -> LimitsProbe | None:
     """The probe for a finished core.analysis.Analysis; None without a trained model or segmenter."""
-    from core.preprocess import resize_gray
+    from core.imaging.preprocess import resize_gray
 
     if not analysis.model_trained or service.segmenter is None:
         return None

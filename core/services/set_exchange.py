@@ -13,14 +13,14 @@ import re
 import stat
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from core.vocabulary import CLASS_NAMES, DIFFICULTIES
 from db import repository, teaching
-from db.codec import decode_png, encode_image
+from db.codec import encode_image
 from db.errors import LibraryError
-from db.models import DIFFICULTIES, LABELS
 
 FORMAT = "cxr-teaching-lab/teaching-set"
 FORMAT_VERSION = 1
@@ -53,7 +53,7 @@ def export_set(session: Session, set_id: int) -> bytes:
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "set": {"name": row.name, "description": row.description, "published": row.published},
         "cases": [],
     }
@@ -87,7 +87,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> byte
 
 
 def _check_members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
-    from core.imaging import MAX_FILE_BYTES
+    from core.imaging.decode import MAX_FILE_BYTES
 
     infos = zf.infolist()
     if len(infos) > MAX_MEMBERS:
@@ -170,7 +170,7 @@ def _parse_manifest(raw: bytes) -> dict:
         _text(entry, "title", where, repository.MAX_TITLE_LENGTH)
         _text(entry, "notes", where, 100_000)
         _text(entry, "truth_set_by", where, 100)
-        if entry.get("truth_label") not in (None, *LABELS):
+        if entry.get("truth_label") not in (None, *CLASS_NAMES):
             raise BadArchive(f"Refused: wrong manifest: {where}.truth_label must be null, NORMAL or PNEUMONIA.")
         if entry.get("difficulty") not in (None, *DIFFICULTIES):
             raise BadArchive(f"Refused: wrong manifest: {where}.difficulty must be null or one of {', '.join(DIFFICULTIES)}.")
@@ -186,7 +186,7 @@ def _parse_manifest(raw: bytes) -> dict:
 
 def read_archive(data: bytes) -> tuple[dict, dict[str, object]]:
     """Validate a teaching-set zip fully; returns (manifest, {image name: decoded pixels})."""
-    from core.imaging import ImageRejected, load_image
+    from core.imaging.decode import ImageRejected, load_image
 
     if len(data) > MAX_ARCHIVE_BYTES:
         raise BadArchive(f"Refused: the zip is {len(data) / 2**20:.0f} MB; the limit is {MAX_ARCHIVE_BYTES // 2**20} MB.")

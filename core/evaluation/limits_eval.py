@@ -14,18 +14,20 @@ same patient split as training) and sets each threshold from that distribution:
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from core import dataset
-from core.cam import fast_gradcam, normalise
-from core.limits import DEFAULT_THRESHOLDS, FLAGS, THRESHOLDS_FILE, Thresholds, probe_image
-from core.model import CLASS_NAMES, WEIGHTS_FILE, ModelService, sha256_file
-from core.preprocess import normalize
+from core.explain.gradcam import fast_gradcam, normalise
+from core.explain.limits import DEFAULT_THRESHOLDS, THRESHOLDS_FILE, Thresholds, probe_image
+from core.imaging.preprocess import normalize
+from core.model_service import ModelService
+from core.models.weights import WEIGHTS_FILE, sha256_file
+from core.training import dataset
+from core.vocabulary import CLASS_NAMES, LIMIT_FLAGS
 
 MIN_MARKER_DELTA = 0.05  # P(pneumonia) change below which marker erasure is not called dependence
 MOSTLY_OUTSIDE = 0.5  # "mostly outside the lungs": less than half of the CAM mass on the lung fields
@@ -77,7 +79,7 @@ def fit_thresholds(service: ModelService) -> dict:
         "thresholds": thresholds,
         "rules": __doc__.split("- ", 1)[1].split("`python -m core limits-eval`")[0].strip(),
         "validation": {"n": len(records), **summarise(records, [s.label for s in val_s], flags)},
-        "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -88,7 +90,7 @@ def summarise(records: list[dict], truth: list[int], flags: list[list[str]]) -> 
     outside = lung < MOSTLY_OUTSIDE
     deltas = np.array([r["counterfactual"]["marker_delta"] for r in records if r["markers"]], dtype=float)
     by_flag = {}
-    for flag in FLAGS:
+    for flag in LIMIT_FLAGS:
         has = np.array([flag in f for f in flags])
         by_flag[flag] = {"count": int(has.sum()), "share": round(float(has.mean()), 4),
                          "error_rate": round(float((~correct[has]).mean()), 4) if has.any() else None}

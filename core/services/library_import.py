@@ -5,7 +5,6 @@ stores. The db package itself never imports torch.
 """
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,13 +13,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core import settings
 from core.analysis import Analysis, check_input
-from core.cam import cam_summary, fast_gradcam, normalise
-from core.imaging import MAX_FILE_BYTES, ImageRejected, load_image
-from core.limits import pack_mask, probe_image
-from core.model import CLASS_NAMES, ModelService
-from core.preprocess import resize_gray, to_model_input
-from core.uncertainty import assess
+from core.explain.gradcam import cam_summary, fast_gradcam, normalise
+from core.explain.limits import pack_mask, probe_image
+from core.imaging.decode import MAX_FILE_BYTES, ImageRejected, load_image
+from core.imaging.preprocess import resize_gray, to_model_input
+from core.model_service import ModelService
+from core.reliability.uncertainty import assess
+from core.vocabulary import CLASS_NAMES
 from db import repository
 from db.codec import EncodedImage, decode_png, encode_image
 from db.engine import refresh_statistics, session_scope
@@ -34,14 +35,12 @@ DEFAULT_BATCH = 32
 
 def demo_folder() -> Path:
     """kermany224/test (held-out cases with ground truth); CXR_DEMO_DIR points elsewhere (tests)."""
-    from core.dataset import KERMANY
-
-    return Path(os.environ.get("CXR_DEMO_DIR") or KERMANY / "test")
+    return settings.demo_dir()
 
 
 def seeding_wanted() -> bool:
     """The demo seed runs unless CXR_SEED_DEMO is 0/false/no/off."""
-    return os.environ.get("CXR_SEED_DEMO", "1").strip().lower() not in ("0", "false", "no", "off")
+    return settings.seed_demo()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Reliability checks: is the input a frontal chest X-ray like the training films, and is the model sure?"""

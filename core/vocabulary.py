@@ -1,0 +1,46 @@
+"""The plain words the domain and the case library share: class names, flags, tags, modes, roles.
+
+Standard library and NumPy only. This is the one core module that db/ may import (an import
+contract holds that), so a fact both sides need is written here once.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+CLASS_NAMES = ("NORMAL", "PNEUMONIA")
+PNEUMONIA = CLASS_NAMES.index("PNEUMONIA")
+PLACEHOLDER_VERSION = "placeholder-untrained"  # the untrained stand-in model; never shown as a prediction
+
+DIFFICULTIES = ("easy", "medium", "hard")
+REPORT_SOURCES = ("gemini", "offline")
+ROLES = ("instructor", "student", "reviewer")
+QUIZ_MODES = ("diagnose", "versus", "shortcut")
+
+LIMIT_FLAGS = ("heatmap_on_marker", "heatmap_on_border", "heatmap_outside_lungs", "marker_dependent")
+REVIEW_TAGS = ("R marker", "rib edge", "border", "diaphragm", "heart", "other")
+VERDICTS = ("confirmed", "rejected")
+
+# Older predictions have no uncertainty score: they count as uncertain within this distance of the threshold.
+UNCERTAIN_MARGIN = 0.15
+UNCERTAINTY_CUTOFF = 0.5  # core.reliability.uncertainty's score: ≥ 0.5 means the model said it was not sure
+
+OUTCOMES = ("correct", "false_positive", "false_negative", "wrong")
+
+
+def outcome(truth: str | None, predicted: str | None) -> str | None:
+    """correct / false_positive / false_negative, or None without a ground truth or a prediction."""
+    if truth is None or predicted is None:
+        return None
+    if truth == predicted:
+        return "correct"
+    return "false_positive" if predicted == CLASS_NAMES[PNEUMONIA] else "false_negative"
+
+
+def pixel_hash(pixels: np.ndarray) -> str:
+    """Identity of a picture: its decoded 8-bit pixels and shape (file metadata plays no part)."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    digest = hashlib.sha256(f"{pixels.shape[0]}x{pixels.shape[1]}:".encode())
+    digest.update(pixels.tobytes())
+    return digest.hexdigest()
