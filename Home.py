@@ -4,6 +4,7 @@ Navigation is built per role: a page the user may not open is not in it (and eve
 the role again itself). Without a logged-in user only the login page — or, on a brand-new install
 with no users, the first-run setup — exists.
 """
+
 import streamlit as st
 
 from pages.auth_ui import account_sidebar, current_user, first_run_page, library_has_users, login_page
@@ -28,8 +29,11 @@ if user is None:
     has_users = library_has_users()
     if has_users is None:
         st.stop()  # the library cannot be reached; the message is shown
-    entry = (st.Page(login_page, title="Log in", icon=":material/login:", url_path="login") if has_users
-             else st.Page(first_run_page, title="First-run setup", icon=":material/admin_panel_settings:", url_path="setup"))
+    entry = (
+        st.Page(login_page, title="Log in", icon=":material/login:", url_path="login")
+        if has_users
+        else st.Page(first_run_page, title="First-run setup", icon=":material/admin_panel_settings:", url_path="setup")
+    )
     navigation = st.navigation([entry])
 else:
     sections: dict[str, list] = {}

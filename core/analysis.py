@@ -1,4 +1,8 @@
-"""The analysis pipeline: bytes → validated image → prediction + Grad-CAM → overlay."""
+"""The analysis pipeline: bytes → validated image → prediction + Grad-CAM + input check → limits probe.
+
+Analyze, the library import and both command lines call it; nothing else runs the model on an image.
+"""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -47,8 +51,9 @@ class Analysis:
     cam_summary: dict
     guard: GuardVerdict | None = None  # None only for the untrained placeholder
     uncertainty: Uncertainty | None = None
-    limits: LimitsProbe | None = None  # set by core.limits.probe_analysis: a separate, slower step
+    limits: LimitsProbe | None = None  # with_limits=True adds the probe: a separate, slower step
     lung_probability: np.ndarray | None = None  # (224, 224) U-Net map from the input check, reused by the probe
+    model_input: np.ndarray | None = None  # (224, 224) uint8: the image on the model's grid, reused by the probe
 
     def overlay(self, opacity: float = 0.45) -> np.ndarray:
         return render_overlay(self.image.pixels, self.cam, opacity)
@@ -70,8 +75,9 @@ class Analysis:
         }
 
 
-def check_input(service: ModelService, grays224: np.ndarray, features: torch.Tensor,
-                colourfulness: list[float]) -> tuple[list[GuardVerdict | None], np.ndarray | None]:
+def check_input(
+    service: ModelService, grays224: np.ndarray, features: torch.Tensor, colourfulness: list[float]
+) -> tuple[list[GuardVerdict | None], np.ndarray | None]:
     """Both stages of the input check for a batch of (N, 224, 224) uint8 images and their layer4 maps.
 
     Returns the verdicts and the lung U-Net's probability maps (None without a segmenter or a
@@ -85,40 +91,68 @@ def check_input(service: ModelService, grays224: np.ndarray, features: torch.Ten
     if service.segmenter is None:
         return [service.guard.check(feats[i : i + 1], c) for i, c in enumerate(colourfulness)], None
     lung_prob = service.segmenter.probabilities(grays224)
-    return [service.guard.check(feats[i : i + 1], c, check_frontal(lung_prob[i], c))
-            for i, c in enumerate(colourfulness)], lung_prob
+    return [
+        service.guard.check(feats[i : i + 1], c, check_frontal(lung_prob[i], c)) for i, c in enumerate(colourfulness)
+    ], lung_prob
 
 
-def analyze_image(service: ModelService, image: XRayImage, force: bool = False) -> Analysis:
-    """Raises InputFlagged for an image the guard refuses, unless `force` (recorded in `guard`)."""
-    gray224 = resize_gray(image.pixels, INPUT_SIZE)
-    out = service.forward(to_model_input(gray224))
-    verdicts, lung_prob = check_input(service, gray224[None], out.features, [image.colourfulness])
-    guard = verdicts[0]
-    if guard is not None and guard.flagged:
-        if not force:
-            raise InputFlagged(guard)
-        guard = replace(guard, overridden=True)
-    probability = float(out.probability[0])
-    label = service.label_for(probability)
-    target = torch.tensor([CLASS_NAMES.index(label)])
-    cam = normalise(fast_gradcam(out.features, service.model.fc.weight, target)[0].numpy())
-    return Analysis(
-        image=image,
-        probability=probability,
-        label=label,
-        threshold=service.info.threshold,
-        model_version=service.version,
-        model_trained=service.info.trained,
-        cam=cam,
-        cam_target=label,
-        cam_summary=cam_summary(cam),
-        guard=guard,
-        uncertainty=assess(probability, service.info.threshold, service.info.meta.get("uncertainty"), guard),
-        lung_probability=None if lung_prob is None else lung_prob[0],
-    )
+def analyze_batch(
+    service: ModelService, images: list[XRayImage], overridden: bool = False, with_limits: bool = False
+) -> list[Analysis]:
+    """Prediction, Grad-CAM, input check and uncertainty for many images in one forward pass.
+
+    Nothing is refused here: a verdict that flags an image is recorded in `guard` (marked
+    `overridden` when the caller analyses it anyway). `with_limits` adds the model-limits probe.
+    """
+    if not images:
+        return []
+    grays224 = np.stack([resize_gray(image.pixels, INPUT_SIZE) for image in images])  # once, for every step
+    out = service.forward(torch.cat([to_model_input(g) for g in grays224]))
+    verdicts, lung_prob = check_input(service, grays224, out.features, [image.colourfulness for image in images])
+    labels = [service.label_for(float(p)) for p in out.probability]
+    targets = torch.tensor([CLASS_NAMES.index(label) for label in labels])
+    cams = fast_gradcam(out.features, service.model.fc.weight, targets)
+    analyses = []
+    for i, image in enumerate(images):
+        guard = verdicts[i]
+        if guard is not None and guard.flagged and overridden:
+            guard = replace(guard, overridden=True)
+        probability = float(out.probability[i])
+        cam = normalise(cams[i].numpy())
+        analysis = Analysis(
+            image=image,
+            probability=probability,
+            label=labels[i],
+            threshold=service.info.threshold,
+            model_version=service.version,
+            model_trained=service.info.trained,
+            cam=cam,
+            cam_target=labels[i],
+            cam_summary=cam_summary(cam),
+            guard=guard,
+            uncertainty=assess(probability, service.info.threshold, service.info.meta.get("uncertainty"), guard),
+            lung_probability=None if lung_prob is None else lung_prob[i],
+            model_input=grays224[i],
+        )
+        analyses.append(with_probe(service, analysis) if with_limits else analysis)
+    return analyses
 
 
-def analyze_bytes(service: ModelService, data: bytes, force: bool = False) -> Analysis:
-    """Raises core.imaging.ImageRejected for input we refuse (InputFlagged if only the guard objects)."""
-    return analyze_image(service, load_image(data), force=force)
+def with_probe(service: ModelService, analysis: Analysis) -> Analysis:
+    """The analysis with its model-limits probe (unchanged without a trained model or a lung segmenter)."""
+    from core.explain.limits import probe_analysis
+
+    return replace(analysis, limits=probe_analysis(service, analysis))
+
+
+def analyze_image(service: ModelService, image: XRayImage, force: bool = False, with_limits: bool = False) -> Analysis:
+    """Raises InputFlagged for an image the input check refuses, unless `force` (recorded in `guard`)."""
+    analysis = analyze_batch(service, [image], overridden=force)[0]
+    if analysis.guard is not None and analysis.guard.flagged and not analysis.guard.overridden:
+        raise InputFlagged(analysis.guard)
+    return with_probe(service, analysis) if with_limits else analysis
+
+
+def analyze_bytes(service: ModelService, data: bytes, force: bool = False, with_limits: bool = False) -> Analysis:
+    """Raises core.imaging.ImageRejected for input we refuse (InputFlagged if only the input check objects)."""
+    return analyze_image(service, load_image(data), force=force, with_limits=with_limits)

@@ -2,6 +2,7 @@
 
 Bad input ends with exit status 2 and one line on stderr, never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,17 +35,15 @@ def _read_input(path: Path) -> bytes:
 def _analyze_one(service, path: Path, force: bool):
     """(analysis, None) or (None, (stage, reason)) for one file; stage is not_chest_xray or unreadable."""
     from core.analysis import InputFlagged, analyze_bytes
-    from core.explain.limits import probe_analysis
     from core.imaging.decode import ImageRejected
     from core.reliability.input_check import NOT_CHEST_XRAY
 
     try:
-        result = analyze_bytes(service, _read_input(path), force=force)
+        result = analyze_bytes(service, _read_input(path), force=force, with_limits=True)
     except InputFlagged as exc:
         return None, (NOT_CHEST_XRAY, str(exc))
     except ImageRejected as exc:
         return None, ("unreadable", str(exc))
-    result.limits = probe_analysis(service, result)
     return result, None
 
 
@@ -52,8 +51,10 @@ def _cmd_analyze(args) -> int:
     from core.model_service import ModelService
 
     service = ModelService()  # one model load for the whole batch
-    placeholder_warning = ("warning: no trained model is installed (weights/classifier.safetensors is missing); "
-                           "the placeholder's output is not a prediction.")
+    placeholder_warning = (
+        "warning: no trained model is installed (weights/classifier.safetensors is missing); "
+        "the placeholder's output is not a prediction."
+    )
     if len(args.images) == 1:
         result, refused = _analyze_one(service, args.images[0], args.force)
         if refused is None and not service.info.trained:
@@ -74,8 +75,11 @@ def _cmd_analyze(args) -> int:
         result, refused = _analyze_one(service, path, args.force)
         unreadable += refused is not None and refused[0] == "unreadable"
         if args.json:
-            line = ({"file": str(path), **result.to_dict()} if refused is None
-                    else {"file": str(path), "refused": refused[1], "stage": refused[0]})
+            line = (
+                {"file": str(path), **result.to_dict()}
+                if refused is None
+                else {"file": str(path), "refused": refused[1], "stage": refused[0]}
+            )
             print(json.dumps(line), flush=True)
         else:
             print(f"== {path}")
@@ -94,15 +98,23 @@ def _print_analysis(result) -> None:
         print(f"label: {result.label}")
         print(f"probability of pneumonia: {percent(result.probability)} (threshold {result.threshold:.1%})")
         u = result.uncertainty
-        print(f"certainty: {u.level}" + (f" — {'; '.join(u.reasons)}" if u.reasons else
-                                         f" (outside the uncertain band {u.band[0]:.2f}–{u.band[1]:.2f})"))
+        print(
+            f"certainty: {u.level}"
+            + (
+                f" — {'; '.join(u.reasons)}"
+                if u.reasons
+                else f" (outside the uncertain band {u.band[0]:.2f}–{u.band[1]:.2f})"
+            )
+        )
         g = result.guard
         if g.overridden:
             print(f"input check: NOT a frontal chest X-ray ({g.reason}); analysed anyway because of --force")
         elif g.unlike_training:
             print(f"input check: WARNING, {g.reason}")
         elif g.distance is not None:
-            print(f"input check: passed (frontal chest X-ray; feature distance {g.distance:.1f}, limit {g.threshold:.1f})")
+            print(
+                f"input check: passed (frontal chest X-ray; feature distance {g.distance:.1f}, limit {g.threshold:.1f})"
+            )
         else:
             print(f"input check: not checked ({g.reason})")
     else:
@@ -111,8 +123,10 @@ def _print_analysis(result) -> None:
     s = result.cam_summary
     if s.get("peak"):
         top = sorted(s["zone_share"].items(), key=lambda kv: -kv[1])[:2]
-        print(f"Grad-CAM ({result.cam_target}): peak in {s['peak']['zone']}; "
-              f"most mass in {', '.join(f'{z} {v:.0%}' for z, v in top)}; outer frame {s['border_share']:.0%}")
+        print(
+            f"Grad-CAM ({result.cam_target}): peak in {s['peak']['zone']}; "
+            f"most mass in {', '.join(f'{z} {v:.0%}' for z, v in top)}; outer frame {s['border_share']:.0%}"
+        )
     if result.limits:
         _print_limits(result.limits.metrics)
     elif result.model_trained:
@@ -123,17 +137,30 @@ def _print_analysis(result) -> None:
 def _print_limits(m: dict) -> None:
     from core.explain.limits import FLAG_TITLES
 
-    print(f"heatmap vs lungs: {m['lung_share']:.0%} on the lung fields, {m['border_share']:.0%} on the border, "
-          f"{m['marker_share']:.0%} on markers ({len(m['markers'])} found), {m['mediastinum_share']:.0%} between the "
-          f"lungs, {m['below_diaphragm_share']:.0%} below them; peak: {m['peak_region']}")
+    print(
+        f"heatmap vs lungs: {m['lung_share']:.0%} on the lung fields, {m['border_share']:.0%} on the border, "
+        f"{m['marker_share']:.0%} on markers ({len(m['markers'])} found), {m['mediastinum_share']:.0%} between the "
+        f"lungs, {m['below_diaphragm_share']:.0%} below them; peak: {m['peak_region']}"
+    )
     c = m["counterfactual"]
-    erased = "no marker found" if c["marker_delta"] is None else f"P {percent(c['p_marker_erased'])} ({c['marker_delta']:+.1%})"
-    print(f"counterfactuals: markers erased → {erased}; outside the lungs blanked → P {percent(c['p_outside_blanked'])} "
-          f"({c['outside_delta']:+.1%})")
+    erased = (
+        "no marker found"
+        if c["marker_delta"] is None
+        else f"P {percent(c['p_marker_erased'])} ({c['marker_delta']:+.1%})"
+    )
+    print(
+        f"counterfactuals: markers erased → {erased}; outside the lungs blanked → P {percent(c['p_outside_blanked'])} "
+        f"({c['outside_delta']:+.1%})"
+    )
     f = m["faithfulness"]
-    print(f"faithfulness: insertion AUC {f['insertion_auc']:.2f} − deletion AUC {f['deletion_auc']:.2f} = {f['score']:+.2f}")
-    print("shortcut flags: " + (", ".join(FLAG_TITLES[x] for x in m["flags"]) if m["flags"] else "none")
-          + ("" if m["thresholds_fitted"] else " (default thresholds: run `python -m core limits-fit`)"))
+    print(
+        f"faithfulness: insertion AUC {f['insertion_auc']:.2f} − deletion AUC {f['deletion_auc']:.2f} = {f['score']:+.2f}"
+    )
+    print(
+        "shortcut flags: "
+        + (", ".join(FLAG_TITLES[x] for x in m["flags"]) if m["flags"] else "none")
+        + ("" if m["thresholds_fitted"] else " (default thresholds: run `python -m core limits-fit`)")
+    )
 
 
 def _cmd_report(args) -> int:
@@ -149,11 +176,17 @@ def _cmd_report(args) -> int:
     except (ImageRejected, NoPrediction) as exc:
         return _fail(str(exc))
     settings = GeminiSettings.from_env()
-    record = get_report(facts, image_id(result.image.pixels), InMemoryReportStore(),
-                        language=args.lang, settings=settings).record
+    record = get_report(
+        facts, image_id(result.image.pixels), InMemoryReportStore(), language=args.lang, settings=settings
+    ).record
     if args.json:
-        print(json.dumps({"facts": facts.to_dict(), "report": record.to_dict(), "markdown": to_markdown(record)},
-                         indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {"facts": facts.to_dict(), "report": record.to_dict(), "markdown": to_markdown(record)},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return 0
     print("facts:")
     for key, value in facts.to_dict().items():
@@ -209,8 +242,11 @@ def _cmd_export(args) -> int:
     else:
         checkpoint, epoch, selection = select_checkpoint(args.run_dir)
         for row in selection:
-            print(f"epoch {row['epoch']}: calibrated NLL validation {row['val_nll_calibrated']}, shifted slice "
-                  f"{row['shift_nll_calibrated']}", file=sys.stderr)
+            print(
+                f"epoch {row['epoch']}: calibrated NLL validation {row['val_nll_calibrated']}, shifted slice "
+                f"{row['shift_nll_calibrated']}",
+                file=sys.stderr,
+            )
         print(f"selected epoch {epoch} on validation: {checkpoint}", file=sys.stderr)
     previous = previous_model_card(args.out) if args.keep_previous else None
     meta = export_run(checkpoint, args.out, report_test=not args.no_test, previous=previous, selection=selection)
@@ -244,17 +280,23 @@ def _cmd_guard_eval(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"input check of model {report['model_version']}: stage 1 {report['stage1']}; stage 2 distance limit "
-          f"{report['threshold']} ({report['percentile']:g}th percentile of validation), colour limit "
-          f"{report['colour_limit']:g}")
+    print(
+        f"input check of model {report['model_version']}: stage 1 {report['stage1']}; stage 2 distance limit "
+        f"{report['threshold']} ({report['percentile']:g}th percentile of validation), colour limit "
+        f"{report['colour_limit']:g}"
+    )
     for name, c in report["categories"].items():
         why = ", ".join(f"{k} {v}" for k, v in c["refused_because"].items()) or "-"
-        print(f"{c['refused_rate']:7.1%} refused {c['refused_stage1']:>3}/{c['n']:<3} | analysed {c['analysed']:>3} "
-              f"(warned {c['warned_stage2']:>3})  {name}  [refused because: {why}; median distance "
-              f"{c['median_distance']}; expected: {c['expected']}]")
+        print(
+            f"{c['refused_rate']:7.1%} refused {c['refused_stage1']:>3}/{c['n']:<3} | analysed {c['analysed']:>3} "
+            f"(warned {c['warned_stage2']:>3})  {name}  [refused because: {why}; median distance "
+            f"{c['median_distance']}; expected: {c['expected']}]"
+        )
     summary = report["summary"]
-    print(f"non-chest refused at stage 1: {summary['non_chest_refused_at_stage1']}; chest films from elsewhere "
-          f"analysed: {summary['chest_from_elsewhere_analysed']}; laterals: {summary['lateral_chest']}")
+    print(
+        f"non-chest refused at stage 1: {summary['non_chest_refused_at_stage1']}; chest films from elsewhere "
+        f"analysed: {summary['chest_from_elsewhere_analysed']}; laterals: {summary['lateral_chest']}"
+    )
     return 0
 
 
@@ -269,9 +311,18 @@ def _cmd_train(args) -> int:
         from core.models.weights import sha256_file
 
         init_sha = sha256_file(args.init_weights)
-    config = TrainConfig(schedule=args.schedule, batch_size=args.batch_size, max_lr=args.max_lr, seed=args.seed,
-                         init_weights=str(args.init_weights or ""), init_sha256=init_sha, pct_start=args.pct_start,
-                         label_smoothing=args.label_smoothing, ema_decay=args.ema_decay, augmentation=args.augmentation)
+    config = TrainConfig(
+        schedule=args.schedule,
+        batch_size=args.batch_size,
+        max_lr=args.max_lr,
+        seed=args.seed,
+        init_weights=str(args.init_weights or ""),
+        init_sha256=init_sha,
+        pct_start=args.pct_start,
+        label_smoothing=args.label_smoothing,
+        ema_decay=args.ema_decay,
+        augmentation=args.augmentation,
+    )
     train(config, args.run_dir, resume=args.resume)
     return 0
 
@@ -324,8 +375,11 @@ def _cmd_evaluate_lungs(args) -> int:
     segmenter = LungSegmenter.load()
     if segmenter is None:
         return _fail("no lung segmenter is installed (weights/lungs.safetensors is missing)")
-    print(json.dumps({"segmenter_version": segmenter.version, args.split: evaluate_folder(segmenter, args.split)},
-                     indent=2))
+    print(
+        json.dumps(
+            {"segmenter_version": segmenter.version, args.split: evaluate_folder(segmenter, args.split)}, indent=2
+        )
+    )
     return 0
 
 
@@ -338,8 +392,11 @@ def _cmd_limits_fit(args) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     path = write_limits_json(args.weights or ModelService().weights_dir, content)
-    print(json.dumps({"thresholds": content["thresholds"], "validation": content["validation"], "file": str(path)},
-                     indent=2))
+    print(
+        json.dumps(
+            {"thresholds": content["thresholds"], "validation": content["validation"], "file": str(path)}, indent=2
+        )
+    )
     return 0
 
 
@@ -362,14 +419,21 @@ def _cmd_limits_eval(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from core.training.train_classifier import DEFAULT_RUN_DIR, TrainConfig
 
-    parser = argparse.ArgumentParser(prog="python -m core", description="CXR Teaching Lab (educational, not diagnostic)")
+    parser = argparse.ArgumentParser(
+        prog="python -m core", description="CXR Teaching Lab (educational, not diagnostic)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("analyze", help="classify images and summarise their Grad-CAM (one JSON line per file in a batch)")
+    p = sub.add_parser(
+        "analyze", help="classify images and summarise their Grad-CAM (one JSON line per file in a batch)"
+    )
     p.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--force", action="store_true",
-                   help="analyse even if the input guard says it is not a chest X-ray (recorded in the result)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="analyse even if the input guard says it is not a chest X-ray (recorded in the result)",
+    )
     p.set_defaults(func=_cmd_analyze)
 
     p = sub.add_parser("report", help="educational report on one image (Gemini if a key is set, else offline)")
@@ -393,9 +457,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
     p.add_argument("--out", type=Path, default=Path("weights"))
     p.add_argument("--no-test", action="store_true", help="skip reporting on kermany224/test")
-    p.add_argument("--epoch", type=int, default=None, help="export this epoch's snapshot instead of the one chosen on validation")
-    p.add_argument("--keep-previous", action="store_true",
-                   help="keep the replaced model's figures (and test predictions) for the Model Card")
+    p.add_argument(
+        "--epoch", type=int, default=None, help="export this epoch's snapshot instead of the one chosen on validation"
+    )
+    p.add_argument(
+        "--keep-previous",
+        action="store_true",
+        help="keep the replaced model's figures (and test predictions) for the Model Card",
+    )
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("fit-guard", help="fit the input guard and uncertainty band for the weights in a folder")
@@ -407,7 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path, default=None, help="weights folder (default: the installed one)")
     p.add_argument("--limit", type=int, default=None, help="at most this many kermany test/validation images")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--write", action="store_true", help="record the per-category figures in classifier.json (Model Card)")
+    p.add_argument(
+        "--write", action="store_true", help="record the per-category figures in classifier.json (Model Card)"
+    )
     p.set_defaults(func=_cmd_guard_eval)
 
     p = sub.add_parser("train", help="train the classifier on kermany224/train (resumable)")

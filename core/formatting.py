@@ -4,6 +4,7 @@ A calibrated model's output is never certainty, and a page that prints "100.0%" 
 is. Inside (0.1 %, 99.9 %) one decimal is shown; beyond, "> 99.9%" or "< 0.1%". Numbers in JSON
 keep four decimals, clamped to the same open interval.
 """
+
 from __future__ import annotations
 
 LOW, HIGH = 0.001, 0.999

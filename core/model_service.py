@@ -1,4 +1,5 @@
 """The model service: the classifier with its input check, lung segmenter and flag thresholds, loaded once."""
+
 from __future__ import annotations
 
 from pathlib import Path

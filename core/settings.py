@@ -3,6 +3,7 @@
 Read at call time, not import time, so a test or a script can set a variable before the call.
 The README's settings table lists the same names.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Standard library and NumPy only. This is the one core module that db/ may import (an import
 contract holds that), so a fact both sides need is written here once.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -2,6 +2,7 @@
 
 Only the columns named here are read: user names but never anything about passwords.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,15 +45,34 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 def answer_rows(session: Session) -> list[AnswerRow]:
     """All answers, oldest first."""
-    query = (select(User.name, QuizAttempt.id, QuizAttempt.mode, QuizAttempt.source, QuizAttempt.set_id,
-                    QuizAttempt.started_at, QuizAnswer.position, QuizAnswer.case_id, Case.title, QuizAnswer.answer,
-                    QuizAnswer.confidence, QuizAnswer.truth_label, QuizAnswer.correct, QuizAnswer.model_label,
-                    QuizAnswer.model_probability, QuizAttempt.model_version, QuizAnswer.mark_x, QuizAnswer.mark_y,
-                    QuizAnswer.answered_at, QuizAnswer.expected)
-             .join(QuizAttempt, QuizAttempt.id == QuizAnswer.attempt_id)
-             .join(User, User.id == QuizAttempt.user_id)
-             .outerjoin(Case, Case.id == QuizAnswer.case_id)
-             .order_by(QuizAnswer.answered_at, QuizAnswer.id))
+    query = (
+        select(
+            User.name,
+            QuizAttempt.id,
+            QuizAttempt.mode,
+            QuizAttempt.source,
+            QuizAttempt.set_id,
+            QuizAttempt.started_at,
+            QuizAnswer.position,
+            QuizAnswer.case_id,
+            Case.title,
+            QuizAnswer.answer,
+            QuizAnswer.confidence,
+            QuizAnswer.truth_label,
+            QuizAnswer.correct,
+            QuizAnswer.model_label,
+            QuizAnswer.model_probability,
+            QuizAttempt.model_version,
+            QuizAnswer.mark_x,
+            QuizAnswer.mark_y,
+            QuizAnswer.answered_at,
+            QuizAnswer.expected,
+        )
+        .join(QuizAttempt, QuizAttempt.id == QuizAnswer.attempt_id)
+        .join(User, User.id == QuizAttempt.user_id)
+        .outerjoin(Case, Case.id == QuizAnswer.case_id)
+        .order_by(QuizAnswer.answered_at, QuizAnswer.id)
+    )
     rows = []
     for r in session.execute(query):
         values = list(r)

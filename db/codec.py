@@ -1,4 +1,5 @@
 """Bytes we store: grayscale PNGs without metadata, thumbnails, compressed CAM maps."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """Where the library lives, how we connect to it, and creating/migrating it on first start."""
+
 from __future__ import annotations
 
 import threading
@@ -53,7 +54,9 @@ def make_engine(url: str) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+            engine = create_engine(
+                url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+            )
             _configure_sqlite(engine)
         else:
             # pre_ping replaces connections a restarted server has dropped, instead of failing once.
@@ -78,7 +81,8 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
-def alembic_config(engine: Engine):
+def alembic_config(engine: Engine | None):
+    """`engine` may be None when only the migration scripts are read, never run."""
     from alembic.config import Config
 
     config = Config()
@@ -103,7 +107,9 @@ def current_revision(engine: Engine) -> str | None:
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+    assert head is not None  # None only for an empty versions folder; the migrations ship with db/
+    return head
 
 
 def ensure_library(url: str) -> Engine:

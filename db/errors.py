@@ -1,4 +1,5 @@
 """Errors with a message meant for the user (the CLI prints it; pages show it)."""
+
 from __future__ import annotations
 
 

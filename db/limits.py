@@ -1,16 +1,18 @@
 """The Model Limits gallery's data: flagged predictions, reviewers' verdicts and tags, summary figures.
 
-The figures themselves (core.limits) are stored on the prediction by db.repository.add_prediction /
+The figures themselves (core.explain.limits) are stored on the prediction by db.repository.add_prediction /
 set_prediction_limits; this module reads them back. Every function answers with a fixed number of
 queries, whatever the page size (no query per case).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from core.vocabulary import LIMIT_FLAGS, REVIEW_TAGS, VERDICTS, outcome
@@ -111,29 +113,37 @@ def _latest_reviews(model_version: str, case_ids: list[int] | None = None):
     if case_ids is not None:
         newest = newest.where(FlagReview.case_id.in_(case_ids))
     newest = newest.group_by(FlagReview.case_id, FlagReview.flag)
-    return (select(FlagReview.case_id, FlagReview.flag, FlagReview.verdict, FlagReview.reviewer, FlagReview.reviewed_at)
-            .where(FlagReview.id.in_(newest)))
+    return select(
+        FlagReview.case_id, FlagReview.flag, FlagReview.verdict, FlagReview.reviewer, FlagReview.reviewed_at
+    ).where(FlagReview.id.in_(newest))
 
 
 def _limits_query(filters: LimitsFilter, model_version: str) -> Select:
     """Cases whose prediction by `model_version` carries limits figures, narrowed by `filters`."""
-    query = (select(Case.id)
-             .join(Prediction, and_(Prediction.image_id == Case.image_id, Prediction.model_version == model_version))
-             .where(Prediction.lung_share.is_not(None)))
+    query = (
+        select(Case.id)
+        .join(Prediction, and_(Prediction.image_id == Case.image_id, Prediction.model_version == model_version))
+        .where(Prediction.lung_share.is_not(None))
+    )
     flags = _check_flags(filters.flags)
     if flags:
-        query = query.where(exists().where(PredictionFlag.prediction_id == Prediction.id, PredictionFlag.flag.in_(flags)))
+        query = query.where(
+            exists().where(PredictionFlag.prediction_id == Prediction.id, PredictionFlag.flag.in_(flags))
+        )
     tags = _check_tags(filters.tags)
     if tags:
         query = query.where(exists().where(LimitTag.case_id == Case.id, LimitTag.tag.in_(tags)))
     if filters.error:
         if filters.error not in ERROR_TYPES:
             raise LibraryError(f"Unknown error type {filters.error!r}: use one of {', '.join(ERROR_TYPES)}.")
-        query = query.where(Case.truth_label.is_not(None), {
-            "correct": Prediction.label == Case.truth_label,
-            "false_positive": and_(Prediction.label == "PNEUMONIA", Case.truth_label == "NORMAL"),
-            "false_negative": and_(Prediction.label == "NORMAL", Case.truth_label == "PNEUMONIA"),
-        }[filters.error])
+        query = query.where(
+            Case.truth_label.is_not(None),
+            {
+                "correct": Prediction.label == Case.truth_label,
+                "false_positive": and_(Prediction.label == "PNEUMONIA", Case.truth_label == "NORMAL"),
+                "false_negative": and_(Prediction.label == "NORMAL", Case.truth_label == "PNEUMONIA"),
+            }[filters.error],
+        )
     if filters.review:
         if filters.review not in REVIEW_STATES:
             raise LibraryError(f"Unknown review state {filters.review!r}: use one of {', '.join(REVIEW_STATES)}.")
@@ -141,14 +151,26 @@ def _limits_query(filters: LimitsFilter, model_version: str) -> Select:
         own_flag = [PredictionFlag.prediction_id == Prediction.id] + ([PredictionFlag.flag.in_(flags)] if flags else [])
         if filters.review == "unreviewed":
             # Correlated explicitly: `cases` belongs to the outermost query, two levels up.
-            reviewed = (exists().where(FlagReview.case_id == Case.id, FlagReview.model_version == model_version,
-                                       FlagReview.flag == PredictionFlag.flag).correlate(Case, PredictionFlag))
+            reviewed = (
+                exists()
+                .where(
+                    FlagReview.case_id == Case.id,
+                    FlagReview.model_version == model_version,
+                    FlagReview.flag == PredictionFlag.flag,
+                )
+                .correlate(Case, PredictionFlag)
+            )
             query = query.where(exists().where(*own_flag, ~reviewed))
         else:
             latest = _latest_reviews(model_version).subquery()
-            query = query.where(exists().where(*own_flag, latest.c.case_id == Case.id,
-                                               latest.c.flag == PredictionFlag.flag,
-                                               latest.c.verdict == filters.review))
+            query = query.where(
+                exists().where(
+                    *own_flag,
+                    latest.c.case_id == Case.id,
+                    latest.c.flag == PredictionFlag.flag,
+                    latest.c.verdict == filters.review,
+                )
+            )
     return query
 
 
@@ -156,39 +178,79 @@ def _marker_delta():
     return Prediction.limits[("counterfactual", "marker_delta")].as_float()
 
 
-def limits_page(session: Session, filters: LimitsFilter, model_version: str, sort: str = "lung_share",
-                page: int = 1, per_page: int = 12) -> LimitsPage:
+def limits_page(
+    session: Session,
+    filters: LimitsFilter,
+    model_version: str,
+    sort: str = "lung_share",
+    page: int = 1,
+    per_page: int = 12,
+) -> LimitsPage:
     """One page of cases with limits figures; three queries (count, rows, tags) plus one for verdicts."""
     if sort not in LIMITS_SORTS:
         raise LibraryError(f"Unknown sort {sort!r}.")
     query = _limits_query(filters, model_version)
-    total = int(session.scalar(select(func.count()).select_from(query.subquery())))
+    total = int(session.execute(select(func.count()).select_from(query.subquery())).scalar_one())
     per_page = max(1, min(int(per_page), 100))
     page = max(1, min(int(page), max(1, -(-total // per_page))))
-    order = [Prediction.lung_share.asc(), Case.id.asc()]
+    order: list[ColumnElement[Any]] = [Prediction.lung_share.asc(), Case.id.asc()]
     if sort == "marker_delta":
         order = [func.abs(_marker_delta()).desc().nulls_last(), *order]
     rows = session.execute(
-        query.with_only_columns(Case.id, Case.title, Case.truth_label, Image.thumbnail, Prediction.label,
-                                Prediction.probability, Prediction.lung_share, Prediction.limits, Prediction.cam,
-                                Prediction.cam_height, Prediction.cam_width, Prediction.lung_mask)
+        query.with_only_columns(
+            Case.id,
+            Case.title,
+            Case.truth_label,
+            Image.thumbnail,
+            Prediction.label,
+            Prediction.probability,
+            Prediction.lung_share,
+            Prediction.limits,
+            Prediction.cam,
+            Prediction.cam_height,
+            Prediction.cam_width,
+            Prediction.lung_mask,
+        )
         .join(Image, Image.id == Case.image_id)
-        .order_by(*order).offset((page - 1) * per_page).limit(per_page)
+        .order_by(*order)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
     ).all()
     ids = [r[0] for r in rows]
     tags = limit_tags_for(session, ids)
     verdicts = latest_verdicts(session, ids, model_version)
-    return LimitsPage([
-        LimitsRow(case_id=r[0], title=r[1], truth_label=r[2], thumbnail=r[3], predicted=r[4], probability=float(r[5]),
-                  lung_share=float(r[6]), limits=r[7], cam=unpack_cam(r[8], r[9], r[10]), lung_mask=r[11],
-                  tags=tuple(tags.get(r[0], ())), verdicts=verdicts.get(r[0], {}))
-        for r in rows
-    ], total, page, per_page)
+    return LimitsPage(
+        [
+            LimitsRow(
+                case_id=r[0],
+                title=r[1],
+                truth_label=r[2],
+                thumbnail=r[3],
+                predicted=r[4],
+                probability=float(r[5]),
+                lung_share=float(r[6]),
+                limits=r[7],
+                cam=unpack_cam(r[8], r[9], r[10]),
+                lung_mask=r[11],
+                tags=tuple(tags.get(r[0], ())),
+                verdicts=verdicts.get(r[0], {}),
+            )
+            for r in rows
+        ],
+        total,
+        page,
+        per_page,
+    )
 
 
 def count_with_limits(session: Session, model_version: str) -> int:
-    return int(session.scalar(select(func.count()).select_from(Prediction).where(
-        Prediction.model_version == model_version, Prediction.lung_share.is_not(None))))
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Prediction)
+            .where(Prediction.model_version == model_version, Prediction.lung_share.is_not(None))
+        ).scalar_one()
+    )
 
 
 # ---------- one case ---------------------------------------------------------------------------
@@ -218,29 +280,40 @@ class LimitsDetail:
 
 def limits_detail(session: Session, case_id: int, model_version: str) -> LimitsDetail:
     case_row = get_case(session, case_id)
-    pred = session.scalars(select(Prediction).where(Prediction.image_id == case_row.image_id,
-                                                    Prediction.model_version == model_version)).first()
+    pred = session.scalars(
+        select(Prediction).where(Prediction.image_id == case_row.image_id, Prediction.model_version == model_version)
+    ).first()
     if pred is None or pred.limits is None:
         raise NotFound(f"Case {case_id} has no limits figures for model {model_version} yet.")
     history = session.execute(
         select(FlagReview.flag, FlagReview.verdict, FlagReview.reviewer, FlagReview.reviewed_at)
         .where(FlagReview.case_id == case_id, FlagReview.model_version == model_version)
-        .order_by(FlagReview.id.desc())).all()
+        .order_by(FlagReview.id.desc())
+    ).all()
     return LimitsDetail(
-        case_id=case_row.id, title=case_row.title, truth_label=case_row.truth_label, png=case_row.image.png,
-        predicted=pred.label, probability=float(pred.probability), threshold=float(pred.threshold),
-        cam=unpack_cam(pred.cam, pred.cam_height, pred.cam_width), cam_target=pred.cam_target,
-        limits=pred.limits, lung_mask=pred.lung_mask, tags=tuple(limit_tags_for(session, [case_id]).get(case_id, ())),
+        case_id=case_row.id,
+        title=case_row.title,
+        truth_label=case_row.truth_label,
+        png=case_row.image.png,
+        predicted=pred.label,
+        probability=float(pred.probability),
+        threshold=float(pred.threshold),
+        cam=unpack_cam(pred.cam, pred.cam_height, pred.cam_width),
+        cam_target=pred.cam_target,
+        limits=pred.limits,
+        lung_mask=pred.lung_mask,
+        tags=tuple(limit_tags_for(session, [case_id]).get(case_id, ())),
         verdicts=latest_verdicts(session, [case_id], model_version).get(case_id, {}),
-        history=tuple(tuple(h) for h in history),
+        history=tuple((flag, verdict, reviewer, when) for flag, verdict, reviewer, when in history),
     )
 
 
 # ---------- reviews ----------------------------------------------------------------------------
 
 
-def review_flag(session: Session, case_id: int, model_version: str, flag: str, verdict: str,
-                reviewer: str) -> FlagReview:
+def review_flag(
+    session: Session, case_id: int, model_version: str, flag: str, verdict: str, reviewer: str
+) -> FlagReview:
     """Record a reviewer's verdict on a flag the case's prediction carries. Earlier verdicts are kept."""
     who = _who(reviewer)
     _check_flags([flag])
@@ -248,14 +321,18 @@ def review_flag(session: Session, case_id: int, model_version: str, flag: str, v
         raise LibraryError(f"A verdict is one of {', '.join(VERDICTS)}, not {verdict!r}.")
     get_case(session, case_id)
     carried = session.scalar(
-        select(PredictionFlag.flag).join(Prediction, Prediction.id == PredictionFlag.prediction_id)
+        select(PredictionFlag.flag)
+        .join(Prediction, Prediction.id == PredictionFlag.prediction_id)
         .join(Case, Case.image_id == Prediction.image_id)
-        .where(Case.id == case_id, Prediction.model_version == model_version, PredictionFlag.flag == flag))
+        .where(Case.id == case_id, Prediction.model_version == model_version, PredictionFlag.flag == flag)
+    )
     if carried is None:
-        raise LibraryError(f"Case {case_id} does not carry the flag {flag!r} under model {model_version}; "
-                           "nothing was recorded.")
-    row = FlagReview(case_id=case_id, model_version=model_version, flag=flag, verdict=verdict, reviewer=who,
-                     reviewed_at=utcnow())
+        raise LibraryError(
+            f"Case {case_id} does not carry the flag {flag!r} under model {model_version}; nothing was recorded."
+        )
+    row = FlagReview(
+        case_id=case_id, model_version=model_version, flag=flag, verdict=verdict, reviewer=who, reviewed_at=utcnow()
+    )
     session.add(row)
     session.flush()
     return row
@@ -335,8 +412,14 @@ def lung_share_outcomes(session: Session, model_version: str) -> list[ShareOutco
     rows = session.execute(
         select(Case.id, Prediction.lung_share, Prediction.label == Case.truth_label)
         .join(Prediction, and_(Prediction.image_id == Case.image_id, Prediction.model_version == model_version))
-        .where(Prediction.lung_share.is_not(None), Case.truth_label.is_not(None)).order_by(Case.id))
-    return [ShareOutcome(r[0], float(r[1]), bool(r[2])) for r in rows]
+        .where(Prediction.lung_share.is_not(None), Case.truth_label.is_not(None))
+        .order_by(Case.id)
+    )
+    outcomes = []
+    for case_id, share, correct in rows:
+        assert share is not None  # the query keeps only predictions with a lung share
+        outcomes.append(ShareOutcome(case_id, float(share), bool(correct)))
+    return outcomes
 
 
 def flag_counts(session: Session, model_version: str) -> dict[str, int]:
@@ -346,7 +429,9 @@ def flag_counts(session: Session, model_version: str) -> dict[str, int]:
         select(PredictionFlag.flag, func.count())
         .join(Prediction, Prediction.id == PredictionFlag.prediction_id)
         .join(Case, Case.image_id == Prediction.image_id)
-        .where(Prediction.model_version == model_version).group_by(PredictionFlag.flag))
+        .where(Prediction.model_version == model_version)
+        .group_by(PredictionFlag.flag)
+    )
     counts.update({flag: int(n) for flag, n in rows})
     return counts
 
@@ -373,7 +458,8 @@ def error_rate_by_flag(session: Session, model_version: str) -> dict[str, FlagEr
         .join(Prediction, and_(Prediction.image_id == Case.image_id, Prediction.model_version == model_version))
         .outerjoin(PredictionFlag, PredictionFlag.prediction_id == Prediction.id)
         .where(Prediction.lung_share.is_not(None), Case.truth_label.is_not(None))
-        .group_by(PredictionFlag.flag))
+        .group_by(PredictionFlag.flag)
+    )
     out = {flag: FlagErrors(0, 0) for flag in (*LIMIT_FLAGS, NO_FLAG)}
     for flag, n, bad in rows:
         out[flag or NO_FLAG] = FlagErrors(int(n), int(bad or 0))
@@ -384,8 +470,9 @@ def review_counts(session: Session, model_version: str) -> dict[str, dict[str, i
     """Latest verdicts per flag: {flag: {'confirmed': n, 'rejected': n}}. One query."""
     latest = _latest_reviews(model_version).subquery()
     out = {flag: dict.fromkeys(VERDICTS, 0) for flag in LIMIT_FLAGS}
-    for flag, verdict, n in session.execute(select(latest.c.flag, latest.c.verdict, func.count())
-                                            .group_by(latest.c.flag, latest.c.verdict)):
+    for flag, verdict, n in session.execute(
+        select(latest.c.flag, latest.c.verdict, func.count()).group_by(latest.c.flag, latest.c.verdict)
+    ):
         if flag in out and verdict in out[flag]:
             out[flag][verdict] = int(n)
     return out
@@ -394,9 +481,15 @@ def review_counts(session: Session, model_version: str) -> dict[str, dict[str, i
 def versions_with_limits(session: Session) -> list[tuple[str, int]]:
     """Model versions whose predictions carry limits figures, most such predictions first."""
     n = func.count()
-    return [(v, int(c)) for v, c in session.execute(
-        select(Prediction.model_version, n).where(Prediction.lung_share.is_not(None))
-        .group_by(Prediction.model_version).order_by(n.desc(), Prediction.model_version))]
+    return [
+        (v, int(c))
+        for v, c in session.execute(
+            select(Prediction.model_version, n)
+            .where(Prediction.lung_share.is_not(None))
+            .group_by(Prediction.model_version)
+            .order_by(n.desc(), Prediction.model_version)
+        )
+    ]
 
 
 def _mean(values: list[float]) -> float | None:
@@ -415,9 +508,13 @@ def limits_summary(session: Session, model_version: str) -> dict:
         "predictions_with_limits": count_with_limits(session, model_version),
         "predictions_without_limits": count_without_limits(session, model_version),
         "flag_counts": flag_counts(session, model_version),
-        "error_rate_by_flag": {flag: {"cases": e.cases, "wrong": e.wrong, "error_rate": e.error_rate}
-                               for flag, e in error_rate_by_flag(session, model_version).items()},
-        "lung_share": {"correct": {"cases": len(right), "mean": _mean(right)},
-                       "wrong": {"cases": len(wrong), "mean": _mean(wrong)}},
+        "error_rate_by_flag": {
+            flag: {"cases": e.cases, "wrong": e.wrong, "error_rate": e.error_rate}
+            for flag, e in error_rate_by_flag(session, model_version).items()
+        },
+        "lung_share": {
+            "correct": {"cases": len(right), "mean": _mean(right)},
+            "wrong": {"cases": len(wrong), "mean": _mean(wrong)},
+        },
         "reviews": review_counts(session, model_version),
     }

@@ -3,6 +3,7 @@
 Alembic revisions in db/migrations are the source of truth for the database itself;
 tests check that these models and the migrated schema agree.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -130,9 +131,9 @@ class Prediction(Base):
     cam_summary: Mapped[dict] = mapped_column(JSON)
     guard: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # Added in revision 0005: where the heatmap sits relative to the lungs (core.limits' dict), the
+    # Added in revision 0005: where the heatmap sits relative to the lungs (core.explain.limits' dict), the
     # in-lung CAM share copied out of it so the Model Limits gallery can sort on an index, and the
-    # 224×224 lung mask (core.limits.pack_mask). NULL until computed (`python -m db limits` back-fills).
+    # 224×224 lung mask (core.explain.limits.pack_mask). NULL until computed (`python -m db limits` back-fills).
     limits: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # None → SQL NULL, not JSON 'null'
     lung_share: Mapped[float | None] = mapped_column(Float)
     lung_mask: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -214,7 +215,9 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    roles: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", order_by="UserRole.role", lazy="selectin")
+    roles: Mapped[list[UserRole]] = relationship(
+        cascade="all, delete-orphan", order_by="UserRole.role", lazy="selectin"
+    )
 
 
 class UserRole(Base):

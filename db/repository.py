@@ -1,4 +1,5 @@
 """Reading and writing cases, images and predictions. Callers own the transaction (session_scope)."""
+
 from __future__ import annotations
 
 import json
@@ -6,12 +7,12 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
-from sqlalchemy import Select, and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, exists, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from core.vocabulary import (
     CLASS_NAMES,
@@ -39,7 +40,7 @@ from db.models import (
     utcnow,
 )
 
-# core.model's name for its untrained stand-in; its outputs are never stored as predictions.
+# core.models.classifier's name for its untrained stand-in; its outputs are never stored as predictions.
 # "Uncertain": the stored uncertainty when there is one, else a probability this close to the threshold.
 MAX_TAG_LENGTH = 64
 MAX_TITLE_LENGTH = 200
@@ -69,9 +70,14 @@ def _get_or_create(session: Session, model, lookup: dict, **values):
 
 def add_image(session: Session, encoded: EncodedImage, source_format: str) -> tuple[Image, bool]:
     return _get_or_create(
-        session, Image, {"sha256": encoded.sha256},
-        width=encoded.width, height=encoded.height, source_format=source_format,
-        png=encoded.png, thumbnail=encoded.thumbnail,
+        session,
+        Image,
+        {"sha256": encoded.sha256},
+        width=encoded.width,
+        height=encoded.height,
+        source_format=source_format,
+        png=encoded.png,
+        thumbnail=encoded.thumbnail,
     )
 
 
@@ -84,19 +90,37 @@ def normalise_label(label: str | None) -> str | None:
     return upper
 
 
-def add_case(session: Session, image: Image, title: str, source: str,
-             truth_label: str | None = None, truth_set_by: str | None = None) -> tuple[Case, bool]:
+def add_case(
+    session: Session,
+    image: Image,
+    title: str,
+    source: str,
+    truth_label: str | None = None,
+    truth_set_by: str | None = None,
+) -> tuple[Case, bool]:
     """The case for this image, created if new. An existing case is returned unchanged."""
     truth = normalise_label(truth_label)
     now = utcnow()
     case, created = _get_or_create(
-        session, Case, {"image_id": image.id},
-        title=(title.strip() or "Untitled case")[:MAX_TITLE_LENGTH], source=source[:200],
-        truth_label=truth, truth_set_by=(truth_set_by if truth else None), truth_set_at=(now if truth else None),
-        notes="", revision=1, created_at=now, updated_at=now,
+        session,
+        Case,
+        {"image_id": image.id},
+        title=(title.strip() or "Untitled case")[:MAX_TITLE_LENGTH],
+        source=source[:200],
+        truth_label=truth,
+        truth_set_by=(truth_set_by if truth else None),
+        truth_set_at=(now if truth else None),
+        notes="",
+        revision=1,
+        created_at=now,
+        updated_at=now,
     )
     if created and truth:
-        session.add(TruthChange(case_id=case.id, old_label=None, new_label=truth, changed_by=truth_set_by or "unknown", changed_at=now))
+        session.add(
+            TruthChange(
+                case_id=case.id, old_label=None, new_label=truth, changed_by=truth_set_by or "unknown", changed_at=now
+            )
+        )
     return case, created
 
 
@@ -126,8 +150,8 @@ class PredictionRecord:
     cam_summary: dict
     uncertainty: float | None = None
     guard: dict | None = None
-    limits: dict | None = None  # core.limits' per-prediction dict (see notes/limits-spec.md)
-    lung_mask: bytes | None = None  # core.limits.pack_mask of the 224×224 lung mask
+    limits: dict | None = None  # core.explain.limits' per-prediction dict (see notes/limits-spec.md)
+    lung_mask: bytes | None = None  # core.explain.limits.pack_mask of the 224×224 lung mask
 
 
 def add_prediction(session: Session, image_id: int, record: PredictionRecord) -> tuple[Prediction, bool]:
@@ -141,12 +165,21 @@ def add_prediction(session: Session, image_id: int, record: PredictionRecord) ->
     cam = np.asarray(record.cam, dtype=np.float32)
     limits = None if record.limits is None else clean_limits(record.limits)
     prediction, created = _get_or_create(
-        session, Prediction, {"image_id": image_id, "model_version": record.model_version},
-        probability=float(record.probability), label=normalise_label(record.label), threshold=float(record.threshold),
+        session,
+        Prediction,
+        {"image_id": image_id, "model_version": record.model_version},
+        probability=float(record.probability),
+        label=normalise_label(record.label),
+        threshold=float(record.threshold),
         uncertainty=None if record.uncertainty is None else float(record.uncertainty),
-        cam=pack_cam(cam), cam_height=int(cam.shape[0]), cam_width=int(cam.shape[1]),
-        cam_target=record.cam_target, cam_summary=record.cam_summary, guard=record.guard,
-        limits=limits, lung_share=None if limits is None else limits["lung_share"],
+        cam=pack_cam(cam),
+        cam_height=int(cam.shape[0]),
+        cam_width=int(cam.shape[1]),
+        cam_target=record.cam_target,
+        cam_summary=record.cam_summary,
+        guard=record.guard,
+        limits=limits,
+        lung_share=None if limits is None else limits["lung_share"],
         lung_mask=None if limits is None else record.lung_mask,
     )
     if limits is not None:
@@ -193,7 +226,9 @@ def _write_flags(session: Session, prediction_id: int, flags: list[str]) -> None
 
 def _store_limits(session: Session, prediction: Prediction, limits: dict, lung_mask: bytes | None) -> None:
     prediction.limits, prediction.lung_share, prediction.lung_mask = limits, limits["lung_share"], lung_mask
-    session.execute(PredictionFlag.__table__.delete().where(PredictionFlag.prediction_id == prediction.id))
+    # Declarative types __table__ as FromClause; for a mapped class like this one it is a Table.
+    flags = cast(Table, PredictionFlag.__table__)
+    session.execute(flags.delete().where(PredictionFlag.prediction_id == prediction.id))
     _write_flags(session, prediction.id, limits["flags"])
 
 
@@ -213,17 +248,24 @@ class PendingLimits(NamedTuple):
 
 def predictions_without_limits(session: Session, model_version: str, limit: int | None = None) -> list[PendingLimits]:
     """This model version's predictions that have no limits figures yet, oldest image first."""
-    query = (select(Prediction.id, Prediction.image_id)
-             .where(Prediction.model_version == model_version, Prediction.lung_share.is_(None))
-             .order_by(Prediction.image_id))
+    query = (
+        select(Prediction.id, Prediction.image_id)
+        .where(Prediction.model_version == model_version, Prediction.lung_share.is_(None))
+        .order_by(Prediction.image_id)
+    )
     if limit:
         query = query.limit(limit)
     return [PendingLimits(*row) for row in session.execute(query)]
 
 
 def count_without_limits(session: Session, model_version: str) -> int:
-    return int(session.scalar(select(func.count()).select_from(Prediction)
-                              .where(Prediction.model_version == model_version, Prediction.lung_share.is_(None))))
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Prediction)
+            .where(Prediction.model_version == model_version, Prediction.lung_share.is_(None))
+        ).scalar_one()
+    )
 
 
 def prediction_cam(prediction: Prediction) -> np.ndarray:
@@ -241,7 +283,7 @@ def images_without_prediction(session: Session, model_version: str, limit: int |
 
 def count_without_prediction(session: Session, model_version: str) -> int:
     has = exists().where(Prediction.image_id == Case.image_id, Prediction.model_version == model_version)
-    return session.scalar(select(func.count()).select_from(Case).where(~has))
+    return session.execute(select(func.count()).select_from(Case).where(~has)).scalar_one()
 
 
 # ---------- editing ------------------------------------------------------------------------
@@ -270,7 +312,8 @@ def get_case(session: Session, case_id: int) -> Case:
     return case
 
 
-def _lock_case(session: Session, case_id: int, expected_revision: int | None) -> Case:
+def lock_case(session: Session, case_id: int, expected_revision: int | None) -> Case:
+    """The case, row-locked for this transaction; CaseChanged if someone saved it since `expected_revision`."""
     case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).first()
     if case is None:
         raise NotFound(f"Case {case_id} is not in the library (it may have been deleted).")
@@ -282,10 +325,18 @@ def _lock_case(session: Session, case_id: int, expected_revision: int | None) ->
     return case
 
 
-def update_case(session: Session, case_id: int, expected_revision: int | None, *, notes: str | None = None,
-                tags=None, difficulty=UNCHANGED, title: str | None = None) -> Case:
+def update_case(
+    session: Session,
+    case_id: int,
+    expected_revision: int | None,
+    *,
+    notes: str | None = None,
+    tags=None,
+    difficulty=UNCHANGED,
+    title: str | None = None,
+) -> Case:
     """Edit notes/tags/difficulty/title. `expected_revision` guards against overwriting a newer edit."""
-    case = _lock_case(session, case_id, expected_revision)
+    case = lock_case(session, case_id, expected_revision)
     if title is not None:
         if not title.strip():
             raise LibraryError("A case needs a title.")
@@ -318,18 +369,21 @@ def add_tags(session: Session, case_id: int, tags) -> None:
         _get_or_create(session, CaseTag, {"case_id": case_id, "tag": tag})
 
 
-def set_truth(session: Session, case_id: int, label: str | None, changed_by: str,
-              expected_revision: int | None = None) -> Case:
+def set_truth(
+    session: Session, case_id: int, label: str | None, changed_by: str, expected_revision: int | None = None
+) -> Case:
     """Change the ground truth and record who did it, when, and what it was before."""
     who = (changed_by or "").strip()
     if not who:
         raise LibraryError("Say who sets the ground truth (e.g. your name): the change is recorded.")
     new = normalise_label(label)
-    case = _lock_case(session, case_id, expected_revision)
+    case = lock_case(session, case_id, expected_revision)
     if case.truth_label == new:
         return case
     now = utcnow()
-    session.add(TruthChange(case_id=case.id, old_label=case.truth_label, new_label=new, changed_by=who[:100], changed_at=now))
+    session.add(
+        TruthChange(case_id=case.id, old_label=case.truth_label, new_label=new, changed_by=who[:100], changed_at=now)
+    )
     case.truth_label, case.truth_set_by, case.truth_set_at = new, (who[:100] if new else None), (now if new else None)
     case.revision += 1
     case.updated_at = now
@@ -340,22 +394,29 @@ def set_truth(session: Session, case_id: int, label: str | None, changed_by: str
 MAX_REFERENCE_LENGTH = 20_000
 
 
-def set_reference(session: Session, case_id: int, text: str | None, set_by: str,
-                  expected_revision: int | None = None) -> Case:
+def set_reference(
+    session: Session, case_id: int, text: str | None, set_by: str, expected_revision: int | None = None
+) -> Case:
     """Write (or, with empty text, clear) the instructor's reference interpretation; who and when are kept."""
     who = (set_by or "").strip()
     if not who:
         raise LibraryError("Say who writes the reference interpretation (e.g. your name): it is recorded.")
     body = (text or "").strip()
     if len(body) > MAX_REFERENCE_LENGTH:
-        raise LibraryError(f"The reference is {len(body):,} characters long; keep it under {MAX_REFERENCE_LENGTH:,}. "
-                           "Your text is still on the page.")
-    case = _lock_case(session, case_id, expected_revision)
+        raise LibraryError(
+            f"The reference is {len(body):,} characters long; keep it under {MAX_REFERENCE_LENGTH:,}. "
+            "Your text is still on the page."
+        )
+    case = lock_case(session, case_id, expected_revision)
     new = body or None
     if case.reference_text == new:
         return case
     now = utcnow()
-    case.reference_text, case.reference_by, case.reference_at = new, (who[:200] if new else None), (now if new else None)
+    case.reference_text, case.reference_by, case.reference_at = (
+        new,
+        (who[:200] if new else None),
+        (now if new else None),
+    )
     case.revision += 1
     case.updated_at = now
     session.flush()
@@ -365,6 +426,7 @@ def set_reference(session: Session, case_id: int, text: str | None, set_by: str,
 @dataclass(frozen=True)
 class ReferencedReport:
     """A case's latest stored report next to the case's reference (for scoring on the gallery cards)."""
+
     case_id: int
     reference: str
     content: dict
@@ -375,14 +437,22 @@ def latest_reports_with_reference(session: Session, case_ids: list[int]) -> dict
     """For those of `case_ids` that have a reference and a report: the newest report. One query."""
     if not case_ids:
         return {}
-    newest_first = func.row_number().over(partition_by=Report.case_id,
-                                          order_by=(Report.created_at.desc(), Report.id.desc())).label("rank")
-    ranked = (select(Report.case_id, Report.content, Report.language, newest_first)
-              .join(Case, Case.id == Report.case_id)
-              .where(Report.case_id.in_(case_ids), Case.reference_text.is_not(None))
-              .subquery())
-    rows = session.execute(select(ranked.c.case_id, ranked.c.content, ranked.c.language, Case.reference_text)
-                           .join(Case, Case.id == ranked.c.case_id).where(ranked.c.rank == 1))
+    newest_first = (
+        func.row_number()
+        .over(partition_by=Report.case_id, order_by=(Report.created_at.desc(), Report.id.desc()))
+        .label("rank")
+    )
+    ranked = (
+        select(Report.case_id, Report.content, Report.language, newest_first)
+        .join(Case, Case.id == Report.case_id)
+        .where(Report.case_id.in_(case_ids), Case.reference_text.is_not(None))
+        .subquery()
+    )
+    rows = session.execute(
+        select(ranked.c.case_id, ranked.c.content, ranked.c.language, Case.reference_text)
+        .join(Case, Case.id == ranked.c.case_id)
+        .where(ranked.c.rank == 1)
+    )
     return {r[0]: ReferencedReport(r[0], r[3], r[1], r[2]) for r in rows}
 
 
@@ -397,8 +467,9 @@ def all_tags(session: Session) -> list[str]:
 def case_prediction(session: Session, case: Case, model_version: str | None) -> Prediction | None:
     if not model_version:
         return None
-    return session.scalars(select(Prediction).where(Prediction.image_id == case.image_id,
-                                                    Prediction.model_version == model_version)).first()
+    return session.scalars(
+        select(Prediction).where(Prediction.image_id == case.image_id, Prediction.model_version == model_version)
+    ).first()
 
 
 def get_meta(session: Session, key: str) -> str | None:
@@ -411,15 +482,21 @@ def set_meta(session: Session, key: str, value: str) -> None:
     if row is None:
         _get_or_create(session, LibraryMeta, {"key": key}, value=value)
         row = session.get(LibraryMeta, key)
+        assert row is not None  # _get_or_create just inserted it or found the concurrent insert
     row.value = value
 
 
 def stats(session: Session) -> dict[str, int]:
     def count(model) -> int:
-        return int(session.scalar(select(func.count()).select_from(model)))
+        return int(session.execute(select(func.count()).select_from(model)).scalar_one())
 
-    return {"cases": count(Case), "images": count(Image), "predictions": count(Prediction),
-            "reports": count(Report), "teaching_sets": count(TeachingSet)}
+    return {
+        "cases": count(Case),
+        "images": count(Image),
+        "predictions": count(Prediction),
+        "reports": count(Report),
+        "teaching_sets": count(TeachingSet),
+    }
 
 
 # ---------- the gallery ----------------------------------------------------------------------
@@ -476,9 +553,11 @@ class GalleryPage:
         return max(1, -(-self.total // self.per_page))
 
 
-def _gallery_query(filters: GalleryFilter, model_version: str | None) -> tuple[Select, object, object]:
+def _gallery_query(
+    filters: GalleryFilter, model_version: str | None
+) -> tuple[Select, type[Prediction], list[ColumnElement[bool]]]:
     pred = aliased(Prediction)
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     query = select(Case.id)
     if model_version:
         query = query.outerjoin(pred, and_(pred.image_id == Case.image_id, pred.model_version == model_version))
@@ -493,13 +572,21 @@ def _gallery_query(filters: GalleryFilter, model_version: str | None) -> tuple[S
         conditions.append(or_(Case.notes.icontains(text, autoescape=True), Case.title.icontains(text, autoescape=True)))
     if filters.tags:
         tags = normalise_tags(filters.tags)
-        tagged = (select(CaseTag.case_id).where(CaseTag.tag.in_(tags)).group_by(CaseTag.case_id)
-                  .having(func.count(CaseTag.tag) == len(tags)))
+        tagged = (
+            select(CaseTag.case_id)
+            .where(CaseTag.tag.in_(tags))
+            .group_by(CaseTag.case_id)
+            .having(func.count(CaseTag.tag) == len(tags))
+        )
         conditions.append(Case.id.in_(tagged))
     if filters.set_id is not None:
         conditions.append(exists().where(TeachingSetItem.case_id == Case.id, TeachingSetItem.set_id == filters.set_id))
-    wants_prediction = filters.predicted or filters.outcome or filters.uncertain or (
-        filters.probability is not None and tuple(filters.probability) != (0.0, 1.0))
+    wants_prediction = (
+        filters.predicted
+        or filters.outcome
+        or filters.uncertain
+        or (filters.probability is not None and tuple(filters.probability) != (0.0, 1.0))
+    )
     if wants_prediction:
         if not model_version:
             # No trained model: nothing has a prediction to filter on.
@@ -512,43 +599,64 @@ def _gallery_query(filters: GalleryFilter, model_version: str | None) -> tuple[S
                 lo, hi = filters.probability
                 conditions.append(pred.probability.between(float(lo), float(hi)))
             if filters.uncertain:
-                conditions.append(or_(
-                    and_(pred.uncertainty.is_not(None), pred.uncertainty >= UNCERTAINTY_CUTOFF),
-                    and_(pred.uncertainty.is_(None), func.abs(pred.probability - pred.threshold) < UNCERTAIN_MARGIN),
-                ))
+                conditions.append(
+                    or_(
+                        and_(pred.uncertainty.is_not(None), pred.uncertainty >= UNCERTAINTY_CUTOFF),
+                        and_(
+                            pred.uncertainty.is_(None), func.abs(pred.probability - pred.threshold) < UNCERTAIN_MARGIN
+                        ),
+                    )
+                )
             if filters.outcome:
                 if filters.outcome not in OUTCOMES:
                     raise LibraryError(f"Unknown outcome {filters.outcome!r}.")
                 conditions.append(Case.truth_label.is_not(None))
-                conditions.append({
-                    "correct": pred.label == Case.truth_label,
-                    "wrong": pred.label != Case.truth_label,
-                    "false_positive": and_(pred.label == "PNEUMONIA", Case.truth_label == "NORMAL"),
-                    "false_negative": and_(pred.label == "NORMAL", Case.truth_label == "PNEUMONIA"),
-                }[filters.outcome])
+                conditions.append(
+                    {
+                        "correct": pred.label == Case.truth_label,
+                        "wrong": pred.label != Case.truth_label,
+                        "false_positive": and_(pred.label == "PNEUMONIA", Case.truth_label == "NORMAL"),
+                        "false_negative": and_(pred.label == "NORMAL", Case.truth_label == "PNEUMONIA"),
+                    }[filters.outcome]
+                )
     if conditions:
         query = query.where(*conditions)
     return query, pred, conditions
 
 
-def gallery_page(session: Session, filters: GalleryFilter, model_version: str | None = None,
-                 sort: str = "newest", page: int = 1, per_page: int = 24) -> GalleryPage:
+def gallery_page(
+    session: Session,
+    filters: GalleryFilter,
+    model_version: str | None = None,
+    sort: str = "newest",
+    page: int = 1,
+    per_page: int = 24,
+) -> GalleryPage:
     """One page of cases matching `filters`; predictions are those of `model_version` only."""
     if sort not in SORTS:
         raise LibraryError(f"Unknown sort {sort!r}.")
     query, pred, _ = _gallery_query(filters, model_version)
-    total = int(session.scalar(select(func.count()).select_from(query.subquery())))
+    total = int(session.execute(select(func.count()).select_from(query.subquery())).scalar_one())
     per_page = max(1, min(int(per_page), 200))
     page = max(1, min(int(page), max(1, -(-total // per_page))))
 
-    columns = [Case.id, Case.title, Case.truth_label, Case.difficulty, Image.thumbnail]
+    # Mixed column types; a plain list would be inferred as InstrumentedAttribute[object].
+    columns: list[InstrumentedAttribute[Any]] = [
+        Case.id,
+        Case.title,
+        Case.truth_label,
+        Case.difficulty,
+        Image.thumbnail,
+    ]
     columns += [pred.label, pred.probability] if model_version else []
     rows_query = query.with_only_columns(*columns).join(Image, Image.id == Case.image_id)
     prob = pred.probability if model_version else None
     if sort == "set_order" and filters.set_id is not None:
-        position = (select(TeachingSetItem.position)
-                    .where(TeachingSetItem.case_id == Case.id, TeachingSetItem.set_id == filters.set_id)
-                    .scalar_subquery())
+        position = (
+            select(TeachingSetItem.position)
+            .where(TeachingSetItem.case_id == Case.id, TeachingSetItem.set_id == filters.set_id)
+            .scalar_subquery()
+        )
         order = [position.asc()]
     elif sort in ("probability_desc", "probability_asc", "uncertain") and prob is not None:
         order = {
@@ -562,19 +670,30 @@ def gallery_page(session: Session, filters: GalleryFilter, model_version: str | 
         order = [Case.title.asc()]
     else:
         order = [Case.created_at.desc()]
-    tiebreak = Case.id.asc() if sort in ("oldest", "title", "probability_asc", "uncertain", "set_order") else Case.id.desc()
+    tiebreak = (
+        Case.id.asc() if sort in ("oldest", "title", "probability_asc", "uncertain", "set_order") else Case.id.desc()
+    )
     rows_query = rows_query.order_by(*order, tiebreak).offset((page - 1) * per_page).limit(per_page)
     found = session.execute(rows_query).all()
 
     ids = [r[0] for r in found]
     tags: dict[int, list[str]] = {i: [] for i in ids}
     if ids:
-        for case_id, tag in session.execute(select(CaseTag.case_id, CaseTag.tag).where(CaseTag.case_id.in_(ids)).order_by(CaseTag.tag)):
+        for case_id, tag in session.execute(
+            select(CaseTag.case_id, CaseTag.tag).where(CaseTag.case_id.in_(ids)).order_by(CaseTag.tag)
+        ):
             tags[case_id].append(tag)
     rows = [
-        GalleryRow(r[0], r[1], r[2], r[3], r[4],
-                   r[5] if model_version else None, (float(r[6]) if r[6] is not None else None) if model_version else None,
-                   tuple(tags[r[0]]))
+        GalleryRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5] if model_version else None,
+            (float(r[6]) if r[6] is not None else None) if model_version else None,
+            tuple(tags[r[0]]),
+        )
         for r in found
     ]
     return GalleryPage(rows, total, page, per_page)
@@ -586,10 +705,10 @@ def case_ids_matching(session: Session, filters: GalleryFilter, model_version: s
 
 
 def describe_outcome(outcome: str | None) -> str:
-    return {"correct": "correct", "false_positive": "false positive", "false_negative": "false negative"}.get(outcome or "", "")
+    return {"correct": "correct", "false_positive": "false positive", "false_negative": "false negative"}.get(
+        outcome or "", ""
+    )
 
 
 def as_datetime_text(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
-
-

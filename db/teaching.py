@@ -1,4 +1,5 @@
 """Teaching sets: named, ordered selections of cases that instructors curate and publish."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ def delete_set(session: Session, set_id: int) -> None:
 
 
 def list_sets(session: Session, published_only: bool = False) -> list[SetSummary]:
-    size = (select(func.count()).where(TeachingSetItem.set_id == TeachingSet.id).scalar_subquery())
+    size = select(func.count()).where(TeachingSetItem.set_id == TeachingSet.id).scalar_subquery()
     query = select(TeachingSet.id, TeachingSet.name, TeachingSet.description, TeachingSet.published, size)
     if published_only:
         query = query.where(TeachingSet.published.is_(True))
@@ -96,14 +97,24 @@ def list_sets(session: Session, published_only: bool = False) -> list[SetSummary
 
 
 def set_case_ids(session: Session, set_id: int) -> list[int]:
-    return list(session.scalars(select(TeachingSetItem.case_id).where(TeachingSetItem.set_id == set_id)
-                                .order_by(TeachingSetItem.position, TeachingSetItem.case_id)))
+    return list(
+        session.scalars(
+            select(TeachingSetItem.case_id)
+            .where(TeachingSetItem.set_id == set_id)
+            .order_by(TeachingSetItem.position, TeachingSetItem.case_id)
+        )
+    )
 
 
 def set_cases(session: Session, set_id: int) -> list[Case]:
-    return list(session.scalars(select(Case).join(TeachingSetItem, TeachingSetItem.case_id == Case.id)
-                                .where(TeachingSetItem.set_id == set_id)
-                                .order_by(TeachingSetItem.position, TeachingSetItem.case_id)))
+    return list(
+        session.scalars(
+            select(Case)
+            .join(TeachingSetItem, TeachingSetItem.case_id == Case.id)
+            .where(TeachingSetItem.set_id == set_id)
+            .order_by(TeachingSetItem.position, TeachingSetItem.case_id)
+        )
+    )
 
 
 def sets_for_case(session: Session, case_id: int) -> list[SetSummary]:

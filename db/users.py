@@ -3,6 +3,7 @@
 Roles: instructor (curates, sees the class), student (takes quizzes), reviewer (checks the limits
 gallery). An instructor holds every role, so one person can run a small course alone.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,8 +46,10 @@ class LoginResult:
 def clean_name(name: str) -> str:
     name = (name or "").strip().lower()
     if not NAME_PATTERN.match(name):
-        raise LibraryError("A user name is 1–100 characters: letters, digits, dot, dash or underscore, "
-                           "starting with a letter or digit.")
+        raise LibraryError(
+            "A user name is 1–100 characters: letters, digits, dot, dash or underscore, "
+            "starting with a letter or digit."
+        )
     return name
 
 
@@ -54,7 +57,9 @@ def check_roles(roles) -> list[str]:
     wanted = sorted(set(roles or ()))
     unknown = [r for r in wanted if r not in ROLES]
     if unknown or not wanted:
-        raise LibraryError(f"Unknown or missing role {unknown[0] if unknown else ''!r}: choose from {', '.join(ROLES)}.")
+        raise LibraryError(
+            f"Unknown or missing role {unknown[0] if unknown else ''!r}: choose from {', '.join(ROLES)}."
+        )
     return wanted
 
 
@@ -70,7 +75,7 @@ def effective_roles(user: User) -> frozenset[str]:
 
 
 def has_users(session: Session) -> bool:
-    return session.scalar(select(func.count()).select_from(User)) > 0
+    return session.execute(select(func.count()).select_from(User)).scalar_one() > 0
 
 
 def find_user(session: Session, name: str) -> User | None:
@@ -81,8 +86,13 @@ def create_user(session: Session, name: str, password: str, roles) -> User:
     name, roles, password = clean_name(name), check_roles(roles), check_password(password)
     if find_user(session, name) is not None:
         raise LibraryError(f"A user called {name!r} already exists.")
-    user = User(name=name, password_hash=_hasher.hash(password), active=True, failed_logins=0,
-                roles=[UserRole(role=r) for r in roles])
+    user = User(
+        name=name,
+        password_hash=_hasher.hash(password),
+        active=True,
+        failed_logins=0,
+        roles=[UserRole(role=r) for r in roles],
+    )
     session.add(user)
     session.flush()
     return user
@@ -100,8 +110,12 @@ def set_active(session: Session, name: str, active: bool) -> User:
     if user is None:
         raise NotFound(f"No user called {name!r}.")
     if not active and "instructor" in {r.role for r in user.roles}:
-        others = session.scalar(select(func.count()).select_from(User).join(UserRole)
-                                .where(UserRole.role == "instructor", User.active.is_(True), User.id != user.id))
+        others = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .join(UserRole)
+            .where(UserRole.role == "instructor", User.active.is_(True), User.id != user.id)
+        )
         if not others:
             raise LibraryError(f"{user.name!r} is the last active instructor; nobody could manage the users.")
     user.active = bool(active)
@@ -156,8 +170,12 @@ def authenticate(session: Session, name: str, password: str, now: datetime | Non
         delay = lock_delay(user.failed_logins)
         user.locked_until = now + delay if delay else None
         if delay:
-            return LoginResult(None, f"Wrong user name or password. Too many failed logins: wait "
-                                     f"{int(delay.total_seconds())} s before trying again.", int(delay.total_seconds()))
+            return LoginResult(
+                None,
+                f"Wrong user name or password. Too many failed logins: wait "
+                f"{int(delay.total_seconds())} s before trying again.",
+                int(delay.total_seconds()),
+            )
         return wrong
     if not user.active:
         return LoginResult(None, "This account is deactivated; ask an instructor.")

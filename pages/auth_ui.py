@@ -3,6 +3,7 @@
 Only the user's id lives in st.session_state (server-side); the user and their roles are read
 from the database on every run, so a deactivated user is out at their next click.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from db.errors import LibraryError, is_connection_problem
 from db.users import active_user as load_active_user
 from db.users import authenticate, create_first_instructor, effective_roles, has_users
 from pages.common import route_through_home
-from pages.library_ui import Unavailable, guard, library, session
+from pages.library_ui import Unavailable, library, lost_connection_shown, session
 
 USER_KEY = "auth_user_id"
 VERIFIED_KEY = "auth_verified"  # the identity as the database confirmed it on the last run
@@ -62,7 +63,7 @@ def library_has_users() -> bool | None:
     if engine is None:
         return None
     try:
-        with guard(), session(engine) as s:
+        with lost_connection_shown(), session(engine) as s:
             return has_users(s)
     except Unavailable:
         return None
@@ -119,7 +120,7 @@ def login_page() -> None:
     if engine is None:
         return
     try:
-        with guard(), session(engine) as s:
+        with lost_connection_shown(), session(engine) as s:
             result = authenticate(s, name, password)
     except Unavailable:
         return
@@ -133,15 +134,19 @@ def first_run_page() -> None:
     from pages.common import disclaimer
 
     disclaimer()
-    st.warning("**This is a brand-new install: the library has no users yet.** Create the first instructor "
-               "account now. Whoever completes this form manages every other account, so do it before "
-               "sharing the address. (Scripts can use `python -m db users create NAME --role instructor`.)",
-               icon=":material/admin_panel_settings:")
+    st.warning(
+        "**This is a brand-new install: the library has no users yet.** Create the first instructor "
+        "account now. Whoever completes this form manages every other account, so do it before "
+        "sharing the address. (Scripts can use `python -m db users create NAME --role instructor`.)",
+        icon=":material/admin_panel_settings:",
+    )
     with st.form("setup_form", clear_on_submit=True):
         name = st.text_input("Instructor user name", key="setup_name")
         password = st.text_input("Password (at least 8 characters)", type="password", key="setup_password")
         again = st.text_input("Password again", type="password", key="setup_password_again")
-        submitted = st.form_submit_button("Create the first instructor", icon=":material/person_add:", key="setup_submit")
+        submitted = st.form_submit_button(
+            "Create the first instructor", icon=":material/person_add:", key="setup_submit"
+        )
     if not submitted:
         return
     if password != again:
@@ -151,7 +156,7 @@ def first_run_page() -> None:
     if engine is None:
         return
     try:
-        with guard(), session(engine) as s:
+        with lost_connection_shown(), session(engine) as s:
             user_id = create_first_instructor(s, name, password).id
     except LibraryError as exc:
         st.error(f"{exc} Nothing was created.")

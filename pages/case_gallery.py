@@ -1,4 +1,5 @@
 """Case Gallery: browse the library, open a case, curate teaching sets. Thin layer over db/ and core/."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +8,7 @@ import streamlit as st
 
 from core.formatting import percent
 from core.reliability.input_check import GuardVerdict
-from core.vocabulary import UNCERTAIN_MARGIN
+from core.vocabulary import UNCERTAIN_MARGIN, outcome
 from db import repository as repo
 from db import teaching
 from db.codec import decode_png
@@ -19,8 +20,8 @@ from pages.library_ui import (
     Unavailable,
     current_model_version,
     first_page_when_filters_change,
-    guard,
     library,
+    lost_connection_shown,
     seed_demo_if_needed,
     session,
     show_page_position,
@@ -30,8 +31,13 @@ require_role("instructor")  # server-side: a user without the role gets this mes
 
 TRUTH_CHOICES = {"Any": None, "NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA", "Unlabelled": "unlabelled"}
 PRED_CHOICES = {"Any": None, "NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA"}
-OUTCOME_CHOICES = {"Any": None, "Correct": "correct", "False positive": "false_positive",
-                   "False negative": "false_negative", "Any error": "wrong"}
+OUTCOME_CHOICES = {
+    "Any": None,
+    "Correct": "correct",
+    "False positive": "false_positive",
+    "False negative": "false_negative",
+    "Any error": "wrong",
+}
 COLUMNS = 4
 
 st.title("Case Gallery")
@@ -60,7 +66,7 @@ def show_flash() -> None:
 def act(fn, success: str | None = None) -> bool:
     """Run a library write; show refusals and connection trouble, never a traceback."""
     try:
-        with guard(), session(engine) as s:
+        with lost_connection_shown(), session(engine) as s:
             fn(s)
     except Unavailable:
         return False
@@ -86,6 +92,7 @@ def set_options(s) -> dict[str, int]:
 @dataclass(frozen=True)
 class CaseSnapshot:
     """What the detail view shows; kept in session_state so the page survives a lost connection."""
+
     id: int
     title: str
     source: str
@@ -110,18 +117,37 @@ def load_snapshot(s, case_id: int) -> CaseSnapshot:
     case = repo.get_case(s, case_id)
     pred = repo.case_prediction(s, case, model_version)
     return CaseSnapshot(
-        id=case.id, title=case.title, source=case.source, revision=case.revision, notes=case.notes,
-        tags=tuple(t.tag for t in case.tags), difficulty=case.difficulty, truth_label=case.truth_label,
-        truth_set_by=case.truth_set_by, truth_set_at=repo.as_datetime_text(case.truth_set_at),
-        png=case.image.png, size=(case.image.width, case.image.height),
-        prediction=None if pred is None else {
-            "label": pred.label, "probability": pred.probability, "threshold": pred.threshold,
-            "model_version": pred.model_version, "cam": repo.prediction_cam(pred), "cam_target": pred.cam_target,
-            "cam_summary": pred.cam_summary, "guard": pred.guard},
-        history=tuple((repo.as_datetime_text(h.changed_at), h.changed_by, h.old_label or "none", h.new_label or "none")
-                      for h in repo.truth_history(s, case_id)),
+        id=case.id,
+        title=case.title,
+        source=case.source,
+        revision=case.revision,
+        notes=case.notes,
+        tags=tuple(t.tag for t in case.tags),
+        difficulty=case.difficulty,
+        truth_label=case.truth_label,
+        truth_set_by=case.truth_set_by,
+        truth_set_at=repo.as_datetime_text(case.truth_set_at),
+        png=case.image.png,
+        size=(case.image.width, case.image.height),
+        prediction=None
+        if pred is None
+        else {
+            "label": pred.label,
+            "probability": pred.probability,
+            "threshold": pred.threshold,
+            "model_version": pred.model_version,
+            "cam": repo.prediction_cam(pred),
+            "cam_target": pred.cam_target,
+            "cam_summary": pred.cam_summary,
+            "guard": pred.guard,
+        },
+        history=tuple(
+            (repo.as_datetime_text(h.changed_at), h.changed_by, h.old_label or "none", h.new_label or "none")
+            for h in repo.truth_history(s, case_id)
+        ),
         sets=tuple((x.id, x.name) for x in teaching.sets_for_case(s, case_id)),
-        reference_text=case.reference_text, reference_by=case.reference_by,
+        reference_text=case.reference_text,
+        reference_by=case.reference_by,
         reference_at=repo.as_datetime_text(case.reference_at),
     )
 
@@ -132,7 +158,7 @@ def show_case(case_id: int) -> None:
         st.rerun()
     cache = st.session_state.setdefault("case_snapshots", {})
     try:
-        with guard(), session(engine) as s:
+        with lost_connection_shown(), session(engine) as s:
             snap = load_snapshot(s, case_id)
             all_sets = set_options(s)
         cache[case_id] = snap
@@ -164,14 +190,18 @@ def show_case(case_id: int) -> None:
         top[2].metric("Model version", pred["model_version"])
         stored_guard = GuardVerdict.from_dict(pred["guard"])
         if stored_guard is not None and stored_guard.unlike_training:
-            st.warning("This chest X-ray is unlike the films the model was trained on (pediatric, one centre): "
-                       f"its output here is unreliable. ({stored_guard.reason}.)", icon=":material/warning:")
-        outcome = repo.GalleryRow(snap.id, "", snap.truth_label, None, b"", pred["label"], pred["probability"], ()).outcome
-        if outcome:
-            st.caption(f"Against the ground truth: **{repo.describe_outcome(outcome)}**.")
+            st.warning(
+                "This chest X-ray is unlike the films the model was trained on (pediatric, one centre): "
+                f"its output here is unreliable. ({stored_guard.reason}.)",
+                icon=":material/warning:",
+            )
+        result = outcome(snap.truth_label, pred["label"])
+        if result:
+            st.caption(f"Against the ground truth: **{repo.describe_outcome(result)}**.")
     elif model_version:
-        right.info("No prediction from the installed model is stored for this case yet "
-                   "(`python -m db predict` adds them).")
+        right.info(
+            "No prediction from the installed model is stored for this case yet (`python -m db predict` adds them)."
+        )
     else:
         right.info("No prediction is shown: no trained model is installed.")
 
@@ -182,10 +212,18 @@ def show_case(case_id: int) -> None:
         from pages.report_panel import report_panel
 
         # The stored prediction, read back as the analysis it came from: nothing is recomputed.
-        stored = Analysis(image=XRayImage(gray, "PNG", 0.0), probability=pred["probability"], label=pred["label"],
-                          threshold=pred["threshold"], model_version=pred["model_version"], model_trained=True,
-                          cam=pred["cam"], cam_target=pred["cam_target"], cam_summary=pred["cam_summary"],
-                          guard=GuardVerdict.from_dict(pred["guard"]))
+        stored = Analysis(
+            image=XRayImage(gray, "PNG", 0.0),
+            probability=pred["probability"],
+            label=pred["label"],
+            threshold=pred["threshold"],
+            model_version=pred["model_version"],
+            model_trained=True,
+            cam=pred["cam"],
+            cam_target=pred["cam_target"],
+            cam_summary=pred["cam_summary"],
+            guard=GuardVerdict.from_dict(pred["guard"]),
+        )
         report_panel(stored, key=f"case_report_{snap.id}", reference=snap.reference_text)
     else:
         st.caption("Reports are written from a stored prediction of the installed model; this case has none yet.")
@@ -200,10 +238,17 @@ def show_case(case_id: int) -> None:
     st.selectbox("Difficulty", ["—", *repo.DIFFICULTIES], key=diff_key)
     if st.button("Save notes and tags", key=f"save_{snap.id}", type="primary"):
         difficulty = st.session_state[diff_key]
-        if act(lambda s: repo.update_case(s, snap.id, snap.revision, notes=st.session_state[notes_key],
-                                          tags=st.session_state[tags_key],
-                                          difficulty=None if difficulty == "—" else difficulty),
-               "Notes and tags saved."):
+        if act(
+            lambda s: repo.update_case(
+                s,
+                snap.id,
+                snap.revision,
+                notes=st.session_state[notes_key],
+                tags=st.session_state[tags_key],
+                difficulty=None if difficulty == "—" else difficulty,
+            ),
+            "Notes and tags saved.",
+        ):
             st.session_state.pop(tags_key, None)  # show the normalised tags
             st.rerun()
 
@@ -214,12 +259,15 @@ def show_case(case_id: int) -> None:
         st.caption("No ground truth recorded.")
     cols = st.columns([1, 1, 1])
     labels = ["none", *repo.LABELS]
-    new_truth = cols[0].selectbox("Set ground truth", labels, index=labels.index(snap.truth_label or "none"),
-                                  key=f"truth_{snap.id}")
+    new_truth = cols[0].selectbox(
+        "Set ground truth", labels, index=labels.index(snap.truth_label or "none"), key=f"truth_{snap.id}"
+    )
     who = cols[1].text_input("Your name (recorded)", key="instructor_name")
     if cols[2].button("Record ground truth", key=f"truth_save_{snap.id}"):
-        if act(lambda s: repo.set_truth(s, snap.id, None if new_truth == "none" else new_truth, who, snap.revision),
-               "Ground truth recorded."):
+        if act(
+            lambda s: repo.set_truth(s, snap.id, None if new_truth == "none" else new_truth, who, snap.revision),
+            "Ground truth recorded.",
+        ):
             st.rerun()
     if snap.history:
         with st.expander(f"Ground-truth history ({len(snap.history)})"):
@@ -229,16 +277,19 @@ def show_case(case_id: int) -> None:
     if snap.reference_text:
         st.caption(f"Written by {snap.reference_by} on {snap.reference_at}. The report above is scored against it.")
     else:
-        st.caption("No reference yet. Write how you would interpret this image; reports are then scored against it "
-                   "(ROUGE-L, BLEU). Your name above is recorded. Saving an empty text removes the reference.")
+        st.caption(
+            "No reference yet. Write how you would interpret this image; reports are then scored against it "
+            "(ROUGE-L, BLEU). Your name above is recorded. Saving an empty text removes the reference."
+        )
     ref_key = f"reference_{snap.id}"
     st.session_state.setdefault(ref_key, snap.reference_text or "")
-    st.text_area("Instructor reference interpretation", key=ref_key, height=140,
-                 max_chars=repo.MAX_REFERENCE_LENGTH)
+    st.text_area("Instructor reference interpretation", key=ref_key, height=140, max_chars=repo.MAX_REFERENCE_LENGTH)
     if st.button("Save reference", key=f"reference_save_{snap.id}"):
         text = st.session_state[ref_key]
-        if act(lambda s: repo.set_reference(s, snap.id, text, st.session_state.get("instructor_name", ""), snap.revision),
-               "Reference saved." if text.strip() else "Reference removed."):
+        if act(
+            lambda s: repo.set_reference(s, snap.id, text, st.session_state.get("instructor_name", ""), snap.revision),
+            "Reference saved." if text.strip() else "Reference removed.",
+        ):
             st.rerun()
 
     st.markdown("#### Teaching sets")
@@ -281,13 +332,15 @@ def reference_scores(referenced: dict[int, repo.ReferencedReport]) -> dict[int, 
         return {}
     from core.reports.scoring import score_report_content, scores_line
 
-    return {case_id: scores_line(score_report_content(r.content, r.language, r.reference))
-            for case_id, r in referenced.items()}
+    return {
+        case_id: scores_line(score_report_content(r.content, r.language, r.reference))
+        for case_id, r in referenced.items()
+    }
 
 
 def show_grid() -> None:
     try:
-        with guard(), session(engine) as s:
+        with lost_connection_shown(), session(engine) as s:
             tags, sets = repo.all_tags(s), set_options(s)
             missing = repo.count_without_prediction(s, model_version) if model_version else 0
     except Unavailable:
@@ -302,9 +355,12 @@ def show_grid() -> None:
 
             bar = st.progress(0.0, text="Computing predictions…")
             try:
-                with guard():
-                    predict_missing(engine, service, progress=lambda d, t: bar.progress(
-                        d / t if t else 1.0, text=f"Computing predictions… {d}/{t}"))
+                with lost_connection_shown():
+                    predict_missing(
+                        engine,
+                        service,
+                        progress=lambda d, t: bar.progress(d / t if t else 1.0, text=f"Computing predictions… {d}/{t}"),
+                    )
             except Unavailable:
                 st.stop()
             st.rerun()
@@ -314,13 +370,19 @@ def show_grid() -> None:
         row[0].selectbox("Ground truth", list(TRUTH_CHOICES), key="f_truth")
         no_model = None if model_version else "No trained model is installed, so there are no predictions to filter on."
         row[1].selectbox("Model output", list(PRED_CHOICES), key="f_pred", disabled=not model_version, help=no_model)
-        row[2].selectbox("Correct / error", list(OUTCOME_CHOICES), key="f_outcome", disabled=not model_version, help=no_model)
+        row[2].selectbox(
+            "Correct / error", list(OUTCOME_CHOICES), key="f_outcome", disabled=not model_version, help=no_model
+        )
         row[3].selectbox("Teaching set", ["Any", *sets], key="f_set")
         row = st.columns(4)
         row[0].slider("P(pneumonia) range", 0.0, 1.0, (0.0, 1.0), 0.05, key="f_prob", disabled=not model_version)
-        row[1].checkbox("Uncertain only", key="f_uncertain", disabled=not model_version,
-                        help="The model said it was not sure (probability in its uncertain band, or an unusual image); "
-                        f"older predictions without that measure: probability within {UNCERTAIN_MARGIN:.0%} of the threshold")
+        row[1].checkbox(
+            "Uncertain only",
+            key="f_uncertain",
+            disabled=not model_version,
+            help="The model said it was not sure (probability in its uncertain band, or an unusual image); "
+            f"older predictions without that measure: probability within {UNCERTAIN_MARGIN:.0%} of the threshold",
+        )
         row[2].multiselect("Tags (all of)", tags, key="f_tags")
         row[3].text_input("Text in notes or title", key="f_text")
         row = st.columns(4)
@@ -331,9 +393,15 @@ def show_grid() -> None:
     filters = current_filters()
     first_page_when_filters_change("f_", filters)
     try:
-        with guard(), session(engine) as s:
-            page = repo.gallery_page(s, filters, model_version, sort=st.session_state.get("f_sort", "newest"),
-                                     page=st.session_state.get("f_page", 1), per_page=st.session_state.get("f_per_page", 24))
+        with lost_connection_shown(), session(engine) as s:
+            page = repo.gallery_page(
+                s,
+                filters,
+                model_version,
+                sort=st.session_state.get("f_sort", "newest"),
+                page=st.session_state.get("f_page", 1),
+                per_page=st.session_state.get("f_per_page", 24),
+            )
             referenced = repo.latest_reports_with_reference(s, [r.case_id for r in page.rows])
     except Unavailable:
         st.stop()
@@ -352,14 +420,18 @@ def show_grid() -> None:
                 truth = row.truth_label or "unlabelled"
                 if row.predicted is not None:
                     verdict = f" · {repo.describe_outcome(row.outcome)}" if row.outcome else ""
-                    st.caption(f"Truth {truth} · model {row.predicted} (P(pneumonia) {percent(row.probability)}){verdict}")
+                    st.caption(
+                        f"Truth {truth} · model {row.predicted} (P(pneumonia) {percent(row.probability)}){verdict}"
+                    )
                 else:
                     st.caption(f"Truth {truth}")
                 if row.tags:
                     st.caption(" ".join(f"`{t}`" for t in row.tags))
                 if row.case_id in scores:
-                    st.caption(scores[row.case_id], help="Latest report against the instructor's reference: shared "
-                               "wording, not correctness.")
+                    st.caption(
+                        scores[row.case_id],
+                        help="Latest report against the instructor's reference: shared wording, not correctness.",
+                    )
                 c1, c2 = st.columns(2)
                 c1.checkbox("Pick", key=f"pick_{row.case_id}")
                 c2.button("Open", key=f"open_{row.case_id}", on_click=open_case, args=(row.case_id,))
@@ -392,18 +464,23 @@ def show_sets() -> None:
             if act(lambda s: teaching.create_set(s, name, description), f"Created {name!r}."):
                 st.rerun()
     with st.expander("Import a teaching-set zip", icon=":material/upload:"):
-        upload = st.file_uploader("Teaching-set zip (exported from a CXR Teaching Lab library)", type=["zip"], key="ts_import")
+        upload = st.file_uploader(
+            "Teaching-set zip (exported from a CXR Teaching Lab library)", type=["zip"], key="ts_import"
+        )
         if upload is not None and st.button("Import", key="ts_import_btn"):
             from core.services.set_exchange import import_set
 
             box = {}
             if act(lambda s: box.setdefault("r", import_set(s, upload.getvalue()))):
                 r = box["r"]
-                flash("success", f"Imported {r.set_name!r}: {r.cases_added} new cases, {r.cases_already_present} already "
-                                 f"in the library, {r.added_to_set} added to the set." + "".join(f"\n\n{n}" for n in r.notes))
+                flash(
+                    "success",
+                    f"Imported {r.set_name!r}: {r.cases_added} new cases, {r.cases_already_present} already "
+                    f"in the library, {r.added_to_set} added to the set." + "".join(f"\n\n{n}" for n in r.notes),
+                )
                 st.rerun()
     try:
-        with guard(), session(engine) as s:
+        with lost_connection_shown(), session(engine) as s:
             sets = set_options(s)
     except Unavailable:
         st.stop()
@@ -413,7 +490,7 @@ def show_sets() -> None:
     label = st.selectbox("Teaching set", list(sets), key="ts_select")
     set_id = sets[label]
     try:
-        with guard(), session(engine) as s:
+        with lost_connection_shown(), session(engine) as s:
             row = teaching.get_set(s, set_id)
             info = (row.name, row.description, row.published)
             cases = [(c.id, c.title, c.truth_label, c.image.thumbnail) for c in teaching.set_cases(s, set_id)]
@@ -447,8 +524,9 @@ def show_sets() -> None:
             st.session_state["ts_zip"] = (set_id, box["zip"])
     prepared = st.session_state.get("ts_zip")
     if prepared and prepared[0] == set_id:
-        b[3].download_button("Download zip", prepared[1], file_name=f"{name}.zip", mime="application/zip",
-                             key=f"ts_download_{set_id}")
+        b[3].download_button(
+            "Download zip", prepared[1], file_name=f"{name}.zip", mime="application/zip", key=f"ts_download_{set_id}"
+        )
     for position, (case_id, title, truth, thumb) in enumerate(cases):
         with st.container(border=True):
             c = st.columns([1, 4, 1, 1, 1, 1])
@@ -476,7 +554,9 @@ case_id = st.session_state.get("gallery_case")
 if case_id is not None:
     show_case(int(case_id))
 else:
-    view = st.radio("View", ["Cases", "Teaching sets"], horizontal=True, key="gallery_view", label_visibility="collapsed")
+    view = st.radio(
+        "View", ["Cases", "Teaching sets"], horizontal=True, key="gallery_view", label_visibility="collapsed"
+    )
     if view == "Cases":
         show_grid()
     else:

@@ -1,4 +1,5 @@
 """What every page shares: the one cached model service and the sidebar notices."""
+
 from __future__ import annotations
 
 import threading
@@ -62,8 +63,9 @@ def sidebar() -> None:
 MISSING = "—"
 
 
-def number_table(rows: list[dict], *, percent: tuple[str, ...] = (), decimals: dict[str, int] | None = None,
-                 key: str | None = None) -> None:
+def number_table(
+    rows: list[dict], *, percent: tuple[str, ...] = (), decimals: dict[str, int] | None = None, key: str | None = None
+) -> None:
     """A table whose numbers stay numbers: a missing figure is None in the data and "—" only on screen.
 
     A placeholder string inside a numeric column makes Arrow refuse the whole table.

@@ -1,17 +1,18 @@
 """Instructors see where the class struggles: per case, per student, per teaching set, and a CSV of every answer.
 
-Figures come from core.class_stats over db.class_results rows (what was stored with each answer).
+Figures come from core.teaching.class_stats over db.class_results rows (what was stored with each answer);
+the page only lays them out.
 """
+
 import plotly.express as px
 import streamlit as st
 
 from core.formatting import percent
-from core.teaching.class_stats import per_attempt, per_case, per_source, to_csv
-from core.teaching.quiz_rules import MODES, streaks
+from core.teaching.class_stats import per_attempt, per_case, per_source, per_student, shortcut_summary, to_csv
 from db.class_results import answer_rows
 from pages.auth_ui import require_role
 from pages.common import disclaimer, number_table
-from pages.library_ui import Unavailable, guard, library, session
+from pages.library_ui import Unavailable, library, lost_connection_shown, session
 
 GALLERY_PAGE = "pages/case_gallery.py"
 GALLERY_CASE_KEY = "gallery_case"  # what pages/case_gallery.py opens
@@ -24,12 +25,15 @@ engine = library()
 if engine is None:
     st.stop()
 try:
-    with guard(), session(engine) as s:
+    with lost_connection_shown(), session(engine) as s:
         rows = answer_rows(s)
 except Unavailable:
     st.stop()
 if not rows:
-    st.info("No quiz answers yet. When students take quizzes, their results show up here.", icon=":material/hourglass_empty:")
+    st.info(
+        "No quiz answers yet. When students take quizzes, their results show up here.",
+        icon=":material/hourglass_empty:",
+    )
     st.stop()
 
 
@@ -39,29 +43,42 @@ def pct(value) -> str:
 
 students = sorted({r.user for r in rows})
 st.caption(f"{len(rows)} answer(s) from {len(students)} student(s) in {len({r.attempt_id for r in rows})} quiz(zes).")
-st.download_button("Download every answer (CSV)", to_csv(rows), file_name="quiz_answers.csv", mime="text/csv",
-                   key="dash_csv", icon=":material/download:",
-                   help="User names, case ids, answers, confidence, right or wrong, the model's label and "
-                        "probability, marks and times (UTC). No passwords or hashes.")
+st.download_button(
+    "Download every answer (CSV)",
+    to_csv(rows),
+    file_name="quiz_answers.csv",
+    mime="text/csv",
+    key="dash_csv",
+    icon=":material/download:",
+    help="User names, case ids, answers, confidence, right or wrong, the model's label and "
+    "probability, marks and times (UTC). No passwords or hashes.",
+)
 
 by_case, by_source = per_case(rows), per_source(rows)
 attempts = per_attempt(rows)
 tab_cases, tab_students, tab_sets = st.tabs(["Per case", "Per student", "Per teaching set"])
 
-def shortcut_rows() -> list:
-    return [r for r in rows if not MODES.get(r.mode, MODES["diagnose"]).reading]
-
 
 with tab_cases:
     st.subheader("Cases, hardest first")
     if not by_case:
-        st.caption("No NORMAL/PNEUMONIA readings yet: only “Spot the shortcut” answers, summarised below and per student.")
-    chart = None if not by_case else px.bar(
-        x=[f"#{c.case_id}" for c in by_case], y=[c.student_accuracy for c in by_case],
-        color=["model right" if c.model_right else "model wrong" if c.model_right is False else "no model output"
-               for c in by_case],
-        color_discrete_map={"model right": "#2e7d32", "model wrong": "#c62828", "no model output": "#9e9e9e"},
-        labels={"x": "case", "y": "students right", "color": ""})
+        st.caption(
+            "No NORMAL/PNEUMONIA readings yet: only “Spot the shortcut” answers, summarised below and per student."
+        )
+    chart = (
+        None
+        if not by_case
+        else px.bar(
+            x=[f"#{c.case_id}" for c in by_case],
+            y=[c.student_accuracy for c in by_case],
+            color=[
+                "model right" if c.model_right else "model wrong" if c.model_right is False else "no model output"
+                for c in by_case
+            ],
+            color_discrete_map={"model right": "#2e7d32", "model wrong": "#c62828", "no model output": "#9e9e9e"},
+            labels={"x": "case", "y": "students right", "color": ""},
+        )
+    )
     if chart is not None:
         chart.update_layout(yaxis_tickformat=".0%", yaxis_range=[0, 1], height=320, margin=dict(t=10, b=10))
         chart.update_xaxes(type="category")  # "#12" is a case, not a number
@@ -74,63 +91,89 @@ with tab_cases:
         cols[0].markdown(f"#{c.case_id} · {c.title}")
         cols[1].markdown(c.truth_label)
         cols[2].markdown(f"{pct(c.student_accuracy)} ({c.students_right}/{c.answers})")
-        cols[3].markdown("—" if c.model_label is None else
-                         f"{c.model_label} {percent(c.model_probability)} · {'right' if c.model_right else 'wrong'}")
-        if cols[4].button("Open", key=f"dash_open_{c.case_id}", icon=":material/open_in_new:",
-                          help="Open this case in the Case Gallery"):
+        cols[3].markdown(
+            "—"
+            if c.model_label is None
+            else f"{c.model_label} {percent(c.model_probability)} · {'right' if c.model_right else 'wrong'}"
+        )
+        if cols[4].button(
+            "Open",
+            key=f"dash_open_{c.case_id}",
+            icon=":material/open_in_new:",
+            help="Open this case in the Case Gallery",
+        ):
             require_role("instructor")
             st.session_state[GALLERY_CASE_KEY] = c.case_id
             st.switch_page(GALLERY_PAGE)
     if len(by_case) > SHOWN_CASES:
         st.caption(f"The {SHOWN_CASES} hardest of {len(by_case)} answered cases; the CSV has them all.")
-    spotted = shortcut_rows()
+    spotted = shortcut_summary(rows)
     if spotted:
         st.subheader("Spot the shortcut: where students placed the heatmap")
-        by = {}
-        for r in spotted:
-            by.setdefault((r.case_id, r.case_title, r.expected), []).append(r.correct)
-        number_table([{"case": f"#{c} · {t}", "accepted answer": e, "answers": len(v), "right": sum(v) / len(v)}
-                      for (c, t, e), v in sorted(by.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))],
-                     percent=("right",), key="dash_shortcut_table")
+        number_table(spotted, percent=("right",), key="dash_shortcut_table")
 
 with tab_students:
     st.subheader("Progress over time")
     chosen = st.multiselect("Students", students, default=students, key="dash_students")
     shown = [a for a in attempts if a.user in chosen]
     if shown:
-        table = {"student": [a.user for a in shown], "quiz started": [a.started_at for a in shown],
-                 "accuracy": [a.accuracy for a in shown], "Brier score": [a.brier for a in shown]}
-        for y, fmt, title in (("accuracy", ".0%", "Accuracy per quiz"), ("Brier score", ".3f", "Brier score per quiz (lower is better)")):
+        table = {
+            "student": [a.user for a in shown],
+            "quiz started": [a.started_at for a in shown],
+            "accuracy": [a.accuracy for a in shown],
+            "Brier score": [a.brier for a in shown],
+        }
+        for y, fmt, title in (
+            ("accuracy", ".0%", "Accuracy per quiz"),
+            ("Brier score", ".3f", "Brier score per quiz (lower is better)"),
+        ):
             fig = px.line(table, x="quiz started", y=y, color="student", markers=True, title=title)
             fig.update_layout(yaxis_tickformat=fmt, height=300, margin=dict(t=40, b=10))
             st.plotly_chart(fig, key=f"dash_progress_{y}")
-    summary = []
-    for name in chosen:
-        mine = [r for r in rows if r.user == name]
-        current, best = streaks([r.correct for r in sorted(mine, key=lambda r: (r.started_at, r.attempt_id, r.position))])
-        quizzes = [a for a in attempts if a.user == name]
-        last_brier = quizzes[-1].brier if quizzes else None
-        summary.append({"student": name, "quizzes": len(quizzes), "answers": len(mine),
-                        "accuracy": sum(r.correct for r in mine) / len(mine) if mine else None,
-                        "last quiz Brier": last_brier, "best streak": best, "current streak": current})
+    summary = per_student(rows, chosen, attempts)
     number_table(summary, percent=("accuracy",), decimals={"last quiz Brier": 3}, key="dash_student_table")
 
 with tab_sets:
     st.subheader("Teaching sets: the class and the model")
-    number_table([{"cases from": x.source, "students": x.students, "answers": x.answers,
-                   "student accuracy": x.student_accuracy, "model accuracy": x.model_accuracy,
-                   "human–model agreement": x.agreement,
-                   "compared on": f"{x.model_answers} answers with a stored model output"} for x in by_source],
-                 percent=("student accuracy", "model accuracy", "human–model agreement"), key="dash_set_table")
+    number_table(
+        [
+            {
+                "cases from": x.source,
+                "students": x.students,
+                "answers": x.answers,
+                "student accuracy": x.student_accuracy,
+                "model accuracy": x.model_accuracy,
+                "human–model agreement": x.agreement,
+                "compared on": f"{x.model_answers} answers with a stored model output",
+            }
+            for x in by_source
+        ],
+        percent=("student accuracy", "model accuracy", "human–model agreement"),
+        key="dash_set_table",
+    )
     if not by_source:
         st.caption("No NORMAL/PNEUMONIA readings yet, so there is nothing to compare with the model.")
-    long = [(x.source, measure, value) for x in by_source
-            for measure, value in (("students right", x.student_accuracy), ("model right", x.model_accuracy),
-                                   ("students agree with the model", x.agreement)) if value is not None]
+    long = [
+        (x.source, measure, value)
+        for x in by_source
+        for measure, value in (
+            ("students right", x.student_accuracy),
+            ("model right", x.model_accuracy),
+            ("students agree with the model", x.agreement),
+        )
+        if value is not None
+    ]
     if long:
-        fig = px.bar({"set": [v[0] for v in long], "measure": [v[1] for v in long], "share": [v[2] for v in long]},
-                     x="set", y="share", color="measure", barmode="group")
+        fig = px.bar(
+            {"set": [v[0] for v in long], "measure": [v[1] for v in long], "share": [v[2] for v in long]},
+            x="set",
+            y="share",
+            color="measure",
+            barmode="group",
+        )
         fig.update_layout(yaxis_tickformat=".0%", yaxis_range=[0, 1], height=320, margin=dict(t=10, b=10))
         st.plotly_chart(fig, key="dash_set_chart")
-    st.caption("Agreement: the share of answers where the student said what the model said, whether or not "
-               "either was right; only answers for which the model's output was stored count.")
+    st.caption(
+        "Agreement: the share of answers where the student said what the model said, whether or not "
+        "either was right; only answers for which the model's output was stored count."
+    )

@@ -1,4 +1,5 @@
 """What pages share about the case library: the engine, the demo seed, and database-trouble messages."""
+
 from __future__ import annotations
 
 import threading
@@ -19,7 +20,7 @@ def _library(url: str) -> Engine:
 
 
 class Unavailable(Exception):
-    """Raised inside `guard` after the message is shown; callers fall back to what they have."""
+    """Raised inside `lost_connection_shown` after the message is shown; callers fall back to what they have."""
 
 
 def unavailable_message(exc: BaseException) -> None:
@@ -33,7 +34,7 @@ def unavailable_message(exc: BaseException) -> None:
 
 
 @contextmanager
-def guard() -> Iterator[None]:
+def lost_connection_shown() -> Iterator[None]:
     """Turn a lost database connection into a clear message (and Unavailable) instead of a traceback."""
     try:
         yield
@@ -49,7 +50,7 @@ def guard() -> Iterator[None]:
 def library() -> Engine | None:
     """The migrated library engine, or None after showing why it cannot be opened."""
     try:
-        with guard():
+        with lost_connection_shown():
             return _library(database_url())
     except Unavailable:
         return None
@@ -66,12 +67,15 @@ def seed_demo_if_needed(engine: Engine, service) -> None:
     """First start: import the demo cases with a visible progress bar (opt out with CXR_SEED_DEMO=0)."""
     from core.services.library_import import demo_seed_pending, seed_demo
 
-    with guard():
+    with lost_connection_shown():
         if not demo_seed_pending(engine):
             return
     if not _seed_lock.acquire(blocking=False):
-        st.info("The demo cases are being added to the library by another session; "
-                "the gallery fills up as they arrive. Reload in a minute.", icon=":material/hourglass_top:")
+        st.info(
+            "The demo cases are being added to the library by another session; "
+            "the gallery fills up as they arrive. Reload in a minute.",
+            icon=":material/hourglass_top:",
+        )
         return
     try:
         note = "" if service.info.trained else " (no trained model installed: cases without predictions)"
@@ -79,11 +83,15 @@ def seed_demo_if_needed(engine: Engine, service) -> None:
 
         def progress(summary) -> None:
             share = summary.done / summary.total if summary.total else 1.0
-            bar.progress(min(share, 1.0), text=(
-                f"First start: adding the demo cases{note} — {summary.done}/{summary.total} images "
-                f"(added {summary.added}, already present {summary.already_present}, refused {len(summary.refused)})"))
+            bar.progress(
+                min(share, 1.0),
+                text=(
+                    f"First start: adding the demo cases{note} — {summary.done}/{summary.total} images "
+                    f"(added {summary.added}, already present {summary.already_present}, refused {len(summary.refused)})"
+                ),
+            )
 
-        with guard():
+        with lost_connection_shown():
             summary = seed_demo(engine, service, progress=progress)
         bar.empty()
         if summary is not None:
@@ -106,9 +114,11 @@ def first_page_when_filters_change(prefix: str, filters) -> None:
 
 
 def show_page_position(page, empty_text: str = "No case matches these filters.") -> None:
-    """"N cases match · showing a–b · page p of q", and a notice when the page has no rows."""
+    """ "N cases match · showing a–b · page p of q", and a notice when the page has no rows."""
     first = (page.page - 1) * page.per_page + 1
-    st.caption(f"{page.total} cases match · showing {min(first, page.total)}–{first + len(page.rows) - 1} · "
-               f"page {page.page} of {page.pages}")
+    st.caption(
+        f"{page.total} cases match · showing {min(first, page.total)}–{first + len(page.rows) - 1} · "
+        f"page {page.page} of {page.pages}"
+    )
     if not page.rows:
         st.info(empty_text if page.total == 0 else "This page is empty.")

@@ -3,6 +3,7 @@
 Thin layer: the figures were computed once by core.explain.limits and stored with the prediction; this page
 reads them from db.limits, draws them (core.explain) and records reviewers' verdicts and tags.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,8 @@ from pages.library_ui import (
     Unavailable,
     current_model_version,
     first_page_when_filters_change,
-    guard,
     library,
+    lost_connection_shown,
     session,
     show_page_position,
 )
@@ -47,9 +48,11 @@ def flag_title(flag: str) -> str:
 
 st.title("Model Limits")
 disclaimer()
-st.caption("Where does the model look when it decides? Each case below shows how much of its Grad-CAM heatmap "
-           "lies inside the lung fields, on the image border, or on burned-in markers such as the \"R\". "
-           "Rule-based flags point at likely shortcuts; reviewers confirm or reject them.")
+st.caption(
+    "Where does the model look when it decides? Each case below shows how much of its Grad-CAM heatmap "
+    'lies inside the lung fields, on the image border, or on burned-in markers such as the "R". '
+    "Rule-based flags point at likely shortcuts; reviewers confirm or reject them."
+)
 service = model_service()
 model_version = current_model_version(service)
 engine = library()
@@ -57,8 +60,11 @@ if engine is None:
     st.stop()
 if model_version is None:
     no_trained_model_notice()
-    st.info("The Model Limits gallery shows the figures stored with the installed trained model's predictions, "
-            "so it stays empty until a trained model is installed.", icon=":material/flag:")
+    st.info(
+        "The Model Limits gallery shows the figures stored with the installed trained model's predictions, "
+        "so it stays empty until a trained model is installed.",
+        icon=":material/flag:",
+    )
     st.stop()
 
 
@@ -81,7 +87,7 @@ def act(fn, success: str) -> bool:
     """Run a library write as the current reviewer; refusals and lost connections become messages."""
     who = reviewer_name()
     try:
-        with guard(), session(engine) as s:
+        with lost_connection_shown(), session(engine) as s:
             fn(s, who)
     except Unavailable:
         return False
@@ -93,7 +99,7 @@ def act(fn, success: str) -> bool:
 
 
 try:
-    with guard(), session(engine) as s:
+    with lost_connection_shown(), session(engine) as s:
         with_figures = lim.count_with_limits(s, model_version)
         without_figures = repo.count_without_limits(s, model_version)
 except Unavailable:
@@ -110,25 +116,38 @@ def compute_missing_figures() -> None:
         return
     bar = st.progress(0.0, text="Computing the model-limits figures…")
     try:
-        with guard():
-            backfill_limits(engine, service, progress=lambda d, t: bar.progress(
-                d / t if t else 1.0, text=f"Computing the model-limits figures… {d}/{t}"))
+        with lost_connection_shown():
+            backfill_limits(
+                engine,
+                service,
+                progress=lambda d, t: bar.progress(
+                    d / t if t else 1.0, text=f"Computing the model-limits figures… {d}/{t}"
+                ),
+            )
     except Unavailable:
         st.stop()
     st.rerun()
 
 
-if without_figures and st.button(f"Compute the missing figures now ({without_figures} predictions)",
-                                 key="limits_backfill", icon=":material/calculate:"):
+if without_figures and st.button(
+    f"Compute the missing figures now ({without_figures} predictions)",
+    key="limits_backfill",
+    icon=":material/calculate:",
+):
     compute_missing_figures()
 if with_figures == 0:
-    st.info(f"No prediction of the installed model (`{model_version}`) carries model-limits figures yet"
-            + (f" ({without_figures} predictions are waiting for them)" if without_figures else "")
-            + ". Compute them — lung fields, heatmap shares, markers, counterfactuals and flags — with "
-            "`python -m db limits`, then reload this page.", icon=":material/flag:")
+    st.info(
+        f"No prediction of the installed model (`{model_version}`) carries model-limits figures yet"
+        + (f" ({without_figures} predictions are waiting for them)" if without_figures else "")
+        + ". Compute them — lung fields, heatmap shares, markers, counterfactuals and flags — with "
+        "`python -m db limits`, then reload this page.",
+        icon=":material/flag:",
+    )
     st.stop()
 if without_figures:
-    st.caption(f"{with_figures} predictions have figures; {without_figures} do not yet (`python -m db limits` adds them).")
+    st.caption(
+        f"{with_figures} predictions have figures; {without_figures} do not yet (`python -m db limits` adds them)."
+    )
 
 
 # ---------- drawing ----------------------------------------------------------------------------
@@ -166,9 +185,11 @@ def badge(colour: str, text: str, icon: str = "") -> str:
 def share_badges(limits: dict) -> list[str]:
     lung = float(limits.get("lung_share", 0.0))
     colour = "green" if lung >= 0.6 else "orange" if lung >= 0.4 else "red"
-    return [badge(colour, f"In lungs {lung:.0%}", ":material/pulmonology:"),
-            badge("gray", f"Border {float(limits.get('border_share') or 0):.0%}"),
-            badge("gray", f"Marker {float(limits.get('marker_share') or 0):.0%}")]
+    return [
+        badge(colour, f"In lungs {lung:.0%}", ":material/pulmonology:"),
+        badge("gray", f"Border {float(limits.get('border_share') or 0):.0%}"),
+        badge("gray", f"Marker {float(limits.get('marker_share') or 0):.0%}"),
+    ]
 
 
 def flag_badges(flags: list[str], verdicts: dict) -> list[str]:
@@ -205,8 +226,12 @@ def open_case(case_id: int) -> None:
 
 def current_filters() -> lim.LimitsFilter:
     g = st.session_state.get
-    return lim.LimitsFilter(flags=list(g("lim_f_flags", [])), tags=list(g("lim_f_tags", [])),
-                            error=ERROR_CHOICES[g("lim_f_error", ANY)], review=REVIEW_CHOICES[g("lim_f_review", ANY)])
+    return lim.LimitsFilter(
+        flags=list(g("lim_f_flags", [])),
+        tags=list(g("lim_f_tags", [])),
+        error=ERROR_CHOICES[g("lim_f_error", ANY)],
+        review=REVIEW_CHOICES[g("lim_f_review", ANY)],
+    )
 
 
 def show_gallery() -> None:
@@ -216,8 +241,12 @@ def show_gallery() -> None:
         row[0].multiselect("Flags (any of)", LIMIT_FLAGS, format_func=flag_title, key="lim_f_flags")
         row[1].multiselect("Reviewer tags (any of)", REVIEW_TAGS, key="lim_f_tags")
         row[2].selectbox("Correct / error", list(ERROR_CHOICES), key="lim_f_error")
-        row[3].selectbox("Review state", list(REVIEW_CHOICES), key="lim_f_review",
-                         help="About the flags filtered on (all flags when none is chosen).")
+        row[3].selectbox(
+            "Review state",
+            list(REVIEW_CHOICES),
+            key="lim_f_review",
+            help="About the flags filtered on (all flags when none is chosen).",
+        )
         row = st.columns(4)
         row[0].selectbox("Sort", list(lim.LIMITS_SORTS), format_func=lim.LIMITS_SORTS.get, key="lim_f_sort")
         row[1].selectbox("Per page", [6, 12, 24], index=1, key="lim_f_per_page")
@@ -225,10 +254,15 @@ def show_gallery() -> None:
     filters = current_filters()
     first_page_when_filters_change("lim_f_", filters)
     try:
-        with guard(), session(engine) as s:
-            page = lim.limits_page(s, filters, model_version, sort=st.session_state.get("lim_f_sort", "lung_share"),
-                                   page=st.session_state.get("lim_f_page", 1),
-                                   per_page=st.session_state.get("lim_f_per_page", 12))
+        with lost_connection_shown(), session(engine) as s:
+            page = lim.limits_page(
+                s,
+                filters,
+                model_version,
+                sort=st.session_state.get("lim_f_sort", "lung_share"),
+                page=st.session_state.get("lim_f_page", 1),
+                per_page=st.session_state.get("lim_f_per_page", 12),
+            )
     except Unavailable:
         st.stop()
     except LibraryError as exc:
@@ -263,13 +297,29 @@ def delta_text(d) -> str | None:
 
 
 def where_the_heat_is(limits: dict) -> go.Figure:
-    parts = {"Lungs": "lung_share", "Border frame": "border_share", "Markers": "marker_share",
-             "Mediastinum": "mediastinum_share", "Below the diaphragm": "below_diaphragm_share"}
+    parts = {
+        "Lungs": "lung_share",
+        "Border frame": "border_share",
+        "Markers": "marker_share",
+        "Mediastinum": "mediastinum_share",
+        "Below the diaphragm": "below_diaphragm_share",
+    }
     names = [n for n, k in parts.items() if limits.get(k) is not None]
-    fig = go.Figure(go.Bar(x=[float(limits[parts[n]]) for n in names], y=names, orientation="h",
-                           text=[f"{float(limits[parts[n]]):.0%}" for n in names], textposition="auto"))
-    fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="Share of the heatmap's mass",
-                      xaxis=dict(range=[0, 1], tickformat=".0%"))
+    fig = go.Figure(
+        go.Bar(
+            x=[float(limits[parts[n]]) for n in names],
+            y=names,
+            orientation="h",
+            text=[f"{float(limits[parts[n]]):.0%}" for n in names],
+            textposition="auto",
+        )
+    )
+    fig.update_layout(
+        height=260,
+        margin=dict(l=10, r=10, t=30, b=10),
+        title="Share of the heatmap's mass",
+        xaxis=dict(range=[0, 1], tickformat=".0%"),
+    )
     return fig
 
 
@@ -281,23 +331,37 @@ def show_counterfactuals(detail: lim.LimitsDetail, gray: np.ndarray) -> None:
     model_input = resize_gray(gray)  # what the model saw (224×224); marker boxes are in its coordinates
     markers = [list(map(int, b)) for b in limits.get("markers") or []]
     st.markdown("#### Counterfactuals: change the image, ask the model again")
-    st.caption("Stored when the figures were computed: the model re-ran on these images. A large change when the "
-               "marker is erased means the model leaned on the marker, not on the lungs.")
+    st.caption(
+        "Stored when the figures were computed: the model re-ran on these images. A large change when the "
+        "marker is erased means the model leaned on the marker, not on the lungs."
+    )
     cols = st.columns(3)
     cols[0].image(model_input, caption="Model input", width="stretch")
     cols[0].metric("P(pneumonia)", probability_text(detail.probability))
     if markers:
-        cols[1].image(erase_markers(model_input, markers), caption=f"Marker erased ({len(markers)} box(es))",
-                      width="stretch")
-        cols[1].metric("P(pneumonia), marker erased", probability_text(probe.get("p_marker_erased")),
-                       delta_text(probe.get("marker_delta")), delta_color="off")
+        cols[1].image(
+            erase_markers(model_input, markers), caption=f"Marker erased ({len(markers)} box(es))", width="stretch"
+        )
+        cols[1].metric(
+            "P(pneumonia), marker erased",
+            probability_text(probe.get("p_marker_erased")),
+            delta_text(probe.get("marker_delta")),
+            delta_color="off",
+        )
     else:
         cols[1].info("No burned-in marker was detected, so there is nothing to erase.")
     if detail.lung_mask is not None:
-        cols[2].image(blank_outside(model_input, unpack_mask(detail.lung_mask)),
-                      caption="Everything outside the lungs blanked", width="stretch")
-        cols[2].metric("P(pneumonia), outside blanked", probability_text(probe.get("p_outside_blanked")),
-                       delta_text(probe.get("outside_delta")), delta_color="off")
+        cols[2].image(
+            blank_outside(model_input, unpack_mask(detail.lung_mask)),
+            caption="Everything outside the lungs blanked",
+            width="stretch",
+        )
+        cols[2].metric(
+            "P(pneumonia), outside blanked",
+            probability_text(probe.get("p_outside_blanked")),
+            delta_text(probe.get("outside_delta")),
+            delta_color="off",
+        )
     else:
         cols[2].info("No lung mask stored for this case.")
 
@@ -307,12 +371,19 @@ def show_faithfulness(limits: dict) -> None:
     if not faith:
         return
     st.markdown("#### Faithfulness of the heatmap")
-    st.caption("Deletion: remove the hottest pixels first — a faithful map makes P(pneumonia) fall fast (low area). "
-               "Insertion: add them first to a blank image — it should rise fast (high area).")
+    st.caption(
+        "Deletion: remove the hottest pixels first — a faithful map makes P(pneumonia) fall fast (low area). "
+        "Insertion: add them first to a blank image — it should rise fast (high area)."
+    )
     cols = st.columns(3)
-    for col, (label, key) in zip(cols, (("Deletion area (lower is better)", "deletion_auc"),
-                                        ("Insertion area (higher is better)", "insertion_auc"),
-                                        ("Faithfulness score", "score"))):
+    for col, (label, key) in zip(
+        cols,
+        (
+            ("Deletion area (lower is better)", "deletion_auc"),
+            ("Insertion area (higher is better)", "insertion_auc"),
+            ("Faithfulness score", "score"),
+        ),
+    ):
         value = faith.get(key)
         col.metric(label, "—" if value is None else f"{float(value):.2f}")
 
@@ -327,17 +398,26 @@ def show_reviews(detail: lim.LimitsDetail) -> None:
             c = st.columns([4, 1, 1])
             latest = detail.verdicts.get(flag)
             c[0].markdown(f"**{flag_title(flag)}**")
-            c[0].caption("Not reviewed yet." if latest is None else
-                         f"Latest: **{latest.verdict}** by {latest.reviewer} on {repo.as_datetime_text(latest.reviewed_at)}")
+            c[0].caption(
+                "Not reviewed yet."
+                if latest is None
+                else f"Latest: **{latest.verdict}** by {latest.reviewer} on {repo.as_datetime_text(latest.reviewed_at)}"
+            )
             for col, verdict, label in ((c[1], "confirmed", "Confirm"), (c[2], "rejected", "Reject")):
                 if col.button(label, key=f"lim_{verdict}_{detail.case_id}_{flag}"):
-                    if act(lambda s, who, f=flag, v=verdict: lim.review_flag(s, detail.case_id, model_version, f, v, who),
-                           f"{flag_title(flag)}: {verdict}."):
+                    if act(
+                        lambda s, who, f=flag, v=verdict: lim.review_flag(s, detail.case_id, model_version, f, v, who),
+                        f"{flag_title(flag)}: {verdict}.",
+                    ):
                         st.rerun()
     if detail.history:
         with st.expander(f"Review history ({len(detail.history)})"):
-            st.table([{"flag": flag_title(f), "verdict": v, "reviewer": who, "when": repo.as_datetime_text(when)}
-                      for f, v, who, when in detail.history])
+            st.table(
+                [
+                    {"flag": flag_title(f), "verdict": v, "reviewer": who, "when": repo.as_datetime_text(when)}
+                    for f, v, who, when in detail.history
+                ]
+            )
 
 
 def show_tags(detail: lim.LimitsDetail) -> None:
@@ -355,7 +435,7 @@ def show_tags(detail: lim.LimitsDetail) -> None:
 def show_teaching(detail: lim.LimitsDetail) -> None:
     st.markdown("#### Teaching")
     try:
-        with guard(), session(engine) as s:
+        with lost_connection_shown(), session(engine) as s:
             sets = {x.name: x.id for x in teaching.list_sets(s)}
             member = {x.id for x in teaching.sets_for_case(s, detail.case_id)}
     except Unavailable:
@@ -372,9 +452,13 @@ def show_teaching(detail: lim.LimitsDetail) -> None:
     c = st.columns([4, 1])
     target = c[0].selectbox("Teaching set", names, key=f"lim_set_target_{detail.case_id}")
     if c[1].button("Add to set", key=f"lim_add_set_{detail.case_id}", icon=":material/playlist_add:"):
+
         def add(s, _who):
-            set_id = teaching.create_set(s, NEW_SET_NAME, "Cases where the model looked at the wrong thing.").id \
-                if target == new_label else sets[target]
+            set_id = (
+                teaching.create_set(s, NEW_SET_NAME, "Cases where the model looked at the wrong thing.").id
+                if target == new_label
+                else sets[target]
+            )
             teaching.add_to_set(s, set_id, [detail.case_id])
 
         if act(add, f"Added case #{detail.case_id} to {NEW_SET_NAME if target == new_label else target}."):
@@ -386,7 +470,7 @@ def show_case(case_id: int) -> None:
         st.session_state.pop(CASE_KEY, None)
         st.rerun()
     try:
-        with guard(), session(engine) as s:
+        with lost_connection_shown(), session(engine) as s:
             detail = lim.limits_detail(s, case_id, model_version)
     except Unavailable:
         st.stop()
@@ -404,8 +488,10 @@ def show_case(case_id: int) -> None:
     left.plotly_chart(where_the_heat_is(detail.limits), key="lim_shares")
     peak = detail.limits.get("peak_region")
     right.metric("Hottest point lies in", "—" if peak is None else str(peak).replace("_", " "))
-    right.caption(f"Lung fields by segmenter `{detail.limits.get('segmenter_version', '?')}`; "
-                  f"figures version {detail.limits.get('version', '?')}.")
+    right.caption(
+        f"Lung fields by segmenter `{detail.limits.get('segmenter_version', '?')}`; "
+        f"figures version {detail.limits.get('version', '?')}."
+    )
     show_counterfactuals(detail, gray)
     show_faithfulness(detail.limits)
     show_reviews(detail)
@@ -418,7 +504,7 @@ def show_case(case_id: int) -> None:
 
 def show_summary() -> None:
     try:
-        with guard(), session(engine) as s:
+        with lost_connection_shown(), session(engine) as s:
             shares = lim.lung_share_outcomes(s, model_version)
             counts = lim.flag_counts(s, model_version)
             errors = lim.error_rate_by_flag(s, model_version)
@@ -435,15 +521,37 @@ def show_summary() -> None:
     else:
         fig = go.Figure()
         for name, values in (("correct", right), ("wrong", wrong)):
-            fig.add_trace(go.Histogram(x=values, name=f"{name} ({len(values)})", xbins=dict(start=0, end=1, size=0.05),
-                                       histnorm="percent", opacity=0.65, marker_color=OUTCOME_COLOURS[name]))
-        fig.update_layout(barmode="overlay", title="In-lung share of the heatmap: correct vs wrong predictions",
-                          xaxis=dict(title="share of CAM mass inside the lung fields", range=[0, 1], tickformat=".0%"),
-                          yaxis_title="% of cases", height=340, margin=dict(t=50, b=10))
-        box = go.Figure([go.Box(y=values, name=name, boxmean=True, marker_color=OUTCOME_COLOURS[name])
-                         for name, values in (("correct", right), ("wrong", wrong))])
-        box.update_layout(title="Same, as boxes", yaxis=dict(range=[0, 1], tickformat=".0%"), height=340,
-                          margin=dict(t=50, b=10), showlegend=False)
+            fig.add_trace(
+                go.Histogram(
+                    x=values,
+                    name=f"{name} ({len(values)})",
+                    xbins=dict(start=0, end=1, size=0.05),
+                    histnorm="percent",
+                    opacity=0.65,
+                    marker_color=OUTCOME_COLOURS[name],
+                )
+            )
+        fig.update_layout(
+            barmode="overlay",
+            title="In-lung share of the heatmap: correct vs wrong predictions",
+            xaxis=dict(title="share of CAM mass inside the lung fields", range=[0, 1], tickformat=".0%"),
+            yaxis_title="% of cases",
+            height=340,
+            margin=dict(t=50, b=10),
+        )
+        box = go.Figure(
+            [
+                go.Box(y=values, name=name, boxmean=True, marker_color=OUTCOME_COLOURS[name])
+                for name, values in (("correct", right), ("wrong", wrong))
+            ]
+        )
+        box.update_layout(
+            title="Same, as boxes",
+            yaxis=dict(range=[0, 1], tickformat=".0%"),
+            height=340,
+            margin=dict(t=50, b=10),
+            showlegend=False,
+        )
         c = st.columns([3, 2])
         c[0].plotly_chart(fig, key="lim_share_hist")
         c[1].plotly_chart(box, key="lim_share_box")
@@ -452,11 +560,19 @@ def show_summary() -> None:
     bars.update_layout(title="Cases per flag", height=340, margin=dict(t=50, b=10))
     keys = [*LIMIT_FLAGS, lim.NO_FLAG]
     rates = [errors[k].error_rate for k in keys]
-    error_bars = go.Figure(go.Bar(
-        x=[*titles, "No flag"], y=[r if r is not None else 0 for r in rates],
-        text=[("—" if r is None else f"{r:.0%}") + f" of {errors[k].cases}" for k, r in zip(keys, rates)]))
-    error_bars.update_layout(title="Error rate by flag (labelled cases)", yaxis=dict(range=[0, 1], tickformat=".0%"),
-                             height=340, margin=dict(t=50, b=10))
+    error_bars = go.Figure(
+        go.Bar(
+            x=[*titles, "No flag"],
+            y=[r if r is not None else 0 for r in rates],
+            text=[("—" if r is None else f"{r:.0%}") + f" of {errors[k].cases}" for k, r in zip(keys, rates)],
+        )
+    )
+    error_bars.update_layout(
+        title="Error rate by flag (labelled cases)",
+        yaxis=dict(range=[0, 1], tickformat=".0%"),
+        height=340,
+        margin=dict(t=50, b=10),
+    )
     c = st.columns(2)
     c[0].plotly_chart(bars, key="lim_flag_counts")
     c[1].plotly_chart(error_bars, key="lim_error_rates")

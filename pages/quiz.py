@@ -1,12 +1,13 @@
-"""Students test themselves against the library (and the model). Logic: db.quiz and core.quiz.
+"""Students test themselves against the library (and the model). Logic: core.services.quiz and core.teaching.quiz_rules.
 
 Before an answer is stored, this page holds only the attempt id, the question's position and the
 student's click in st.session_state and shows only the pixels; the truth is read from the
 database at reveal time.
 
-Modes: core.quiz.MODES says what a mode is; VIEWS at the bottom says how this page asks and
+Modes: core.teaching.quiz_rules.MODES says what a mode is; VIEWS at the bottom says how this page asks and
 reveals it. A new mode adds one entry to each.
 """
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from db.errors import LibraryError
 from db.teaching import list_sets
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, number_table
-from pages.library_ui import Unavailable, current_model_version, guard, library, session
+from pages.library_ui import Unavailable, current_model_version, library, lost_connection_shown, session
 
 ATTEMPT, POSITION = "quiz_attempt", "quiz_position"
 QUESTION_WIDTH = 448  # px: the 224 px library images shown at twice their size
@@ -38,7 +39,7 @@ model_version = current_model_version(model_service())
 def db_call(fn, *args, **kwargs):
     """Run one library call in its own transaction; a refusal is shown and returns None."""
     try:
-        with guard(), session(engine) as s:
+        with lost_connection_shown(), session(engine) as s:
             return fn(s, *args, **kwargs)
     except LibraryError as exc:
         st.error(str(exc))
@@ -52,11 +53,16 @@ def running_score(attempt_id: int, mode: str) -> None:
     s = score(answers)
     cols = st.columns(4)
     cols[0].metric("Your accuracy", f"{s.correct}/{s.answered}" if s.answered else "—")
-    cols[1].metric("Your Brier score", "—" if s.brier is None else f"{s.brier:.3f}", help="0 is perfect; always 50 % scores 0.250")
+    cols[1].metric(
+        "Your Brier score", "—" if s.brier is None else f"{s.brier:.3f}", help="0 is perfect; always 50 % scores 0.250"
+    )
     cols[2].metric("Streak (best)", f"{s.current_streak} ({s.best_streak})")
     if MODES[mode].needs_model and MODES[mode].reading:
-        cols[3].metric("Model", f"{s.model_correct}/{s.model_answered}" if s.model_answered else "—",
-                       help=f"Model Brier score: {'—' if s.model_brier is None else f'{s.model_brier:.3f}'}")
+        cols[3].metric(
+            "Model",
+            f"{s.model_correct}/{s.model_answered}" if s.model_answered else "—",
+            help=f"Model Brier score: {'—' if s.model_brier is None else f'{s.model_brier:.3f}'}",
+        )
 
 
 def start_form() -> None:
@@ -64,8 +70,14 @@ def start_form() -> None:
     sources = {None: quiz.RANDOM_SOURCE} | {t.id: f"{t.name} ({t.size} cases)" for t in sets}
     with st.form("quiz_start"):
         source = st.selectbox("Cases from", list(sources), format_func=sources.get, key="quiz_source")
-        mode = st.radio("Mode", list(VIEWS), format_func=lambda m: MODES[m].label, horizontal=True, key="quiz_mode",
-                        help="\n\n".join(f"**{MODES[m].label}**: {MODES[m].help}" for m in VIEWS))
+        mode = st.radio(
+            "Mode",
+            list(VIEWS),
+            format_func=lambda m: MODES[m].label,
+            horizontal=True,
+            key="quiz_mode",
+            help="\n\n".join(f"**{MODES[m].label}**: {MODES[m].help}" for m in VIEWS),
+        )
         length = st.number_input("Number of cases", 1, quiz.MAX_LENGTH, 5, key="quiz_length")
         started = st.form_submit_button("Start the quiz", icon=":material/play_arrow:", key="quiz_start_btn")
     if started:
@@ -88,16 +100,27 @@ def show_history() -> None:
     cols = st.columns(3)
     cols[0].metric("Current streak", current, help="Right answers in a row, across all your quizzes.")
     cols[1].metric("Best streak", best, help="Your longest run of right answers, across all your quizzes.")
-    cols[2].metric("Cases under review", db_call(quiz.under_review, user.id) or 0,
-                   help=f"Cases you missed come back until you get them right three times in a row: in your next "
-                        f"quiz, then after 2 quizzes, then after 4. Due in your next quiz: {len(due)}.")
+    cols[2].metric(
+        "Cases under review",
+        db_call(quiz.under_review, user.id) or 0,
+        help=f"Cases you missed come back until you get them right three times in a row: in your next "
+        f"quiz, then after 2 quizzes, then after 4. Due in your next quiz: {len(due)}.",
+    )
     rows = []
     for attempt, answers in past:
         s, kind = score(answers), MODES.get(attempt.mode)
-        rows.append({"started": attempt.started_at.strftime("%Y-%m-%d %H:%M"), "cases from": attempt.source,
-                     "mode": kind.label if kind else attempt.mode, "answered": f"{s.answered}/{len(attempt.case_ids)}",
-                     "accuracy": s.accuracy, "Brier": s.brier, "best streak": s.best_streak,
-                     "model accuracy": s.model_accuracy if kind and kind.needs_model else None})
+        rows.append(
+            {
+                "started": attempt.started_at.strftime("%Y-%m-%d %H:%M"),
+                "cases from": attempt.source,
+                "mode": kind.label if kind else attempt.mode,
+                "answered": f"{s.answered}/{len(attempt.case_ids)}",
+                "accuracy": s.accuracy,
+                "Brier": s.brier,
+                "best streak": s.best_streak,
+                "model accuracy": s.model_accuracy if kind and kind.needs_model else None,
+            }
+        )
     number_table(rows, percent=("accuracy", "model accuracy"), decimals={"Brier": 3}, key="quiz_history_table")
 
 
@@ -127,26 +150,48 @@ def ask_reading(attempt_id: int, position: int) -> None:
     mark = current_mark(mark_key)
     gray = decode_png(q.png)
     st.caption("Optional: click on the image where you see the finding (click again to move your mark).")
-    streamlit_image_coordinates(draw_mark(gray, mark) if mark else gray, width=QUESTION_WIDTH, key=mark_key,
-                                cursor="crosshair", png_compression_level=1)
+    streamlit_image_coordinates(
+        draw_mark(gray, mark) if mark else gray,
+        width=QUESTION_WIDTH,
+        key=mark_key,
+        cursor="crosshair",
+        png_compression_level=1,
+    )
     if mark:
         cols = st.columns([3, 1])
         cols[0].caption(f"Your mark: {mark[0]:.0%} across, {mark[1]:.0%} down. It is stored with your answer.")
-        cols[1].button("Remove my mark", key=f"{mark_key}_remove", on_click=remove_mark, args=(mark_key,),
-                       icon=":material/close:")
+        cols[1].button(
+            "Remove my mark", key=f"{mark_key}_remove", on_click=remove_mark, args=(mark_key,), icon=":material/close:"
+        )
     with st.form(f"quiz_q_{attempt_id}_{position}"):
-        answer = st.radio("Your reading", ("NORMAL", "PNEUMONIA"), index=None, horizontal=True,
-                          key=f"quiz_answer_{attempt_id}_{position}")
-        confidence = st.slider("How sure are you? (%)", 50, 100, 75, 5, key=f"quiz_conf_{attempt_id}_{position}",
-                               help="50 % is a coin flip; 100 % is certain.")
+        answer = st.radio(
+            "Your reading",
+            ("NORMAL", "PNEUMONIA"),
+            index=None,
+            horizontal=True,
+            key=f"quiz_answer_{attempt_id}_{position}",
+        )
+        confidence = st.slider(
+            "How sure are you? (%)",
+            50,
+            100,
+            75,
+            5,
+            key=f"quiz_conf_{attempt_id}_{position}",
+            help="50 % is a coin flip; 100 % is certain.",
+        )
         submitted = st.form_submit_button("Answer", icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}")
     if submitted:
         if answer is None:
             st.error("Choose a reading first.")
             return
         require_role("student")
-        if db_call(quiz.record_answer, attempt_id, user.id, position, answer, confidence / 100,
-                   mark=current_mark(mark_key)) is not None:
+        if (
+            db_call(
+                quiz.record_answer, attempt_id, user.id, position, answer, confidence / 100, mark=current_mark(mark_key)
+            )
+            is not None
+        ):
             st.rerun()
 
 
@@ -157,7 +202,7 @@ def stored_report(case_id: int | None, model_version: str | None):
     if case_id is None:
         return None
     try:
-        with guard():
+        with lost_connection_shown():
             return SqlReportStore(engine).latest_for_case(case_id, prefer_model_version=model_version)
     except Unavailable:
         return None
@@ -174,34 +219,48 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
     st.subheader(f"Case {position + 1} of {total}: {r.title}")
     (st.success if r.correct else st.error)(
         f"{'Right' if r.correct else 'Not this time'}: the ground truth is **{r.truth_label}**; "
-        f"you said {r.answer} at {r.confidence:.0%}.")
+        f"you said {r.answer} at {r.confidence:.0%}."
+    )
     cols = st.columns(2)
     gray = decode_png(r.png) if r.png else None
     has_map = r.model_label is not None and r.cam is not None and gray is not None
     if gray is not None:
         plain = draw_mark(gray, r.mark) if r.mark and not has_map else gray
-        cols[0].image(plain, caption="The image" + (" with your mark" if r.mark and not has_map else ""), width="stretch")
+        cols[0].image(
+            plain, caption="The image" + (" with your mark" if r.mark and not has_map else ""), width="stretch"
+        )
     if r.model_label is not None:
-        st.info(f"The model ({r.model_version}) said **{r.model_label}** — probability of pneumonia "
-                f"{percent(r.model_probability)} — and was {'right' if r.model_label == r.truth_label else 'wrong'}.",
-                icon=":material/smart_toy:")
+        st.info(
+            f"The model ({r.model_version}) said **{r.model_label}** — probability of pneumonia "
+            f"{percent(r.model_probability)} — and was {'right' if r.model_label == r.truth_label else 'wrong'}.",
+            icon=":material/smart_toy:",
+        )
         if has_map:
             overlay = render_overlay(gray, r.cam)
-            cols[1].image(draw_mark(overlay, r.mark) if r.mark else overlay, width="stretch",
-                          caption=f"Grad-CAM: where the model looked for {r.cam_target}" + (" · ○ your mark" if r.mark else ""))
+            cols[1].image(
+                draw_mark(overlay, r.mark) if r.mark else overlay,
+                width="stretch",
+                caption=f"Grad-CAM: where the model looked for {r.cam_target}" + (" · ○ your mark" if r.mark else ""),
+            )
             cols[1].image(colour_bar(512, 14), width="stretch")
             if r.mark:
                 value = cam_value_at(r.cam, r.mark, gray.shape)
                 if value >= HOT:
-                    st.markdown(f"**Your mark is in a hot region** of the model's map (value {value:.2f} ≥ {HOT}): "
-                                "you and the model looked at the same place.")
+                    st.markdown(
+                        f"**Your mark is in a hot region** of the model's map (value {value:.2f} ≥ {HOT}): "
+                        "you and the model looked at the same place."
+                    )
                 else:
-                    st.markdown(f"**Your mark is outside the model's hot regions** (map value {value:.2f} < {HOT}): "
-                                "the model's score rose mostly elsewhere.")
+                    st.markdown(
+                        f"**Your mark is outside the model's hot regions** (map value {value:.2f} < {HOT}): "
+                        "the model's score rose mostly elsewhere."
+                    )
     else:
         st.caption("No stored prediction of the installed model for this case.")
     if r.mark and not has_map:
-        st.caption("Your mark is drawn on the image; without a stored Grad-CAM map it cannot be compared with the model.")
+        st.caption(
+            "Your mark is drawn on the image; without a stored Grad-CAM map it cannot be compared with the model."
+        )
     elif not r.mark:
         st.caption("You did not mark a finding on this case.")
     st.markdown(f"**Instructor's notes.** {r.notes}" if r.notes.strip() else "_No instructor's notes on this case._")
@@ -212,8 +271,11 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
     else:
         st.caption("No report is stored for this case yet.")
     last = position + 1 >= total
-    if st.button("See the result" if last else "Next case", key=f"quiz_next_{attempt_id}_{position}",
-                 icon=":material/arrow_forward:"):
+    if st.button(
+        "See the result" if last else "Next case",
+        key=f"quiz_next_{attempt_id}_{position}",
+        icon=":material/arrow_forward:",
+    ):
         st.session_state[POSITION] = position + 1
         st.rerun()
 
@@ -237,8 +299,13 @@ def ask_shortcut(attempt_id: int, position: int) -> None:
     cols[1].image(overlay, caption="Grad-CAM (red = most attention); green line: the lung fields", width="stretch")
     cols[1].image(colour_bar(512, 14), width="stretch")
     with st.form(f"quiz_q_{attempt_id}_{position}"):
-        answer = st.radio("The heatmap mostly sits…", list(CHOICES), format_func=CHOICES.get, index=None,
-                          key=f"quiz_answer_{attempt_id}_{position}")
+        answer = st.radio(
+            "The heatmap mostly sits…",
+            list(CHOICES),
+            format_func=CHOICES.get,
+            index=None,
+            key=f"quiz_answer_{attempt_id}_{position}",
+        )
         confidence = st.slider("How sure are you? (%)", 50, 100, 75, 5, key=f"quiz_conf_{attempt_id}_{position}")
         submitted = st.form_submit_button("Answer", icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}")
     if submitted:
@@ -262,7 +329,8 @@ def reveal_shortcut(attempt_id: int, position: int, total: int) -> None:
     expected = " or ".join(f"**{CHOICES[c].lower()}**" for c in r.expected)
     (st.success if r.correct else st.error)(
         f"{'Right' if r.correct else 'Not this time'}: the heatmap sat {expected}; you said "
-        f"{CHOICES.get(r.answer, r.answer).lower()} at {r.confidence:.0%}.")
+        f"{CHOICES.get(r.answer, r.answer).lower()} at {r.confidence:.0%}."
+    )
     st.caption(f"Scored on: {r.expected_basis}.")
     if r.png and r.cam is not None and r.limits is not None:
         gray = decode_png(r.png)
@@ -279,24 +347,32 @@ def reveal_shortcut(attempt_id: int, position: int, total: int) -> None:
             f"- on text markers: **{m['marker_share']:.0%}** ({len(m.get('markers', []))} found)\n"
             f"- between the lungs: **{m.get('mediastinum_share', 0):.0%}**, below them: "
             f"**{m.get('below_diaphragm_share', 0):.0%}**\n"
-            f"- flags: {', '.join(FLAG_TITLES[f] for f in m.get('flags', [])) or 'none'}")
+            f"- flags: {', '.join(FLAG_TITLES[f] for f in m.get('flags', [])) or 'none'}"
+        )
     st.markdown(f"**Instructor's notes.** {r.notes}" if r.notes.strip() else "_No instructor's notes on this case._")
     last = position + 1 >= total
-    if st.button("See the result" if last else "Next case", key=f"quiz_next_{attempt_id}_{position}",
-                 icon=":material/arrow_forward:"):
+    if st.button(
+        "See the result" if last else "Next case",
+        key=f"quiz_next_{attempt_id}_{position}",
+        icon=":material/arrow_forward:",
+    ):
         st.session_state[POSITION] = position + 1
         st.rerun()
 
 
 @dataclass(frozen=True)
 class ModeView:
-    """How this page asks a question and reveals the answer in one mode (see core.quiz.MODES)."""
+    """How this page asks a question and reveals the answer in one mode (see core.teaching.quiz_rules.MODES)."""
+
     ask: Callable[[int, int], None]
     reveal: Callable[[int, int, int], None]
 
 
-VIEWS = {"diagnose": ModeView(ask_reading, show_reveal), "versus": ModeView(ask_reading, show_reveal),
-         "shortcut": ModeView(ask_shortcut, reveal_shortcut)}
+VIEWS = {
+    "diagnose": ModeView(ask_reading, show_reveal),
+    "versus": ModeView(ask_reading, show_reveal),
+    "shortcut": ModeView(ask_shortcut, reveal_shortcut),
+}
 
 
 attempt_id = st.session_state.get(ATTEMPT)
@@ -311,8 +387,10 @@ if answers is None:  # the library is down, or the attempt is gone
     st.stop()
 mode, total = attempt.mode, len(attempt.case_ids)
 reviews = db_call(quiz.review_cases, attempt_id, user.id) or []
-st.caption(f"{MODES[mode].label} · {attempt.source}"
-           + (f" · {len(reviews)} case(s) you missed before are back for review" if reviews else ""))
+st.caption(
+    f"{MODES[mode].label} · {attempt.source}"
+    + (f" · {len(reviews)} case(s) you missed before are back for review" if reviews else "")
+)
 position = min(st.session_state.get(POSITION, 0), len(answers))
 if position < total:
     running_score(attempt_id, mode)

@@ -3,6 +3,7 @@
 Facts come from the analysis; generation, checking and versioning live in core.reports. The
 API key is read from st.secrets or the environment and never displayed.
 """
+
 from __future__ import annotations
 
 import streamlit as st
@@ -46,22 +47,34 @@ def _show_record(record, previous=None) -> None:
     badge = st.columns([1, 3])
     if record.source == "gemini":
         badge[0].badge("Gemini", icon=":material/auto_awesome:", color="blue")
-        badge[1].caption(f"Written by `{record.llm_model}` from the case facts · version {record.version} · "
-                         f"prompt `{record.prompt_version}`")
+        badge[1].caption(
+            f"Written by `{record.llm_model}` from the case facts · version {record.version} · "
+            f"prompt `{record.prompt_version}`"
+        )
     else:
         badge[0].badge("Offline", icon=":material/cloud_off:", color="orange")
-        badge[1].caption(f"Template report from the case facts · version {record.version} · why: {record.source_reason}")
+        badge[1].caption(
+            f"Template report from the case facts · version {record.version} · why: {record.source_reason}"
+        )
     if record.guard_passed:
-        st.success("Fact check passed: class, probability, notice and named conditions match the facts.",
-                   icon=":material/verified:")
+        st.success(
+            "Fact check passed: class, probability, notice and named conditions match the facts.",
+            icon=":material/verified:",
+        )
     else:
-        st.error("Fact check FAILED — read this report as an example of what can go wrong, not as an explanation:\n\n"
-                 + "\n".join(f"- {reason}" for reason in record.guard_reasons), icon=":material/gpp_bad:")
+        st.error(
+            "Fact check FAILED — read this report as an example of what can go wrong, not as an explanation:\n\n"
+            + "\n".join(f"- {reason}" for reason in record.guard_reasons),
+            icon=":material/gpp_bad:",
+        )
     with st.container(border=True):
         st.markdown(to_markdown(record, header=False))
     if previous is not None:
-        with st.expander(f"What changed: version {previous.version} ({previous.source}) → "
-                         f"version {record.version} ({record.source})", expanded=True):
+        with st.expander(
+            f"What changed: version {previous.version} ({previous.source}) → "
+            f"version {record.version} ({record.source})",
+            expanded=True,
+        ):
             diff = diff_markdown(previous, record)
             if diff:
                 st.code(diff, language="diff", wrap_lines=True)
@@ -72,8 +85,12 @@ def _show_record(record, previous=None) -> None:
 def _ask_box(facts: ReportFacts, language: str, settings: GeminiSettings, key: str) -> None:
     st.markdown("**Ask why** — a short question about this case, answered from its facts only.")
     with st.form(f"{key}_ask_form", clear_on_submit=False, border=False):
-        question = st.text_input("Question", key=f"{key}_question", max_chars=300,
-                                 placeholder="Why did the model say this? Where did it look? Can I trust it?")
+        question = st.text_input(
+            "Question",
+            key=f"{key}_question",
+            max_chars=300,
+            placeholder="Why did the model say this? Where did it look? Can I trust it?",
+        )
         asked = st.form_submit_button("Ask")
     if asked:
         if not question.strip():
@@ -85,8 +102,11 @@ def _ask_box(facts: ReportFacts, language: str, settings: GeminiSettings, key: s
     if answer is not None:
         q, a = answer
         st.markdown(f"> {q}\n\n{a.text}")
-        st.caption("Answered by Gemini from the case facts." if a.source == "gemini"
-                   else f"Answered offline from the case facts ({a.reason}).")
+        st.caption(
+            "Answered by Gemini from the case facts."
+            if a.source == "gemini"
+            else f"Answered offline from the case facts ({a.reason})."
+        )
 
 
 def _reference_scores(record, reference: str) -> None:
@@ -94,11 +114,16 @@ def _reference_scores(record, reference: str) -> None:
 
     scores = score_report_content(record.content, record.language, reference)
     cols = st.columns(2)
-    cols[0].metric("ROUGE-L F1 vs reference", f"{scores.rouge_l_f:.2f}",
-                   help=f"precision {scores.rouge_l_precision:.2f} · recall {scores.rouge_l_recall:.2f}")
+    cols[0].metric(
+        "ROUGE-L F1 vs reference",
+        f"{scores.rouge_l_f:.2f}",
+        help=f"precision {scores.rouge_l_precision:.2f} · recall {scores.rouge_l_recall:.2f}",
+    )
     cols[1].metric("BLEU vs reference", f"{scores.bleu:.1f}", help="0–100 scale (sacrebleu)")
-    st.caption("These scores count shared words and word sequences between this report and the instructor's "
-               "reference: they say how close the wording is, not whether either text is correct or clinically sound.")
+    st.caption(
+        "These scores count shared words and word sequences between this report and the instructor's "
+        "reference: they say how close the wording is, not whether either text is correct or clinically sound."
+    )
 
 
 def report_panel(source, *, image_key: str | None = None, key: str = "report", reference: str | None = None) -> None:
@@ -109,13 +134,18 @@ def report_panel(source, *, image_key: str | None = None, key: str = "report", r
 
     st.subheader("Educational report")
     if settings.online:
-        st.caption(f"Reports are written by Gemini (`{settings.model}`) from the facts below and checked against "
-                   "them; the API key is configured and never shown.")
+        st.caption(
+            f"Reports are written by Gemini (`{settings.model}`) from the facts below and checked against "
+            "them; the API key is configured and never shown."
+        )
     else:
-        st.caption("No Gemini API key is configured (GEMINI_API_KEY or GOOGLE_API_KEY): reports use the offline "
-                   "template, written from the same facts.")
-    language = st.radio("Language", list(LANGUAGE_LABELS), format_func=LANGUAGE_LABELS.get, horizontal=True,
-                        key=f"{key}_language")
+        st.caption(
+            "No Gemini API key is configured (GEMINI_API_KEY or GOOGLE_API_KEY): reports use the offline "
+            "template, written from the same facts."
+        )
+    language = st.radio(
+        "Language", list(LANGUAGE_LABELS), format_func=LANGUAGE_LABELS.get, horizontal=True, key=f"{key}_language"
+    )
     shown: dict = st.session_state.setdefault(f"{key}_shown", {})
     slot = (img, facts.model_version, language)
     current = shown.get(slot) or store.latest(key_for(facts, img, language, settings))
@@ -127,8 +157,9 @@ def report_panel(source, *, image_key: str | None = None, key: str = "report", r
     if request in ("generate", "regenerate"):
         try:
             with st.spinner("Writing the report…"):
-                outcome = get_report(facts, img, store, language=language, settings=settings,
-                                     regenerate=request == "regenerate")
+                outcome = get_report(
+                    facts, img, store, language=language, settings=settings, regenerate=request == "regenerate"
+                )
         except Exception as exc:  # a bug, not a Gemini failure (those fall back inside): say so, keep the page
             st.error(f"The report could not be made: {redact(exc)}", icon=":material/error:")
             return
@@ -142,10 +173,22 @@ def report_panel(source, *, image_key: str | None = None, key: str = "report", r
         st.session_state[f"{key}_request"] = kind
 
     buttons = st.columns([1, 1, 3])
-    buttons[0].button("Generate report", key=f"{key}_generate", disabled=current is not None,
-                      icon=":material/description:", on_click=ask_for, args=("generate",))
-    buttons[1].button("Regenerate", key=f"{key}_regenerate", disabled=current is None,
-                      icon=":material/refresh:", on_click=ask_for, args=("regenerate",))
+    buttons[0].button(
+        "Generate report",
+        key=f"{key}_generate",
+        disabled=current is not None,
+        icon=":material/description:",
+        on_click=ask_for,
+        args=("generate",),
+    )
+    buttons[1].button(
+        "Regenerate",
+        key=f"{key}_regenerate",
+        disabled=current is None,
+        icon=":material/refresh:",
+        on_click=ask_for,
+        args=("regenerate",),
+    )
 
     with st.expander("Facts the report is written from"):
         st.json(facts.to_dict())

@@ -1,4 +1,5 @@
-"""The Analyze page's "Save to library" button (kept out of analyze.py, which other work also edits)."""
+"""The Analyze page's "Save to library" button: the analysed upload stored as a case, once."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,7 @@ import streamlit as st
 
 from core.analysis import Analysis
 from pages.auth_ui import current_user, require_role
-from pages.library_ui import Unavailable, guard, library
+from pages.library_ui import Unavailable, library, lost_connection_shown
 
 
 def save_to_library_button(result: Analysis, upload_name: str) -> None:
@@ -16,8 +17,12 @@ def save_to_library_button(result: Analysis, upload_name: str) -> None:
         return  # only instructors curate the library
     saved = st.session_state.get("analyze_saved")
     key = (id(result), upload_name)  # the analysis object lives in session_state while this upload is shown
-    if st.button("Save to library", key="analyze_save", icon=":material/bookmark_add:",
-                 help="Stores the image (pixels only: no file metadata), the case and the model's output."):
+    if st.button(
+        "Save to library",
+        key="analyze_save",
+        icon=":material/bookmark_add:",
+        help="Stores the image (pixels only: no file metadata), the case and the model's output.",
+    ):
         require_role("instructor")  # again at the moment of writing
         engine = library()
         if engine is None:
@@ -25,7 +30,7 @@ def save_to_library_button(result: Analysis, upload_name: str) -> None:
         from core.services.library_import import save_analysis
 
         try:
-            with guard():
+            with lost_connection_shown():
                 saved = (key, save_analysis(engine, result, title=Path(upload_name).stem or "Uploaded case"))
         except Unavailable:
             return
@@ -48,5 +53,5 @@ def _move_session_reports(result: Analysis) -> None:
 
     store = report_store()
     if hasattr(store, "move_to_library"):
-        with guard():
+        with lost_connection_shown():
             store.move_to_library(image_id(result.image.pixels))

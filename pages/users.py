@@ -1,4 +1,5 @@
 """Instructors add users and deactivate or reactivate them."""
+
 import streamlit as st
 
 from core.vocabulary import ROLES
@@ -6,7 +7,7 @@ from db.errors import LibraryError
 from db.users import create_user, list_users, set_active
 from pages.auth_ui import require_role
 from pages.common import disclaimer
-from pages.library_ui import Unavailable, guard, library, session
+from pages.library_ui import Unavailable, library, lost_connection_shown, session
 
 me = require_role("instructor")
 st.title("Users")
@@ -18,14 +19,16 @@ if engine is None:
 with st.form("user_add", clear_on_submit=True):
     st.subheader("Add a user")
     name = st.text_input("User name", key="user_add_name")
-    password = st.text_input("First password (at least 8 characters; tell them in person)", type="password",
-                             key="user_add_password")
-    roles = st.multiselect("Roles", ROLES, default=["student"], key="user_add_roles",
-                           help="An instructor holds every role.")
+    password = st.text_input(
+        "First password (at least 8 characters; tell them in person)", type="password", key="user_add_password"
+    )
+    roles = st.multiselect(
+        "Roles", ROLES, default=["student"], key="user_add_roles", help="An instructor holds every role."
+    )
     if st.form_submit_button("Add user", icon=":material/person_add:", key="user_add_submit"):
         require_role("instructor")  # checked again at the moment of writing
         try:
-            with guard(), session(engine) as s:
+            with lost_connection_shown(), session(engine) as s:
                 create_user(s, name, password, roles)
             st.success(f"Added {name.strip().lower()!r}.")
         except LibraryError as exc:
@@ -34,7 +37,7 @@ with st.form("user_add", clear_on_submit=True):
             pass
 
 try:
-    with guard(), session(engine) as s:
+    with lost_connection_shown(), session(engine) as s:
         rows = [(u.name, ", ".join(r.role for r in u.roles), u.active) for u in list_users(s)]
 except Unavailable:
     st.stop()
@@ -50,7 +53,7 @@ for name, roles, active in rows:
     if c[2].button(label, key=f"user_toggle_{name}"):
         require_role("instructor")
         try:
-            with guard(), session(engine) as s:
+            with lost_connection_shown(), session(engine) as s:
                 set_active(s, name, not active)
             st.rerun()
         except LibraryError as exc:

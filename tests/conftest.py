@@ -1,4 +1,5 @@
 """Shared fixtures: real images from ../shared, and a weights folder in the trained format."""
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,12 @@ def trained_weights_dir(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("weights")
     model = randomise(build_resnet34(), seed=1)
-    save_file({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, str(folder / WEIGHTS_FILE))
-    (folder / META_FILE).write_text(json.dumps({"architecture": "resnet34", "calibration": {"temperature": 1.5}, "decision_threshold": 0.5}))
+    save_file(
+        {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, str(folder / WEIGHTS_FILE)
+    )
+    (folder / META_FILE).write_text(
+        json.dumps({"architecture": "resnet34", "calibration": {"temperature": 1.5}, "decision_threshold": 0.5})
+    )
     return folder
 
 
@@ -95,9 +100,16 @@ def exported_weights_dir(tmp_path_factory) -> Path:
             for src in sorted((dataset.KERMANY / split / name).glob("*.jpeg"))[:per_class]:
                 shutil.copy(src, mini / split / name / src.name)
     checkpoint = root / "last.pt"
-    torch.save({"model": randomise(build_resnet34(), seed=1).state_dict(),
-                "config": asdict(TrainConfig(schedule="128x1", val_fraction=0.25)),
-                "history": [{"epoch": 1, "res": 128, "train_loss": 0.7}], "elapsed": 60.0, "epoch": 0}, checkpoint)
+    torch.save(
+        {
+            "model": randomise(build_resnet34(), seed=1).state_dict(),
+            "config": asdict(TrainConfig(schedule="128x1", val_fraction=0.25)),
+            "history": [{"epoch": 1, "res": 128, "train_loss": 0.7}],
+            "elapsed": 60.0,
+            "epoch": 0,
+        },
+        checkpoint,
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(dataset, "KERMANY", mini)
         mp.setattr(dataset, "CACHE_DIR", root / "cache")

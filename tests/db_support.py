@@ -3,6 +3,7 @@
 Test modules import what they use (`from db_support import library, ...`) so tests/conftest.py,
 shared with other work, stays as it is.
 """
+
 from __future__ import annotations
 
 import glob
@@ -51,8 +52,13 @@ class PgServer:
             shutil.chown(self.dir, "postgres", "postgres")
 
     def _run(self, *args: str) -> None:
-        subprocess.run(_as_server_user([str(self.bin / args[0]), *args[1:]]), check=True,
-                       capture_output=True, text=True, timeout=120)
+        subprocess.run(
+            _as_server_user([str(self.bin / args[0]), *args[1:]]),
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     def start(self) -> None:
         if not self.data.exists():
@@ -69,7 +75,9 @@ class PgServer:
     def admin(self, sql: str) -> None:
         import psycopg
 
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={PG_USER} dbname=postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user={PG_USER} dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute(sql)
 
     def create_database(self) -> str:

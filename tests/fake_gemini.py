@@ -11,6 +11,7 @@ It listens on 127.0.0.1 and plays a script of behaviours, one per request (the l
   "safety"     a candidate with finishReason SAFETY and no content
   "empty"      a candidate with finishReason STOP and no parts
 """
+
 from __future__ import annotations
 
 import json
@@ -37,21 +38,33 @@ def good_sections(facts: dict, korean: bool) -> dict:
         checks = "임상 소견과 병력을 함께 확인해야 합니다."
         quality = "학습 데이터는 소아 영상이며 라벨은 두 가지뿐입니다."
     else:
-        summary = (f"[fake-gemini] The model's output is {cls} with a probability of pneumonia of {p}. "
-                   "This is an educational tool and does not diagnose.")
+        summary = (
+            f"[fake-gemini] The model's output is {cls} with a probability of pneumonia of {p}. "
+            "This is an educational tool and does not diagnose."
+        )
         attention = f"The heatmap holds {top_share} of its mass in the {top_zone} zone. Grad-CAM does not show where disease is."
         checks = "Correlate with history, examination and follow-up."
         quality = "Pediatric training data with two labels only."
-    return {"stated_label": cls, "stated_probability_pneumonia": float(p.rstrip("%")) / 100,
-            "summary": summary, "attention": attention, "further_checks": checks, "quality_cautions": quality}
+    return {
+        "stated_label": cls,
+        "stated_probability_pneumonia": float(p.rstrip("%")) / 100,
+        "summary": summary,
+        "attention": attention,
+        "further_checks": checks,
+        "quality_cautions": quality,
+    }
 
 
 def contradicting_sections(facts: dict) -> dict:
     other = facts["alternative_class"]
-    return {"stated_label": other, "stated_probability_pneumonia": 0.5,
-            "summary": f"[fake-gemini] The image is classified as {other} with a probability of 63.2%.",
-            "attention": "The heatmap shows a large pleural effusion in the left base.",
-            "further_checks": "Start treatment.", "quality_cautions": "Good quality."}
+    return {
+        "stated_label": other,
+        "stated_probability_pneumonia": 0.5,
+        "summary": f"[fake-gemini] The image is classified as {other} with a probability of 63.2%.",
+        "attention": "The heatmap shows a large pleural effusion in the left base.",
+        "further_checks": "Start treatment.",
+        "quality_cautions": "Good quality.",
+    }
 
 
 def candidate(text: str | None, finish: str = "STOP") -> dict:
@@ -120,7 +133,9 @@ class FakeGemini:
         prompt = body["contents"][0]["parts"][0]["text"]
         system = json.dumps(body.get("systemInstruction", {}), ensure_ascii=False)
         korean = "Korean" in system
-        structured = "responseSchema" in body.get("generationConfig", {}) or "responseJsonSchema" in body.get("generationConfig", {})
+        structured = "responseSchema" in body.get("generationConfig", {}) or "responseJsonSchema" in body.get(
+            "generationConfig", {}
+        )
         facts = facts_from_prompt(prompt)
         if step == "slow":
             time.sleep(self.slow_s)
@@ -129,25 +144,44 @@ class FakeGemini:
             if structured:
                 text = json.dumps(good_sections(facts, korean), ensure_ascii=False)
             else:
-                text = (f"[fake-gemini] The model gave {facts['model_output_class']} because P(pneumonia) was "
-                        f"{facts['probability_of_pneumonia']}; Grad-CAM shows where evidence lies, not disease.")
+                text = (
+                    f"[fake-gemini] The model gave {facts['model_output_class']} because P(pneumonia) was "
+                    f"{facts['probability_of_pneumonia']}; Grad-CAM shows where evidence lies, not disease."
+                )
             return self._send(handler, 200, candidate(text))
         if step == "contradict":
-            text = (json.dumps(contradicting_sections(facts)) if structured
-                    else "The probability is 77.7% and there is tuberculosis in the apex.")
+            text = (
+                json.dumps(contradicting_sections(facts))
+                if structured
+                else "The probability is 77.7% and there is tuberculosis in the apex."
+            )
             return self._send(handler, 200, candidate(text))
         if step == "429":
-            return self._send(handler, 429, {"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).",
-                                                       "status": "RESOURCE_EXHAUSTED"}})
+            return self._send(
+                handler,
+                429,
+                {
+                    "error": {
+                        "code": 429,
+                        "message": "Resource has been exhausted (e.g. check quota).",
+                        "status": "RESOURCE_EXHAUSTED",
+                    }
+                },
+            )
         if step == "500":
-            return self._send(handler, 500, {"error": {"code": 500, "message": f"Internal error while serving key={key}",
-                                                       "status": "INTERNAL"}})
+            return self._send(
+                handler,
+                500,
+                {"error": {"code": 500, "message": f"Internal error while serving key={key}", "status": "INTERNAL"}},
+            )
         if step == "not_json":
             return self._send(handler, 200, b"<html>upstream proxy error</html>")
         if step == "bad_schema":
             return self._send(handler, 200, candidate('{"summary": "only one field", "stated_label": '))
         if step == "blocked":
-            return self._send(handler, 200, {"promptFeedback": {"blockReason": "SAFETY"}, "modelVersion": "fake-gemini"})
+            return self._send(
+                handler, 200, {"promptFeedback": {"blockReason": "SAFETY"}, "modelVersion": "fake-gemini"}
+            )
         if step == "safety":
             return self._send(handler, 200, candidate(None, "SAFETY"))
         if step == "empty":

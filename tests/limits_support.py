@@ -3,6 +3,7 @@
 These tests are about storing, querying and showing the figures, so they write chosen numbers
 rather than computing them from images (core.explain.limits does that; tests/test_limits.py tests it).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,14 +26,23 @@ def lung_mask(seed: int = 0) -> np.ndarray:
 def make_limits(lung_share: float, flags=(), marker_delta: float | None = None, markers=None) -> dict:
     markers = markers if markers is not None else ([[8, 8, 30, 34]] if marker_delta is not None else [])
     return {
-        "version": "1", "segmenter_version": "test00000000",
-        "lung_share": lung_share, "outside_lung_share": round(1 - lung_share, 6),
-        "border_share": 0.08, "marker_share": 0.02 if markers else 0.0, "mediastinum_share": 0.1,
-        "below_diaphragm_share": 0.05, "peak_region": "lung" if lung_share >= 0.5 else "border",
+        "version": "1",
+        "segmenter_version": "test00000000",
+        "lung_share": lung_share,
+        "outside_lung_share": round(1 - lung_share, 6),
+        "border_share": 0.08,
+        "marker_share": 0.02 if markers else 0.0,
+        "mediastinum_share": 0.1,
+        "below_diaphragm_share": 0.05,
+        "peak_region": "lung" if lung_share >= 0.5 else "border",
         "markers": markers,
         "faithfulness": {"deletion_auc": 0.31, "insertion_auc": 0.78, "score": 0.47},
-        "counterfactual": {"p_marker_erased": None if marker_delta is None else 0.5 + marker_delta,
-                           "marker_delta": marker_delta, "p_outside_blanked": 0.61, "outside_delta": -0.11},
+        "counterfactual": {
+            "p_marker_erased": None if marker_delta is None else 0.5 + marker_delta,
+            "marker_delta": marker_delta,
+            "p_outside_blanked": 0.61,
+            "outside_delta": -0.11,
+        },
         "flags": [f for f in LIMIT_FLAGS if f in flags],
     }
 
@@ -45,17 +55,38 @@ def synthetic_xray(seed: int) -> np.ndarray:
     return base
 
 
-def add_limits_case(session, model_version: str, seed: int, truth: str | None, predicted: str, lung_share: float,
-                    flags=(), marker_delta: float | None = None, probability: float | None = None,
-                    title: str | None = None, with_limits: bool = True) -> int:
+def add_limits_case(
+    session,
+    model_version: str,
+    seed: int,
+    truth: str | None,
+    predicted: str,
+    lung_share: float,
+    flags=(),
+    marker_delta: float | None = None,
+    probability: float | None = None,
+    title: str | None = None,
+    with_limits: bool = True,
+) -> int:
     """One case whose prediction by `model_version` carries the given figures; returns the case id."""
     image, _ = repo.add_image(session, encode_image(synthetic_xray(seed)), "PNG")
     case, _ = repo.add_case(session, image, title or f"limits case {seed}", "test", truth, "tester")
     p = probability if probability is not None else (0.8 if predicted == "PNEUMONIA" else 0.2)
     cam = np.zeros((7, 7), dtype=np.float32)
     cam[seed % 7, (seed * 3) % 7] = 1.0
-    repo.add_prediction(session, image.id, repo.PredictionRecord(
-        model_version=model_version, probability=p, label=predicted, threshold=0.5, cam=cam, cam_target=predicted,
-        cam_summary={"peak": None}, limits=make_limits(lung_share, flags, marker_delta) if with_limits else None,
-        lung_mask=pack_mask(lung_mask(seed)) if with_limits else None))
+    repo.add_prediction(
+        session,
+        image.id,
+        repo.PredictionRecord(
+            model_version=model_version,
+            probability=p,
+            label=predicted,
+            threshold=0.5,
+            cam=cam,
+            cam_target=predicted,
+            cam_summary={"peak": None},
+            limits=make_limits(lung_share, flags, marker_delta) if with_limits else None,
+            lung_mask=pack_mask(lung_mask(seed)) if with_limits else None,
+        ),
+    )
     return case.id

@@ -1,4 +1,5 @@
 """The Analyze page refuses what the input guard flags, and records an explicit "analyze anyway"."""
+
 import io
 
 import numpy as np

@@ -1,10 +1,18 @@
 """Streamlit AppTest: every page renders, and the Analyze flow end to end through file_uploader."""
+
 import pytest
 from auth_support import logged_in
 from streamlit.testing.v1 import AppTest
 
-PAGES = ["pages/welcome.py", "pages/analyze.py", "pages/case_gallery.py", "pages/model_limits.py",
-         "pages/quiz.py", "pages/model_card.py", "pages/users.py"]
+PAGES = [
+    "pages/welcome.py",
+    "pages/analyze.py",
+    "pages/case_gallery.py",
+    "pages/model_limits.py",
+    "pages/quiz.py",
+    "pages/model_card.py",
+    "pages/users.py",
+]
 
 
 def fresh_app() -> AppTest:
@@ -18,7 +26,9 @@ def fresh_app() -> AppTest:
 
 
 def page_text(at: AppTest) -> str:
-    parts = [e.value for kind in ("markdown", "info", "warning", "error", "caption", "title") for e in getattr(at, kind)]
+    parts = [
+        e.value for kind in ("markdown", "info", "warning", "error", "caption", "title") for e in getattr(at, kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 

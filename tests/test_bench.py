@@ -15,4 +15,6 @@ def test_bench_times_the_limits_probe_when_a_segmenter_is_installed(limits_weigh
     monkeypatch.setenv("CXR_WEIGHTS_DIR", str(limits_weights_dir))
     report = run_bench(n_images=2, repeats=1, warmup=1)
     assert report["p50_ms_lung_segmentation"] > 0 and report["p50_ms_limits_probe"] > report["p50_ms_lung_segmentation"]
-    assert abs(report["ratio_limits_probe_vs_forward"] - report["p50_ms_limits_probe"] / report["p50_ms_forward"]) < 0.01
+    assert (
+        abs(report["ratio_limits_probe_vs_forward"] - report["p50_ms_limits_probe"] / report["p50_ms_forward"]) < 0.01
+    )

@@ -1,5 +1,6 @@
 """The two crashes a class met at once: a page module imported half-initialised under concurrency,
 and a placeholder string inside a numeric table column."""
+
 from __future__ import annotations
 
 import sys
@@ -92,6 +93,8 @@ def test_dashboard_tables_keep_missing_figures_missing(four_cases):
     tables = {t.proto.id: t for t in at.dataframe}
     assert all(t.proto.placeholder == "—" for t in tables.values())
     by_student = next(t.value for t in at.dataframe if "last quiz Brier" in t.value.columns)
-    assert pd.api.types.is_float_dtype(by_student["accuracy"]) and pd.api.types.is_float_dtype(by_student["last quiz Brier"])
+    assert pd.api.types.is_float_dtype(by_student["accuracy"]) and pd.api.types.is_float_dtype(
+        by_student["last quiz Brier"]
+    )
     by_set = next(t.value for t in at.dataframe if "model accuracy" in t.value.columns)
     assert by_set["model accuracy"].isna().all() and pd.api.types.is_float_dtype(by_set["student accuracy"])

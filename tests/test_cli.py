@@ -13,8 +13,9 @@ def run_cli(*args, weights_dir=None):
     env = dict(os.environ)
     if weights_dir is not None:
         env["CXR_WEIGHTS_DIR"] = str(weights_dir)
-    return subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_analyze_json_with_trained_weights(trained_weights_dir, kermany_test_dir):

@@ -2,6 +2,7 @@
 
 Skipped, with the reason, while weights/ holds no segmenter.
 """
+
 import json
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from core.training.train_lungs import evaluate_folder
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 MIN_DICE = 0.92
 
-pytestmark = pytest.mark.skipif(not (WEIGHTS / LUNG_WEIGHTS).is_file(),
-                                reason=f"no lung segmenter committed yet ({WEIGHTS / LUNG_WEIGHTS} is missing)")
+pytestmark = pytest.mark.skipif(
+    not (WEIGHTS / LUNG_WEIGHTS).is_file(),
+    reason=f"no lung segmenter committed yet ({WEIGHTS / LUNG_WEIGHTS} is missing)",
+)
 
 
 def test_segmenter_matches_its_recorded_hash():

@@ -2,6 +2,7 @@
 
 Skipped, with the reason, while weights/ holds no trained model.
 """
+
 import json
 from pathlib import Path
 

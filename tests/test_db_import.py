@@ -1,4 +1,5 @@
 """`python -m db import / predict / stats` on SQLite and PostgreSQL, including a kill mid-import."""
+
 import json
 import os
 import signal
@@ -19,8 +20,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def run_db(env, *args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "db", *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "db", *map(str, args)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def stats(env) -> dict:
@@ -84,11 +91,18 @@ def test_batched_import_predictions_match_single_analysis(library, kermany_test_
         assert pred.guard == single.guard.to_dict()
 
 
-def test_killed_import_leaves_whole_cases_and_a_rerun_completes(cli_env, kermany_test_dir, trained_weights_dir, tmp_path):
+def test_killed_import_leaves_whole_cases_and_a_rerun_completes(
+    cli_env, kermany_test_dir, trained_weights_dir, tmp_path
+):
     folder = small_folder(kermany_test_dir, tmp_path / "in", per_class=12, loose=0)
     env = dict(cli_env, CXR_WEIGHTS_DIR=str(trained_weights_dir))
-    proc = subprocess.Popen([sys.executable, "-m", "db", "import", str(folder), "--batch-size", "4", "--quiet"],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "db", "import", str(folder), "--batch-size", "4", "--quiet"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     engine = ensure_library(env["DATABASE_URL"])
     deadline = time.time() + 300
     try:
@@ -102,7 +116,9 @@ def test_killed_import_leaves_whole_cases_and_a_rerun_completes(cli_env, kermany
         proc.wait()
     with session_scope(engine) as s:
         partial = repo.stats(s)
-        orphans = s.execute(text("SELECT count(*) FROM images i WHERE NOT EXISTS (SELECT 1 FROM cases c WHERE c.image_id = i.id)")).scalar()
+        orphans = s.execute(
+            text("SELECT count(*) FROM images i WHERE NOT EXISTS (SELECT 1 FROM cases c WHERE c.image_id = i.id)")
+        ).scalar()
     assert 4 <= partial["cases"] < 24, partial
     assert partial["cases"] % 4 == 0 and orphans == 0  # whole batches only: no image without its case
     assert partial["predictions"] == partial["cases"] == partial["images"]
@@ -140,13 +156,13 @@ def test_bench_gallery_reports_query_times(tmp_path):
     assert all(ms > 0 for ms in report["query_ms_median"].values())
 
 
-def test_import_with_segmenter_stores_limits_and_backfill_completes_older_rows(cli_env, kermany_test_dir,
-                                                                             trained_weights_dir, limits_weights_dir,
-                                                                             tmp_path):
+def test_import_with_segmenter_stores_limits_and_backfill_completes_older_rows(
+    cli_env, kermany_test_dir, trained_weights_dir, limits_weights_dir, tmp_path
+):
     """Predictions made before the segmenter get their figures from `python -m db limits`; the
     figures equal what the Analyze path computes for the same image."""
     from core.analysis import analyze_bytes
-    from core.explain.limits import probe_analysis, unpack_mask
+    from core.explain.limits import unpack_mask
     from core.model_service import ModelService
 
     folder = small_folder(kermany_test_dir, tmp_path / "in", per_class=2, loose=0)
@@ -162,8 +178,7 @@ def test_import_with_segmenter_stores_limits_and_backfill_completes_older_rows(c
 
     service = ModelService(limits_weights_dir)
     path = sorted((folder / "PNEUMONIA").iterdir())[0]
-    single = analyze_bytes(service, path.read_bytes(), force=True)
-    single.limits = probe_analysis(service, single)
+    single = analyze_bytes(service, path.read_bytes(), force=True, with_limits=True)
     engine = ensure_library(cli_env["DATABASE_URL"])
     with session_scope(engine) as s:
         case = s.scalars(__import__("sqlalchemy").select(repo.Case).where(repo.Case.title == path.stem)).one()
@@ -172,7 +187,8 @@ def test_import_with_segmenter_stores_limits_and_backfill_completes_older_rows(c
         assert stored["lung_share"] == pytest.approx(single.limits.metrics["lung_share"], abs=2e-3)
         assert stored["markers"] == single.limits.metrics["markers"]
         assert stored["counterfactual"]["p_outside_blanked"] == pytest.approx(
-            single.limits.metrics["counterfactual"]["p_outside_blanked"], abs=2e-3)
+            single.limits.metrics["counterfactual"]["p_outside_blanked"], abs=2e-3
+        )
         assert np.array_equal(unpack_mask(pred.lung_mask), single.limits.lung_mask)
         flags = s.execute(text("SELECT flag FROM prediction_flags WHERE prediction_id = :p"), {"p": pred.id}).scalars()
         assert sorted(flags) == sorted(stored["flags"])

@@ -1,4 +1,5 @@
 """Repository, gallery queries, teaching sets and zip exchange, on SQLite and PostgreSQL."""
+
 import io
 import json
 import zipfile
@@ -29,8 +30,13 @@ def add(s, seed, title, truth=None, p=None, tags=(), notes="", model=MODEL, unce
     case, _ = repo.add_case(s, image, title, "test", truth_label=truth, truth_set_by="tester" if truth else None)
     if p is not None:
         label = "PNEUMONIA" if p >= 0.5 else "NORMAL"
-        repo.add_prediction(s, image.id, PredictionRecord(model, p, label, 0.5, np.full((7, 7), 0.5), label, {"peak": None},
-                                                          uncertainty=uncertainty))
+        repo.add_prediction(
+            s,
+            image.id,
+            PredictionRecord(
+                model, p, label, 0.5, np.full((7, 7), 0.5), label, {"peak": None}, uncertainty=uncertainty
+            ),
+        )
     if tags or notes:
         repo.update_case(s, case.id, None, tags=list(tags), notes=notes)
     return case.id
@@ -40,7 +46,15 @@ def add(s, seed, title, truth=None, p=None, tags=(), notes="", model=MODEL, unce
 def filled(library):
     with session_scope(library) as s:
         ids = {
-            "tp": add(s, 1, "true positive", "PNEUMONIA", 0.95, tags=["lobar", "classic"], notes="Air bronchogram, right lower"),
+            "tp": add(
+                s,
+                1,
+                "true positive",
+                "PNEUMONIA",
+                0.95,
+                tags=["lobar", "classic"],
+                notes="Air bronchogram, right lower",
+            ),
             "tn": add(s, 2, "true negative", "NORMAL", 0.05),
             "fp": add(s, 3, "false positive", "NORMAL", 0.80, tags=["marker"], notes="Marker on the border"),
             "fn": add(s, 4, "false negative", "PNEUMONIA", 0.45, tags=["lobar"]),
@@ -66,7 +80,11 @@ def test_reference_is_written_with_who_and_when_and_cleared_by_empty_text(filled
         repo.set_reference(s, case_id, "  Right lower lobe consolidation.\n", "Dr Ada", rev)
     with session_scope(engine) as s:
         case = repo.get_case(s, case_id)
-        assert (case.reference_text, case.reference_by, case.revision) == ("Right lower lobe consolidation.", "Dr Ada", rev + 1)
+        assert (case.reference_text, case.reference_by, case.revision) == (
+            "Right lower lobe consolidation.",
+            "Dr Ada",
+            rev + 1,
+        )
         assert case.reference_at is not None and case.notes == "Air bronchogram, right lower"
     with pytest.raises(CaseChanged):  # written on a stale copy
         with session_scope(engine) as s:
@@ -84,9 +102,17 @@ def test_latest_report_per_case_for_cases_with_a_reference(filled):
     engine, ids = filled
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     with session_scope(engine) as s:
+
         def report(case_id, text, minutes, language="en"):
-            s.add(repo.Report(case_id=case_id, content={"sections": {"summary": text}}, language=language,
-                              created_at=t0 + timedelta(minutes=minutes)))
+            s.add(
+                repo.Report(
+                    case_id=case_id,
+                    content={"sections": {"summary": text}},
+                    language=language,
+                    created_at=t0 + timedelta(minutes=minutes),
+                )
+            )
+
         report(ids["tp"], "newest", 10)
         report(ids["tp"], "older but inserted later", 5, "ko")  # newest by time, not by id
         report(ids["tn"], "tn report", 1)  # no reference: left out
@@ -129,11 +155,15 @@ def test_prediction_unique_per_image_and_model_and_placeholder_refused(library):
         image, _ = repo.add_image(s, encode_image(gray(9)), "PNG")
         rec = PredictionRecord(MODEL, 0.7, "PNEUMONIA", 0.5, cam, "PNEUMONIA", {"peak": None})
         first, created = repo.add_prediction(s, image.id, rec)
-        again, created_again = repo.add_prediction(s, image.id, PredictionRecord(MODEL, 0.1, "NORMAL", 0.5, cam, "NORMAL", {}))
+        again, created_again = repo.add_prediction(
+            s, image.id, PredictionRecord(MODEL, 0.1, "NORMAL", 0.5, cam, "NORMAL", {})
+        )
         assert created and not created_again and again.id == first.id and again.probability == pytest.approx(0.7)
         assert repo.add_prediction(s, image.id, PredictionRecord("other", 0.2, "NORMAL", 0.5, cam, "NORMAL", {}))[1]
         with pytest.raises(LibraryError, match="placeholder"):
-            repo.add_prediction(s, image.id, PredictionRecord(PLACEHOLDER_VERSION, 0.2, "NORMAL", 0.5, cam, "NORMAL", {}))
+            repo.add_prediction(
+                s, image.id, PredictionRecord(PLACEHOLDER_VERSION, 0.2, "NORMAL", 0.5, cam, "NORMAL", {})
+            )
         assert np.allclose(repo.prediction_cam(first), cam, atol=1e-3)
     assert len(pack_cam(cam)) < 120 and unpack_cam(pack_cam(cam), 7, 7).shape == (7, 7)
 
@@ -186,7 +216,12 @@ def test_edits_use_revisions_and_truth_changes_are_recorded(filled):
         repo.update_case(s, case_id, rev, notes="first", tags="Viral Pattern, child , child", difficulty="hard")
     with session_scope(engine) as s:
         case = repo.get_case(s, case_id)
-        assert (case.notes, [t.tag for t in case.tags], case.difficulty, case.revision) == ("first", ["child", "viral pattern"], "hard", rev + 1)
+        assert (case.notes, [t.tag for t in case.tags], case.difficulty, case.revision) == (
+            "first",
+            ["child", "viral pattern"],
+            "hard",
+            rev + 1,
+        )
     with pytest.raises(CaseChanged, match="changed by someone else"):  # an edit made on the stale copy
         with session_scope(engine) as s:
             repo.update_case(s, case_id, rev, notes="stale overwrite")
@@ -226,7 +261,12 @@ def test_teaching_set_lifecycle(filled):
     with session_scope(engine) as s:
         assert teaching.set_case_ids(s, set_id) == [ids["tn"], ids["tp"]]
         [summary] = teaching.list_sets(s, published_only=True)
-        assert (summary.name, summary.description, summary.published, summary.size) == ("Basics", "new description", True, 2)
+        assert (summary.name, summary.description, summary.published, summary.size) == (
+            "Basics",
+            "new description",
+            True,
+            2,
+        )
         teaching.reorder_set(s, set_id, [ids["tp"], ids["tn"]])
         with pytest.raises(LibraryError):
             teaching.reorder_set(s, set_id, [ids["tp"]])
@@ -277,8 +317,14 @@ def make_zip(entries: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> byt
 def valid_entries(seed: int = 11) -> tuple[dict, dict]:
     encoded = encode_image(gray(seed))
     name = f"images/{encoded.sha256}.png"
-    manifest = {"format": "cxr-teaching-lab/teaching-set", "format_version": 1, "set": {"name": "S", "description": ""},
-                "cases": [{"image": name, "sha256": encoded.sha256, "title": "t", "truth_label": "NORMAL", "notes": "", "tags": []}]}
+    manifest = {
+        "format": "cxr-teaching-lab/teaching-set",
+        "format_version": 1,
+        "set": {"name": "S", "description": ""},
+        "cases": [
+            {"image": name, "sha256": encoded.sha256, "title": "t", "truth_label": "NORMAL", "notes": "", "tags": []}
+        ],
+    }
     return manifest, {name: encoded.png}
 
 
@@ -291,7 +337,6 @@ def hostile_zips():
     wrong_hash["cases"][0].update(image=f"images/{other.sha256}.png", sha256=other.sha256)
     bad_label = json.loads(json.dumps(manifest))
     bad_label["cases"][0]["truth_label"] = "<script>"
-    huge = zipfile.ZipInfo("images/" + "0" * 64 + ".png")
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("manifest.json", json.dumps(manifest))
@@ -303,11 +348,20 @@ def hostile_zips():
         "not a zip": (b"PK\x03\x04 definitely not", "not a readable zip"),
         "no manifest": (make_zip(images), "no manifest"),
         "manifest not json": (make_zip({**images, "manifest.json": b"{nope"}), "not valid JSON"),
-        "wrong format": (make_zip({**images, "manifest.json": json.dumps({**manifest, "format": "x"}).encode()}), "format"),
-        "hash mismatch": (make_zip({"manifest.json": json.dumps(wrong_hash).encode(), f"images/{other.sha256}.png": png}), "do not match"),
+        "wrong format": (
+            make_zip({**images, "manifest.json": json.dumps({**manifest, "format": "x"}).encode()}),
+            "format",
+        ),
+        "hash mismatch": (
+            make_zip({"manifest.json": json.dumps(wrong_hash).encode(), f"images/{other.sha256}.png": png}),
+            "do not match",
+        ),
         "bad label": (make_zip({**images, "manifest.json": json.dumps(bad_label).encode()}), "truth_label"),
         "image missing": (make_zip({"manifest.json": json.dumps(manifest).encode()}), "missing from the zip"),
-        "not an image": (make_zip({"manifest.json": json.dumps(manifest).encode(), name: b"hello"}), "not a valid radiograph"),
+        "not an image": (
+            make_zip({"manifest.json": json.dumps(manifest).encode(), name: b"hello"}),
+            "not a valid radiograph",
+        ),
         "unlisted file": (make_zip({**good, f"images/{'a' * 64}.png": png}), "not in the manifest"),
     }
 

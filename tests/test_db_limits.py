@@ -1,5 +1,6 @@
 """Model-limits figures in the library: storing, the gallery query, reviews, reviewer tags, summaries,
 the 0004 → 0005 upgrade and `python -m db limits-stats` — on SQLite and PostgreSQL."""
+
 import json
 import subprocess
 import sys
@@ -28,9 +29,19 @@ def build(engine) -> dict[str, int]:
     with session_scope(engine) as s:
         ids = {
             # name: (truth, predicted, lung_share, flags, marker_delta)
-            "fp_marker": add_limits_case(s, V, 1, "NORMAL", "PNEUMONIA", 0.20,
-                                         ["heatmap_on_marker", "heatmap_outside_lungs", "marker_dependent"], -0.40),
-            "fn_border": add_limits_case(s, V, 2, "PNEUMONIA", "NORMAL", 0.35, ["heatmap_on_border", "heatmap_outside_lungs"]),
+            "fp_marker": add_limits_case(
+                s,
+                V,
+                1,
+                "NORMAL",
+                "PNEUMONIA",
+                0.20,
+                ["heatmap_on_marker", "heatmap_outside_lungs", "marker_dependent"],
+                -0.40,
+            ),
+            "fn_border": add_limits_case(
+                s, V, 2, "PNEUMONIA", "NORMAL", 0.35, ["heatmap_on_border", "heatmap_outside_lungs"]
+            ),
             "ok_marker": add_limits_case(s, V, 3, "PNEUMONIA", "PNEUMONIA", 0.55, ["heatmap_on_marker"], 0.05),
             "ok_clean": add_limits_case(s, V, 4, "NORMAL", "NORMAL", 0.90),
             "ok_clean2": add_limits_case(s, V, 5, "PNEUMONIA", "PNEUMONIA", 0.80),
@@ -52,7 +63,9 @@ def test_limits_are_stored_with_the_prediction_and_its_flags(library):
         case_id = add_limits_case(s, V, 1, "NORMAL", "PNEUMONIA", 0.25, ["marker_dependent", "heatmap_on_marker"], -0.3)
     with session_scope(library) as s:
         pred = s.scalars(select(Prediction)).one()
-        assert pred.lung_share == pytest.approx(0.25) and pred.limits["counterfactual"]["marker_delta"] == pytest.approx(-0.3)
+        assert pred.lung_share == pytest.approx(0.25) and pred.limits["counterfactual"][
+            "marker_delta"
+        ] == pytest.approx(-0.3)
         assert pred.limits["flags"] == ["heatmap_on_marker", "marker_dependent"]  # the order of FLAGS
         assert bytes(pred.lung_mask) == pack_mask(lung_mask(1))
         assert sorted(s.scalars(select(PredictionFlag.flag))) == ["heatmap_on_marker", "marker_dependent"]
@@ -63,8 +76,15 @@ def test_limits_are_stored_with_the_prediction_and_its_flags(library):
 
 def test_numpy_figures_are_stored_as_plain_json_and_bad_figures_are_refused(library):
     img = encode_image(np.full((64, 64), 9, np.uint8))
-    record = dict(model_version=V, probability=0.7, label="PNEUMONIA", threshold=0.5, cam=np.ones((7, 7)),
-                  cam_target="PNEUMONIA", cam_summary={})
+    record = dict(
+        model_version=V,
+        probability=0.7,
+        label="PNEUMONIA",
+        threshold=0.5,
+        cam=np.ones((7, 7)),
+        cam_target="PNEUMONIA",
+        cam_summary={},
+    )
     with session_scope(library) as s:
         image, _ = repo.add_image(s, img, "PNG")
         limits = make_limits(0.5)
@@ -73,10 +93,12 @@ def test_numpy_figures_are_stored_as_plain_json_and_bad_figures_are_refused(libr
         pid = pred.id
     with session_scope(library) as s:
         assert s.get(Prediction, pid).limits["markers"] == [[1, 2, 3, 4]]
-    for bad, message in ((dict(make_limits(0.5), lung_share=1.5), "lung_share"),
-                         (dict(make_limits(0.5), lung_share=None), "lung_share"),
-                         (dict(make_limits(0.5), flags=["heatmap_on_elbow"]), "flags"),
-                         ([0.5], "must be a dict")):
+    for bad, message in (
+        (dict(make_limits(0.5), lung_share=1.5), "lung_share"),
+        (dict(make_limits(0.5), lung_share=None), "lung_share"),
+        (dict(make_limits(0.5), flags=["heatmap_on_elbow"]), "flags"),
+        ([0.5], "must be a dict"),
+    ):
         with pytest.raises(LibraryError, match=message), session_scope(library) as s:
             repo.set_prediction_limits(s, pid, bad, None)
     with session_scope(library) as s:  # refused writes changed nothing
@@ -104,9 +126,21 @@ def test_back_fill_predictions_made_before_the_segmenter(library):
     # add_prediction again with figures completes an older prediction that lacked them.
     with session_scope(library) as s:
         image_id = pending[1].image_id
-        pred, created = repo.add_prediction(s, image_id, repo.PredictionRecord(
-            model_version=V, probability=0.1, label="NORMAL", threshold=0.5, cam=np.zeros((7, 7)), cam_target="NORMAL",
-            cam_summary={}, limits=make_limits(0.4, ["heatmap_outside_lungs"]), lung_mask=b"m"))
+        pred, created = repo.add_prediction(
+            s,
+            image_id,
+            repo.PredictionRecord(
+                model_version=V,
+                probability=0.1,
+                label="NORMAL",
+                threshold=0.5,
+                cam=np.zeros((7, 7)),
+                cam_target="NORMAL",
+                cam_summary={},
+                limits=make_limits(0.4, ["heatmap_outside_lungs"]),
+                lung_mask=b"m",
+            ),
+        )
         assert not created and pred.lung_share == pytest.approx(0.4)
         assert repo.predictions_without_limits(s, V) == []
 
@@ -115,14 +149,21 @@ def test_gallery_sorts_filters_and_pages(library):
     ids = build(library)
     every = page_ids(library)
     # Most outside the lungs first; no other model, no prediction without figures.
-    assert every == [ids[k] for k in ("unlabelled", "fp_marker", "fn_border", "ok_marker", "fp_clean", "ok_clean2", "ok_clean")]
+    assert every == [
+        ids[k] for k in ("unlabelled", "fp_marker", "fn_border", "ok_marker", "fp_clean", "ok_clean2", "ok_clean")
+    ]
     assert page_ids(library, lim.LimitsFilter(flags=["heatmap_on_marker"])) == [ids["fp_marker"], ids["ok_marker"]]
     assert page_ids(library, lim.LimitsFilter(flags=["heatmap_on_marker", "heatmap_on_border"])) == [
-        ids["fp_marker"], ids["fn_border"], ids["ok_marker"]]  # any of
+        ids["fp_marker"],
+        ids["fn_border"],
+        ids["ok_marker"],
+    ]  # any of
     assert page_ids(library, lim.LimitsFilter(error="false_positive")) == [ids["fp_marker"], ids["fp_clean"]]
     assert page_ids(library, lim.LimitsFilter(error="false_negative")) == [ids["fn_border"]]
     assert page_ids(library, lim.LimitsFilter(error="correct")) == [ids["ok_marker"], ids["ok_clean2"], ids["ok_clean"]]
-    assert page_ids(library, lim.LimitsFilter(flags=["heatmap_outside_lungs"], error="false_positive")) == [ids["fp_marker"]]
+    assert page_ids(library, lim.LimitsFilter(flags=["heatmap_outside_lungs"], error="false_positive")) == [
+        ids["fp_marker"]
+    ]
     # Largest |change on marker erasure| first; cases without a marker after, by lung share.
     assert page_ids(library, sort="marker_delta")[:3] == [ids["fp_marker"], ids["fp_clean"], ids["ok_marker"]]
     with session_scope(library) as s:
@@ -154,17 +195,26 @@ def test_reviews_latest_wins_history_kept_and_review_state_filters(library):
         lim.review_flag(s, ids["fn_border"], V, "heatmap_on_border", "rejected", "rita")
     with session_scope(library) as s:
         verdicts = lim.latest_verdicts(s, [ids["fp_marker"], ids["fn_border"], ids["ok_clean"]], V)
-        assert {f: (v.verdict, v.reviewer) for f, v in verdicts[ids["fp_marker"]].items()} == {"heatmap_on_marker": ("confirmed", "omar")}
+        assert {f: (v.verdict, v.reviewer) for f, v in verdicts[ids["fp_marker"]].items()} == {
+            "heatmap_on_marker": ("confirmed", "omar")
+        }
         assert ids["ok_clean"] not in verdicts
         history = lim.limits_detail(s, ids["fp_marker"], V).history
-        assert [(h[0], h[1], h[2]) for h in history] == [("heatmap_on_marker", "confirmed", "omar"),
-                                                         ("heatmap_on_marker", "rejected", "rita")]
+        assert [(h[0], h[1], h[2]) for h in history] == [
+            ("heatmap_on_marker", "confirmed", "omar"),
+            ("heatmap_on_marker", "rejected", "rita"),
+        ]
         assert lim.review_counts(s, V)["heatmap_on_marker"] == {"confirmed": 1, "rejected": 0}
         assert s.scalar(select(FlagReview.id).where(FlagReview.model_version != V)) is None
     assert page_ids(library, lim.LimitsFilter(review="confirmed")) == [ids["fp_marker"]]
     assert page_ids(library, lim.LimitsFilter(review="rejected")) == [ids["fn_border"]]
     # Unreviewed: carries a flag nobody judged yet (fp_marker still has two, fn_border one).
-    assert page_ids(library, lim.LimitsFilter(review="unreviewed")) == [ids["unlabelled"], ids["fp_marker"], ids["fn_border"], ids["ok_marker"]]
+    assert page_ids(library, lim.LimitsFilter(review="unreviewed")) == [
+        ids["unlabelled"],
+        ids["fp_marker"],
+        ids["fn_border"],
+        ids["ok_marker"],
+    ]
     # The review state follows the flags filtered on.
     assert page_ids(library, lim.LimitsFilter(flags=["heatmap_on_marker"], review="unreviewed")) == [ids["ok_marker"]]
     assert page_ids(library, lim.LimitsFilter(flags=["heatmap_on_border"], review="confirmed")) == []
@@ -200,13 +250,27 @@ def test_summary_figures(library):
     ids = build(library)
     with session_scope(library) as s:
         shares = {o.case_id: (o.lung_share, o.correct) for o in lim.lung_share_outcomes(s, V)}
-        assert set(shares) == {ids[k] for k in ("fp_marker", "fn_border", "ok_marker", "ok_clean", "ok_clean2", "fp_clean")}
-        assert shares[ids["fp_marker"]] == (pytest.approx(0.2), False) and shares[ids["ok_clean"]] == (pytest.approx(0.9), True)
-        assert lim.flag_counts(s, V) == {"heatmap_on_marker": 2, "heatmap_on_border": 1, "heatmap_outside_lungs": 3,
-                                         "marker_dependent": 1}
+        assert set(shares) == {
+            ids[k] for k in ("fp_marker", "fn_border", "ok_marker", "ok_clean", "ok_clean2", "fp_clean")
+        }
+        assert shares[ids["fp_marker"]] == (pytest.approx(0.2), False) and shares[ids["ok_clean"]] == (
+            pytest.approx(0.9),
+            True,
+        )
+        assert lim.flag_counts(s, V) == {
+            "heatmap_on_marker": 2,
+            "heatmap_on_border": 1,
+            "heatmap_outside_lungs": 3,
+            "marker_dependent": 1,
+        }
         errors = {k: (e.cases, e.wrong) for k, e in lim.error_rate_by_flag(s, V).items()}
-        assert errors == {"heatmap_on_marker": (2, 1), "heatmap_on_border": (1, 1), "heatmap_outside_lungs": (2, 2),
-                          "marker_dependent": (1, 1), lim.NO_FLAG: (3, 1)}
+        assert errors == {
+            "heatmap_on_marker": (2, 1),
+            "heatmap_on_border": (1, 1),
+            "heatmap_outside_lungs": (2, 2),
+            "marker_dependent": (1, 1),
+            lim.NO_FLAG: (3, 1),
+        }
         summary = lim.limits_summary(s, V)
         assert summary["lung_share"]["correct"] == {"cases": 3, "mean": pytest.approx((0.55 + 0.9 + 0.8) / 3)}
         assert summary["lung_share"]["wrong"] == {"cases": 3, "mean": pytest.approx((0.2 + 0.35 + 0.7) / 3)}
@@ -243,20 +307,40 @@ def test_upgrade_from_0004_keeps_predictions_and_adds_the_limits_tables(library_
     upgrade(engine, "0004")
     img = encode_image(np.arange(64 * 64, dtype=np.uint8).reshape(64, 64))
     with engine.begin() as conn:  # rows as revision 0004 wrote them, with plain SQL
-        conn.execute(text("INSERT INTO images (id, sha256, width, height, source_format, png, thumbnail, created_at) "
-                          "VALUES (1, :h, 64, 64, 'PNG', :p, :t, CURRENT_TIMESTAMP)"), {"h": img.sha256, "p": img.png, "t": img.thumbnail})
-        conn.execute(text("INSERT INTO cases (id, image_id, title, source, truth_label, notes, revision, created_at, updated_at) "
-                          "VALUES (1, 1, 'old case', 'test', 'NORMAL', '', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
-        conn.execute(text("INSERT INTO predictions (id, image_id, model_version, probability, label, threshold, cam, "
-                          "cam_height, cam_width, cam_target, cam_summary, created_at) VALUES (1, 1, :v, 0.9, 'PNEUMONIA', 0.5, "
-                          ":cam, 1, 1, 'PNEUMONIA', '{}', CURRENT_TIMESTAMP)"), {"v": V, "cam": repo.pack_cam(np.ones((1, 1)))})
+        conn.execute(
+            text(
+                "INSERT INTO images (id, sha256, width, height, source_format, png, thumbnail, created_at) "
+                "VALUES (1, :h, 64, 64, 'PNG', :p, :t, CURRENT_TIMESTAMP)"
+            ),
+            {"h": img.sha256, "p": img.png, "t": img.thumbnail},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO cases (id, image_id, title, source, truth_label, notes, revision, created_at, updated_at) "
+                "VALUES (1, 1, 'old case', 'test', 'NORMAL', '', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO predictions (id, image_id, model_version, probability, label, threshold, cam, "
+                "cam_height, cam_width, cam_target, cam_summary, created_at) VALUES (1, 1, :v, 0.9, 'PNEUMONIA', 0.5, "
+                ":cam, 1, 1, 'PNEUMONIA', '{}', CURRENT_TIMESTAMP)"
+            ),
+            {"v": V, "cam": repo.pack_cam(np.ones((1, 1)))},
+        )
     ensure_library(library_url)
     assert current_revision(engine) == "0007"  # the head
     assert {"limits", "lung_share", "lung_mask"} <= {c["name"] for c in inspect(engine).get_columns("predictions")}
     assert {"prediction_flags", "flag_reviews", "limit_tags"} <= set(inspect(engine).get_table_names())
     with session_scope(engine) as s:
         pred = s.get(Prediction, 1)
-        assert (pred.probability, pred.label, pred.limits, pred.lung_share, pred.lung_mask) == (0.9, "PNEUMONIA", None, None, None)
+        assert (pred.probability, pred.label, pred.limits, pred.lung_share, pred.lung_mask) == (
+            0.9,
+            "PNEUMONIA",
+            None,
+            None,
+            None,
+        )
         assert repo.predictions_without_limits(s, V) == [(1, 1)]
         repo.set_prediction_limits(s, 1, make_limits(0.2, ["heatmap_outside_lungs"]), b"mask")
         lim.review_flag(s, 1, V, "heatmap_outside_lungs", "confirmed", "rita")
@@ -267,10 +351,21 @@ def test_upgrade_from_0004_keeps_predictions_and_adds_the_limits_tables(library_
 
 
 def test_limits_stats_cli(library, library_url, cli_env):
-    run = lambda *args: subprocess.run([sys.executable, "-m", "db", "limits-stats", *args], cwd=REPO, env=cli_env,
-                                       capture_output=True, text=True, timeout=120)
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "db", "limits-stats", *args],
+            cwd=REPO,
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     empty = run()
-    assert empty.returncode == 2 and empty.stderr.strip() == "error: no prediction carries limits figures yet; run `python -m db limits` first"
+    assert (
+        empty.returncode == 2
+        and empty.stderr.strip() == "error: no prediction carries limits figures yet; run `python -m db limits` first"
+    )
     build(library)
     done = run("--json")
     assert done.returncode == 0, done.stderr

@@ -1,4 +1,5 @@
 """Streamlit AppTest of the Case Gallery, teaching sets, demo seeding, Save to library, and a lost database."""
+
 import pytest
 from auth_support import logged_in
 from db_support import pg_server, small_folder
@@ -44,7 +45,9 @@ def fill(url, folder, weights_dir=None):
     return import_folder(ensure_library(url), folder, ModelService(weights_dir) if weights_dir else None)
 
 
-def test_gallery_with_placeholder_shows_cases_but_never_predictions(library_env, use_placeholder, kermany_test_dir, tmp_path):
+def test_gallery_with_placeholder_shows_cases_but_never_predictions(
+    library_env, use_placeholder, kermany_test_dir, tmp_path
+):
     fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=2, loose=1))
     at = gallery(fresh_app())
     assert not at.exception, at.exception
@@ -87,7 +90,11 @@ def test_filter_open_edit_and_record_ground_truth(library_env, use_trained_weigh
     with session_scope(ensure_library(library_env)) as s:
         case = repo.get_case(s, case_id)
         assert case.notes == "Look at the right lower zone." and [t.tag for t in case.tags] == ["classic", "lobar"]
-        assert [(h.old_label, h.new_label, h.changed_by) for h in repo.truth_history(s, case_id)][-1] == ("PNEUMONIA", "NORMAL", "Dr Ada")
+        assert [(h.old_label, h.new_label, h.changed_by) for h in repo.truth_history(s, case_id)][-1] == (
+            "PNEUMONIA",
+            "NORMAL",
+            "Dr Ada",
+        )
     at.button(key="case_back").click().run()
     at.selectbox(key="f_truth").set_value("Any").run()
     at.multiselect(key="f_tags").set_value(["lobar"]).run()
@@ -154,7 +161,9 @@ def test_save_to_library_from_analyze_links_repeats(library_env, use_trained_wei
         assert repo.stats(s) == {"cases": 1, "images": 1, "predictions": 1, "reports": 0, "teaching_sets": 0}
 
 
-def test_lost_database_shows_a_message_and_keeps_unsaved_notes(pg_server, monkeypatch, use_placeholder, kermany_test_dir, tmp_path):
+def test_lost_database_shows_a_message_and_keeps_unsaved_notes(
+    pg_server, monkeypatch, use_placeholder, kermany_test_dir, tmp_path
+):
     url = pg_server.create_database()
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("CXR_SEED_DEMO", "0")
@@ -180,8 +189,9 @@ def test_lost_database_shows_a_message_and_keeps_unsaved_notes(pg_server, monkey
         pg_server.drop_database(url)
 
 
-def test_instructor_reference_scores_the_report_in_the_case_and_on_its_card(library_env, use_trained_weights,
-                                                                           kermany_test_dir, tmp_path):
+def test_instructor_reference_scores_the_report_in_the_case_and_on_its_card(
+    library_env, use_trained_weights, kermany_test_dir, tmp_path
+):
     fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=1, loose=0), use_trained_weights)
     at = gallery(fresh_app())
     case_id = int([b.key for b in at.button if b.key and b.key.startswith("open_")][0].split("_")[1])
@@ -226,4 +236,6 @@ def test_instructor_reference_scores_the_report_in_the_case_and_on_its_card(libr
 
     expected = score_report_content(content, language, summary)
     assert f"{expected.rouge_l_f:.2f}" == f"{close_rouge:.2f}"
-    assert cards == [f"ROUGE-L {expected.rouge_l_f:.2f} · BLEU {expected.bleu:.0f}"]  # only the case with a reference and a report
+    assert cards == [
+        f"ROUGE-L {expected.rouge_l_f:.2f} · BLEU {expected.bleu:.0f}"
+    ]  # only the case with a reference and a report

@@ -1,4 +1,5 @@
 """No identifier from file metadata reaches the library; parallel writers never lose a write."""
+
 import multiprocessing as mp
 from pathlib import Path
 
@@ -12,7 +13,16 @@ from db import teaching
 from db.codec import encode_image
 from db.engine import dispose_engines, ensure_library, session_scope
 
-IDENTIFIERS = ["Doe^Janet", "Janet", "PID-7734291", "19650412", "St Elsewhere Hospital", "Elsewhere", "ACC-99812", "Dr^Who"]
+IDENTIFIERS = [
+    "Doe^Janet",
+    "Janet",
+    "PID-7734291",
+    "19650412",
+    "St Elsewhere Hospital",
+    "Elsewhere",
+    "ACC-99812",
+    "Dr^Who",
+]
 
 
 def identified_dicom(path: Path, pixels: np.ndarray) -> Path:
@@ -53,7 +63,9 @@ def test_dicom_identifiers_never_reach_the_database_file(tmp_path, kermany_test_
     service = ModelService(trained_weights_dir)
     summary = import_folder(engine, tmp_path / "in", service)
     assert summary.added == 1 and summary.predictions_added == 1
-    other = identified_dicom(tmp_path / "other.dcm", np.ascontiguousarray(gray[::-1]))  # a second image, via the Analyze path
+    other = identified_dicom(
+        tmp_path / "other.dcm", np.ascontiguousarray(gray[::-1])
+    )  # a second image, via the Analyze path
     saved = save_analysis(engine, analyze_bytes(service, other.read_bytes()), title="upload")
     assert saved.created and saved.prediction_stored
     with session_scope(engine) as s:

@@ -1,4 +1,5 @@
 """Schema, migrations and connection settings on SQLite and PostgreSQL."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -26,11 +27,23 @@ def test_migrated_schema_matches_the_models(library):
 
 
 def test_every_gallery_filter_has_an_index(library):
-    names = {ix["name"] for table in ("cases", "predictions", "case_tags", "teaching_set_items", "reports")
-             for ix in inspect(library).get_indexes(table)}
-    assert {"ix_cases_truth_label", "ix_cases_created_at", "ix_cases_title", "ix_cases_difficulty",
-            "ix_predictions_model_label", "ix_predictions_model_probability", "ix_case_tags_tag",
-            "ix_teaching_set_items_case", "ix_teaching_set_items_set_position", "ix_reports_case_created"} <= names
+    names = {
+        ix["name"]
+        for table in ("cases", "predictions", "case_tags", "teaching_set_items", "reports")
+        for ix in inspect(library).get_indexes(table)
+    }
+    assert {
+        "ix_cases_truth_label",
+        "ix_cases_created_at",
+        "ix_cases_title",
+        "ix_cases_difficulty",
+        "ix_predictions_model_label",
+        "ix_predictions_model_probability",
+        "ix_case_tags_tag",
+        "ix_teaching_set_items_case",
+        "ix_teaching_set_items_set_position",
+        "ix_reports_case_created",
+    } <= names
 
 
 def test_upgrade_from_the_first_revision_keeps_every_row(library_url):
@@ -41,15 +54,31 @@ def test_upgrade_from_the_first_revision_keeps_every_row(library_url):
     assert "reference_text" not in {c["name"] for c in inspect(engine).get_columns("cases")}
     img = encode_image(np.arange(64 * 64, dtype=np.uint8).reshape(64, 64))
     with engine.begin() as conn:  # rows written by the first schema, with plain SQL
-        conn.execute(text("INSERT INTO images (id, sha256, width, height, source_format, png, thumbnail, created_at) "
-                          "VALUES (1, :h, 64, 64, 'PNG', :p, :t, CURRENT_TIMESTAMP)"), {"h": img.sha256, "p": img.png, "t": img.thumbnail})
-        conn.execute(text("INSERT INTO cases (id, image_id, title, source, truth_label, truth_set_by, notes, revision, created_at, updated_at) "
-                          "VALUES (1, 1, 'old case', 'test', 'NORMAL', 'dr a', 'kept notes', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        conn.execute(
+            text(
+                "INSERT INTO images (id, sha256, width, height, source_format, png, thumbnail, created_at) "
+                "VALUES (1, :h, 64, 64, 'PNG', :p, :t, CURRENT_TIMESTAMP)"
+            ),
+            {"h": img.sha256, "p": img.png, "t": img.thumbnail},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO cases (id, image_id, title, source, truth_label, truth_set_by, notes, revision, created_at, updated_at) "
+                "VALUES (1, 1, 'old case', 'test', 'NORMAL', 'dr a', 'kept notes', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
         conn.execute(text("INSERT INTO case_tags (case_id, tag) VALUES (1, 'lobar')"))
-        conn.execute(text("INSERT INTO reports (id, case_id, content, created_at) VALUES (1, 1, :c, CURRENT_TIMESTAMP)"),
-                     {"c": '{"text": "an old report"}'})
-        conn.execute(text("INSERT INTO teaching_sets (id, name, description, published, created_at, updated_at) "
-                          "VALUES (1, 'set', '', :f, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"f": False})
+        conn.execute(
+            text("INSERT INTO reports (id, case_id, content, created_at) VALUES (1, 1, :c, CURRENT_TIMESTAMP)"),
+            {"c": '{"text": "an old report"}'},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO teaching_sets (id, name, description, published, created_at, updated_at) "
+                "VALUES (1, 'set', '', :f, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"f": False},
+        )
         conn.execute(text("INSERT INTO teaching_set_items (set_id, case_id, position) VALUES (1, 1, 0)"))
 
     ensure_library(library_url)  # what the app does on start
@@ -57,12 +86,24 @@ def test_upgrade_from_the_first_revision_keeps_every_row(library_url):
     with session_scope(engine) as s:
         report = s.get(Report, 1)
         assert report.content == {"text": "an old report"}
-        assert (report.language, report.source, report.status, report.version, report.image_id) == ("en", "offline", "ok", 1, 1)
-        row = s.execute(text("SELECT c.title, c.notes, c.truth_label, t.tag, i.png FROM cases c JOIN case_tags t ON t.case_id = c.id "
-                             "JOIN images i ON i.id = c.image_id")).one()
+        assert (report.language, report.source, report.status, report.version, report.image_id) == (
+            "en",
+            "offline",
+            "ok",
+            1,
+            1,
+        )
+        row = s.execute(
+            text(
+                "SELECT c.title, c.notes, c.truth_label, t.tag, i.png FROM cases c JOIN case_tags t ON t.case_id = c.id "
+                "JOIN images i ON i.id = c.image_id"
+            )
+        ).one()
         assert row[:4] == ("old case", "kept notes", "NORMAL", "lobar") and bytes(row[4]) == img.png
         assert s.execute(text("SELECT count(*) FROM teaching_set_items")).scalar() == 1
-        s.add(Report(id=2, case_id=1, content={"x": 1}, language="fr", source="gemini", version=2))  # new columns usable
+        s.add(
+            Report(id=2, case_id=1, content={"x": 1}, language="fr", source="gemini", version=2)
+        )  # new columns usable
         case = s.get(Case, 1)
         assert (case.reference_text, case.reference_by, case.reference_at, case.revision) == (None, None, None, 1)
         case.reference_text, case.reference_by, case.reference_at = "Right lower lobe consolidation.", "dr a", utcnow()
@@ -96,9 +137,11 @@ def test_default_library_is_a_sqlite_file_in_the_data_folder(tmp_path, monkeypat
 
 
 def test_db_package_never_loads_torch():
-    code = ("import sys, db, db.repository, db.limits, db.teaching, db.users, db.quiz, db.class_results, db.exchange, db.codec, db.bench, db.cli, db.models, db.engine;"
-            "db.cli.build_parser();"
-            "bad = [m for m in ('torch', 'torchvision', 'core.model') if m in sys.modules];"
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, db, db.repository, db.limits, db.teaching, db.users, core.services.quiz, db.class_results, core.services.set_exchange, db.codec, db.bench, db.cli, db.models, db.engine;"
+        "db.cli.build_parser();"
+        "bad = [m for m in ('torch', 'torchvision', 'core.models.classifier') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -3,6 +3,7 @@
 Needs Debian's chromium (test.sh installs it). Playwright drives it through its
 executable_path, so no browser is downloaded.
 """
+
 import os
 import re
 import shutil
@@ -17,8 +18,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 if CHROMIUM is None:
     if os.environ.get("CI"):
@@ -58,22 +66,52 @@ def app_server(trained_weights_dir, tmp_path_factory, e2e_data_dir, kermany_test
 
     port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
-    env = {**os.environ, "CXR_WEIGHTS_DIR": str(trained_weights_dir), "CXR_SEED_DEMO": "0",
-           "CXR_DATA_DIR": str(e2e_data_dir)}
+    env = {
+        **os.environ,
+        "CXR_WEIGHTS_DIR": str(trained_weights_dir),
+        "CXR_SEED_DEMO": "0",
+        "CXR_DATA_DIR": str(e2e_data_dir),
+    }
     for name in ("DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         env.pop(name, None)
     # Every page needs a login: make the instructor the way the README says (the real CLI).
-    subprocess.run([sys.executable, "-m", "db", "users", "create", E2E_USER, "--role", "instructor"], cwd=REPO,
-                   env={**env, "CXR_NEW_USER_PASSWORD": E2E_PASSWORD}, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "db", "users", "create", E2E_USER, "--role", "instructor"],
+        cwd=REPO,
+        env={**env, "CXR_NEW_USER_PASSWORD": E2E_PASSWORD},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     # A few labelled cases for the quiz, imported with the real CLI.
     cases = small_folder(kermany_test_dir, tmp_path_factory.mktemp("cases"), per_class=1, loose=0)
-    subprocess.run([sys.executable, "-m", "db", "import", str(cases)], cwd=REPO, env=env, check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "db", "import", str(cases)],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "Home.py",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -1,4 +1,5 @@
 """Input guard: the fit on synthetic features, then end to end with real weights files and images."""
+
 import io
 import json
 import os
@@ -78,6 +79,7 @@ def test_saved_guard_loads_only_for_its_weights(tmp_path):
 
 # ---- end to end: the guard fitted by the real export on random-weights ResNet34 --------------
 
+
 def png_bytes(array) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.asarray(array)).save(buf, format="PNG")
@@ -112,7 +114,10 @@ def test_photo_and_document_refused_chest_xray_accepted(guarded, kermany_test_di
     with pytest.raises(InputFlagged, match="colour"):
         analyze_bytes(guarded, png_bytes(data.astronaut()))
     # Held-out chest X-rays (the fit saw 60 train images) pass, and lie nearer than any photo.
-    xrays = sorted((kermany_test_dir / "NORMAL").glob("*.jpeg"))[-5:] + sorted((kermany_test_dir / "PNEUMONIA").glob("*.jpeg"))[-5:]
+    xrays = (
+        sorted((kermany_test_dir / "NORMAL").glob("*.jpeg"))[-5:]
+        + sorted((kermany_test_dir / "PNEUMONIA").glob("*.jpeg"))[-5:]
+    )
     verdicts = [analyze_bytes(guarded, p.read_bytes(), force=True).guard for p in xrays]
     distances = [v.distance for v in verdicts]
     assert sum(v.verdict == "in_distribution" for v in verdicts) >= 6, (distances, verdicts[0].threshold)
@@ -132,8 +137,9 @@ def test_override_is_recorded(guarded):
 
 def run_cli(*args, weights_dir):
     env = dict(os.environ, CXR_WEIGHTS_DIR=str(weights_dir))
-    return subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_cli_refuses_a_photo_unless_forced(exported_weights_dir, tmp_path):
@@ -152,8 +158,9 @@ def test_cli_refuses_a_photo_unless_forced(exported_weights_dir, tmp_path):
 
 
 def test_guard_eval_reports_rates_per_category(exported_weights_dir):
-    done = run_cli("guard-eval", "--json", "--weights", exported_weights_dir, "--limit", 20,
-                   weights_dir=exported_weights_dir)
+    done = run_cli(
+        "guard-eval", "--json", "--weights", exported_weights_dir, "--limit", 20, weights_dir=exported_weights_dir
+    )
     assert done.returncode == 0, done.stderr
     cats = json.loads(done.stdout)["categories"]
     kermany = cats["chest X-ray: kermany224/test (held out)"]

@@ -3,6 +3,7 @@
 All inputs are built in memory with Pillow / numpy / pydicom, except the real chest CR
 files shipped by the pydicom-data package.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -570,7 +571,10 @@ REFUSALS = {
     "DICOM cut after the preamble": (lambda: _valid_dicom()[:140], "DICOM file is truncated or corrupt"),
     "DICOM cut in its header": (lambda: _valid_dicom()[:300], "DICOM file is truncated or corrupt"),
     "DICOM cut in the pixel data": (lambda: _valid_dicom()[:-5000], "DICOM file is truncated or corrupt"),
-    "DICOM with garbage JPEG 2000": (_garbage_j2k_dicom, "JPEG 2000 Image Compression (Lossless Only)) cannot be decoded"),
+    "DICOM with garbage JPEG 2000": (
+        _garbage_j2k_dicom,
+        "JPEG 2000 Image Compression (Lossless Only)) cannot be decoded",
+    ),
     "DICOM with garbage JPEG": (_garbage_jpeg_dicom, "cannot be decoded"),
     "tiny DICOM": (_small_dicom, f"at least {MIN_SIDE} px a side"),
     "8000x8000 DICOM header": (_big_dicom_header, "limit is 50 megapixels"),

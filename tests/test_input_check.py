@@ -4,6 +4,7 @@ Stage 1's rules on synthetic lung-probability maps whose answer is known; then t
 U-Net on real films, photos and rotated films; then the whole path (analysis, JSON, facts,
 offline report) for a chest film that stage 2 warns about; and the batch command line.
 """
+
 from __future__ import annotations
 
 import io
@@ -26,8 +27,10 @@ from core.reliability import frontal_check as fc
 
 REPO = Path(__file__).resolve().parent.parent
 WEIGHTS = REPO / "weights"
-committed = pytest.mark.skipif(not ((WEIGHTS / WEIGHTS_FILE).is_file() and (WEIGHTS / LUNG_WEIGHTS).is_file()),
-                               reason="needs the committed classifier and lung segmenter")
+committed = pytest.mark.skipif(
+    not ((WEIGHTS / WEIGHTS_FILE).is_file() and (WEIGHTS / LUNG_WEIGHTS).is_file()),
+    reason="needs the committed classifier and lung segmenter",
+)
 
 
 def lung_map(*boxes, sure: float = 0.98) -> np.ndarray:
@@ -41,16 +44,19 @@ def lung_map(*boxes, sure: float = 0.98) -> np.ndarray:
 LEFT, RIGHT = (40, 180, 30, 100), (40, 180, 124, 194)
 
 
-@pytest.mark.parametrize("prob, colour, code", [
-    (lung_map(LEFT, RIGHT), 0.0, fc.PASSED),
-    (lung_map(LEFT, RIGHT), 40.0, fc.COLOUR),
-    (lung_map(), 0.0, fc.NO_LUNGS),
-    (lung_map((40, 180, 40, 180)), 0.0, fc.ONE_FIELD),  # one large field: a lateral view's look
-    (lung_map(LEFT, (40, 60, 150, 160)), 0.0, fc.ONE_FIELD),  # the second far too small
-    (lung_map((10, 90, 60, 160), (130, 210, 60, 160)), 0.0, fc.NOT_SIDE_BY_SIDE),  # one above the other
-    (lung_map((0, 224, 0, 105), (0, 224, 119, 224)), 0.0, fc.ODD_SIZE),  # "lungs" fill the frame
-    (lung_map(LEFT, RIGHT, sure=0.7), 0.0, fc.UNSURE_SEGMENTATION),
-])
+@pytest.mark.parametrize(
+    "prob, colour, code",
+    [
+        (lung_map(LEFT, RIGHT), 0.0, fc.PASSED),
+        (lung_map(LEFT, RIGHT), 40.0, fc.COLOUR),
+        (lung_map(), 0.0, fc.NO_LUNGS),
+        (lung_map((40, 180, 40, 180)), 0.0, fc.ONE_FIELD),  # one large field: a lateral view's look
+        (lung_map(LEFT, (40, 60, 150, 160)), 0.0, fc.ONE_FIELD),  # the second far too small
+        (lung_map((10, 90, 60, 160), (130, 210, 60, 160)), 0.0, fc.NOT_SIDE_BY_SIDE),  # one above the other
+        (lung_map((0, 224, 0, 105), (0, 224, 119, 224)), 0.0, fc.ODD_SIZE),  # "lungs" fill the frame
+        (lung_map(LEFT, RIGHT, sure=0.7), 0.0, fc.UNSURE_SEGMENTATION),
+    ],
+)
 def test_stage1_rules_on_maps_with_a_known_answer(prob, colour, code):
     verdict = fc.check_frontal(prob, colour)
     assert verdict.code == code, verdict
@@ -73,7 +79,10 @@ def service() -> ModelService:
 def test_real_films_pass_stage1_and_non_chest_images_are_refused_there(service, kermany_test_dir):
     from skimage import data
 
-    films = sorted((kermany_test_dir / "NORMAL").glob("*.jpeg"))[:4] + sorted((kermany_test_dir / "PNEUMONIA").glob("*.jpeg"))[:4]
+    films = (
+        sorted((kermany_test_dir / "NORMAL").glob("*.jpeg"))[:4]
+        + sorted((kermany_test_dir / "PNEUMONIA").glob("*.jpeg"))[:4]
+    )
     for path in films:
         guard = analyze_bytes(service, path.read_bytes()).guard
         assert guard.frontal["passed"] and guard.stage == 2, (path.name, guard)
@@ -114,8 +123,9 @@ def replace_guard_threshold(service: ModelService, threshold: float) -> ModelSer
 
 def run_cli(*args):
     env = dict(os.environ, CXR_WEIGHTS_DIR=str(WEIGHTS))
-    return subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @committed
@@ -143,11 +153,21 @@ def test_batch_cli_gives_one_json_line_per_file(tmp_path, kermany_test_dir):
 def test_a_stored_verdict_reads_back_whole_and_older_records_still_read():
     from core.reliability.input_check import IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, GuardVerdict
 
-    verdict = GuardVerdict(OUT_OF_DISTRIBUTION, "unlike", 31.5, 27.5, 0.0, 0.4, stage=2,
-                           frontal={"passed": True, "code": fc.PASSED})
+    verdict = GuardVerdict(
+        OUT_OF_DISTRIBUTION, "unlike", 31.5, 27.5, 0.0, 0.4, stage=2, frontal={"passed": True, "code": fc.PASSED}
+    )
     again = GuardVerdict.from_dict(json.loads(json.dumps(verdict.to_dict())))
     assert again == verdict and again.unlike_training and not again.flagged
-    older = GuardVerdict.from_dict({"verdict": IN_DISTRIBUTION, "reason": "ok", "distance": 3.0, "threshold": 27.5,
-                                    "colourfulness": 0.0, "familiarity_percentile": 80.0, "overridden": False})
+    older = GuardVerdict.from_dict(
+        {
+            "verdict": IN_DISTRIBUTION,
+            "reason": "ok",
+            "distance": 3.0,
+            "threshold": 27.5,
+            "colourfulness": 0.0,
+            "familiarity_percentile": 80.0,
+            "overridden": False,
+        }
+    )
     assert older.stage is None and older.frontal is None and not older.unlike_training
     assert GuardVerdict.from_dict(None) is None

@@ -1,4 +1,5 @@
 """Model-limits building blocks: markers, lung masks, CAM shares, probes, flags, the CLI faces."""
+
 import copy
 import json
 import subprocess
@@ -128,8 +129,14 @@ def test_contour_is_drawn_at_the_image_size():
 
 
 def metrics(**changes) -> dict:
-    base = {"lung_share": 0.8, "border_share": 0.05, "marker_share": 0.0, "peak_region": "lung", "markers": [],
-            "counterfactual": {"marker_delta": None}}
+    base = {
+        "lung_share": 0.8,
+        "border_share": 0.05,
+        "marker_share": 0.0,
+        "peak_region": "lung",
+        "markers": [],
+        "counterfactual": {"marker_delta": None},
+    }
     base.update(changes)
     return base
 
@@ -147,8 +154,19 @@ def test_flags_fire_on_their_thresholds_only():
 
 
 def test_thresholds_load_only_for_their_own_classifier(tmp_path):
-    (tmp_path / "limits.json").write_text(json.dumps({"classifier_sha256": "abc", "thresholds": {
-        "lung_share_below": 0.3, "border_share_above": 0.2, "marker_share_above": 0.04, "marker_delta_above": 0.05}}))
+    (tmp_path / "limits.json").write_text(
+        json.dumps(
+            {
+                "classifier_sha256": "abc",
+                "thresholds": {
+                    "lung_share_below": 0.3,
+                    "border_share_above": 0.2,
+                    "marker_share_above": 0.04,
+                    "marker_delta_above": 0.05,
+                },
+            }
+        )
+    )
     assert Thresholds.load(tmp_path, "abc").fitted and Thresholds.load(tmp_path, "abc").lung_share_below == 0.3
     stale = Thresholds.load(tmp_path, "other")
     assert not stale.fitted and stale.lung_share_below == DEFAULT_THRESHOLDS["lung_share_below"]
@@ -165,7 +183,9 @@ def test_probe_measures_the_counterfactuals_it_reports(limits_weights_dir):
     m = probe.metrics
     assert m["markers"] and probe.marker_erased is not None
     # The stored probabilities are the model's on the stored counterfactual images.
-    again = service.forward(normalize(torch.from_numpy(np.stack([probe.marker_erased, probe.outside_blanked]))[:, None]))
+    again = service.forward(
+        normalize(torch.from_numpy(np.stack([probe.marker_erased, probe.outside_blanked]))[:, None])
+    )
     assert m["counterfactual"]["p_marker_erased"] == pytest.approx(float(again.probability[0]), abs=1e-4)
     assert m["counterfactual"]["marker_delta"] == pytest.approx(float(again.probability[0]) - p, abs=2e-4)
     assert m["counterfactual"]["p_outside_blanked"] == pytest.approx(float(again.probability[1]), abs=1e-4)
@@ -178,8 +198,12 @@ def test_probe_measures_the_counterfactuals_it_reports(limits_weights_dir):
 def test_analyze_json_carries_lung_border_marker_metrics(limits_weights_dir, kermany_test_dir, monkeypatch):
     monkeypatch.setenv("CXR_WEIGHTS_DIR", str(limits_weights_dir))
     image = next((kermany_test_dir / "PNEUMONIA").glob("*.jpeg"))
-    done = subprocess.run([sys.executable, "-m", "core", "analyze", str(image), "--json", "--force"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "analyze", str(image), "--json", "--force"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)["cam_summary"]
     for key in ("lung_share", "border_share", "marker_share", "counterfactual", "flags", "faithfulness"):
@@ -194,8 +218,12 @@ def test_lungs_cli_writes_one_mask_per_image_at_its_size(limits_weights_dir, ker
     first = next((kermany_test_dir / "NORMAL").glob("*.jpeg"))
     Image.open(first).resize((300, 260)).save(src / "wide.png")
     (src / "broken.jpeg").write_bytes(b"not an image")
-    done = subprocess.run([sys.executable, "-m", "core", "lungs", str(src), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "lungs", str(src), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "broken.jpeg" in done.stderr
     mask = np.asarray(Image.open(tmp_path / "out" / "wide.png"))
@@ -205,8 +233,12 @@ def test_lungs_cli_writes_one_mask_per_image_at_its_size(limits_weights_dir, ker
 
 def test_lungs_cli_without_a_segmenter_says_so(use_trained_weights, kermany_test_dir, tmp_path):
     image = next((kermany_test_dir / "NORMAL").glob("*.jpeg"))
-    done = subprocess.run([sys.executable, "-m", "core", "lungs", str(image), "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "lungs", str(image), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2 and "no lung segmenter" in done.stderr and "Traceback" not in done.stderr
 
 

@@ -1,4 +1,5 @@
 """Streamlit AppTest of the Model Limits page on a real SQLite library holding chosen limits figures."""
+
 import pytest
 from auth_support import logged_in
 from limits_support import add_limits_case
@@ -6,6 +7,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 from test_db_pages import library_env, texts
 
+from core.settings import database_url
 from db import limits as lim
 from db import teaching
 from db.engine import ensure_library, session_scope
@@ -36,10 +38,19 @@ def limits_library(library_env, use_trained_weights):
     version = ModelService(use_trained_weights).version
     with session_scope(ensure_library(library_env)) as s:
         ids = {
-            "fp_marker": add_limits_case(s, version, 1, "NORMAL", "PNEUMONIA", 0.20,
-                                         ["heatmap_on_marker", "heatmap_outside_lungs", "marker_dependent"], -0.40),
-            "fn_border": add_limits_case(s, version, 2, "PNEUMONIA", "NORMAL", 0.35,
-                                         ["heatmap_on_border", "heatmap_outside_lungs"]),
+            "fp_marker": add_limits_case(
+                s,
+                version,
+                1,
+                "NORMAL",
+                "PNEUMONIA",
+                0.20,
+                ["heatmap_on_marker", "heatmap_outside_lungs", "marker_dependent"],
+                -0.40,
+            ),
+            "fn_border": add_limits_case(
+                s, version, 2, "PNEUMONIA", "NORMAL", 0.35, ["heatmap_on_border", "heatmap_outside_lungs"]
+            ),
             "ok_marker": add_limits_case(s, version, 3, "PNEUMONIA", "PNEUMONIA", 0.55, ["heatmap_on_marker"], 0.05),
             "ok_clean": add_limits_case(s, version, 4, "NORMAL", "NORMAL", 0.90),
             "fp_clean": add_limits_case(s, version, 5, "NORMAL", "PNEUMONIA", 0.70),
@@ -104,12 +115,17 @@ def test_detail_review_tags_and_teaching_set(limits_library):
     assert not at.exception, at.exception
     assert f"Added case #{case_id} to Model limits." in texts(at) and "In: Model limits" in texts(at)
 
-    engine = ensure_library()
+    engine = ensure_library(database_url())
     with session_scope(engine) as s:
-        reviews = s.execute(select(FlagReview.flag, FlagReview.verdict, FlagReview.reviewer, FlagReview.model_version)
-                            .order_by(FlagReview.id)).all()
-        assert [tuple(r) for r in reviews] == [("heatmap_on_marker", "confirmed", "rita", version),
-                                               ("heatmap_outside_lungs", "rejected", "rita", version)]
+        reviews = s.execute(
+            select(FlagReview.flag, FlagReview.verdict, FlagReview.reviewer, FlagReview.model_version).order_by(
+                FlagReview.id
+            )
+        ).all()
+        assert [tuple(r) for r in reviews] == [
+            ("heatmap_on_marker", "confirmed", "rita", version),
+            ("heatmap_outside_lungs", "rejected", "rita", version),
+        ]
         assert sorted(s.scalars(select(LimitTag.tag).where(LimitTag.case_id == case_id))) == ["R marker", "border"]
         [model_limits_set] = teaching.list_sets(s)
         assert model_limits_set.name == "Model limits" and teaching.set_case_ids(s, model_limits_set.id) == [case_id]
@@ -127,7 +143,7 @@ def test_a_reviewer_who_lost_the_role_cannot_write(limits_library):
     case_id = ids["fn_border"]
     at = open_page("omar", ("reviewer",))
     at.button(key=f"lim_open_{case_id}").click().run()
-    engine = ensure_library()
+    engine = ensure_library(database_url())
     with session_scope(engine) as s:  # the role is taken away while the page is open
         s.execute(UserRole.__table__.delete().where(UserRole.role == "reviewer"))
     at.button(key=f"lim_confirmed_{case_id}_heatmap_on_border").click().run()
@@ -162,7 +178,9 @@ def test_empty_state_without_figures_says_how_to_compute_them(library_env, use_t
 def test_empty_state_without_a_trained_model(library_env, use_placeholder):
     at = open_page()
     assert not at.exception, at.exception
-    assert "No trained model is installed" in texts(at) and "stays empty until a trained model is installed" in texts(at)
+    assert "No trained model is installed" in texts(at) and "stays empty until a trained model is installed" in texts(
+        at
+    )
     assert not at.image
     with session_scope(ensure_library(library_env)) as s:
         assert lim.versions_with_limits(s) == []
@@ -174,8 +192,9 @@ def test_compute_button_fills_in_the_figures_with_the_real_probe(library_env, li
 
     monkeypatch.setenv("CXR_WEIGHTS_DIR", str(limits_weights_dir))
     with session_scope(ensure_library(library_env)) as s:
-        case_id = add_limits_case(s, ModelService(limits_weights_dir).version, 1, "NORMAL", "NORMAL", 0.5,
-                                  with_limits=False)
+        case_id = add_limits_case(
+            s, ModelService(limits_weights_dir).version, 1, "NORMAL", "NORMAL", 0.5, with_limits=False
+        )
     at = open_page()
     assert not at.exception, at.exception
     at.button(key="limits_backfill").click().run()

@@ -41,6 +41,8 @@ def test_inference_and_training_evaluation_preprocess_identically(use_trained_we
     grays = [load_image(f.read_bytes()).pixels for f in files]
     batch = service.predict_grays(grays)
     single = np.array([service.forward(to_model_input(g)).probability[0] for g in grays])
-    training_path = torch.softmax(torch.from_numpy(predict_logits(service.model, np.stack(grays))) / 1.5, 1)[:, 1].numpy()
+    training_path = torch.softmax(torch.from_numpy(predict_logits(service.model, np.stack(grays))) / 1.5, 1)[
+        :, 1
+    ].numpy()
     assert np.allclose(batch, single, atol=1e-5)
     assert np.allclose(batch, training_path, atol=1e-5)

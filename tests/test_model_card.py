@@ -1,4 +1,5 @@
 """Model Card computations, the page on weights made by the real export, and `core evaluate`."""
+
 import json
 import os
 import shutil
@@ -87,6 +88,7 @@ def test_uncertainty_band_is_fitted_to_the_error_target():
 
 # ---- the page, on a weights folder written by core.export.export_run ------------------------
 
+
 def test_export_stores_test_predictions_that_reproduce_its_metrics(exported_weights_dir):
     card = mc.load_card(exported_weights_dir)
     assert card.has_predictions and len(card.labels) == 24
@@ -115,12 +117,21 @@ def test_model_card_page_with_exported_weights(exported_weights_dir, monkeypatch
     at.switch_page("pages/model_card.py").run()
     assert not at.exception, at.exception
     text = page_text(at)
-    for needle in ("doi:10.17632/rscbjbr9sj.2", "CC BY 4.0", "Pediatric only", "shortcut learning", "Domain shift",
-                   "Intended use", "bootstrap"):
+    for needle in (
+        "doi:10.17632/rscbjbr9sj.2",
+        "CC BY 4.0",
+        "Pediatric only",
+        "shortcut learning",
+        "Domain shift",
+        "Intended use",
+        "bootstrap",
+    ):
         assert needle in text, needle
     metrics = {m.label: m.value for m in at.metric[: len(mc.CI_METRICS)]}  # the top row
     card = mc.load_card(exported_weights_dir)
-    assert metrics["Accuracy"] == f"{classification_report(card.labels, card.probability, card.threshold)['accuracy']:.3f}"
+    assert (
+        metrics["Accuracy"] == f"{classification_report(card.labels, card.probability, card.threshold)['accuracy']:.3f}"
+    )
     charts = at.get("plotly_chart")
     assert len(charts) == 3  # ROC, reliability, confusion matrix
     table = at.dataframe[0].value
@@ -154,14 +165,21 @@ def test_model_card_page_without_test_predictions(use_trained_weights):
 
 # ---- `python -m core evaluate` on a small folder -----------------------------------------------
 
+
 def test_evaluate_cli_on_a_small_folder(trained_weights_dir, kermany_test_dir, tmp_path):
     for name in ("NORMAL", "PNEUMONIA"):
         (tmp_path / name).mkdir()
         for src in sorted((kermany_test_dir / name).glob("*.jpeg"))[:4]:
             shutil.copy(src, tmp_path / name / src.name)
     env = dict(os.environ, CXR_WEIGHTS_DIR=str(trained_weights_dir))
-    done = subprocess.run([sys.executable, "-m", "core", "evaluate", str(tmp_path), "--json"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "evaluate", str(tmp_path), "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["n"] == 8
@@ -169,8 +187,14 @@ def test_evaluate_cli_on_a_small_folder(trained_weights_dir, kermany_test_dir, t
     assert cm["tn"] + cm["fp"] == 4 and cm["fn"] + cm["tp"] == 4
     assert report["accuracy"] == pytest.approx((cm["tp"] + cm["tn"]) / 8)
     assert {"sensitivity", "specificity", "precision", "f1", "auc", "ece"} <= set(report)
-    empty = subprocess.run([sys.executable, "-m", "core", "evaluate", str(tmp_path / "NORMAL")], cwd=REPO, env=env,
-                           capture_output=True, text=True, timeout=300)
+    empty = subprocess.run(
+        [sys.executable, "-m", "core", "evaluate", str(tmp_path / "NORMAL")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert empty.returncode == 2 and "NORMAL/ or PNEUMONIA/" in empty.stderr
 
 
@@ -193,19 +217,35 @@ def test_model_card_shows_the_previous_model_beside_the_new(exported_weights_dir
     folder = tmp_path / "weights"
     shutil.copytree(exported_weights_dir, folder)
     meta = json.loads((folder / "classifier.json").read_text())
-    eval_block = {"categories": {"photos": {"n": 20, "expected": "refused", "refused_rate": 1.0, "warned_stage2": 0},
-                                 "adult chest CR": {"n": 1, "expected": "analysed", "refused_rate": 0.0, "warned_stage2": 1}}}
-    meta["input_check_eval"] = {"categories": {"photos": {"n": 20, "expected": "refused", "refused_rate": 0.95},
-                                               "adult chest CR": {"n": 1, "expected": "analysed", "refused_rate": 1.0}}}
+    eval_block = {
+        "categories": {
+            "photos": {"n": 20, "expected": "refused", "refused_rate": 1.0, "warned_stage2": 0},
+            "adult chest CR": {"n": 1, "expected": "analysed", "refused_rate": 0.0, "warned_stage2": 1},
+        }
+    }
+    meta["input_check_eval"] = {
+        "categories": {
+            "photos": {"n": 20, "expected": "refused", "refused_rate": 0.95},
+            "adult chest CR": {"n": 1, "expected": "analysed", "refused_rate": 1.0},
+        }
+    }
     (folder / "classifier.json").write_text(json.dumps(meta))
     previous = previous_model_card(folder)
-    assert previous["model_version"] == meta["weights_sha256"][:12] and len(previous["test_predictions"]["labels"]) == 24
+    assert (
+        previous["model_version"] == meta["weights_sha256"][:12] and len(previous["test_predictions"]["labels"]) == 24
+    )
     meta["previous_model"] = dict(previous, model_version="oldmodel0001")
     meta["input_check_eval"] = eval_block
     (folder / "classifier.json").write_text(json.dumps(meta))
     rows = mc.input_check_table(meta)
-    assert rows[1] == {"images": "adult chest CR", "expected": "analysed", "n": 1, "refused (stage 1)": 0.0,
-                       "analysed with a warning (stage 2)": 1.0, "previous model: refused": 1.0}
+    assert rows[1] == {
+        "images": "adult chest CR",
+        "expected": "analysed",
+        "n": 1,
+        "refused (stage 1)": 0.0,
+        "analysed with a warning (stage 2)": 1.0,
+        "previous model: refused": 1.0,
+    }
 
     monkeypatch.setenv("CXR_WEIGHTS_DIR", str(folder))
     at = fresh_app()

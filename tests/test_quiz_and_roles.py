@@ -1,4 +1,5 @@
 """Login, first-run setup, role refusal and a whole quiz as a student (Streamlit AppTest on a real SQLite library)."""
+
 import pytest
 from auth_support import TEST_PASSWORD, ensure_user
 from db_support import small_folder
@@ -26,7 +27,6 @@ def log_in(at: AppTest, name: str, password: str) -> AppTest:
     at.text_input(key="login_name").input(name)
     at.text_input(key="login_password").input(password)
     return at.button(key="login_submit").click().run()
-
 
 
 def test_scoring_figures():
@@ -57,7 +57,9 @@ def test_first_run_setup_creates_the_instructor_then_login_is_required(library_e
 
 
 @pytest.mark.parametrize("page", INSTRUCTOR_PAGES + ["pages/model_limits.py"])
-def test_a_student_gets_nothing_from_pages_outside_their_role(library_env, use_placeholder, kermany_test_dir, tmp_path, page):
+def test_a_student_gets_nothing_from_pages_outside_their_role(
+    library_env, use_placeholder, kermany_test_dir, tmp_path, page
+):
     fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=1, loose=0))
     ensure_user("teacher", ["instructor"])
     student = ensure_user("sam", ["student"])
@@ -105,14 +107,21 @@ def test_student_takes_a_whole_quiz_against_the_model(library_env, use_trained_w
         attempt = s.scalars(select(QuizAttempt)).one()
     assert attempt.case_ids == chosen and attempt.mode == "versus"
 
-    plan = [(truth[chosen[0]], 90), (truth[chosen[1]], 80),
-            ("NORMAL" if truth[chosen[2]] == "PNEUMONIA" else "PNEUMONIA", 60)]  # two right, one wrong
+    plan = [
+        (truth[chosen[0]], 90),
+        (truth[chosen[1]], 80),
+        ("NORMAL" if truth[chosen[2]] == "PNEUMONIA" else "PNEUMONIA", 60),
+    ]  # two right, one wrong
     for position, (answer, confidence) in enumerate(plan):
         case_id = chosen[position]
         # Before answering: neither the page nor the session holds the truth, the title or the notes.
         shown = texts(at)
         [clickable] = at.get("component_instance")  # the image, in the click-to-mark component
-        assert f"Case {position + 1} of 3" in shown and not at.image and clickable.key == f"quiz_mark_{attempt.id}_{position}"
+        assert (
+            f"Case {position + 1} of 3" in shown
+            and not at.image
+            and clickable.key == f"quiz_mark_{attempt.id}_{position}"
+        )
         assert "NORMAL" not in shown and "PNEUMONIA" not in shown and titles[case_id] not in shown
         assert "behind the heart" not in shown
         state = repr(at.session_state.to_dict())
@@ -136,18 +145,23 @@ def test_student_takes_a_whole_quiz_against_the_model(library_env, use_trained_w
         attempt = s.get(QuizAttempt, attempt.id)
         assert attempt.finished_at is not None
     assert [(a.case_id, a.answer, a.confidence, a.correct) for a in answers] == [
-        (chosen[0], plan[0][0], 0.9, True), (chosen[1], plan[1][0], 0.8, True), (chosen[2], plan[2][0], 0.6, False)]
+        (chosen[0], plan[0][0], 0.9, True),
+        (chosen[1], plan[1][0], 0.8, True),
+        (chosen[2], plan[2][0], 0.6, False),
+    ]
     assert all(a.model_label in ("NORMAL", "PNEUMONIA") and 0 <= a.model_probability <= 1 for a in answers)
     result = score(answers)
     assert (result.correct, result.answered, result.best_streak, result.current_streak) == (2, 3, 2, 0)
-    assert result.brier == pytest.approx((0.1 ** 2 + 0.2 ** 2 + 0.6 ** 2) / 3)
+    assert result.brier == pytest.approx((0.1**2 + 0.2**2 + 0.6**2) / 3)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Your accuracy"] == "2/3" and metrics["Your Brier score"] == f"{result.brier:.3f}"
     assert metrics["Model"] == f"{result.model_correct}/3"
     assert at.dataframe, "no history table"
 
 
-def test_without_a_trained_model_diagnose_works_and_versus_is_refused(library_env, use_placeholder, kermany_test_dir, tmp_path):
+def test_without_a_trained_model_diagnose_works_and_versus_is_refused(
+    library_env, use_placeholder, kermany_test_dir, tmp_path
+):
     fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=1, loose=1))  # one unlabelled case
     ensure_user("teacher", ["instructor"])
     ensure_user("sam", ["student"])

@@ -1,5 +1,6 @@
 """Click-to-mark, the reveal's report and notes, streaks across quizzes, spaced repetition, and the
 instructor dashboard with its CSV export (Streamlit AppTest on a real SQLite library)."""
+
 import base64
 import csv
 import io
@@ -74,22 +75,43 @@ def test_mark_fractions_cam_value_and_drawing():
 
 
 def _row(user, attempt, case, answer, truth, confidence=0.8, model=None, prob=None, source="Week 1"):
-    return SimpleNamespace(user=user, attempt_id=attempt, mode="diagnose", source=source, set_id=1,
-                           started_at=datetime(2026, 1, attempt, tzinfo=UTC), position=0, case_id=case,
-                           case_title=f"case {case}", answer=answer, confidence=confidence, truth_label=truth,
-                           correct=answer == truth, model_label=model, model_probability=prob, model_version="v1",
-                           mark_x=None, mark_y=None, answered_at=datetime(2026, 1, attempt, 1, tzinfo=UTC))
+    return SimpleNamespace(
+        user=user,
+        attempt_id=attempt,
+        mode="diagnose",
+        source=source,
+        set_id=1,
+        started_at=datetime(2026, 1, attempt, tzinfo=UTC),
+        position=0,
+        case_id=case,
+        case_title=f"case {case}",
+        answer=answer,
+        confidence=confidence,
+        truth_label=truth,
+        correct=answer == truth,
+        model_label=model,
+        model_probability=prob,
+        model_version="v1",
+        mark_x=None,
+        mark_y=None,
+        answered_at=datetime(2026, 1, attempt, 1, tzinfo=UTC),
+    )
 
 
 def test_class_figures_per_case_and_per_set():
-    rows = [_row("amy", 1, 10, "NORMAL", "NORMAL", model="NORMAL", prob=0.2),
-            _row("amy", 1, 11, "NORMAL", "PNEUMONIA", model="PNEUMONIA", prob=0.9),
-            _row("bob", 2, 10, "PNEUMONIA", "NORMAL", model="NORMAL", prob=0.2),
-            _row("bob", 2, 11, "NORMAL", "PNEUMONIA", model="PNEUMONIA", prob=0.9),
-            _row("bob", 3, 12, "PNEUMONIA", "PNEUMONIA", source="random from the library")]
+    rows = [
+        _row("amy", 1, 10, "NORMAL", "NORMAL", model="NORMAL", prob=0.2),
+        _row("amy", 1, 11, "NORMAL", "PNEUMONIA", model="PNEUMONIA", prob=0.9),
+        _row("bob", 2, 10, "PNEUMONIA", "NORMAL", model="NORMAL", prob=0.2),
+        _row("bob", 2, 11, "NORMAL", "PNEUMONIA", model="PNEUMONIA", prob=0.9),
+        _row("bob", 3, 12, "PNEUMONIA", "PNEUMONIA", source="random from the library"),
+    ]
     cases = per_case(rows)
     assert [(c.case_id, c.answers, c.students_right, c.model_right) for c in cases] == [
-        (11, 2, 0, True), (10, 2, 1, True), (12, 1, 1, None)]
+        (11, 2, 0, True),
+        (10, 2, 1, True),
+        (12, 1, 1, None),
+    ]
     week, rand = per_source(rows)
     assert (week.source, week.students, week.answers, week.student_accuracy) == ("Week 1", 2, 4, 0.25)
     assert (week.model_answers, week.model_accuracy, week.agreement) == (4, 1.0, 0.25)
@@ -183,7 +205,9 @@ def _assert_nothing_reveals(at: AppTest, truth_words=("NORMAL", "PNEUMONIA"), se
         assert word not in shown and word not in state and word not in sent, word
 
 
-def test_whole_quiz_with_marks_reveals_report_notes_and_hot_region(library_env, use_trained_weights, kermany_test_dir, tmp_path):
+def test_whole_quiz_with_marks_reveals_report_notes_and_hot_region(
+    library_env, use_trained_weights, kermany_test_dir, tmp_path
+):
     fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=2, loose=0), use_trained_weights)
     engine = ensure_library(library_env)
     with session_scope(engine) as s:
@@ -206,10 +230,19 @@ def test_whole_quiz_with_marks_reveals_report_notes_and_hot_region(library_env, 
         labels = {k: p.label for k, p in preds.items()}
         version = preds[chosen[0]].model_version
     sections = {k: f"Template text for {k}." for k in SECTION_KEYS} | {"summary": "STORED-SUMMARY of case one."}
-    SqlReportStore(engine).add(ReportRecord(image_id=sha[chosen[0]], model_version=version, prompt_version="p1",
-                                            llm_model="offline-template", language="en", source="offline",
-                                            guard_passed=True, guard_reasons=(),
-                                            content={"sections": sections, "source_reason": "no key"}))
+    SqlReportStore(engine).add(
+        ReportRecord(
+            image_id=sha[chosen[0]],
+            model_version=version,
+            prompt_version="p1",
+            llm_model="offline-template",
+            language="en",
+            source="offline",
+            guard_passed=True,
+            guard_reasons=(),
+            content={"sections": sections, "source_reason": "no key"},
+        )
+    )
     ensure_user("sam", ["student"])
     at = log_in(app().run(), "sam", TEST_PASSWORD)
     at.switch_page("pages/quiz.py").run()
@@ -245,7 +278,11 @@ def test_whole_quiz_with_marks_reveals_report_notes_and_hot_region(library_env, 
     at.radio(key=f"quiz_answer_{attempt_id}_1").set_value("NORMAL")
     at.button(key=f"quiz_submit_{attempt_id}_1").click().run()
     shown = texts(at)
-    assert "outside the model's hot regions" in shown and f"{cam_value_at(cams[chosen[1]], ((cold_col + .5) / 224, (cold_row + .5) / 224), shape[chosen[1]]):.2f}" in shown
+    assert (
+        "outside the model's hot regions" in shown
+        and f"{cam_value_at(cams[chosen[1]], ((cold_col + 0.5) / 224, (cold_row + 0.5) / 224), shape[chosen[1]]):.2f}"
+        in shown
+    )
     assert "No report is stored for this case yet." in shown and "No instructor's notes" in shown
     at.button(key=f"quiz_next_{attempt_id}_1").click().run()
 
@@ -314,7 +351,7 @@ def test_streak_runs_across_quizzes_and_a_missed_case_comes_back(four_cases):
 
 @pytest.fixture
 def class_results(library_env, use_trained_weights, kermany_test_dir, tmp_path):
-    """Two students' quizzes on a published set of three cases (and one random quiz), stored through db.quiz."""
+    """Two students' quizzes on a published set of three cases (and one random quiz), stored through core.services.quiz."""
     fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=2, loose=0), use_trained_weights)
     engine = ensure_library(library_env)
     with session_scope(engine) as s:
@@ -331,8 +368,10 @@ def class_results(library_env, use_trained_weights, kermany_test_dir, tmp_path):
     def wrong(case_id):
         return "NORMAL" if truth[case_id] == "PNEUMONIA" else "PNEUMONIA"
 
-    plan = {sam: [(truth[a], 0.9, (0.25, 0.5)), (wrong(b), 0.6, None), (truth[c], 0.8, None)],
-            kim: [(wrong(a), 0.7, None), (wrong(b), 0.55, None), (truth[c], 1.0, None)]}
+    plan = {
+        sam: [(truth[a], 0.9, (0.25, 0.5)), (wrong(b), 0.6, None), (truth[c], 0.8, None)],
+        kim: [(wrong(a), 0.7, None), (wrong(b), 0.55, None), (truth[c], 1.0, None)],
+    }
     for user_id, answers in plan.items():
         with session_scope(engine) as s:
             attempt_id = quiz.start_attempt(s, user_id, "versus", 3, set_id=week.id, model_version=version).id
@@ -382,7 +421,11 @@ def test_dashboard_per_case_per_set_and_csv(class_results, monkeypatch):
     at, downloads = _open_dashboard(monkeypatch)
     assert at.title[0].value == "Class dashboard"
     # Per case, hardest first: B (0 of 2 right), A (2 of 3), C (2 of 2); one click opens a case.
-    assert [x.key for x in at.button if x.key.startswith("dash_open_")] == [f"dash_open_{b}", f"dash_open_{a}", f"dash_open_{c}"]
+    assert [x.key for x in at.button if x.key.startswith("dash_open_")] == [
+        f"dash_open_{b}",
+        f"dash_open_{a}",
+        f"dash_open_{c}",
+    ]
     shown = texts(at)
     assert "0% (0/2)" in shown and "67% (2/3)" in shown and "100% (2/2)" in shown
     with session_scope(engine) as s:
@@ -390,8 +433,20 @@ def test_dashboard_per_case_per_set_and_csv(class_results, monkeypatch):
         attempts = {x.id: x for x in s.scalars(select(QuizAttempt))}
         names = {u.id: u.name for u in s.scalars(select(User))}
         hashes = [u.password_hash for u in s.scalars(select(User))]
-        rows = [(names[attempts[x.attempt_id].user_id], x.case_id, x.answer, x.confidence, x.correct, x.model_label,
-                 x.model_probability, x.answered_at.replace(tzinfo=UTC, microsecond=0), x.mark_x) for x in answers]
+        rows = [
+            (
+                names[attempts[x.attempt_id].user_id],
+                x.case_id,
+                x.answer,
+                x.confidence,
+                x.correct,
+                x.model_label,
+                x.model_probability,
+                x.answered_at.replace(tzinfo=UTC, microsecond=0),
+                x.mark_x,
+            )
+            for x in answers
+        ]
     truth_of = {x.case_id: x.truth_label for x in answers}
     model_b = next(r for r in rows if r[1] == b)
     assert f"{model_b[5]} {percent(model_b[6])} · {'right' if model_b[5] == truth_of[b] else 'wrong'}" in shown
@@ -410,9 +465,20 @@ def test_dashboard_per_case_per_set_and_csv(class_results, monkeypatch):
     text = downloads[-1].decode()
     assert not any(h in text for h in hashes) and "argon2" not in text and "password" not in text
     parsed = list(csv.DictReader(io.StringIO(text)))
-    assert [(p["user"], int(p["case_id"]), p["answer"], float(p["confidence"]), p["correct"] == "True",
-             p["model_label"] or None, float(p["model_probability"]) if p["model_probability"] else None,
-             datetime.fromisoformat(p["answered_at"]), float(p["mark_x"]) if p["mark_x"] else None) for p in parsed] == rows
+    assert [
+        (
+            p["user"],
+            int(p["case_id"]),
+            p["answer"],
+            float(p["confidence"]),
+            p["correct"] == "True",
+            p["model_label"] or None,
+            float(p["model_probability"]) if p["model_probability"] else None,
+            datetime.fromisoformat(p["answered_at"]),
+            float(p["mark_x"]) if p["mark_x"] else None,
+        )
+        for p in parsed
+    ] == rows
     assert len(parsed) == 7 and {p["user"] for p in parsed} == {"sam", "kim"}
 
     # Per student: accuracy per quiz over time, one line each (kim took two quizzes).
@@ -460,10 +526,20 @@ def test_latest_report_for_a_case_prefers_the_quiz_model(library):
     assert store.latest_for_case(case_id) is None
 
     def add(model_version, summary, when):
-        store.add(ReportRecord(image_id=encoded.sha256, model_version=model_version, prompt_version="p1",
-                               llm_model="offline-template", language="en", source="offline", guard_passed=True,
-                               guard_reasons=(), content={"sections": {"summary": summary}},
-                               created_at=datetime(2026, 1, when, tzinfo=UTC)))
+        store.add(
+            ReportRecord(
+                image_id=encoded.sha256,
+                model_version=model_version,
+                prompt_version="p1",
+                llm_model="offline-template",
+                language="en",
+                source="offline",
+                guard_passed=True,
+                guard_reasons=(),
+                content={"sections": {"summary": summary}},
+                created_at=datetime(2026, 1, when, tzinfo=UTC),
+            )
+        )
 
     add("m1", "old, model one", 1)
     add("m2", "newer, model two", 2)

@@ -1,4 +1,5 @@
-""""Spot the shortcut": scored against flags and reviewers' word, the answer hidden until answered."""
+""" "Spot the shortcut": scored against flags and reviewers' word, the answer hidden until answered."""
+
 import pytest
 from auth_support import TEST_PASSWORD, ensure_user
 from limits_support import add_limits_case
@@ -31,6 +32,7 @@ def test_confidence_brier_scores_non_class_answers():
         def __init__(self, correct, confidence):
             self.correct, self.confidence, self.answer, self.truth_label = correct, confidence, "lungs", "lungs"
             self.model_label = self.model_probability = None
+
     s = score([A(True, 1.0), A(False, 0.5)])
     assert s.brier == pytest.approx((0 + 0.25) / 2) and s.model_answered == 0
     assert not MODES["shortcut"].reading and MODES["shortcut"].needs_limits
@@ -42,7 +44,9 @@ def test_whole_shortcut_quiz_in_the_app(library_env, use_trained_weights):
     version = ModelService(use_trained_weights).version
     engine = ensure_library(library_env)
     with session_scope(engine) as s:
-        marker_case = add_limits_case(s, version, 1, "PNEUMONIA", "PNEUMONIA", 0.3, ["heatmap_on_marker"], marker_delta=-0.2)
+        marker_case = add_limits_case(
+            s, version, 1, "PNEUMONIA", "PNEUMONIA", 0.3, ["heatmap_on_marker"], marker_delta=-0.2
+        )
         border_case = add_limits_case(s, version, 2, "NORMAL", "PNEUMONIA", 0.2, ["heatmap_on_border"])
         clean_case = add_limits_case(s, version, 3, "NORMAL", "NORMAL", 0.9)
         no_limits = add_limits_case(s, version, 4, "NORMAL", "NORMAL", 0.9, with_limits=False)

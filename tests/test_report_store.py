@@ -1,4 +1,5 @@
 """Reports stored with their case in SQL (SQLite and PostgreSQL), and the session store's hand-over."""
+
 import dataclasses
 
 import numpy as np
@@ -17,9 +18,17 @@ def pixels(seed: int) -> np.ndarray:
 
 
 def record(sha: str, language: str = "en", summary: str = "first") -> ReportRecord:
-    return ReportRecord(image_id=sha, model_version="m1", prompt_version="p1", llm_model="offline-template",
-                        language=language, source="offline", guard_passed=False, guard_reasons=("probability differs",),
-                        content={"sections": {"summary": summary}, "source_reason": "no key"})
+    return ReportRecord(
+        image_id=sha,
+        model_version="m1",
+        prompt_version="p1",
+        llm_model="offline-template",
+        language=language,
+        source="offline",
+        guard_passed=False,
+        guard_reasons=("probability differs",),
+        content={"sections": {"summary": summary}, "source_reason": "no key"},
+    )
 
 
 def save_case(engine, gray: np.ndarray) -> int:

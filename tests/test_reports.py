@@ -1,5 +1,6 @@
 """Reports: the real google-genai SDK against a local fake Gemini server, the offline template,
 the fact guard, versioned storage, scoring, "Ask why" and the key never leaking."""
+
 from __future__ import annotations
 
 import json
@@ -35,12 +36,31 @@ from core.reports.prompt import PROMPT_VERSION, build_prompt
 from core.reports.redaction import Secret, redact
 
 FACTS = ReportFacts(
-    model_version="abc123def456", label="PNEUMONIA", probability_pneumonia=0.8734, threshold=0.5, alternative="NORMAL",
-    uncertain=False, uncertainty_basis="distance from the threshold", uncertainty_value=0.3734,
-    guard_verdict="passed", guard_detail="", cam_target="PNEUMONIA", cam_peak_zone="left_lower",
-    cam_zone_share=(("left_lower", 0.41), ("right_lower", 0.29), ("left_middle", 0.12), ("right_middle", 0.1),
-                    ("left_upper", 0.05), ("right_upper", 0.03)),
-    cam_border_share=0.214, cam_metrics=(), image_width=224, image_height=224, source_format="JPEG",
+    model_version="abc123def456",
+    label="PNEUMONIA",
+    probability_pneumonia=0.8734,
+    threshold=0.5,
+    alternative="NORMAL",
+    uncertain=False,
+    uncertainty_basis="distance from the threshold",
+    uncertainty_value=0.3734,
+    guard_verdict="passed",
+    guard_detail="",
+    cam_target="PNEUMONIA",
+    cam_peak_zone="left_lower",
+    cam_zone_share=(
+        ("left_lower", 0.41),
+        ("right_lower", 0.29),
+        ("left_middle", 0.12),
+        ("right_middle", 0.1),
+        ("left_upper", 0.05),
+        ("right_upper", 0.03),
+    ),
+    cam_border_share=0.214,
+    cam_metrics=(),
+    image_width=224,
+    image_height=224,
+    source_format="JPEG",
     quality_flags=("small",),
 )
 IMAGE = "f" * 64
@@ -49,7 +69,13 @@ IMAGE = "f" * 64
 @pytest.fixture(autouse=True)
 def no_real_gemini(monkeypatch):
     """No test may reach the real service or pick up a developer's key."""
-    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL", "CXR_GEMINI_MODEL", "CXR_GEMINI_TIMEOUT_S"):
+    for name in (
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "GOOGLE_GEMINI_BASE_URL",
+        "CXR_GEMINI_MODEL",
+        "CXR_GEMINI_TIMEOUT_S",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -68,8 +94,15 @@ def fake_gemini():
 
 
 def settings_for(server: FakeGemini, **overrides) -> GeminiSettings:
-    values = dict(api_key=Secret(FAKE_KEY), base_url=server.url, timeout_s=1.0, attempts=3,
-                  initial_delay_s=0.05, max_delay_s=0.2, jitter_s=0.0)
+    values = dict(
+        api_key=Secret(FAKE_KEY),
+        base_url=server.url,
+        timeout_s=1.0,
+        attempts=3,
+        initial_delay_s=0.05,
+        max_delay_s=0.2,
+        jitter_s=0.0,
+    )
     values.update(overrides)
     return GeminiSettings(**values)
 
@@ -95,8 +128,12 @@ SCENARIOS = [
 ]
 
 
-@pytest.mark.parametrize("script, source, passes, words, calls", SCENARIOS, ids=[s[0][0] + str(len(s[0])) for s in SCENARIOS])
-def test_fake_gemini_scenarios_end_in_a_stored_checked_report(fake_gemini, caplog, script, source, passes, words, calls):
+@pytest.mark.parametrize(
+    "script, source, passes, words, calls", SCENARIOS, ids=[s[0][0] + str(len(s[0])) for s in SCENARIOS]
+)
+def test_fake_gemini_scenarios_end_in_a_stored_checked_report(
+    fake_gemini, caplog, script, source, passes, words, calls
+):
     caplog.set_level(logging.DEBUG)
     server = fake_gemini(*script, slow_s=2.5)
     settings = settings_for(server)
@@ -192,17 +229,27 @@ def test_korean_offline_report():
     assert record.guard_passed
 
 
-@pytest.mark.parametrize("field, value, reason", [
-    ("summary", "The model's output is PNEUMONIA with a probability of pneumonia of 91.0%. It does not diagnose.",
-     "91.0%"),
-    ("summary", "The model's output is PNEUMONIA with a probability of pneumonia of 87.3%.", "notice is missing"),
-    ("attention", "There is a right-sided pneumothorax.", "pneumothorax"),
-    ("summary", "The image was classified as NORMAL. It does not diagnose.", "presents NORMAL"),
-    ("stated_label", "NORMAL", "states the class NORMAL"),
-    ("stated_probability_pneumonia", 0.2, "P(pneumonia)"),
-    ("summary", "모델은 이 영상을 정상으로 분류했습니다. 폐렴 확률은 87.3%입니다. 진단이 아닙니다.", "presents NORMAL"),
-    ("attention", "좌측 하부에 결핵이 보입니다.", "결핵"),
-])
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        (
+            "summary",
+            "The model's output is PNEUMONIA with a probability of pneumonia of 91.0%. It does not diagnose.",
+            "91.0%",
+        ),
+        ("summary", "The model's output is PNEUMONIA with a probability of pneumonia of 87.3%.", "notice is missing"),
+        ("attention", "There is a right-sided pneumothorax.", "pneumothorax"),
+        ("summary", "The image was classified as NORMAL. It does not diagnose.", "presents NORMAL"),
+        ("stated_label", "NORMAL", "states the class NORMAL"),
+        ("stated_probability_pneumonia", 0.2, "P(pneumonia)"),
+        (
+            "summary",
+            "모델은 이 영상을 정상으로 분류했습니다. 폐렴 확률은 87.3%입니다. 진단이 아닙니다.",
+            "presents NORMAL",
+        ),
+        ("attention", "좌측 하부에 결핵이 보입니다.", "결핵"),
+    ],
+)
 def test_guard_flags_each_kind_of_contradiction(field, value, reason):
     report = offline_report(FACTS, "en").model_copy(update={field: value})
     result = check_report(report, FACTS)
@@ -210,11 +257,13 @@ def test_guard_flags_each_kind_of_contradiction(field, value, reason):
 
 
 def test_guard_accepts_limits_and_rounded_numbers():
-    report = offline_report(FACTS, "en").model_copy(update={
-        "summary": "The model's output is PNEUMONIA; the probability of pneumonia is 87%. It is not a diagnosis.",
-        "further_checks": "The model cannot detect tuberculosis, effusion or a pneumothorax; a clinician would rule these out.",
-        "stated_probability_pneumonia": 87.34,  # a percentage in the number field is read as one
-    })
+    report = offline_report(FACTS, "en").model_copy(
+        update={
+            "summary": "The model's output is PNEUMONIA; the probability of pneumonia is 87%. It is not a diagnosis.",
+            "further_checks": "The model cannot detect tuberculosis, effusion or a pneumothorax; a clinician would rule these out.",
+            "stated_probability_pneumonia": 87.34,  # a percentage in the number field is read as one
+        }
+    )
     assert check_report(report, FACTS).passed, check_report(report, FACTS).reasons
 
 
@@ -281,8 +330,10 @@ def test_settings_read_the_key_and_never_show_it(monkeypatch):
     monkeypatch.setenv("CXR_GEMINI_MODEL", "gemini-test-flash")
     from_secrets = GeminiSettings.from_env({"GOOGLE_API_KEY": "AIzaOTHER-secret-key-from-streamlit-0000"})
     assert from_secrets.api_key.reveal().startswith("AIzaOTHER") and from_secrets.model == "gemini-test-flash"
-    assert redact(f"failed with {FAKE_KEY} and AIzaSomethingElse1234567890abcdefgh") == \
-        "failed with [redacted] and [redacted]"
+    assert (
+        redact(f"failed with {FAKE_KEY} and AIzaSomethingElse1234567890abcdefgh")
+        == "failed with [redacted] and [redacted]"
+    )
     monkeypatch.delenv("GEMINI_API_KEY")
     assert not GeminiSettings.from_env().online
 
@@ -306,8 +357,9 @@ def test_facts_from_a_real_analysis(use_trained_weights, xray_bytes):
 def test_facts_read_guard_uncertainty_and_lung_metrics_when_present(use_trained_weights, xray_bytes):
     """The input guard's verdict, the uncertainty read-out and lung/marker CAM metrics reach the facts."""
     analysis = analyze_bytes(ModelService(), xray_bytes)
-    analysis.guard = GuardVerdict(NOT_CHEST_XRAY, "far from the training images", 50.0, 30.0, 0.0, 0.0,
-                                  overridden=True, stage=1)
+    analysis.guard = GuardVerdict(
+        NOT_CHEST_XRAY, "far from the training images", 50.0, 30.0, 0.0, 0.0, overridden=True, stage=1
+    )
     analysis.uncertainty = Uncertainty(UNCERTAIN, (0.3, 0.7), ["spread over test-time augmentations"], 0.8)
     analysis.cam_summary = dict(analysis.cam_summary, lung_share=0.4321, marker_share=0.0812)
     facts = build_facts(analysis)

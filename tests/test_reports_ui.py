@@ -1,4 +1,5 @@
 """The report's two faces: `python -m core report` and the Analyze page's report panel (AppTest)."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,13 @@ def fake_server():
 
 @pytest.fixture(autouse=True)
 def no_real_gemini(monkeypatch):
-    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL", "CXR_GEMINI_MODEL", "CXR_GEMINI_TIMEOUT_S"):
+    for name in (
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "GOOGLE_GEMINI_BASE_URL",
+        "CXR_GEMINI_MODEL",
+        "CXR_GEMINI_TIMEOUT_S",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

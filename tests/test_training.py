@@ -1,4 +1,5 @@
 """Both trainers checkpoint every epoch and resume after an interruption to exactly the same weights."""
+
 import shutil
 from pathlib import Path
 
@@ -55,11 +56,15 @@ def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("recipe", [
-    {},
-    # the fine-tuning recipe: warm start, weight EMA, label smoothing, strong augmentation
-    {"ema_decay": 0.9, "label_smoothing": 0.1, "augmentation": "strong", "pct_start": 0.1, "init": True},
-], ids=["from-scratch", "fine-tune"])
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {},
+        # the fine-tuning recipe: warm start, weight EMA, label smoothing, strong augmentation
+        {"ema_decay": 0.9, "label_smoothing": 0.1, "augmentation": "strong", "pct_start": 0.1, "init": True},
+    ],
+    ids=["from-scratch", "fine-tune"],
+)
 def test_classifier_resumes_to_the_same_weights(mini_data, monkeypatch, recipe):
     recipe = dict(recipe)
     if recipe.pop("init", False):
@@ -85,7 +90,7 @@ def test_classifier_resumes_to_the_same_weights(mini_data, monkeypatch, recipe):
         last = torch.load(resumed, weights_only=False)
         assert same(last["ema"], torch.load(mini_data / "whole" / "last.pt", weights_only=False)["ema"])
         snapshot = torch.load(mini_data / "broken" / "epoch-02.pt", weights_only=False)["model"]
-        assert same(snapshot, {k[len("module."):]: v for k, v in last["ema"].items() if k.startswith("module.")})
+        assert same(snapshot, {k[len("module.") :]: v for k, v in last["ema"].items() if k.startswith("module.")})
         assert "ema" in last["history"][-1] and "shift_loss" in last["history"][-1]["ema"]
         from core.training.export import select_checkpoint
 

@@ -1,4 +1,5 @@
 """The one-number uncertainty the library stores agrees with the level the page shows."""
+
 import numpy as np
 import pytest
 

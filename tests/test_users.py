@@ -1,4 +1,5 @@
 """Users and logins: argon2 hashes only, throttled failures, roles, and `python -m db users`."""
+
 import os
 import subprocess
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import database_url
 from db.engine import ensure_library, session_scope
 from db.errors import LibraryError
 from db.models import utcnow
@@ -85,22 +87,44 @@ def test_roles_and_first_run_rules(engine):
         with pytest.raises(LibraryError, match="already exists"):
             create_first_instructor(s, "intruder", PASSWORD)
         assert effective_roles(create_user(s, "rev", PASSWORD, ["reviewer"])) == {"reviewer"}
-        for bad in (("x y", PASSWORD, ["student"]), ("ok", "short", ["student"]), ("ok", PASSWORD, ["admin"]),
-                    ("ok", PASSWORD, [])):
+        for bad in (
+            ("x y", PASSWORD, ["student"]),
+            ("ok", "short", ["student"]),
+            ("ok", PASSWORD, ["admin"]),
+            ("ok", PASSWORD, []),
+        ):
             with pytest.raises(LibraryError):
                 create_user(s, *bad)
 
 
 def run_db(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "db", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "db", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_cli_creates_lists_and_deactivates_users():
     done = run_db("users", "create", "Dana", "--role", "instructor", env={"CXR_NEW_USER_PASSWORD": PASSWORD})
     assert done.returncode == 0 and "created user 'dana'" in done.stdout, done.stderr
-    assert run_db("users", "create", "erin", "--role", "student", "--role", "reviewer",
-                  env={"CXR_NEW_USER_PASSWORD": PASSWORD}).returncode == 0
+    assert (
+        run_db(
+            "users",
+            "create",
+            "erin",
+            "--role",
+            "student",
+            "--role",
+            "reviewer",
+            env={"CXR_NEW_USER_PASSWORD": PASSWORD},
+        ).returncode
+        == 0
+    )
     again = run_db("users", "create", "dana", "--role", "student", env={"CXR_NEW_USER_PASSWORD": PASSWORD})
     assert again.returncode == 2 and again.stderr.strip() == "error: A user called 'dana' already exists."
     short = run_db("users", "create", "fred", "--role", "student", env={"CXR_NEW_USER_PASSWORD": "abc"})
@@ -108,5 +132,5 @@ def test_cli_creates_lists_and_deactivates_users():
     assert run_db("users", "deactivate", "erin").returncode == 0
     listing = run_db("users", "list").stdout.splitlines()
     assert listing == ["dana\tinstructor\tactive", "erin\treviewer,student\tdeactivated"]
-    with session_scope(ensure_library()) as s:
+    with session_scope(ensure_library(database_url())) as s:
         assert authenticate(s, "dana", PASSWORD).ok and not authenticate(s, "erin", PASSWORD).ok

@@ -4,6 +4,7 @@ student takes a quiz on it in each mode, and the instructor's dashboard shows th
 Runs the real app script (AppTest) on a real SQLite library filled by the real import with the
 committed classifier and lung segmenter. Skipped while either is missing.
 """
+
 import csv
 import io
 from pathlib import Path
@@ -24,7 +25,8 @@ from db.models import Case, Prediction, QuizAnswer, QuizAttempt
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 pytestmark = pytest.mark.skipif(
     not ((WEIGHTS / "classifier.safetensors").is_file() and (WEIGHTS / "lungs.safetensors").is_file()),
-    reason="needs the committed classifier and lung segmenter")
+    reason="needs the committed classifier and lung segmenter",
+)
 
 
 def take_quiz(at, engine, set_id: int, mode: str, answer_for) -> int:
@@ -79,10 +81,16 @@ def test_publish_quiz_in_every_mode_and_see_the_dashboard(library_env, kermany_t
     student = log_in(app().run(), "sam", TEST_PASSWORD)
     first = sorted(truth)[0]
     flip = {"NORMAL": "PNEUMONIA", "PNEUMONIA": "NORMAL"}
-    attempts = {mode: take_quiz(student, engine, week.id, mode,
-                                (lambda c: "lungs") if mode == "shortcut" else
-                                (lambda c: flip[truth[c]] if c == first else truth[c]))
-                for mode in MODES}
+    attempts = {
+        mode: take_quiz(
+            student,
+            engine,
+            week.id,
+            mode,
+            (lambda c: "lungs") if mode == "shortcut" else (lambda c: flip[truth[c]] if c == first else truth[c]),
+        )
+        for mode in MODES
+    }
     with session_scope(engine) as s:
         answers = list(s.scalars(select(QuizAnswer)))
     assert len(answers) == 4 * len(MODES)

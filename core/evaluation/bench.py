@@ -3,11 +3,14 @@
 All three run in one process on the same images and the same model, so the ratios hold
 whatever else the machine is doing; absolute milliseconds are printed for context only.
 """
+
 from __future__ import annotations
 
 import copy
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -63,11 +66,16 @@ def run_bench(n_images: int = 12, repeats: int = 3, warmup: int = 3) -> dict:
     def peer_gradcam(x):
         peer(input_tensor=x, targets=[ClassifierOutputTarget(1)])
 
-    for fn, inputs in ((ours, images), (forward, tensors), (peer_gradcam, tensors)):
+    timed: tuple[tuple[Callable[[Any], object], list[Any]], ...] = (
+        (ours, images),
+        (forward, tensors),
+        (peer_gradcam, tensors),
+    )
+    for fn, inputs in timed:
         for item in inputs[:warmup]:
             fn(item)
     # Interleave the three so drift in machine load touches each alike.
-    results = {"ours": [], "forward": [], "pytorch_grad_cam": []}
+    results: dict[str, list[float]] = {"ours": [], "forward": [], "pytorch_grad_cam": []}
     for _ in range(repeats):
         results["ours"].append(_p50_ms(ours, images, 1))
         results["forward"].append(_p50_ms(forward, tensors, 1))
@@ -104,6 +112,10 @@ def _bench_limits(service: ModelService, images: list[bytes], repeats: int) -> d
 
     analyses = [analyze_bytes(service, data, force=True) for data in images]
     grays = [resize_gray(a.image.pixels) for a in analyses]
+    segmenter = service.segmenter
+    assert segmenter is not None  # run_bench calls this only when a lung segmenter is installed
     probe_analysis(service, analyses[0])
-    return {"segment": round(_p50_ms(lambda g: service.segmenter.probabilities(g[None]), grays, repeats), 2),
-            "probe": round(_p50_ms(lambda a: probe_analysis(service, a), analyses, repeats), 2)}
+    return {
+        "segment": round(_p50_ms(lambda g: segmenter.probabilities(g[None]), grays, repeats), 2),
+        "probe": round(_p50_ms(lambda a: probe_analysis(service, a), analyses, repeats), 2),
+    }

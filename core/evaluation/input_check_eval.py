@@ -19,9 +19,10 @@ Sources, none of them seen by training or by the guard's fit:
   chest films from other sources, of which only one real one ships in a package;
 - kermany test images turned 90° or inverted: informational.
 No lateral chest film ships in any package this machine can install, so laterals are not measured.
-Every image goes through core.imaging.load_image like an upload; ones the decoder itself
+Every image goes through core.imaging.decode.load_image like an upload; ones the decoder itself
 refuses (multi-frame, too small) are not listed — the guard never sees them.
 """
+
 from __future__ import annotations
 
 import io
@@ -32,10 +33,29 @@ import numpy as np
 
 from core.imaging.decode import ImageRejected, XRayImage, load_image
 
-SKIMAGE_PHOTOS = ("astronaut", "camera", "coffee", "chelsea", "coins", "moon", "rocket", "horse",
-                  "hubble_deep_field", "retina", "immunohistochemistry", "cell", "clock",
-                  "stereo_motorcycle", "brick", "grass", "gravel",
-                  "checkerboard", "logo", "colorwheel", "microaneurysms")
+SKIMAGE_PHOTOS = (
+    "astronaut",
+    "camera",
+    "coffee",
+    "chelsea",
+    "coins",
+    "moon",
+    "rocket",
+    "horse",
+    "hubble_deep_field",
+    "retina",
+    "immunohistochemistry",
+    "cell",
+    "clock",
+    "stereo_motorcycle",
+    "brick",
+    "grass",
+    "gravel",
+    "checkerboard",
+    "logo",
+    "colorwheel",
+    "microaneurysms",
+)
 SKIMAGE_DOCUMENTS = ("text", "page")
 # (file, what it is); one image per distinct picture, not every compression of it.
 OTHER_MODALITIES = (
@@ -150,15 +170,25 @@ def rendered_items() -> list[Item]:
     from PIL import Image, ImageDraw, ImageFont
 
     rng = np.random.default_rng(7)
-    words = ("patient report chest radiograph findings impression the lungs are clear no focal "
-             "consolidation heart size normal follow up recommended table figure results method").split()
+    words = (
+        "patient report chest radiograph findings impression the lungs are clear no focal "
+        "consolidation heart size normal follow up recommended table figure results method"
+    ).split()
 
     def sentence(n: int) -> str:
         return " ".join(rng.choice(words, n))
 
     items = []
-    for i, (w, h, size, bg, fg) in enumerate([(850, 1100, 14, 255, 0), (850, 1100, 22, 250, 20), (1100, 850, 12, 255, 40),
-                                               (600, 800, 18, 235, 10), (850, 1100, 10, 255, 0), (1000, 700, 28, 255, 0)]):
+    for i, (w, h, size, bg, fg) in enumerate(
+        [
+            (850, 1100, 14, 255, 0),
+            (850, 1100, 22, 250, 20),
+            (1100, 850, 12, 255, 40),
+            (600, 800, 18, 235, 10),
+            (850, 1100, 10, 255, 0),
+            (1000, 700, 28, 255, 0),
+        ]
+    ):
         page = Image.new("L", (w, h), bg)
         draw = ImageDraw.Draw(page)
         font, title = ImageFont.load_default(size=size), ImageFont.load_default(size=size * 2)
@@ -168,14 +198,24 @@ def rendered_items() -> list[Item]:
             if rng.random() < 0.12:  # a table
                 for r in range(4):
                     for c in range(4):
-                        draw.rectangle((60 + c * (w - 120) // 4, y + r * size * 2, 60 + (c + 1) * (w - 120) // 4, y + (r + 1) * size * 2), outline=fg)
+                        draw.rectangle(
+                            (
+                                60 + c * (w - 120) // 4,
+                                y + r * size * 2,
+                                60 + (c + 1) * (w - 120) // 4,
+                                y + (r + 1) * size * 2,
+                            ),
+                            outline=fg,
+                        )
                 y += size * 9
             else:
                 draw.text((60, y), sentence(max(3, (w - 120) // (size * 4))), fill=fg, font=font)
                 y += int(size * 1.6)
         items.append(Item(DOCUMENTS, f"rendered document {i + 1}", load_image(_png(np.asarray(page)))))
 
-    for i, (dark, colour) in enumerate([(False, False), (True, False), (False, True), (True, True), (True, False), (False, False)]):
+    for i, (dark, colour) in enumerate(
+        [(False, False), (True, False), (False, True), (True, True), (True, False), (False, False)]
+    ):
         shot = Image.new("RGB", (1280, 800), (30, 30, 30) if dark else (245, 245, 245))
         draw = ImageDraw.Draw(shot)
         font = ImageFont.load_default(size=15)
@@ -187,15 +227,27 @@ def rendered_items() -> list[Item]:
             draw.text((16, 56 + k * 40), sentence(2), fill=text, font=font)
         if i in (4,):  # a terminal / code editor
             for k in range(40):
-                draw.text((260, 50 + k * 18), "    " * int(rng.integers(0, 4)) + sentence(int(rng.integers(2, 8))), fill=text, font=font)
+                draw.text(
+                    (260, 50 + k * 18),
+                    "    " * int(rng.integers(0, 4)) + sentence(int(rng.integers(2, 8))),
+                    fill=text,
+                    font=font,
+                )
         else:
             for k in range(6):
                 x0, y0 = 270 + (k % 3) * 330, 70 + (k // 3) * 330
-                draw.rectangle((x0, y0, x0 + 300, y0 + 300), outline=text, fill=(55, 55, 55) if dark else (255, 255, 255))
+                draw.rectangle(
+                    (x0, y0, x0 + 300, y0 + 300), outline=text, fill=(55, 55, 55) if dark else (255, 255, 255)
+                )
                 draw.text((x0 + 14, y0 + 14), sentence(3), fill=text, font=font)
                 draw.rounded_rectangle((x0 + 14, y0 + 250, x0 + 120, y0 + 285), 8, fill=accent)
-        items.append(Item(DOCUMENTS, f"rendered screenshot {i + 1} ({'dark' if dark else 'light'}{', colour' if colour else ''})",
-                          load_image(_png(np.asarray(shot)))))
+        items.append(
+            Item(
+                DOCUMENTS,
+                f"rendered screenshot {i + 1} ({'dark' if dark else 'light'}{', colour' if colour else ''})",
+                load_image(_png(np.asarray(shot))),
+            )
+        )
     return items
 
 
@@ -260,7 +312,13 @@ def kermany_items(limit: int | None = None) -> list[Item]:
         items.append(Item(SIMULATED_SITES, f"{s.path.name} {name}", XRayImage(pixels, "JPEG", 0.0)))
     for s in samples[:: max(1, len(samples) // 12)][:12]:
         image = load_image(s.path.read_bytes())
-        items.append(Item(TRANSFORMED, f"{s.path.name} turned 90°", XRayImage(np.ascontiguousarray(np.rot90(image.pixels)), "JPEG", 0.0)))
+        items.append(
+            Item(
+                TRANSFORMED,
+                f"{s.path.name} turned 90°",
+                XRayImage(np.ascontiguousarray(np.rot90(image.pixels)), "JPEG", 0.0),
+            )
+        )
         items.append(Item(TRANSFORMED, f"{s.path.name} inverted", XRayImage(255 - image.pixels, "JPEG", 0.0)))
     return items
 
@@ -273,16 +331,23 @@ def validation_items(meta: dict, limit: int | None = None) -> list[Item]:
     samples = dataset.list_labelled(dataset.KERMANY / "train")
     if not samples:
         return []
-    _, val = dataset.patient_split(samples, training.get("val_fraction", TrainConfig.val_fraction),
-                                   training.get("seed", TrainConfig.seed))
+    _, val = dataset.patient_split(
+        samples, training.get("val_fraction", TrainConfig.val_fraction), training.get("seed", TrainConfig.seed)
+    )
     if limit:
         val = val[:: max(1, len(val) // limit)][:limit]
     return [Item(IN_DIST_VAL, s.path.name, load_image(s.path.read_bytes())) for s in val]
 
 
 def collect(meta: dict, limit: int | None = None) -> list[Item]:
-    return (kermany_items(limit) + validation_items(meta, limit) + skimage_items() + rendered_items()
-            + _dicom_items(OTHER_MODALITIES, MODALITIES) + _dicom_items(OTHER_CHEST, OTHER_CHEST_X))
+    return (
+        kermany_items(limit)
+        + validation_items(meta, limit)
+        + skimage_items()
+        + rendered_items()
+        + _dicom_items(OTHER_MODALITIES, MODALITIES)
+        + _dicom_items(OTHER_CHEST, OTHER_CHEST_X)
+    )
 
 
 def evaluate_guard(service, items: list[Item], batch_size: int = 16) -> dict:
@@ -300,17 +365,39 @@ def evaluate_guard(service, items: list[Item], batch_size: int = 16) -> dict:
         features = service.forward(torch.cat([to_model_input(g) for g in grays])).features
         verdicts, _ = check_input(service, grays, features, [it.image.colourfulness for it in chunk])
         for it, v in zip(chunk, verdicts):
-            rows.append({"category": it.category, "name": it.name, "refused": v.flagged, "warned": v.unlike_training,
-                         "why": (v.frontal or {}).get("code") if v.flagged and v.frontal else
-                                ("colour" if v.flagged and it.image.colourfulness > guard.colour_limit else
-                                 "distance" if v.flagged else None),
-                         "distance": round(float(v.distance), 2), "colourfulness": round(it.image.colourfulness, 1),
-                         "lung_confidence": (v.frontal or {}).get("signals", {}).get("confidence")})
-    report = {"model_version": service.version, "threshold": round(guard.threshold, 3),
-              "percentile": guard.percentile, "colour_limit": guard.colour_limit,
-              "stage1": "lung fields (core.frontal_check)" if service.segmenter is not None else
-                        "unavailable (no lung segmenter): colour and feature distance refuse",
-              "categories": {}}
+            # Callers require a fitted guard, which exists only for trained weights: every image
+            # gets a full verdict with a stage-2 distance.
+            assert v is not None and v.distance is not None
+            rows.append(
+                {
+                    "category": it.category,
+                    "name": it.name,
+                    "refused": v.flagged,
+                    "warned": v.unlike_training,
+                    "why": (v.frontal or {}).get("code")
+                    if v.flagged and v.frontal
+                    else (
+                        "colour"
+                        if v.flagged and it.image.colourfulness > guard.colour_limit
+                        else "distance"
+                        if v.flagged
+                        else None
+                    ),
+                    "distance": round(float(v.distance), 2),
+                    "colourfulness": round(it.image.colourfulness, 1),
+                    "lung_confidence": (v.frontal or {}).get("signals", {}).get("confidence"),
+                }
+            )
+    report = {
+        "model_version": service.version,
+        "threshold": round(guard.threshold, 3),
+        "percentile": guard.percentile,
+        "colour_limit": guard.colour_limit,
+        "stage1": "lung fields (core.frontal_check)"
+        if service.segmenter is not None
+        else "unavailable (no lung segmenter): colour and feature distance refuse",
+        "categories": {},
+    }
     for category in dict.fromkeys(r["category"] for r in rows):
         mine = [r for r in rows if r["category"] == category]
         refused, warned = sum(r["refused"] for r in mine), sum(r["warned"] for r in mine)
@@ -328,19 +415,29 @@ def evaluate_guard(service, items: list[Item], batch_size: int = 16) -> dict:
             "analysed_without_warning": len(mine) - refused - warned,
             "refused_because": why,
             "median_distance": round(float(np.median([r["distance"] for r in mine])), 2),
-            "expected": ("analysed" if category in CHEST_CATEGORIES else
-                         "refused" if category in NON_CHEST_CATEGORIES else "either"),
+            "expected": (
+                "analysed"
+                if category in CHEST_CATEGORIES
+                else "refused"
+                if category in NON_CHEST_CATEGORIES
+                else "either"
+            ),
         }
         if category not in (IN_DIST_TEST, IN_DIST_VAL):
-            entry["items"] = [{k: r[k] for k in ("name", "refused", "warned", "why", "distance", "colourfulness",
-                                                 "lung_confidence")} for r in mine]
+            entry["items"] = [
+                {k: r[k] for k in ("name", "refused", "warned", "why", "distance", "colourfulness", "lung_confidence")}
+                for r in mine
+            ]
         report["categories"][category] = entry
     non_chest = [r for r in rows if r["category"] in NON_CHEST_CATEGORIES]
     chest_elsewhere = [r for r in rows if r["category"] in (OTHER_CHEST_X, SIMULATED_SITES)]
     report["summary"] = {
-        "non_chest_refused_at_stage1": round(float(np.mean([r["refused"] for r in non_chest])), 4) if non_chest else None,
-        "chest_from_elsewhere_analysed": (round(float(np.mean([not r["refused"] for r in chest_elsewhere])), 4)
-                                          if chest_elsewhere else None),
+        "non_chest_refused_at_stage1": round(float(np.mean([r["refused"] for r in non_chest])), 4)
+        if non_chest
+        else None,
+        "chest_from_elsewhere_analysed": (
+            round(float(np.mean([not r["refused"] for r in chest_elsewhere])), 4) if chest_elsewhere else None
+        ),
         "lateral_chest": "not measured: no lateral chest film ships in an installable package",
     }
     return report
@@ -353,8 +450,12 @@ def write_summary(weights_dir: Path, report: dict) -> dict:
     from core.models.weights import META_FILE
 
     keep = ("n", "expected", "refused_stage1", "refused_rate", "warned_stage2", "analysed_rate", "refused_because")
-    summary = {"model_version": report["model_version"], "stage1": report["stage1"], "summary": report["summary"],
-               "categories": {c: {k: v[k] for k in keep} for c, v in report["categories"].items()}}
+    summary = {
+        "model_version": report["model_version"],
+        "stage1": report["stage1"],
+        "summary": report["summary"],
+        "categories": {c: {k: v[k] for k in keep} for c, v in report["categories"].items()},
+    }
     path = Path(weights_dir) / META_FILE
     meta = json.loads(path.read_text())
     meta["input_check_eval"] = summary

@@ -11,6 +11,7 @@ same patient split as training) and sets each threshold from that distribution:
   smaller change, however unusual, is not worth teaching as dependence.
 `python -m core limits-eval` then reports the flags on kermany224/test, which no choice used.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,9 @@ MIN_MARKER_DELTA = 0.05  # P(pneumonia) change below which marker erasure is not
 MOSTLY_OUTSIDE = 0.5  # "mostly outside the lungs": less than half of the CAM mass on the lung fields
 
 
-def probe_pixels(service: ModelService, pixels: np.ndarray, thresholds: Thresholds, control: bool = False,
-                 desc: str = "limits") -> list[dict]:
+def probe_pixels(
+    service: ModelService, pixels: np.ndarray, thresholds: Thresholds, control: bool = False, desc: str = "limits"
+) -> list[dict]:
     """Prediction + CAM + limits probe for (N, 224, 224) uint8 images; one record per image."""
     records = []
     for start in tqdm(range(0, len(pixels), 16), desc=desc, unit="batch"):
@@ -43,10 +45,17 @@ def probe_pixels(service: ModelService, pixels: np.ndarray, thresholds: Threshol
         labels = [service.label_for(float(p)) for p in out.probability]
         cams = fast_gradcam(out.features, service.model.fc.weight, torch.tensor([CLASS_NAMES.index(x) for x in labels]))
         for i, label in enumerate(labels):
-            probe = probe_image(service, service.segmenter, chunk[i], normalise(cams[i].numpy()),
-                                float(out.probability[i]), label, thresholds, control=control)
-            records.append({"probability": float(out.probability[i]), "label": label, **probe.metrics,
-                            **probe.extra})
+            probe = probe_image(
+                service,
+                service.segmenter,
+                chunk[i],
+                normalise(cams[i].numpy()),
+                float(out.probability[i]),
+                label,
+                thresholds,
+                control=control,
+            )
+            records.append({"probability": float(out.probability[i]), "label": label, **probe.metrics, **probe.extra})
     return records
 
 
@@ -61,15 +70,16 @@ def fit_thresholds(service: ModelService) -> dict:
     training = service.info.meta.get("training", {})
     samples = dataset.list_labelled(dataset.KERMANY / "train")
     _, val_s = dataset.patient_split(samples, training.get("val_fraction", 0.12), training.get("seed", 0))
-    provisional = Thresholds(**DEFAULT_THRESHOLDS)  # flags are recomputed below with the fitted values
+    provisional = Thresholds(**DEFAULT_THRESHOLDS, fitted=False)  # flags are recomputed below with the fitted values
     records = probe_pixels(service, dataset.load_pixels(val_s), provisional, control=True, desc="limits: validation")
     with_marker = [r["marker_share"] for r in records if r["markers"]]
     thresholds = {
         "lung_share_below": _percentile([r["lung_share"] for r in records], 10),
         "border_share_above": _percentile([r["border_share"] for r in records], 90),
         "marker_share_above": _percentile(with_marker, 90, floor=0.02),
-        "marker_delta_above": _percentile([abs(r["control_delta"]) for r in records if "control_delta" in r], 99,
-                                          floor=MIN_MARKER_DELTA),
+        "marker_delta_above": _percentile(
+            [abs(r["control_delta"]) for r in records if "control_delta" in r], 99, floor=MIN_MARKER_DELTA
+        ),
     }
     fitted = Thresholds(**thresholds, fitted=True)
     flags = [fitted.flags(r) for r in records]
@@ -92,15 +102,20 @@ def summarise(records: list[dict], truth: list[int], flags: list[list[str]]) -> 
     by_flag = {}
     for flag in LIMIT_FLAGS:
         has = np.array([flag in f for f in flags])
-        by_flag[flag] = {"count": int(has.sum()), "share": round(float(has.mean()), 4),
-                         "error_rate": round(float((~correct[has]).mean()), 4) if has.any() else None}
+        by_flag[flag] = {
+            "count": int(has.sum()),
+            "share": round(float(has.mean()), 4),
+            "error_rate": round(float((~correct[has]).mean()), 4) if has.any() else None,
+        }
     unflagged = np.array([not f for f in flags])
     return {
         "accuracy": round(float(correct.mean()), 4),
         "flags": by_flag,
         "error_rate_unflagged": round(float((~correct[unflagged]).mean()), 4) if unflagged.any() else None,
-        "mean_lung_share": {"correct": round(float(lung[correct].mean()), 4) if correct.any() else None,
-                            "wrong": round(float(lung[~correct].mean()), 4) if (~correct).any() else None},
+        "mean_lung_share": {
+            "correct": round(float(lung[correct].mean()), 4) if correct.any() else None,
+            "wrong": round(float(lung[~correct].mean()), 4) if (~correct).any() else None,
+        },
         "mostly_outside_lungs": {
             "threshold": MOSTLY_OUTSIDE,
             "all": round(float(outside.mean()), 4),
@@ -112,8 +127,9 @@ def summarise(records: list[dict], truth: list[int], flags: list[list[str]]) -> 
             "mean_delta": round(float(deltas.mean()), 4) if len(deltas) else None,
             "mean_abs_delta": round(float(np.abs(deltas).mean()), 4) if len(deltas) else None,
         },
-        "outside_blanking_mean_abs_delta": round(float(np.mean([abs(r["counterfactual"]["outside_delta"])
-                                                                for r in records])), 4),
+        "outside_blanking_mean_abs_delta": round(
+            float(np.mean([abs(r["counterfactual"]["outside_delta"]) for r in records])), 4
+        ),
         "faithfulness_mean_score": round(float(np.mean([r["faithfulness"]["score"] for r in records])), 4),
     }
 
@@ -121,13 +137,17 @@ def summarise(records: list[dict], truth: list[int], flags: list[list[str]]) -> 
 def evaluate_test(service: ModelService, folder: Path | None = None) -> tuple[dict, list[dict]]:
     folder = folder or dataset.KERMANY / "test"
     samples = dataset.list_labelled(folder)
-    records = probe_pixels(service, dataset.load_pixels(samples, cache=False), service.limit_thresholds,
-                           desc="limits: test")
+    records = probe_pixels(
+        service, dataset.load_pixels(samples, cache=False), service.limit_thresholds, desc="limits: test"
+    )
     for record, sample in zip(records, samples):
         record["file"] = f"{sample.path.parent.name}/{sample.path.name}"
         record["truth"] = CLASS_NAMES[sample.label]
-    return {"n": len(records), "folder": str(folder.name),
-            **summarise(records, [s.label for s in samples], [r["flags"] for r in records])}, records
+    return {
+        "n": len(records),
+        "folder": str(folder.name),
+        **summarise(records, [s.label for s in samples], [r["flags"] for r in records]),
+    }, records
 
 
 def write_limits_json(weights_dir: Path, content: dict) -> Path:

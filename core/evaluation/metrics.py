@@ -1,4 +1,5 @@
 """Classification and calibration metrics, on scikit-learn where it has them."""
+
 from __future__ import annotations
 
 import numpy as np

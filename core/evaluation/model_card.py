@@ -3,6 +3,7 @@
 The export stores each test image's label and calibrated probability, so intervals, curves and
 the threshold explorer are computed here without running the model. The page only lays out.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,24 @@ CI_METRICS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "auc"
 
 # Published figures, on the full 624-image official test split (ours: its 313-image half).
 REFERENCE_FIGURES = [
-    {"model": "Seed project ResNet34", "test images": 624, "accuracy": 0.877, "auc": 0.93, "f1": 0.89,
-     "sensitivity": None, "specificity": None},
-    {"model": "Kermany et al. 2018, Inception V3 (ImageNet-pretrained)", "test images": 624, "accuracy": 0.928,
-     "auc": 0.968, "f1": None, "sensitivity": 0.932, "specificity": 0.901},
+    {
+        "model": "Seed project ResNet34",
+        "test images": 624,
+        "accuracy": 0.877,
+        "auc": 0.93,
+        "f1": 0.89,
+        "sensitivity": None,
+        "specificity": None,
+    },
+    {
+        "model": "Kermany et al. 2018, Inception V3 (ImageNet-pretrained)",
+        "test images": 624,
+        "accuracy": 0.928,
+        "auc": 0.968,
+        "f1": None,
+        "sensitivity": 0.932,
+        "specificity": 0.901,
+    },
 ]
 
 DATA_CITATIONS = [
@@ -86,8 +101,13 @@ def load_card(weights_dir: Path) -> CardData | None:
     if logits.ndim == 2 and len(logits):
         z = logits[:, 1] - logits[:, 0]
         uncalibrated = 1 / (1 + np.exp(-z))
-    return CardData(meta, np.asarray(preds["labels"], int), np.asarray(preds["probability"], float), uncalibrated,
-                    f"{len(preds['labels'])} images of {preds.get('folder', 'the test folder')}")
+    return CardData(
+        meta,
+        np.asarray(preds["labels"], int),
+        np.asarray(preds["probability"], float),
+        uncalibrated,
+        f"{len(preds['labels'])} images of {preds.get('folder', 'the test folder')}",
+    )
 
 
 def _binary_counts(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -115,8 +135,7 @@ def _rowwise_auc(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return _ratio(u, n_pos * n_neg)
 
 
-def bootstrap_ci(labels, prob, threshold: float, n_boot: int = 2000, level: float = 0.95,
-                 seed: int = 0) -> dict:
+def bootstrap_ci(labels, prob, threshold: float, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
     """Percentile-bootstrap intervals (images resampled with replacement) for each metric.
 
     Returns {metric: {"value", "low", "high"}}; `value` is the metric on the full sample.
@@ -139,23 +158,30 @@ def bootstrap_ci(labels, prob, threshold: float, n_boot: int = 2000, level: floa
     out = {}
     for name in CI_METRICS:
         s = samples[name][~np.isnan(samples[name])]
-        low, high = (np.quantile(s, [alpha, 1 - alpha]) if len(s) else (np.nan, np.nan))
+        low, high = np.quantile(s, [alpha, 1 - alpha]) if len(s) else (np.nan, np.nan)
         out[name] = {"value": float(point[name]), "low": float(low), "high": float(high)}
     return out
 
 
 def roc(labels, prob) -> dict:
     fpr, tpr, thr = roc_curve(np.asarray(labels, int), np.asarray(prob, float))
-    return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds": np.clip(thr, 0, 1).tolist(),
-            "auc": float(roc_auc_score(labels, prob))}
+    return {
+        "fpr": fpr.tolist(),
+        "tpr": tpr.tolist(),
+        "thresholds": np.clip(thr, 0, 1).tolist(),
+        "auc": float(roc_auc_score(labels, prob)),
+    }
 
 
 def reliability(labels, prob, bins: int = 10) -> dict:
     """Per equal-width bin: mean predicted probability, observed pneumonia rate, count."""
     y, p = np.asarray(labels, float), np.asarray(prob, float)
     which = np.clip(np.digitize(p, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
-    rows = [(float(p[which == b].mean()), float(y[which == b].mean()), int((which == b).sum()))
-            for b in range(bins) if (which == b).any()]
+    rows = [
+        (float(p[which == b].mean()), float(y[which == b].mean()), int((which == b).sum()))
+        for b in range(bins)
+        if (which == b).any()
+    ]
     return {"predicted": [r[0] for r in rows], "observed": [r[1] for r in rows], "count": [r[2] for r in rows]}
 
 
@@ -170,8 +196,10 @@ def operating_point(labels, prob, threshold: float) -> dict:
 def reference_comparison(card: CardData, ci: dict | None) -> list[dict]:
     """Our test figures next to the published ones, in one table."""
     test = card.meta.get("metrics", {}).get("test", {})
-    ours = {"model": f"This model ({card.meta.get('weights_sha256', '')[:12] or 'installed'})",
-            "test images": int(test.get("n", len(card.labels) if card.has_predictions else 0))}
+    ours = {
+        "model": f"This model ({card.meta.get('weights_sha256', '')[:12] or 'installed'})",
+        "test images": int(test.get("n", len(card.labels) if card.labels is not None else 0)),
+    }
     for key in ("accuracy", "auc", "f1", "sensitivity", "specificity"):
         value = ci[key]["value"] if ci else test.get(key)
         ours[key] = None if value is None else float(value)
@@ -179,9 +207,16 @@ def reference_comparison(card: CardData, ci: dict | None) -> list[dict]:
     previous = card.meta.get("previous_model")
     if previous and previous.get("metrics", {}).get("test"):
         old = previous["metrics"]["test"]
-        rows.append({"model": f"Previous model ({previous['model_version']})", "test images": int(old.get("n", 0)),
-                     **{k: (None if old.get(k) is None else float(old[k]))
-                        for k in ("accuracy", "auc", "f1", "sensitivity", "specificity")}})
+        rows.append(
+            {
+                "model": f"Previous model ({previous['model_version']})",
+                "test images": int(old.get("n", 0)),
+                **{
+                    k: (None if old.get(k) is None else float(old[k]))
+                    for k in ("accuracy", "auc", "f1", "sensitivity", "specificity")
+                },
+            }
+        )
     return [*rows, *REFERENCE_FIGURES]
 
 
@@ -200,18 +235,38 @@ def input_check_table(meta: dict) -> list[dict]:
     rows = []
     for category in dict.fromkeys([*new, *old]):
         n, o = new.get(category, {}), old.get(category, {})
-        rows.append({"images": category, "expected": n.get("expected") or o.get("expected"), "n": n.get("n") or o.get("n"),
-                     "refused (stage 1)": n.get("refused_rate"),
-                     "analysed with a warning (stage 2)": (n["warned_stage2"] / n["n"]) if n.get("n") else None,
-                     "previous model: refused": o.get("refused_rate")})
+        rows.append(
+            {
+                "images": category,
+                "expected": n.get("expected") or o.get("expected"),
+                "n": n.get("n") or o.get("n"),
+                "refused (stage 1)": n.get("refused_rate"),
+                "analysed with a warning (stage 2)": (n["warned_stage2"] / n["n"]) if n.get("n") else None,
+                "previous model: refused": o.get("refused_rate"),
+            }
+        )
     return rows
 
 
 def training_summary(meta: dict) -> dict:
     training = meta.get("training", {})
-    return {k: training[k] for k in ("data", "split", "counts", "schedule", "epochs", "batch_size", "optimizer",
-                                      "loss", "augmentation", "wall_time_minutes", "file_list_sha256")
-            if k in training}
+    return {
+        k: training[k]
+        for k in (
+            "data",
+            "split",
+            "counts",
+            "schedule",
+            "epochs",
+            "batch_size",
+            "optimizer",
+            "loss",
+            "augmentation",
+            "wall_time_minutes",
+            "file_list_sha256",
+        )
+        if k in training
+    }
 
 
 def load_limits(weights_dir) -> dict:
@@ -230,10 +285,22 @@ def flag_table(summary: dict) -> list[dict]:
     """One row per shortcut flag: how often it fired and the error rate among flagged images."""
     from core.explain.limits import FLAG_TITLES
 
-    rows = [{"flag": FLAG_TITLES[name], "images": str(v["count"]), "share": f"{v['share']:.1%}",
-             "error rate": "–" if v["error_rate"] is None else f"{v['error_rate']:.1%}"}
-            for name, v in summary["flags"].items()]
+    rows = [
+        {
+            "flag": FLAG_TITLES[name],
+            "images": str(v["count"]),
+            "share": f"{v['share']:.1%}",
+            "error rate": "–" if v["error_rate"] is None else f"{v['error_rate']:.1%}",
+        }
+        for name, v in summary["flags"].items()
+    ]
     unflagged = summary.get("error_rate_unflagged")
-    rows.append({"flag": "(no flag)", "images": "–", "share": "",
-                 "error rate": "–" if unflagged is None else f"{unflagged:.1%}"})
+    rows.append(
+        {
+            "flag": "(no flag)",
+            "images": "–",
+            "share": "",
+            "error rate": "–" if unflagged is None else f"{unflagged:.1%}",
+        }
+    )
     return rows

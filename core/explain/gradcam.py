@@ -7,14 +7,22 @@ Grad-CAM's channel weights are the fc weights scaled by 1/(h·w) and
 which is the class activation map of Zhou et al. (2016). One forward pass gives the
 prediction and the map; tests check this against autograd Grad-CAM.
 """
+
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+if TYPE_CHECKING:
+    from torchvision.models import ResNet
 
-def fast_gradcam(features: torch.Tensor, fc_weight: torch.Tensor, target: torch.Tensor, relu: bool = True) -> torch.Tensor:
+
+def fast_gradcam(
+    features: torch.Tensor, fc_weight: torch.Tensor, target: torch.Tensor, relu: bool = True
+) -> torch.Tensor:
     """features (B, K, h, w), fc_weight (C, K), target (B,) class indices → (B, h, w), unnormalised."""
     h, w = features.shape[-2:]
     weights = fc_weight[target]  # (B, K)
@@ -22,7 +30,7 @@ def fast_gradcam(features: torch.Tensor, fc_weight: torch.Tensor, target: torch.
     return F.relu(cam) if relu else cam
 
 
-def autograd_gradcam(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, relu: bool = True) -> torch.Tensor:
+def autograd_gradcam(model: ResNet, x: torch.Tensor, target: torch.Tensor, relu: bool = True) -> torch.Tensor:
     """Reference Grad-CAM: hooks on layer4, gradient of the target logit, channel-mean weights."""
     store: dict[str, torch.Tensor] = {}
 
@@ -39,6 +47,7 @@ def autograd_gradcam(model: torch.nn.Module, x: torch.Tensor, target: torch.Tens
     finally:
         handle.remove()
     act, grad = store["act"], store["act"].grad
+    assert grad is not None  # retain_grad() on the hooked output, then backward() through it
     alpha = grad.mean(dim=(2, 3), keepdim=True)
     cam = (alpha * act).sum(1).detach()
     return F.relu(cam) if relu else cam
@@ -98,7 +107,7 @@ def cam_summary(cam: np.ndarray) -> dict:
     m = 224 // 10  # outer 10 % on each side
     frame[m:-m, m:-m] = False
     py, px = np.unravel_index(int(np.argmax(heat)), heat.shape)
-    peak_zone = f"{'right' if px < 112 else 'left'}_{ZONES[min(py * 3 // 224, 2)]}"
+    peak_zone = f"{'right' if px < 112 else 'left'}_{ZONES[min(int(py) * 3 // 224, 2)]}"
     return {
         "peak": {"x": round(float(px) / 223, 3), "y": round(float(py) / 223, 3), "zone": peak_zone},
         "zone_share": zone_share,

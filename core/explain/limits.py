@@ -1,6 +1,6 @@
 """Where the model looks versus where the lungs are: explanation metrics, probes and shortcut flags.
 
-Everything is measured on the 224-px model-input grid: the lung mask (core.lungs), burned-in
+Everything is measured on the 224-px model-input grid: the lung mask (core.models.lungs), burned-in
 markers (core.markers) and the Grad-CAM upsampled to 224. Per case:
 - shares of CAM mass in the lungs, the border frame, on markers, between the lungs
   (mediastinum/heart) and below the lowest lung row (diaphragm/abdomen); where the peak is;
@@ -11,6 +11,7 @@ markers (core.markers) and the Grad-CAM upsampled to 224. Per case:
 Flags compare these with thresholds fitted on the classifier's validation split
 (`python -m core limits-fit`, stored in weights/limits.json).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,7 @@ import torch
 
 from core.explain.gradcam import upsample
 from core.explain.markers import detect_markers, erase_markers, marker_mask
-from core.imaging.preprocess import INPUT_SIZE, PIXEL_MEAN, normalize
+from core.imaging.preprocess import INPUT_SIZE, PIXEL_MEAN, normalize, resize_gray
 from core.models.lungs import clean_mask
 from core.vocabulary import LIMIT_FLAGS
 
@@ -37,14 +38,17 @@ FLAG_TITLES = {
     "marker_dependent": "Marker-dependent (counterfactual)",
 }
 REGIONS = ("marker", "lung", "mediastinum", "below_diaphragm", "border", "outside")
-BORDER_FRACTION = 0.10  # the outer 10 % on each side, as in core.cam.cam_summary
+BORDER_FRACTION = 0.10  # the outer 10 % on each side, as in core.explain.gradcam.cam_summary
 FAITHFULNESS_STEPS = (0.1, 0.25, 0.5)  # fractions of pixels hidden / revealed
 BLUR_SIGMA = 12.0  # px at 224: removes lung texture and glyphs, keeps the overall exposure
 BLANK_VALUE = int(round(PIXEL_MEAN * 255))  # the grey that normalises to zero: "no signal"
 
 # Used only when no validation fit is installed; documented in the model card as such.
 DEFAULT_THRESHOLDS = {
-    "lung_share_below": 0.5, "border_share_above": 0.25, "marker_share_above": 0.05, "marker_delta_above": 0.1,
+    "lung_share_below": 0.5,
+    "border_share_above": 0.25,
+    "marker_share_above": 0.05,
+    "marker_delta_above": 0.1,
 }
 
 
@@ -84,8 +88,13 @@ def draw_boxes(rgb: np.ndarray, boxes: list[list[int]], colour=(255, 60, 200)) -
     h, w = image.shape[:2]
     sx, sy = w / INPUT_SIZE, h / INPUT_SIZE
     for x0, y0, x1, y1 in boxes:
-        cv2.rectangle(image, (int(x0 * sx), int(y0 * sy)), (int(x1 * sx) - 1, int(y1 * sy) - 1), colour,
-                      max(1, round(max(h, w) / 224)))
+        cv2.rectangle(
+            image,
+            (int(x0 * sx), int(y0 * sy)),
+            (int(x1 * sx) - 1, int(y1 * sy) - 1),
+            colour,
+            max(1, round(max(h, w) / 224)),
+        )
     return np.ascontiguousarray(image)
 
 
@@ -108,8 +117,13 @@ def region_masks(lung_mask: np.ndarray, boxes: list[list[int]]) -> dict[str, np.
         between = hull.astype(bool) & ~lung  # heart, mediastinum, trachea: between the lung fields
         rows = np.nonzero(lung.any(axis=1))[0]
         below[rows.max() + 1 :, :] = True
-    return {"lung": lung, "border": border, "marker": marker_mask(boxes, (n, n)),
-            "mediastinum": between, "below_diaphragm": below}
+    return {
+        "lung": lung,
+        "border": border,
+        "marker": marker_mask(boxes, (n, n)),
+        "mediastinum": between,
+        "below_diaphragm": below,
+    }
 
 
 def explanation_shares(cam: np.ndarray, lung_mask: np.ndarray, boxes: list[list[int]]) -> dict:
@@ -146,7 +160,7 @@ def faithfulness_images(gray224: np.ndarray, cam: np.ndarray) -> list[np.ndarray
     images = [blurred]
     for inserting in (False, True):
         for fraction in FAITHFULNESS_STEPS:
-            top = np.zeros(heat.size, bool)
+            top: np.ndarray = np.zeros(heat.size, bool)  # flat, then reshaped to heat's shape
             top[order[: int(fraction * heat.size)]] = True
             top = top.reshape(heat.shape)
             images.append(np.where(top, blurred, gray224) if not inserting else np.where(top, gray224, blurred))
@@ -187,8 +201,8 @@ class Thresholds:
 
     def flags(self, m: dict) -> list[str]:
         fired = {
-            "heatmap_on_marker": bool(m["markers"]) and (m["marker_share"] >= self.marker_share_above
-                                                         or m["peak_region"] == "marker"),
+            "heatmap_on_marker": bool(m["markers"])
+            and (m["marker_share"] >= self.marker_share_above or m["peak_region"] == "marker"),
             "heatmap_on_border": m["border_share"] >= self.border_share_above,
             "heatmap_outside_lungs": m["lung_share"] < self.lung_share_below,
             "marker_dependent": m["counterfactual"]["marker_delta"] is not None
@@ -197,9 +211,17 @@ class Thresholds:
         return [f for f in LIMIT_FLAGS if fired[f]]
 
 
-def probe_image(service, segmenter, gray224: np.ndarray, cam: np.ndarray, probability: float,
-                cam_target: str, thresholds: Thresholds, control: bool = False,
-                lung_probability: np.ndarray | None = None) -> LimitsProbe:
+def probe_image(
+    service,
+    segmenter,
+    gray224: np.ndarray,
+    cam: np.ndarray,
+    probability: float,
+    cam_target: str,
+    thresholds: Thresholds,
+    control: bool = False,
+    lung_probability: np.ndarray | None = None,
+) -> LimitsProbe:
     """All limit metrics for one analysed image; one batched forward pass of 9 (10 with control) images.
 
     `control` adds an erasure of a same-size patch at a non-lung, non-marker spot: the noise
@@ -229,8 +251,11 @@ def probe_image(service, segmenter, gray224: np.ndarray, cam: np.ndarray, probab
         **shares,
         "lung_area": round(float(lung.mean()), 4),
         "markers": boxes,
-        "faithfulness": {"deletion_auc": round(deletion, 4), "insertion_auc": round(insertion, 4),
-                         "score": round(insertion - deletion, 4)},
+        "faithfulness": {
+            "deletion_auc": round(deletion, 4),
+            "insertion_auc": round(insertion, 4),
+            "score": round(insertion - deletion, 4),
+        },
         "counterfactual": {
             "p_marker_erased": None if p_erased is None else round(p_erased, 4),
             "marker_delta": None if p_erased is None else round(p_erased - probability, 4),
@@ -258,10 +283,18 @@ def _control_box(lung: np.ndarray, boxes: list[list[int]], gray224: np.ndarray) 
 
 def probe_analysis(service, analysis) -> LimitsProbe | None:
     """The probe for a finished core.analysis.Analysis; None without a trained model or segmenter."""
-    from core.imaging.preprocess import resize_gray
-
     if not analysis.model_trained or service.segmenter is None:
         return None
-    return probe_image(service, service.segmenter, resize_gray(analysis.image.pixels, INPUT_SIZE), analysis.cam,
-                       analysis.probability, analysis.cam_target, service.limit_thresholds,
-                       lung_probability=analysis.lung_probability)
+    gray224 = (
+        analysis.model_input if analysis.model_input is not None else resize_gray(analysis.image.pixels, INPUT_SIZE)
+    )
+    return probe_image(
+        service,
+        service.segmenter,
+        gray224,
+        analysis.cam,
+        analysis.probability,
+        analysis.cam_target,
+        service.limit_thresholds,
+        lung_probability=analysis.lung_probability,
+    )

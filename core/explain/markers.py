@@ -6,6 +6,7 @@ glyphs of one word are merged, and a candidate must be small, not a thin line (c
 edges and wires are lines), mostly outside the lungs and not in the central column where
 the spine and mediastinum are.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -47,14 +48,20 @@ def detect_markers(gray224: np.ndarray, lung_mask: np.ndarray | None = None) -> 
         # Text is burned in where the film is dark (outside the body), or drawn near-saturated
         # white over tissue; bone edges are neither.
         ring = gray[max(0, y - 4) : y + bh + 4, max(0, x - 4) : x + bw + 4]
-        ring_pixels = ring[~cv2.dilate(bright[max(0, y - 4) : y + bh + 4, max(0, x - 4) : x + bw + 4].astype(np.uint8),
-                                       np.ones((3, 3), np.uint8)).astype(bool)]
+        ring_pixels = ring[
+            ~cv2.dilate(
+                bright[max(0, y - 4) : y + bh + 4, max(0, x - 4) : x + bw + 4].astype(np.uint8),
+                np.ones((3, 3), np.uint8),
+            ).astype(bool)
+        ]
         on_dark = ring_pixels.size > 0 and float(np.median(ring_pixels)) <= MAX_BACKGROUND
         # Saturated glyphs over tissue are taken only near the film's sides, where markers are
         # placed; in the middle they are bone ends, clips and ECG snaps.
-        saturated = int(gray[y : y + bh, x : x + bw][component].max()) >= 240 and \
-            float(tophat[y : y + bh, x : x + bw][component].mean()) >= 70 and \
-            min(x + bw / 2, w - x - bw / 2) < SIDE_BAND * w
+        saturated = (
+            int(gray[y : y + bh, x : x + bw][component].max()) >= 240
+            and float(tophat[y : y + bh, x : x + bw][component].mean()) >= 70
+            and min(x + bw / 2, w - x - bw / 2) < SIDE_BAND * w
+        )
         if not (on_dark or saturated):
             continue
         cx, cy = x + bw / 2, y + bh / 2

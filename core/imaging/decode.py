@@ -3,6 +3,7 @@
 Only pixels leave this module: DICOM and EXIF metadata (names, IDs, dates, institutions)
 are read only as far as decoding needs and never returned, so they cannot reach the library.
 """
+
 from __future__ import annotations
 
 import io
@@ -69,12 +70,11 @@ def _colourfulness(rgb: np.ndarray) -> float:
 
 def _decode_raster(data: bytes) -> XRayImage:
     try:
-        image = Image.open(io.BytesIO(data))
+        # Widened: exif_transpose/convert below return a plain Image, not the opened ImageFile.
+        image: Image.Image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
         # Pillow refuses headers claiming hundreds of megapixels before we can see the size.
-        raise ImageRejected(
-            f"Image is far over the limit of {MAX_PIXELS / 1e6:.0f} megapixels."
-        ) from None
+        raise ImageRejected(f"Image is far over the limit of {MAX_PIXELS / 1e6:.0f} megapixels.") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise ImageRejected(f"Not an image this tool reads: upload {ACCEPTED}.") from None
     # Cameras write "MPO" JPEGs (a .jpg with extra preview/depth frames); frame 0 is the picture.
@@ -205,7 +205,5 @@ def load_image(data: bytes) -> XRayImage:
     if not data:
         raise ImageRejected("The file is empty.")
     if len(data) > MAX_FILE_BYTES:
-        raise ImageRejected(
-            f"The file is {len(data) / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB."
-        )
+        raise ImageRejected(f"The file is {len(data) / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
     return _decode_dicom(data) if is_dicom(data) else _decode_raster(data)

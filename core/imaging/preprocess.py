@@ -1,4 +1,5 @@
 """Validated grayscale → model tensor. Training and inference both go through here."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The classifier: torchvision ResNet34 with two classes, its forward pass in two halves, and loading it."""
+
 from __future__ import annotations
 
 import json
@@ -7,24 +8,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from torchvision.models import resnet34
+from torchvision.models import ResNet, resnet34
 
 from core.models.weights import META_FILE, WEIGHTS_FILE, load_state_dict, sha256_file
 from core.vocabulary import CLASS_NAMES, PLACEHOLDER_VERSION
 
 
-def build_resnet34() -> nn.Module:
+def build_resnet34() -> ResNet:
     return resnet34(weights=None, num_classes=len(CLASS_NAMES))
 
 
-def trunk_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def trunk_features(model: ResNet, x: torch.Tensor) -> torch.Tensor:
     """ResNet34 up to and including layer4: the (B, 512, h, w) map Grad-CAM looks at."""
     x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
     return model.layer4(model.layer3(model.layer2(model.layer1(x))))
 
 
-def head_logits(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
+def head_logits(model: ResNet, features: torch.Tensor) -> torch.Tensor:
     return model.fc(torch.flatten(model.avgpool(features), 1))
 
 
@@ -37,7 +37,7 @@ class ClassifierInfo:
     meta: dict = field(default_factory=dict)
 
 
-def load_classifier(weights_dir: Path) -> tuple[nn.Module, ClassifierInfo]:
+def load_classifier(weights_dir: Path) -> tuple[ResNet, ClassifierInfo]:
     """The trained model if weights/ has one, else a seeded untrained placeholder.
 
     The placeholder exists so tests and the UI can run before training lands; it is

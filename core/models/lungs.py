@@ -4,6 +4,7 @@ Trained on lungs224 (V7 masks of kermany224 images, lung behind the heart includ
 core/lungs_train.py. The mask is predicted at 128 px and its logits are resized to the
 224-px model-input grid, where every explanation metric is measured.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,12 @@ LUNG_META = "lungs.json"
 
 def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
     )
 
 
@@ -59,9 +64,12 @@ def fused_for_inference(model: LungUNet) -> LungUNet:
     """
     from torch.ao.quantization import fuse_modules
 
-    triples = [[f"{name}.{i}", f"{name}.{i + 1}", f"{name}.{i + 2}"]
-               for name, module in model.named_modules()
-               if isinstance(module, nn.Sequential) and len(module) == 6 for i in (0, 3)]
+    triples = [
+        [f"{name}.{i}", f"{name}.{i + 1}", f"{name}.{i + 2}"]
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Sequential) and len(module) == 6
+        for i in (0, 3)
+    ]
     return fuse_modules(model.eval(), triples).to(memory_format=torch.channels_last)
 
 
@@ -88,7 +96,7 @@ def clean_mask(mask: np.ndarray) -> np.ndarray:
     flood = padded.copy()
     cv2.floodFill(flood, None, (0, 0), 1)
     holes = (flood == 0)[1:-1, 1:-1]
-    return (mask.astype(bool) | holes)
+    return mask.astype(bool) | holes
 
 
 class LungSegmenter:

@@ -1,4 +1,5 @@
 """The weights folder: where it is, the files in it, and reading safetensors without pickle."""
+
 from __future__ import annotations
 
 import hashlib

@@ -9,6 +9,7 @@ fields one behind the other) do not. The limits are wide tails of what the kerma
 whose lungs fill more of the frame; `python -m core guard-eval` measures them on images
 nobody trained on.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -55,8 +56,10 @@ class FrontalSignals:
     colourfulness: float
 
     def to_dict(self) -> dict:
-        return {k: (round(v, 4) if isinstance(v, float) else [round(a, 4) for a in v] if isinstance(v, tuple) else v)
-                for k, v in asdict(self).items()}
+        return {
+            k: (round(v, 4) if isinstance(v, float) else [round(a, 4) for a in v] if isinstance(v, tuple) else v)
+            for k, v in asdict(self).items()
+        }
 
 
 @dataclass(frozen=True)
@@ -86,31 +89,62 @@ def lung_signals(prob224: np.ndarray, colourfulness: float) -> FrontalSignals:
         separation, offset = 0.0, 1.0
     touched = prob224 >= 0.25
     confidence = float(np.abs(2 * prob224[touched] - 1).mean()) if touched.any() else 0.0
-    return FrontalSignals(total, areas, float(balance), float(separation), float(offset), confidence,
-                          float(colourfulness))
+    return FrontalSignals(
+        total, areas, float(balance), float(separation), float(offset), confidence, float(colourfulness)
+    )
 
 
 def judge(signals: FrontalSignals, limits: FrontalLimits = FrontalLimits()) -> FrontalVerdict:
     s, lim = signals, limits
     if s.colourfulness > lim.colour_limit:
-        return FrontalVerdict(False, COLOUR, f"it is in colour (colourfulness {s.colourfulness:.0f}; radiographs are "
-                              f"grey, limit {lim.colour_limit:.0f}): a photo or a screenshot, not an X-ray", s)
+        return FrontalVerdict(
+            False,
+            COLOUR,
+            f"it is in colour (colourfulness {s.colourfulness:.0f}; radiographs are "
+            f"grey, limit {lim.colour_limit:.0f}): a photo or a screenshot, not an X-ray",
+            s,
+        )
     if s.total_area < lim.min_total_area:
-        return FrontalVerdict(False, NO_LUNGS, f"no lung fields were found (lung share {s.total_area:.0%} of the image, "
-                              f"at least {lim.min_total_area:.0%} expected): another body part or modality, a "
-                              "document or a photo?", s)
+        return FrontalVerdict(
+            False,
+            NO_LUNGS,
+            f"no lung fields were found (lung share {s.total_area:.0%} of the image, "
+            f"at least {lim.min_total_area:.0%} expected): another body part or modality, a "
+            "document or a photo?",
+            s,
+        )
     if len(s.field_areas) < 2 or s.field_areas[1] < lim.min_field_area or s.balance < lim.min_balance:
-        return FrontalVerdict(False, ONE_FIELD, "only one lung field was found, not two (a lateral view, another "
-                              "body part, or a film cropped to one side?)", s)
+        return FrontalVerdict(
+            False,
+            ONE_FIELD,
+            "only one lung field was found, not two (a lateral view, another "
+            "body part, or a film cropped to one side?)",
+            s,
+        )
     if s.separation < lim.min_separation or s.vertical_offset > lim.max_vertical_offset:
-        return FrontalVerdict(False, NOT_SIDE_BY_SIDE, "the two lung fields do not lie side by side as on a frontal "
-                              "view (a lateral view, or an image turned on its side?)", s)
+        return FrontalVerdict(
+            False,
+            NOT_SIDE_BY_SIDE,
+            "the two lung fields do not lie side by side as on a frontal "
+            "view (a lateral view, or an image turned on its side?)",
+            s,
+        )
     if s.total_area > lim.max_total_area:
-        return FrontalVerdict(False, ODD_SIZE, f"the 'lung fields' cover {s.total_area:.0%} of the image, more than "
-                              "any chest film: not a frontal chest X-ray", s)
+        return FrontalVerdict(
+            False,
+            ODD_SIZE,
+            f"the 'lung fields' cover {s.total_area:.0%} of the image, more than "
+            "any chest film: not a frontal chest X-ray",
+            s,
+        )
     if s.confidence < lim.min_confidence:
-        return FrontalVerdict(False, UNSURE_SEGMENTATION, f"the lung fields are unclear (segmentation confidence "
-                              f"{s.confidence:.2f} < {lim.min_confidence:.2f}): not a frontal chest X-ray?", s)
+        return FrontalVerdict(
+            False,
+            UNSURE_SEGMENTATION,
+            f"the lung fields are unclear (segmentation confidence "
+            f"{s.confidence:.2f} < {lim.min_confidence:.2f}): not a frontal chest X-ray?",
+            s,
+        )
     return FrontalVerdict(True, PASSED, "two lung fields side by side, as on a frontal chest X-ray", s)
 
 

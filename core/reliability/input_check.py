@@ -14,12 +14,13 @@ images: the Mahalanobis distance to the nearer class mean under one shared covar
 a percentile of the distances of *validation* images, which the fit never saw. Colour is checked
 too: radiographs are grey, so a colourful image is refused whatever its features say.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -71,7 +72,7 @@ class GuardVerdict:
         """A verdict stored with a prediction, read back (older records lack stage and frontal)."""
         if not data:
             return None
-        known = {k: data.get(k) for k in cls.__dataclass_fields__}
+        known: dict[str, Any] = {k: data.get(k) for k in cls.__dataclass_fields__}
         known["overridden"] = bool(known["overridden"])
         known["colourfulness"] = float(known["colourfulness"] or 0.0)
         return cls(**known)
@@ -110,26 +111,42 @@ class InputGuard:
         distance = float(self.distances(feats)[0])
         familiar = self.familiarity(distance)
         far = distance > self.threshold
-        far_text = (f"feature distance {distance:.1f} > limit {self.threshold:.1f}, set so {self.percentile:g}% "
-                    "of validation X-rays pass")
+        far_text = (
+            f"feature distance {distance:.1f} > limit {self.threshold:.1f}, set so {self.percentile:g}% "
+            "of validation X-rays pass"
+        )
         stage1 = frontal.to_dict() if frontal is not None else None
         if frontal is not None and not frontal.passed:
             verdict, stage, reason = NOT_CHEST_XRAY, 1, frontal.reason
         elif colourfulness > self.colour_limit:
-            verdict, stage, reason = NOT_CHEST_XRAY, 1, (
-                f"it is in colour (colourfulness {colourfulness:.0f}, radiographs are grey: limit {self.colour_limit:.0f})")
+            verdict, stage, reason = (
+                NOT_CHEST_XRAY,
+                1,
+                (
+                    f"it is in colour (colourfulness {colourfulness:.0f}, radiographs are grey: limit {self.colour_limit:.0f})"
+                ),
+            )
         elif far and frontal is None:
             # No stage 1 to vouch that it is a chest X-ray at all: refuse as the single-stage guard did.
-            verdict, stage, reason = NOT_CHEST_XRAY, 1, (
-                f"it does not look like the chest X-rays the model was trained on ({far_text})")
+            verdict, stage, reason = (
+                NOT_CHEST_XRAY,
+                1,
+                (f"it does not look like the chest X-rays the model was trained on ({far_text})"),
+            )
         elif far:
-            verdict, stage, reason = OUT_OF_DISTRIBUTION, 2, (
-                f"a chest X-ray unlike the training films ({far_text}): the model learnt from pediatric films "
-                "of one centre, so its output here is unreliable")
+            verdict, stage, reason = (
+                OUT_OF_DISTRIBUTION,
+                2,
+                (
+                    f"a chest X-ray unlike the training films ({far_text}): the model learnt from pediatric films "
+                    "of one centre, so its output here is unreliable"
+                ),
+            )
         else:
             verdict, stage, reason = IN_DISTRIBUTION, 2, "resembles the training chest X-rays"
-        return GuardVerdict(verdict, reason, distance, self.threshold, colourfulness, familiar, stage=stage,
-                            frontal=stage1)
+        return GuardVerdict(
+            verdict, reason, distance, self.threshold, colourfulness, familiar, stage=stage, frontal=stage1
+        )
 
     @property
     def percentile(self) -> float:
@@ -140,8 +157,9 @@ def unchecked_verdict(colourfulness: float, why: str) -> GuardVerdict:
     return GuardVerdict(UNCHECKED, why, None, None, colourfulness, None)
 
 
-def fit_guard(train_feats: np.ndarray, train_labels: np.ndarray, val_feats: np.ndarray,
-              percentile: float = DEFAULT_PERCENTILE) -> InputGuard:
+def fit_guard(
+    train_feats: np.ndarray, train_labels: np.ndarray, val_feats: np.ndarray, percentile: float = DEFAULT_PERCENTILE
+) -> InputGuard:
     """Class means and shared Ledoit–Wolf covariance from training features; limit from validation."""
     from sklearn.covariance import LedoitWolf
 
@@ -175,8 +193,11 @@ def save_guard(guard: InputGuard, weights_dir: Path, classifier_sha256: str) -> 
 
     path = Path(weights_dir) / GUARD_FILE
     save_file(
-        {"means": guard.means.astype(np.float32), "precision": guard.precision.astype(np.float32),
-         "val_quantiles": guard.val_quantiles.astype(np.float32)},
+        {
+            "means": guard.means.astype(np.float32),
+            "precision": guard.precision.astype(np.float32),
+            "val_quantiles": guard.val_quantiles.astype(np.float32),
+        },
         str(path),
         metadata={"classifier_sha256": classifier_sha256, "threshold": repr(guard.threshold)},
     )
@@ -201,14 +222,21 @@ def load_guard(weights_dir: Path, classifier_sha256: str | None) -> tuple[InputG
         threshold = float(fh.metadata()["threshold"])
     meta_path = Path(weights_dir) / "classifier.json"
     meta = json.loads(meta_path.read_text()).get("input_guard") if meta_path.is_file() else None
-    guard = InputGuard(tensors["means"], tensors["precision"], threshold, tensors["val_quantiles"],
-                       float((meta or {}).get("colour_limit", COLOUR_LIMIT)), meta)
+    guard = InputGuard(
+        tensors["means"],
+        tensors["precision"],
+        threshold,
+        tensors["val_quantiles"],
+        float((meta or {}).get("colour_limit", COLOUR_LIMIT)),
+        meta,
+    )
     return guard, "installed"
 
 
 @torch.inference_mode()
-def logits_and_features(model: torch.nn.Module, pixels: np.ndarray, batch_size: int = 32,
-                        progress: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def logits_and_features(
+    model: torch.nn.Module, pixels: np.ndarray, batch_size: int = 32, progress: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(N, H, W) uint8 → raw logits (N, 2) and penultimate features (N, 512), one pass."""
     from core.imaging.preprocess import normalize
     from core.models.classifier import head_logits, trunk_features

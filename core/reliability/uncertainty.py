@@ -6,6 +6,7 @@ has a measured meaning. An image the input guard flagged (and the user analysed 
 more unusual than nearly all validation X-rays, is reported as unreliable/uncertain whatever
 its probability. No extra forward pass: everything comes from the one prediction.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -89,14 +90,22 @@ def assess(probability: float, threshold: float, band_meta: dict | None, guard=N
         reasons.append("the input check judged this image not to be a frontal chest X-ray; it was analysed anyway")
     elif guard is not None and guard.unlike_training:
         level = UNRELIABLE
-        reasons.append("this chest X-ray is unlike the training films (pediatric, one centre): the output is unreliable")
-    elif guard is not None and guard.familiarity_percentile is not None and guard.familiarity_percentile < UNUSUAL_FAMILIARITY:
+        reasons.append(
+            "this chest X-ray is unlike the training films (pediatric, one centre): the output is unreliable"
+        )
+    elif (
+        guard is not None
+        and guard.familiarity_percentile is not None
+        and guard.familiarity_percentile < UNUSUAL_FAMILIARITY
+    ):
         level = UNCERTAIN
         reasons.append(f"the image is more unusual than {100 - UNUSUAL_FAMILIARITY:.0f}% of validation X-rays")
     if band[0] < probability < band[1]:
         level = UNRELIABLE if level == UNRELIABLE else UNCERTAIN
-        reasons.append(f"P(pneumonia) {probability:.0%} lies in the uncertain band {band[0]:.0%}–{band[1]:.0%} "
-                       f"around the threshold {threshold:.0%}")
+        reasons.append(
+            f"P(pneumonia) {probability:.0%} lies in the uncertain band {band[0]:.0%}–{band[1]:.0%} "
+            f"around the threshold {threshold:.0%}"
+        )
     margin = abs(float(_logit(probability)) - float(_logit(threshold)))
     score = 1.0 / (1.0 + margin / half_width)
     if level == UNCERTAIN:

@@ -1,8 +1,9 @@
-""""Ask why": a short question-and-answer about one case, grounded on its facts.
+""" "Ask why": a short question-and-answer about one case, grounded on its facts.
 
 With Gemini the answer is fact-checked like a report; without it (or when the call or the check
 fails) the answer is assembled from the facts by topic, and says why it is offline.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,7 +35,10 @@ TOPICS = (  # (topic, pattern) in the order answers are given
     ("uncertain", r"uncertain|sure|confiden|trust|reliab|불확실|확신|믿|신뢰"),
     ("quality", r"quality|small|contrast|colou?r|resolution|input|품질|대비|해상도|작|컬러"),
     ("diagnosis", r"diagnos|disease|doctor|clinic|treat|진단|질병|의사|치료"),
-    ("why", r"why|reason|probab|predict|output|label|class|threshold|normal|pneumonia|왜|이유|확률|결과|예측|분류|임계|정상|폐렴"),
+    (
+        "why",
+        r"why|reason|probab|predict|output|label|class|threshold|normal|pneumonia|왜|이유|확률|결과|예측|분류|임계|정상|폐렴",
+    ),
 )
 
 
@@ -43,35 +47,47 @@ def _topic_answer(topic: str, f: ReportFacts, lang: str) -> str:
     cls = CLASS_WORDS[lang][f.label]
     if topic == "why":
         if ko:
-            return (f"모델은 보정된 폐렴 확률을 {percent(f.probability_pneumonia)}로 계산했고, 결정 임계값 {pct(f.threshold)}와 비교하여 "
-                    f"{cls}을(를) 출력했습니다. 모델은 영상 전체의 특징을 합산해 두 클래스 중 하나를 고를 뿐, 이유를 말로 설명하지는 못합니다.")
+            return (
+                f"모델은 보정된 폐렴 확률을 {percent(f.probability_pneumonia)}로 계산했고, 결정 임계값 {pct(f.threshold)}와 비교하여 "
+                f"{cls}을(를) 출력했습니다. 모델은 영상 전체의 특징을 합산해 두 클래스 중 하나를 고를 뿐, 이유를 말로 설명하지는 못합니다."
+            )
         side = "at or above" if f.probability_pneumonia >= f.threshold else "below"
-        return (f"The model computed a calibrated probability of pneumonia of {percent(f.probability_pneumonia)}, which is {side} "
-                f"the decision threshold of {pct(f.threshold)}, so it output {cls}. It sums learned image features into a "
-                "score for two classes; it cannot state reasons in words.")
+        return (
+            f"The model computed a calibrated probability of pneumonia of {percent(f.probability_pneumonia)}, which is {side} "
+            f"the decision threshold of {pct(f.threshold)}, so it output {cls}. It sums learned image features into a "
+            "score for two classes; it cannot state reasons in words."
+        )
     if topic == "heatmap":
         if f.cam_peak_zone is None:
-            return ("Grad-CAM 히트맵이 비어 있습니다." if ko else "The Grad-CAM heatmap is empty for this case.")
+            return "Grad-CAM 히트맵이 비어 있습니다." if ko else "The Grad-CAM heatmap is empty for this case."
         top = f.cam_zone_share[0]
         if ko:
-            return (f"Grad-CAM 히트맵의 최고점은 {zone_name(f.cam_peak_zone, 'ko')}에 있고, 가장 큰 질량은 {zone_name(top[0], 'ko')}"
-                    f"({pct(top[1])})에 있습니다. Grad-CAM은 7×7 해상도로 점수를 높인 영역을 보여줄 뿐, 병변이나 질병의 위치를 보여주지 않습니다.")
-        return (f"The Grad-CAM heatmap peaks in the {zone_name(f.cam_peak_zone, 'en')} and its largest share lies in the "
-                f"{zone_name(top[0], 'en')} ({pct(top[1])}). Grad-CAM shows which regions raised the score at 7×7 resolution; "
-                "it does not outline a lesion or show where disease is.")
+            return (
+                f"Grad-CAM 히트맵의 최고점은 {zone_name(f.cam_peak_zone, 'ko')}에 있고, 가장 큰 질량은 {zone_name(top[0], 'ko')}"
+                f"({pct(top[1])})에 있습니다. Grad-CAM은 7×7 해상도로 점수를 높인 영역을 보여줄 뿐, 병변이나 질병의 위치를 보여주지 않습니다."
+            )
+        return (
+            f"The Grad-CAM heatmap peaks in the {zone_name(f.cam_peak_zone, 'en')} and its largest share lies in the "
+            f"{zone_name(top[0], 'en')} ({pct(top[1])}). Grad-CAM shows which regions raised the score at 7×7 resolution; "
+            "it does not outline a lesion or show where disease is."
+        )
     if topic == "uncertain":
         if ko:
-            return ("모델은 이 사례에서 불확실합니다" if f.uncertain else "모델은 이 사례에서 비교적 확신합니다") + \
-                f"(기준: {f.uncertainty_basis}). 확신이 높아도 틀릴 수 있습니다."
-        return (("The model is uncertain on this case" if f.uncertain else "The model is fairly sure on this case")
-                + f" (judged by the {f.uncertainty_basis}). A confident model can still be wrong.")
+            return (
+                "모델은 이 사례에서 불확실합니다" if f.uncertain else "모델은 이 사례에서 비교적 확신합니다"
+            ) + f"(기준: {f.uncertainty_basis}). 확신이 높아도 틀릴 수 있습니다."
+        return (
+            "The model is uncertain on this case" if f.uncertain else "The model is fairly sure on this case"
+        ) + f" (judged by the {f.uncertainty_basis}). A confident model can still be wrong."
     if topic == "shortcut":
         marker = f.metric("marker")
         if ko:
             text = f"히트맵 질량의 {pct(f.cam_border_share)}가 영상 바깥 테두리에 있습니다."
             if marker:
                 text += f" 문자 표지 위의 비율은 {pct(marker[1])}입니다."
-            return text + " 테두리나 표지에 몰린 히트맵은 모델이 폐가 아닌 단서에 기대는 지름길 학습의 신호일 수 있습니다."
+            return (
+                text + " 테두리나 표지에 몰린 히트맵은 모델이 폐가 아닌 단서에 기대는 지름길 학습의 신호일 수 있습니다."
+            )
         text = f"{pct(f.cam_border_share)} of the heatmap mass lies in the outer border of the image."
         if marker:
             text += f" The share on burned-in text markers is {pct(marker[1])}."
@@ -79,13 +95,19 @@ def _topic_answer(topic: str, f: ReportFacts, lang: str) -> str:
     if topic == "quality":
         flags = ", ".join(f.quality_flags) or ("없음" if ko else "none")
         if ko:
-            return f"품질 경고: {flags}. 입력 검사 결과: {f.guard_verdict}. 영상 크기 {f.image_width}×{f.image_height} px."
-        return f"Quality flags: {flags}. Input check: {f.guard_verdict}. Image size {f.image_width}×{f.image_height} px."
+            return (
+                f"품질 경고: {flags}. 입력 검사 결과: {f.guard_verdict}. 영상 크기 {f.image_width}×{f.image_height} px."
+            )
+        return (
+            f"Quality flags: {flags}. Input check: {f.guard_verdict}. Image size {f.image_width}×{f.image_height} px."
+        )
     # diagnosis
     if ko:
         return "이 도구는 진단하지 않습니다. 모델은 정상과 폐렴 두 클래스만 알며, 임상적 판단은 의료진의 몫입니다."
-    return ("This tool does not diagnose. The model knows only the two classes NORMAL and PNEUMONIA; "
-            "clinical questions belong to a clinician.")
+    return (
+        "This tool does not diagnose. The model knows only the two classes NORMAL and PNEUMONIA; "
+        "clinical questions belong to a clinician."
+    )
 
 
 def offline_answer(facts: ReportFacts, question: str, language: str) -> str:

@@ -1,4 +1,5 @@
 """The report's shape: four sections plus the class and probability it states, in two languages."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
@@ -41,7 +42,8 @@ class ReportSections(BaseModel):
 
     stated_label: str = Field(description="The model output class exactly as given in the facts: NORMAL or PNEUMONIA.")
     stated_probability_pneumonia: float = Field(
-        description="The calibrated probability of pneumonia exactly as given in the facts, as a number from 0 to 1.")
+        description="The calibrated probability of pneumonia exactly as given in the facts, as a number from 0 to 1."
+    )
     summary: str = Field(description="Section 1: the model output and probability, and the non-diagnostic notice.")
     attention: str = Field(description="Section 2: where the Grad-CAM heatmap lies, with Grad-CAM caveats.")
     further_checks: str = Field(description="Section 3: suggested further checks and clinical correlation.")

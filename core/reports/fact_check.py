@@ -5,6 +5,7 @@ the summary does not assert the other class; every probability-like percentage m
 no disease other than pneumonia is asserted as a finding. A failing report is kept and shown
 flagged with these reasons — never silently accepted, never silently dropped.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,18 +18,67 @@ PROBABILITY_TOLERANCE = 0.01  # the model may round 87.34% to 87.3% or 87%
 PERCENT_TOLERANCE = 0.011
 
 NOTICE_PATTERNS = (
-    r"does not diagnose", r"not (?:a |an )?(?:medical |clinical )?diagnos", r"non-?diagnostic", r"cannot diagnose",
-    r"no diagnosis", r"not for (?:clinical )?diagnos", r"not intended (?:for|to) diagnos",
-    r"진단이 아닙", r"진단이 아니", r"진단(?:을|은)? ?하지 않", r"진단(?:할|을 할) 수 없", r"진단용이 아", r"비진단",
+    r"does not diagnose",
+    r"not (?:a |an )?(?:medical |clinical )?diagnos",
+    r"non-?diagnostic",
+    r"cannot diagnose",
+    r"no diagnosis",
+    r"not for (?:clinical )?diagnos",
+    r"not intended (?:for|to) diagnos",
+    r"진단이 아닙",
+    r"진단이 아니",
+    r"진단(?:을|은)? ?하지 않",
+    r"진단(?:할|을 할) 수 없",
+    r"진단용이 아",
+    r"비진단",
 )
 PROBABILITY_WORDS = re.compile(r"probab|likelihood|chance|confiden|확률|가능성|신뢰", re.I)
 OTHER_DISEASES = (
-    r"tuberculosis", r"\btb\b", r"covid", r"coronavirus", r"cancer", r"carcinoma", r"malignan", r"tumou?r", r"neoplas",
-    r"nodules?\b", r"effusion", r"pneumothorax", r"cardiomegaly", r"o?edema\b", r"fractur", r"atelectasis", r"emphysema",
-    r"fibrosis", r"bronchiectasis", r"abscess", r"sarcoid", r"lymphoma", r"metasta", r"\bcopd\b", r"asthma",
-    r"bronchiolitis", r"heart failure", r"pleural thickening",
-    r"결핵", r"코로나", r"폐암", r"종양", r"결절", r"흉수", r"흉막 ?삼출", r"기흉", r"심(?:장)?비대", r"부종", r"골절",
-    r"무기폐", r"폐기종", r"섬유화", r"기관지 ?확장", r"농양", r"전이",
+    r"tuberculosis",
+    r"\btb\b",
+    r"covid",
+    r"coronavirus",
+    r"cancer",
+    r"carcinoma",
+    r"malignan",
+    r"tumou?r",
+    r"neoplas",
+    r"nodules?\b",
+    r"effusion",
+    r"pneumothorax",
+    r"cardiomegaly",
+    r"o?edema\b",
+    r"fractur",
+    r"atelectasis",
+    r"emphysema",
+    r"fibrosis",
+    r"bronchiectasis",
+    r"abscess",
+    r"sarcoid",
+    r"lymphoma",
+    r"metasta",
+    r"\bcopd\b",
+    r"asthma",
+    r"bronchiolitis",
+    r"heart failure",
+    r"pleural thickening",
+    r"결핵",
+    r"코로나",
+    r"폐암",
+    r"종양",
+    r"결절",
+    r"흉수",
+    r"흉막 ?삼출",
+    r"기흉",
+    r"심(?:장)?비대",
+    r"부종",
+    r"골절",
+    r"무기폐",
+    r"폐기종",
+    r"섬유화",
+    r"기관지 ?확장",
+    r"농양",
+    r"전이",
 )
 DISEASE_RE = re.compile("|".join(OTHER_DISEASES), re.I)
 # A disease named in a sentence with one of these is a limitation or a differential, not a finding.
@@ -75,8 +125,10 @@ def check_report(report: ReportSections, facts: ReportFacts) -> GuardResult:
     p = report.stated_probability_pneumonia
     p = p / 100 if p is not None and 1.0 < p <= 100.0 else p  # a percentage in the number field
     if p is None or abs(p - facts.probability_pneumonia) > PROBABILITY_TOLERANCE:
-        reasons.append(f"states P(pneumonia) = {report.stated_probability_pneumonia}; "
-                       f"the facts say {facts.probability_pneumonia:.4f}")
+        reasons.append(
+            f"states P(pneumonia) = {report.stated_probability_pneumonia}; "
+            f"the facts say {facts.probability_pneumonia:.4f}"
+        )
 
     if not any(re.search(pat, text, re.I) for pat in NOTICE_PATTERNS):
         reasons.append("the non-diagnostic notice is missing")
@@ -108,8 +160,10 @@ def _fact_checks(text: str, facts: ReportFacts) -> list[str]:
                 reasons.append(f"quotes {match.group(0)} as {kind} that matches no fact")
         disease = DISEASE_RE.search(sentence)
         if disease and not NEGATION_RE.search(sentence):
-            reasons.append(f"asserts a condition other than pneumonia ({disease.group(0)!r}): "
-                           "the model knows only NORMAL and PNEUMONIA")
+            reasons.append(
+                f"asserts a condition other than pneumonia ({disease.group(0)!r}): "
+                "the model knows only NORMAL and PNEUMONIA"
+            )
     return reasons
 
 

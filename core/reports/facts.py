@@ -5,6 +5,7 @@ facts and nothing else, so a report can only say what the analysis measured.
 Optional parts of `Analysis` that other work adds later (input guard, uncertainty, lung and
 marker CAM metrics) are read with defaults, so facts build before and after that work lands.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,7 @@ class ReportFacts:
     facts_version: int = FACTS_VERSION
     # Other fractions the uncertainty wording quotes (its band's limits, the "unusual" cut-off).
     uncertainty_figures: tuple[float, ...] = ()
-    # Model-limits flags (core.limits.FLAGS) that fired for this image.
+    # Model-limits flags (core.explain.limits.FLAGS) that fired for this image.
     shortcut_flags: tuple[str, ...] = ()
 
     # -- derived numbers, in one place so prompt, template and guard agree ------------------
@@ -64,12 +65,16 @@ class ReportFacts:
 
     @property
     def side_share(self) -> dict[str, float]:
-        return {side: round(sum(v for z, v in self.cam_zone_share if z.startswith(side)), 4) for side in ("right", "left")}
+        return {
+            side: round(sum(v for z, v in self.cam_zone_share if z.startswith(side)), 4) for side in ("right", "left")
+        }
 
     @property
     def band_share(self) -> dict[str, float]:
-        return {band: round(sum(v for z, v in self.cam_zone_share if z.endswith(band)), 4)
-                for band in ("upper", "middle", "lower")}
+        return {
+            band: round(sum(v for z, v in self.cam_zone_share if z.endswith(band)), 4)
+            for band in ("upper", "middle", "lower")
+        }
 
     def metric(self, word: str) -> tuple[str, float] | None:
         """The CAM share named `<word>_share` if present, else the first metric containing `word`."""
@@ -122,7 +127,7 @@ def quality_flags(pixels: np.ndarray, colourfulness: float) -> tuple[str, ...]:
 
 
 def _guard(analysis) -> tuple[str, str]:
-    """core.guard.GuardVerdict → passed / unlike_training / failed / overridden / not_checked."""
+    """core.reliability.input_check.GuardVerdict → passed / unlike_training / failed / overridden / not_checked."""
     guard = getattr(analysis, "guard", None)
     if guard is None or guard.verdict == UNCHECKED:
         return "not_checked", guard.reason if guard is not None else "no input check was run"
@@ -134,17 +139,21 @@ def _guard(analysis) -> tuple[str, str]:
 
 
 def _uncertainty(analysis, probability: float, threshold: float) -> tuple[bool, str, float | None, tuple[float, ...]]:
-    """core.uncertainty.Uncertainty → (not sure?, why, score, figures the wording quotes)."""
+    """core.reliability.uncertainty.Uncertainty → (not sure?, why, score, figures the wording quotes)."""
     certainty = getattr(analysis, "uncertainty", None)
     if certainty is not None:
         basis = "; ".join(certainty.reasons) or (
-            f"P(pneumonia) outside the uncertain band {certainty.band[0]:.0%}–{certainty.band[1]:.0%}")
+            f"P(pneumonia) outside the uncertain band {certainty.band[0]:.0%}–{certainty.band[1]:.0%}"
+        )
         figures = (round(certainty.band[0], 4), round(certainty.band[1], 4), 1 - UNUSUAL_FAMILIARITY / 100)
         return certainty.level != CONFIDENT, basis, certainty.score, figures
     margin = abs(probability - threshold)
-    return (margin < UNCERTAIN_MARGIN,
-            f"distance of the probability from the decision threshold (uncertain below {UNCERTAIN_MARGIN:.2f})",
-            round(margin, 4), ())
+    return (
+        margin < UNCERTAIN_MARGIN,
+        f"distance of the probability from the decision threshold (uncertain below {UNCERTAIN_MARGIN:.2f})",
+        round(margin, 4),
+        (),
+    )
 
 
 def _cam_metrics(summary: dict) -> tuple[tuple[str, float], ...]:
@@ -170,8 +179,12 @@ def build_facts(analysis) -> ReportFacts:
     summary = analysis.cam_summary or {}
     limits = getattr(analysis, "limits", None)
     limit_metrics = {k: v for k, v in (limits.metrics if limits else {}).items() if k not in ("lung_area", "version")}
-    zones = tuple(sorted(((str(z), round(float(v), 4)) for z, v in summary.get("zone_share", {}).items()),
-                         key=lambda kv: (-kv[1], kv[0])))
+    zones = tuple(
+        sorted(
+            ((str(z), round(float(v), 4)) for z, v in summary.get("zone_share", {}).items()),
+            key=lambda kv: (-kv[1], kv[0]),
+        )
+    )
     image = analysis.image
     return ReportFacts(
         model_version=str(analysis.model_version),

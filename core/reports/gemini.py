@@ -3,11 +3,13 @@
 Every failure becomes a `GeminiFailure` whose reason is safe to show (the key is redacted);
 callers fall back to the offline template and show that reason.
 """
+
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from core import settings
 from core.reports.content import ReportSections
@@ -52,12 +54,15 @@ class GeminiSettings:
     @property
     def worst_case_s(self) -> float:
         """Upper bound of one call's wall time when every attempt times out."""
-        waits = sum(min(self.initial_delay_s * 2 ** i + self.jitter_s, self.max_delay_s) for i in range(self.attempts - 1))
+        waits = sum(
+            min(self.initial_delay_s * 2**i + self.jitter_s, self.max_delay_s) for i in range(self.attempts - 1)
+        )
         return self.attempts * self.timeout_s + waits
 
     @classmethod
     def from_env(cls, secrets: Mapping | None = None, **overrides) -> GeminiSettings:
         """Key and model from Streamlit secrets (if given) or the environment; no key → offline."""
+
         def setting(name: str) -> str | None:
             value = None
             if secrets is not None:
@@ -68,7 +73,11 @@ class GeminiSettings:
             return (str(value).strip() if value else None) or settings.gemini_value(name)
 
         key = next((v for v in map(setting, KEY_NAMES) if v), None)
-        values = {"api_key": Secret(key) if key else None, "model": setting(MODEL_SETTING) or DEFAULT_MODEL}
+        # Heterogeneous field values (and caller overrides) checked by the dataclass itself.
+        values: dict[str, Any] = {
+            "api_key": Secret(key) if key else None,
+            "model": setting(MODEL_SETTING) or DEFAULT_MODEL,
+        }
         timeout = setting(TIMEOUT_SETTING)
         if timeout:
             try:
@@ -170,7 +179,11 @@ def generate_sections(settings: GeminiSettings, facts: ReportFacts, language: st
     try:
         return ReportSections.model_validate_json(text)
     except Exception as exc:
-        kind = "not valid JSON" if "json" in type(exc).__name__.lower() or "Invalid JSON" in str(exc) else "not in the report's format"
+        kind = (
+            "not valid JSON"
+            if "json" in type(exc).__name__.lower() or "Invalid JSON" in str(exc)
+            else "not in the report's format"
+        )
         raise GeminiFailure(f"Gemini's answer was {kind}") from None
 
 

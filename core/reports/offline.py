@@ -2,6 +2,7 @@
 
 Used when no API key is set or when Gemini fails; the same facts always give the same text.
 """
+
 from __future__ import annotations
 
 from core.formatting import percent
@@ -31,22 +32,39 @@ def zone_name(zone: str, language: str) -> str:
 def _summary(f: ReportFacts, lang: str) -> str:
     cls, alt = CLASS_WORDS[lang][f.label], CLASS_WORDS[lang][f.alternative]
     if lang == "ko":
-        sure = ("모델의 판단은 불확실합니다(" + f.uncertainty_basis + " 기준)." if f.uncertain
-                else "결정 임계값에서 충분히 떨어져 있어 모델은 비교적 확신하고 있습니다.")
-        return (f"모델의 출력은 {cls}이며, 보정된 폐렴 확률은 {percent(f.probability_pneumonia)}입니다"
-                f"(결정 임계값 {pct(f.threshold)}, 다른 클래스는 {alt}). {sure} {NOTICE['ko']}")
-    sure = (f"The model is uncertain here (judged by the {f.uncertainty_basis})." if f.uncertain
-            else "The probability is well away from the decision threshold, so the model is fairly sure of its output.")
-    return (f"The model's output is {cls} with a calibrated probability of pneumonia of {percent(f.probability_pneumonia)} "
-            f"(decision threshold {pct(f.threshold)}; the alternative class is {alt}). {sure} {NOTICE['en']}")
+        sure = (
+            "모델의 판단은 불확실합니다(" + f.uncertainty_basis + " 기준)."
+            if f.uncertain
+            else "결정 임계값에서 충분히 떨어져 있어 모델은 비교적 확신하고 있습니다."
+        )
+        return (
+            f"모델의 출력은 {cls}이며, 보정된 폐렴 확률은 {percent(f.probability_pneumonia)}입니다"
+            f"(결정 임계값 {pct(f.threshold)}, 다른 클래스는 {alt}). {sure} {NOTICE['ko']}"
+        )
+    sure = (
+        f"The model is uncertain here (judged by the {f.uncertainty_basis})."
+        if f.uncertain
+        else "The probability is well away from the decision threshold, so the model is fairly sure of its output."
+    )
+    return (
+        f"The model's output is {cls} with a calibrated probability of pneumonia of {percent(f.probability_pneumonia)} "
+        f"(decision threshold {pct(f.threshold)}; the alternative class is {alt}). {sure} {NOTICE['en']}"
+    )
 
 
 FLAG_WORDS = {
-    "en": {"heatmap_on_marker": "heatmap on a text marker", "heatmap_on_border": "heatmap on the image border",
-           "heatmap_outside_lungs": "heatmap mostly outside the lungs",
-           "marker_dependent": "prediction changes when the marker is erased"},
-    "ko": {"heatmap_on_marker": "히트맵이 문자 표지 위에 있음", "heatmap_on_border": "히트맵이 영상 테두리에 있음",
-           "heatmap_outside_lungs": "히트맵이 주로 폐 바깥에 있음", "marker_dependent": "표지를 지우면 예측이 바뀜"},
+    "en": {
+        "heatmap_on_marker": "heatmap on a text marker",
+        "heatmap_on_border": "heatmap on the image border",
+        "heatmap_outside_lungs": "heatmap mostly outside the lungs",
+        "marker_dependent": "prediction changes when the marker is erased",
+    },
+    "ko": {
+        "heatmap_on_marker": "히트맵이 문자 표지 위에 있음",
+        "heatmap_on_border": "히트맵이 영상 테두리에 있음",
+        "heatmap_outside_lungs": "히트맵이 주로 폐 바깥에 있음",
+        "marker_dependent": "표지를 지우면 예측이 바뀜",
+    },
 }
 
 
@@ -57,9 +75,11 @@ def _attention(f: ReportFacts, lang: str) -> str:
         if f.cam_peak_zone is None:
             where = "Grad-CAM 히트맵이 비어 있습니다: 이 클래스의 점수를 높인 영역이 없습니다."
         else:
-            where = (f"Grad-CAM({CLASS_WORDS['ko'][f.cam_target]}) 히트맵의 최고점은 {zone_name(f.cam_peak_zone, 'ko')}에 있고, "
-                     + ", ".join(f"{zone_name(z, 'ko')} {pct(v)}" for z, v in top)
-                     + f"의 질량을 차지하며, 영상 바깥 테두리에 {pct(f.cam_border_share)}가 있습니다.")
+            where = (
+                f"Grad-CAM({CLASS_WORDS['ko'][f.cam_target]}) 히트맵의 최고점은 {zone_name(f.cam_peak_zone, 'ko')}에 있고, "
+                + ", ".join(f"{zone_name(z, 'ko')} {pct(v)}" for z, v in top)
+                + f"의 질량을 차지하며, 영상 바깥 테두리에 {pct(f.cam_border_share)}가 있습니다."
+            )
         extra = ""
         if lung:
             extra += f" 폐야 안의 히트맵 비율은 {pct(lung[1])}입니다."
@@ -67,15 +87,19 @@ def _attention(f: ReportFacts, lang: str) -> str:
             extra += f" 문자 표지(marker) 위의 비율은 {pct(marker[1])}입니다."
         if f.shortcut_flags:
             extra += " 지름길 경고: " + ", ".join(FLAG_WORDS["ko"][x] for x in f.shortcut_flags) + "."
-        caveat = (" Grad-CAM은 7×7 해상도로 클래스 점수를 높인 영역을 보여줄 뿐, 병변의 윤곽이나 질병의 위치를 보여주지 않습니다."
-                  " 테두리, 문자 표지 또는 폐 바깥에 몰린 히트맵은 지름길 학습(shortcut)의 신호일 수 있습니다.")
+        caveat = (
+            " Grad-CAM은 7×7 해상도로 클래스 점수를 높인 영역을 보여줄 뿐, 병변의 윤곽이나 질병의 위치를 보여주지 않습니다."
+            " 테두리, 문자 표지 또는 폐 바깥에 몰린 히트맵은 지름길 학습(shortcut)의 신호일 수 있습니다."
+        )
         return where + extra + caveat
     if f.cam_peak_zone is None:
         where = "The Grad-CAM heatmap is empty: no region raised this class's score."
     else:
-        where = (f"The Grad-CAM heatmap for {f.cam_target} peaks in the {zone_name(f.cam_peak_zone, 'en')}; most of its mass lies in the "
-                 + " and ".join(f"{zone_name(z, 'en')} ({pct(v)})" for z, v in top)
-                 + f", and {pct(f.cam_border_share)} lies in the outer border of the image.")
+        where = (
+            f"The Grad-CAM heatmap for {f.cam_target} peaks in the {zone_name(f.cam_peak_zone, 'en')}; most of its mass lies in the "
+            + " and ".join(f"{zone_name(z, 'en')} ({pct(v)})" for z, v in top)
+            + f", and {pct(f.cam_border_share)} lies in the outer border of the image."
+        )
     extra = ""
     if lung:
         extra += f" The share of heatmap mass inside the lung fields is {pct(lung[1])}."
@@ -83,46 +107,60 @@ def _attention(f: ReportFacts, lang: str) -> str:
         extra += f" The share on burned-in text markers is {pct(marker[1])}."
     if f.shortcut_flags:
         extra += " Shortcut flags raised: " + ", ".join(FLAG_WORDS["en"][x] for x in f.shortcut_flags) + "."
-    caveat = (" Grad-CAM shows which regions raised the class score, at 7×7 resolution; it is not an outline of a lesion "
-              "and does not show where disease is. Mass on the border, on text markers or outside the lungs suggests a shortcut.")
+    caveat = (
+        " Grad-CAM shows which regions raised the class score, at 7×7 resolution; it is not an outline of a lesion "
+        "and does not show where disease is. Mass on the border, on text markers or outside the lungs suggests a shortcut."
+    )
     return where + extra + caveat
 
 
 def _checks(f: ReportFacts, lang: str) -> str:
     if lang == "ko":
-        text = ("학습 목적으로, 임상의는 이 결과를 환자의 병력, 증상, 신체 진찰, 필요한 경우 다른 촬영 방향의 영상이나 추적 검사와 함께 해석할 것입니다."
-                " 모델은 정상과 폐렴 두 클래스만 알며, 다른 상태는 판단하지 못합니다.")
+        text = (
+            "학습 목적으로, 임상의는 이 결과를 환자의 병력, 증상, 신체 진찰, 필요한 경우 다른 촬영 방향의 영상이나 추적 검사와 함께 해석할 것입니다."
+            " 모델은 정상과 폐렴 두 클래스만 알며, 다른 상태는 판단하지 못합니다."
+        )
         if f.uncertain:
             text += " 확률이 임계값에 가까우므로 이 출력은 특히 신중하게 다루어야 합니다."
         return text
-    text = ("For learning: a clinician would read this output together with the history, symptoms, examination and, "
-            "where needed, other views or follow-up imaging. The model knows only the two classes NORMAL and PNEUMONIA "
-            "and says nothing about any other condition.")
+    text = (
+        "For learning: a clinician would read this output together with the history, symptoms, examination and, "
+        "where needed, other views or follow-up imaging. The model knows only the two classes NORMAL and PNEUMONIA "
+        "and says nothing about any other condition."
+    )
     if f.uncertain:
         text += " With the probability this close to the threshold, treat the output with extra caution."
     return text
 
 
 QUALITY_WORDS = {
-    "en": {"small": "the image is small (under 256 px a side), so the model sees an upscaled picture",
-           "low_contrast": "the image has low contrast",
-           "colour": "the image is in colour, which radiographs are not (it may be a photo or screenshot)"},
-    "ko": {"small": "영상이 작아(한 변 256 px 미만) 모델이 확대된 영상을 봅니다",
-           "low_contrast": "영상의 대비가 낮습니다",
-           "colour": "영상이 컬러입니다(방사선 영상은 흑백이므로 사진이나 화면 캡처일 수 있습니다)"},
+    "en": {
+        "small": "the image is small (under 256 px a side), so the model sees an upscaled picture",
+        "low_contrast": "the image has low contrast",
+        "colour": "the image is in colour, which radiographs are not (it may be a photo or screenshot)",
+    },
+    "ko": {
+        "small": "영상이 작아(한 변 256 px 미만) 모델이 확대된 영상을 봅니다",
+        "low_contrast": "영상의 대비가 낮습니다",
+        "colour": "영상이 컬러입니다(방사선 영상은 흑백이므로 사진이나 화면 캡처일 수 있습니다)",
+    },
 }
 GUARD_WORDS = {
-    "en": {"passed": "The input check accepted this image as a frontal chest X-ray.",
-           "unlike_training": "The input check found a frontal chest X-ray that is unlike the training films "
-                              "(pediatric, one centre): the model's output on it is unreliable.",
-           "failed": "The input check did NOT accept this image as a frontal chest X-ray; the output may be meaningless.",
-           "overridden": "The input check did NOT accept this image as a frontal chest X-ray, and the user chose to analyse it anyway.",
-           "not_checked": "No input check was run on this image."},
-    "ko": {"passed": "입력 검사는 이 영상을 정면 흉부 X선으로 받아들였습니다.",
-           "unlike_training": "입력 검사 결과 정면 흉부 X선이지만 학습 데이터(한 기관의 소아 영상)와 다릅니다. 이 영상에 대한 모델 출력은 신뢰할 수 없습니다.",
-           "failed": "입력 검사는 이 영상을 정면 흉부 X선으로 받아들이지 않았습니다. 출력이 무의미할 수 있습니다.",
-           "overridden": "입력 검사는 이 영상을 정면 흉부 X선으로 받아들이지 않았으나, 사용자가 분석을 강행했습니다.",
-           "not_checked": "이 영상에는 입력 검사가 실행되지 않았습니다."},
+    "en": {
+        "passed": "The input check accepted this image as a frontal chest X-ray.",
+        "unlike_training": "The input check found a frontal chest X-ray that is unlike the training films "
+        "(pediatric, one centre): the model's output on it is unreliable.",
+        "failed": "The input check did NOT accept this image as a frontal chest X-ray; the output may be meaningless.",
+        "overridden": "The input check did NOT accept this image as a frontal chest X-ray, and the user chose to analyse it anyway.",
+        "not_checked": "No input check was run on this image.",
+    },
+    "ko": {
+        "passed": "입력 검사는 이 영상을 정면 흉부 X선으로 받아들였습니다.",
+        "unlike_training": "입력 검사 결과 정면 흉부 X선이지만 학습 데이터(한 기관의 소아 영상)와 다릅니다. 이 영상에 대한 모델 출력은 신뢰할 수 없습니다.",
+        "failed": "입력 검사는 이 영상을 정면 흉부 X선으로 받아들이지 않았습니다. 출력이 무의미할 수 있습니다.",
+        "overridden": "입력 검사는 이 영상을 정면 흉부 X선으로 받아들이지 않았으나, 사용자가 분석을 강행했습니다.",
+        "not_checked": "이 영상에는 입력 검사가 실행되지 않았습니다.",
+    },
 }
 
 
@@ -130,13 +168,19 @@ def _quality(f: ReportFacts, lang: str) -> str:
     flags = [QUALITY_WORDS[lang][q] for q in f.quality_flags if q in QUALITY_WORDS[lang]]
     guard = GUARD_WORDS[lang].get(f.guard_verdict, GUARD_WORDS[lang]["not_checked"])
     if lang == "ko":
-        quality = ("영상 품질 경고: " + "; ".join(flags) + "." if flags else "자동 품질 검사에서 경고가 없었습니다.")
-        labels = (" 학습 데이터는 한 기관의 소아 흉부 X선이며 라벨은 정상/폐렴 두 가지뿐입니다. 성인 영상이나 다른 기관의 영상에서는"
-                  " 성능이 달라질 수 있습니다.")
+        quality = "영상 품질 경고: " + "; ".join(flags) + "." if flags else "자동 품질 검사에서 경고가 없었습니다."
+        labels = (
+            " 학습 데이터는 한 기관의 소아 흉부 X선이며 라벨은 정상/폐렴 두 가지뿐입니다. 성인 영상이나 다른 기관의 영상에서는"
+            " 성능이 달라질 수 있습니다."
+        )
         return f"{quality} {guard}{labels}"
-    quality = ("Image-quality flags: " + "; ".join(flags) + "." if flags else "The automatic quality checks raised no flags.")
-    labels = (" The training data are pediatric chest X-rays from one centre, labelled only NORMAL or PNEUMONIA; "
-              "performance on adult images or other centres may differ.")
+    quality = (
+        "Image-quality flags: " + "; ".join(flags) + "." if flags else "The automatic quality checks raised no flags."
+    )
+    labels = (
+        " The training data are pediatric chest X-rays from one centre, labelled only NORMAL or PNEUMONIA; "
+        "performance on adult images or other centres may differ."
+    )
     return f"{quality} {guard}{labels}"
 
 

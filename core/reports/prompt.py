@@ -1,4 +1,5 @@
 """The prompt, built from the facts alone. Change the wording → bump PROMPT_VERSION (it keys the cache)."""
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,12 @@ def facts_for_prompt(facts: ReportFacts) -> dict:
             "shortcut_flags": list(facts.shortcut_flags),
             "sides": "patient's sides (on a PA film the patient's right is the viewer's left)",
         },
-        "image": {"width_px": facts.image_width, "height_px": facts.image_height, "format": facts.source_format,
-                  "quality_flags": list(facts.quality_flags)},
+        "image": {
+            "width_px": facts.image_width,
+            "height_px": facts.image_height,
+            "format": facts.source_format,
+            "quality_flags": list(facts.quality_flags),
+        },
     }
 
 
@@ -85,6 +90,10 @@ def build_prompt(facts: ReportFacts, language: str) -> tuple[str, str]:
 def build_ask_prompt(facts: ReportFacts, question: str, language: str) -> tuple[str, str]:
     language = check_language(language)
     system = ASK_INSTRUCTION.format(language=LANGUAGE_NAMES[language])
-    user = ("Facts (JSON):\n" + json.dumps(facts_for_prompt(facts), ensure_ascii=False, indent=1)
-            + "\n\nQuestion: " + question.strip()[:500])
+    user = (
+        "Facts (JSON):\n"
+        + json.dumps(facts_for_prompt(facts), ensure_ascii=False, indent=1)
+        + "\n\nQuestion: "
+        + question.strip()[:500]
+    )
     return system, user

@@ -4,6 +4,7 @@ The key lives in a `Secret` whose repr is masked; every string that may reach a 
 the database goes through `redact`, which removes each key seen in this process and anything
 shaped like a Google API key.
 """
+
 from __future__ import annotations
 
 import logging

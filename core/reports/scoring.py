@@ -4,6 +4,7 @@ rouge-score's default tokenizer keeps only ASCII letters and digits, which would
 nothing, so Korean text is split on Unicode word characters instead; BLEU uses sacrebleu's
 '13a' tokenizer for English and character tokens for Korean (no Korean morphological analyser here).
 """
+
 from __future__ import annotations
 
 import re
@@ -40,8 +41,13 @@ def score_against_reference(report_text: str, reference: str, language: str = "e
         scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_UnicodeWords())
         bleu = sacrebleu.sentence_bleu(report_text, [reference], tokenize="char")
     rouge = scorer.score(reference, report_text)["rougeL"]
-    return ReferenceScores(round(rouge.fmeasure, 4), round(rouge.precision, 4), round(rouge.recall, 4),
-                           round(float(bleu.score), 2), language)
+    return ReferenceScores(
+        round(rouge.fmeasure, 4),
+        round(rouge.precision, 4),
+        round(rouge.recall, 4),
+        round(float(bleu.score), 2),
+        language,
+    )
 
 
 def sections_text(sections: dict) -> str:

@@ -1,4 +1,5 @@
 """One entry point: facts → stored report (reused, Gemini, or offline), checked and versioned."""
+
 from __future__ import annotations
 
 import json
@@ -36,14 +37,30 @@ def _record(facts, image_id, language, sections: ReportSections, source, llm_mod
         "facts": json.loads(facts.to_json()),  # JSON-native, as a SQL JSON column returns it
         "source_reason": redact(reason) if reason else None,
     }
-    return ReportRecord(image_id=image_id, model_version=facts.model_version, prompt_version=PROMPT_VERSION,
-                        llm_model=llm_model, language=language, source=source, guard_passed=guard.passed,
-                        guard_reasons=guard.reasons, content=content, case_id=case_id)
+    return ReportRecord(
+        image_id=image_id,
+        model_version=facts.model_version,
+        prompt_version=PROMPT_VERSION,
+        llm_model=llm_model,
+        language=language,
+        source=source,
+        guard_passed=guard.passed,
+        guard_reasons=guard.reasons,
+        content=content,
+        case_id=case_id,
+    )
 
 
-def get_report(facts: ReportFacts, image_id: str, store: ReportStore, *, language: str = "en",
-               settings: GeminiSettings | None = None, regenerate: bool = False,
-               case_id: int | None = None) -> ReportOutcome:
+def get_report(
+    facts: ReportFacts,
+    image_id: str,
+    store: ReportStore,
+    *,
+    language: str = "en",
+    settings: GeminiSettings | None = None,
+    regenerate: bool = False,
+    case_id: int | None = None,
+) -> ReportOutcome:
     """The stored report for this key, or a new one (`regenerate` always makes a new version).
 
     With a key, Gemini is asked; if it fails, the offline template is stored under the offline
@@ -56,16 +73,25 @@ def get_report(facts: ReportFacts, image_id: str, store: ReportStore, *, languag
         if found is not None:
             return ReportOutcome(found, reused=True)
     if settings is None or not settings.online:
-        record = _record(facts, image_id, language, offline_report(facts, language), "offline", OFFLINE_MODEL,
-                         NO_KEY_REASON, case_id)
+        record = _record(
+            facts, image_id, language, offline_report(facts, language), "offline", OFFLINE_MODEL, NO_KEY_REASON, case_id
+        )
     else:
         try:
             sections = generate_sections(settings, facts, language)
             record = _record(facts, image_id, language, sections, "gemini", settings.model, None, case_id)
         except GeminiFailure as exc:
             logger.warning("Gemini report failed; using the offline template: %s", exc.reason)
-            record = _record(facts, image_id, language, offline_report(facts, language), "offline", OFFLINE_MODEL,
-                             exc.reason, case_id)
+            record = _record(
+                facts,
+                image_id,
+                language,
+                offline_report(facts, language),
+                "offline",
+                OFFLINE_MODEL,
+                exc.reason,
+                case_id,
+            )
     if not record.guard_passed:
         logger.warning("report for %s failed the fact check: %s", image_id[:12], "; ".join(record.guard_reasons))
     return ReportOutcome(store.add(record), reused=False)

@@ -3,6 +3,7 @@
 The SQL implementation lives in db/; this module defines what it must provide (`ReportStore`)
 and an in-memory version for the app's session and for tests.
 """
+
 from __future__ import annotations
 
 import dataclasses

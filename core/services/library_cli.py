@@ -2,6 +2,7 @@
 
 Bad input or an unreachable database ends with exit status 2 and one line on stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ def _fail(message: str) -> int:
 def _library():
     from db.engine import ensure_library
 
-    return ensure_library()
+    return ensure_library(settings.database_url())
 
 
 def _load_model():
@@ -42,8 +43,11 @@ def _cmd_import(args) -> int:
     engine = _library()
     service = _load_model()
     if not service.info.trained:
-        print("note: no trained model is installed; importing cases and images without predictions "
-              "(run `python -m db predict` once a model is installed).", file=sys.stderr)
+        print(
+            "note: no trained model is installed; importing cases and images without predictions "
+            "(run `python -m db predict` once a model is installed).",
+            file=sys.stderr,
+        )
     bar = tqdm(total=0, unit="img", desc="importing", disable=args.quiet)
 
     def progress(summary):
@@ -58,9 +62,11 @@ def _cmd_import(args) -> int:
         print(f"ignored folder {name}/ (only NORMAL/ and PNEUMONIA/ give ground truth)", file=sys.stderr)
     for path, reason in summary.refused:
         print(f"refused {path}: {reason}")
-    print(f"added {summary.added} · already present {summary.already_present} · refused {len(summary.refused)} "
-          f"· predictions added {summary.predictions_added} "
-          f"({summary.images_per_second:.1f} images/s over {summary.seconds:.1f} s)")
+    print(
+        f"added {summary.added} · already present {summary.already_present} · refused {len(summary.refused)} "
+        f"· predictions added {summary.predictions_added} "
+        f"({summary.images_per_second:.1f} images/s over {summary.seconds:.1f} s)"
+    )
     if not summary.model_trained:
         print("no predictions stored: no trained model is installed")
     return 0
@@ -74,7 +80,9 @@ def _cmd_predict(args) -> int:
     engine = _library()
     service = _load_model()
     if not service.info.trained:
-        return _fail("no trained model is installed (weights/classifier.safetensors is missing); nothing to predict with")
+        return _fail(
+            "no trained model is installed (weights/classifier.safetensors is missing); nothing to predict with"
+        )
     bar = tqdm(total=0, unit="img", desc="predicting", disable=args.quiet)
 
     def progress(done, total):
@@ -143,7 +151,9 @@ def _cmd_seed_demo(args) -> int:
     if summary is None:
         print("the demo cases are already seeded (use --force to check again)")
     else:
-        print(f"demo seed: added {summary.added} · already present {summary.already_present} · refused {len(summary.refused)}")
+        print(
+            f"demo seed: added {summary.added} · already present {summary.already_present} · refused {len(summary.refused)}"
+        )
     return 0
 
 
@@ -154,8 +164,10 @@ def _cmd_bench_gallery(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"{report['cases']} cases on {report['backend']} (seeded in {report['seed_seconds']} s), "
-              f"{report['per_page']} per page; median / max of {args.repeats} runs:")
+        print(
+            f"{report['cases']} cases on {report['backend']} (seeded in {report['seed_seconds']} s), "
+            f"{report['per_page']} per page; median / max of {args.repeats} runs:"
+        )
         for name, ms in report["query_ms_median"].items():
             print(f"  {name}: {ms} ms / {report['query_ms_max'][name]} ms")
     return 0
@@ -188,8 +200,10 @@ def _cmd_import_set(args) -> int:
     engine = _library()
     with session_scope(engine) as session:
         result = import_set(session, args.zip.read_bytes())
-    print(f"set {result.set_name!r} ({'new' if result.set_created else 'existing'}): cases added {result.cases_added}, "
-          f"already present {result.cases_already_present}, added to the set {result.added_to_set}")
+    print(
+        f"set {result.set_name!r} ({'new' if result.set_created else 'existing'}): cases added {result.cases_added}, "
+        f"already present {result.cases_already_present}, added to the set {result.added_to_set}"
+    )
     for note in result.notes:
         print(f"note: {note}")
     return 0
@@ -207,13 +221,17 @@ def _cmd_limits_stats(args) -> int:
             return _fail("no prediction carries limits figures yet; run `python -m db limits` first")
         summary = limits_summary(session, version)
     if summary["predictions_with_limits"] == 0:
-        return _fail(f"no prediction of model {version} carries limits figures "
-                     f"(versions with figures: {', '.join(v for v, _ in versions) or 'none'})")
+        return _fail(
+            f"no prediction of model {version} carries limits figures "
+            f"(versions with figures: {', '.join(v for v, _ in versions) or 'none'})"
+        )
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
         return 0
-    print(f"model {version}: {summary['predictions_with_limits']} predictions with limits figures "
-          f"({summary['predictions_without_limits']} without)")
+    print(
+        f"model {version}: {summary['predictions_with_limits']} predictions with limits figures "
+        f"({summary['predictions_without_limits']} without)"
+    )
     print("flag counts:")
     for flag, n in summary["flag_counts"].items():
         print(f"  {flag}: {n}")
@@ -238,8 +256,6 @@ def _cmd_migrate(args) -> int:
     engine = _library()
     print(f"{describe_url(str(engine.url))} is at revision {current_revision(engine)}")
     return 0
-
-
 
 
 def _new_password() -> str | None:
@@ -292,8 +308,10 @@ def _cmd_users_list(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m db", description="CXR Teaching Lab case library "
-                                     "(SQLite in data/ by default; DATABASE_URL for PostgreSQL)")
+    parser = argparse.ArgumentParser(
+        prog="python -m db",
+        description="CXR Teaching Lab case library (SQLite in data/ by default; DATABASE_URL for PostgreSQL)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("import", help="import a folder (NORMAL/ and PNEUMONIA/ give ground truth; loose files none)")
@@ -307,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("limits", help="add lung/marker/border figures and shortcut flags to stored predictions lacking them")
+    p = sub.add_parser(
+        "limits", help="add lung/marker/border figures and shortcut flags to stored predictions lacking them"
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_limits)
 
@@ -336,7 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_import_set)
 
     p = sub.add_parser("limits-stats", help="flag counts, error rate by flag, mean in-lung CAM share right vs wrong")
-    p.add_argument("--model-version", default=None, help="default: the version with the most predictions carrying figures")
+    p.add_argument(
+        "--model-version", default=None, help="default: the version with the most predictions carrying figures"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_limits_stats)
 
@@ -346,8 +368,13 @@ def build_parser() -> argparse.ArgumentParser:
     users = p.add_subparsers(dest="users_command", required=True)
     q = users.add_parser("create", help=f"add a user (password prompted, or from ${settings.NEW_USER_PASSWORD})")
     q.add_argument("name")
-    q.add_argument("--role", action="append", required=True, choices=("instructor", "student", "reviewer"),
-                   help="repeat for several roles; an instructor holds every role")
+    q.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        choices=("instructor", "student", "reviewer"),
+        help="repeat for several roles; an instructor holds every role",
+    )
     q.set_defaults(func=_cmd_users_create)
     q = users.add_parser("deactivate", help="stop a user from logging in (their quiz history is kept)")
     q.add_argument("name")
@@ -372,9 +399,15 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc))
     except Exception as exc:
         if is_connection_problem(exc):
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(getattr(exc, "orig", exc)).strip() else type(exc).__name__
+            reason = (
+                str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                if str(getattr(exc, "orig", exc)).strip()
+                else type(exc).__name__
+            )
             return _fail(f"cannot use the library at {describe_url(database_url())}: {reason}")
         raise
     except KeyboardInterrupt:
-        print("interrupted: finished batches are saved; run the same command again to complete the job", file=sys.stderr)
+        print(
+            "interrupted: finished batches are saved; run the same command again to complete the job", file=sys.stderr
+        )
         return 130

@@ -1,8 +1,9 @@
 """Filling the case library: folder imports, the demo seed, saved analyses, late predictions.
 
-This is where inference meets the database: core.model/core.analysis compute, db.repository
+This is where inference meets the database: core.models.classifier/core.analysis compute, db.repository
 stores. The db package itself never imports torch.
 """
+
 from __future__ import annotations
 
 import time
@@ -11,20 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
+from sqlalchemy.orm import Session
 
 from core import settings
-from core.analysis import Analysis, check_input
-from core.explain.gradcam import cam_summary, fast_gradcam, normalise
+from core.analysis import Analysis, analyze_batch
 from core.explain.limits import pack_mask, probe_image
-from core.imaging.decode import MAX_FILE_BYTES, ImageRejected, load_image
-from core.imaging.preprocess import resize_gray, to_model_input
+from core.imaging.decode import MAX_FILE_BYTES, ImageRejected, XRayImage, load_image
+from core.imaging.preprocess import resize_gray
 from core.model_service import ModelService
-from core.reliability.uncertainty import assess
+from core.models.lungs import LungSegmenter
 from core.vocabulary import CLASS_NAMES
 from db import repository
 from db.codec import EncodedImage, decode_png, encode_image
 from db.engine import refresh_statistics, session_scope
+from db.errors import NotFound
 from db.models import Image, Prediction
 
 LABEL_FOLDERS = {name.lower(): name for name in CLASS_NAMES}  # NORMAL/ and PNEUMONIA/ give ground truth
@@ -85,54 +86,42 @@ def list_import_files(folder: Path) -> tuple[list[ImportFile], list[str]]:
             if label is None:
                 ignored.append(entry.name)
                 continue
-            files += [ImportFile(p, label) for p in sorted(entry.iterdir()) if p.is_file() and not p.name.startswith(".")]
+            files += [
+                ImportFile(p, label) for p in sorted(entry.iterdir()) if p.is_file() and not p.name.startswith(".")
+            ]
         elif entry.is_file():
             files.append(ImportFile(entry, None))
     return files, ignored
 
 
 def predict_batch(service: ModelService, grays: list[np.ndarray]) -> list[repository.PredictionRecord]:
-    """Probability, label and Grad-CAM for many images in one forward pass (same maths as analyze_image)."""
-    if not grays:
-        return []
-    grays224 = np.stack([resize_gray(g) for g in grays])  # once, for the forward, the input check and the probe
-    batch = torch.cat([to_model_input(g) for g in grays224])
-    out = service.forward(batch)
-    labels = [service.label_for(float(p)) for p in out.probability]
-    targets = torch.tensor([CLASS_NAMES.index(label) for label in labels])
-    cams = fast_gradcam(out.features, service.model.fc.weight, targets)
+    """Stored predictions for many library images: the analysis pipeline in one batch, probe included."""
     # Library images are already validated grayscale: colourfulness 0.
-    verdicts, lung_prob = check_input(service, grays224, out.features, [0.0] * len(grays))
-    records = []
-    for i, label in enumerate(labels):
-        cam = normalise(cams[i].numpy())
-        verdict = verdicts[i]
-        probability = float(out.probability[i])
-        certainty = assess(probability, service.info.threshold, service.info.meta.get("uncertainty"), verdict)
-        limits, lung_mask = _limits(service, grays224[i], cam, probability, label,
-                                    None if lung_prob is None else lung_prob[i])
-        records.append(repository.PredictionRecord(
-            model_version=service.version, probability=probability, label=label,
-            threshold=service.info.threshold, cam=cam, cam_target=label, cam_summary=cam_summary(cam),
-            uncertainty=certainty.score, guard=verdict.to_dict(), limits=limits, lung_mask=lung_mask,
-        ))
-    return records
+    images = [XRayImage(pixels=g, source_format="PNG", colourfulness=0.0) for g in grays]
+    return [record_from_analysis(a) for a in analyze_batch(service, images, with_limits=True)]
 
 
-def _limits(service: ModelService, gray: np.ndarray, cam: np.ndarray, probability: float,
-            label: str, lung_probability: np.ndarray | None = None) -> tuple[dict | None, bytes | None]:
-    """The model-limits probe for one library image (None, None without a lung segmenter)."""
-    if service.segmenter is None:
-        return None, None
-    probe = probe_image(service, service.segmenter, resize_gray(gray), cam, probability, label,
-                        service.limit_thresholds, lung_probability=lung_probability)
+def _stored_prediction_limits(
+    service: ModelService,
+    segmenter: LungSegmenter,
+    gray: np.ndarray,
+    cam: np.ndarray,
+    probability: float,
+    label: str,
+) -> tuple[dict, bytes]:
+    """The model-limits probe for a prediction stored without one (its own CAM, not a new forward pass)."""
+    probe = probe_image(service, segmenter, resize_gray(gray), cam, probability, label, service.limit_thresholds)
     return probe.metrics, pack_mask(probe.lung_mask)
 
 
 def record_from_analysis(analysis: Analysis) -> repository.PredictionRecord:
     return repository.PredictionRecord(
-        model_version=analysis.model_version, probability=analysis.probability, label=analysis.label,
-        threshold=analysis.threshold, cam=analysis.cam, cam_target=analysis.cam_target,
+        model_version=analysis.model_version,
+        probability=analysis.probability,
+        label=analysis.label,
+        threshold=analysis.threshold,
+        cam=analysis.cam,
+        cam_target=analysis.cam_target,
         cam_summary=analysis.cam_summary,
         uncertainty=analysis.uncertainty.score if analysis.uncertainty else None,
         guard=analysis.guard.to_dict() if analysis.guard else None,
@@ -158,8 +147,14 @@ def _decode(item: ImportFile) -> tuple[np.ndarray, str]:
     return image.pixels, image.source_format
 
 
-def import_folder(engine, folder: Path, service: ModelService | None, batch_size: int = DEFAULT_BATCH,
-                  source: str | None = None, progress: Progress | None = None) -> ImportSummary:
+def import_folder(
+    engine,
+    folder: Path,
+    service: ModelService | None,
+    batch_size: int = DEFAULT_BATCH,
+    source: str | None = None,
+    progress: Progress | None = None,
+) -> ImportSummary:
     """Import every image under folder (NORMAL/, PNEUMONIA/, loose files). Safe to rerun or interrupt.
 
     Each batch is decoded and predicted first, then written in one transaction: an interrupted
@@ -167,9 +162,15 @@ def import_folder(engine, folder: Path, service: ModelService | None, batch_size
     """
     started = time.perf_counter()
     files, ignored = list_import_files(folder)
-    trained = service is not None and service.info.trained
-    summary = ImportSummary(total=len(files), model_version=service.version if trained else None,
-                            model_trained=trained, ignored_folders=ignored)
+    # Predictions are stored only from a trained model; `model` is None otherwise.
+    model = service if service is not None and service.info.trained else None
+    trained = model is not None
+    summary = ImportSummary(
+        total=len(files),
+        model_version=model.version if model is not None else None,
+        model_trained=trained,
+        ignored_folders=ignored,
+    )
     source = (source or f"import: {Path(folder).resolve().name}")[:200]
     if progress:
         progress(summary)
@@ -186,22 +187,30 @@ def import_folder(engine, folder: Path, service: ModelService | None, batch_size
         with session_scope(engine) as session:
             present = repository.known_hashes(session, [e.sha256 for _, e, _, _ in batch])
             missing_prediction = set()
-            if trained:
-                missing_prediction = _hashes_without_prediction(session, [e.sha256 for _, e, _, _ in batch], service.version)
+            if model is not None:
+                missing_prediction = _hashes_without_prediction(
+                    session, [e.sha256 for _, e, _, _ in batch], model.version
+                )
         # Inference outside the transaction: the write lock is held only while writing.
-        need = {}
-        for item, encoded, fmt, pixels in batch:
-            if trained and (encoded.sha256 not in present or encoded.sha256 in missing_prediction):
-                need.setdefault(encoded.sha256, pixels)
-        records = dict(zip(need, predict_batch(service, list(need.values())))) if need else {}
+        need: dict[str, np.ndarray] = {}
+        if model is not None:
+            for _item, encoded, _fmt, pixels in batch:
+                if encoded.sha256 not in present or encoded.sha256 in missing_prediction:
+                    need.setdefault(encoded.sha256, pixels)
+        records = dict(zip(need, predict_batch(model, list(need.values())))) if model is not None and need else {}
 
         with session_scope(engine) as session:
             added = present_now = predictions = 0
             for item, encoded, fmt, _ in batch:
                 image, _ = repository.add_image(session, encoded, fmt)
                 _, created = repository.add_case(
-                    session, image, case_title(item.path, fmt, encoded.sha256), source,
-                    truth_label=item.truth, truth_set_by=f"folder import ({item.truth}/)" if item.truth else None)
+                    session,
+                    image,
+                    case_title(item.path, fmt, encoded.sha256),
+                    source,
+                    truth_label=item.truth,
+                    truth_set_by=f"folder import ({item.truth}/)" if item.truth else None,
+                )
                 added, present_now = added + created, present_now + (not created)
                 record = records.pop(encoded.sha256, None)
                 if record is not None:
@@ -218,18 +227,31 @@ def import_folder(engine, folder: Path, service: ModelService | None, batch_size
     return summary
 
 
+def _image(session: Session, image_id: int) -> Image:
+    image = session.get(Image, image_id)
+    if image is None:
+        raise NotFound(f"Image {image_id} is not in the library (it may have been deleted).")
+    return image
+
+
 def _hashes_without_prediction(session, hashes: list[str], model_version: str) -> set[str]:
     from sqlalchemy import select
 
     if not hashes:
         return set()
-    have = set(session.scalars(select(Image.sha256).join(Prediction, Prediction.image_id == Image.id)
-                               .where(Image.sha256.in_(hashes), Prediction.model_version == model_version)))
+    have = set(
+        session.scalars(
+            select(Image.sha256)
+            .join(Prediction, Prediction.image_id == Image.id)
+            .where(Image.sha256.in_(hashes), Prediction.model_version == model_version)
+        )
+    )
     return set(hashes) - have
 
 
-def predict_missing(engine, service: ModelService, batch_size: int = DEFAULT_BATCH,
-                    progress: Callable[[int, int], None] | None = None) -> int:
+def predict_missing(
+    engine, service: ModelService, batch_size: int = DEFAULT_BATCH, progress: Callable[[int, int], None] | None = None
+) -> int:
     """Add the installed model's predictions to every case that lacks one; returns how many were added."""
     if not service.info.trained:
         return 0
@@ -241,7 +263,7 @@ def predict_missing(engine, service: ModelService, batch_size: int = DEFAULT_BAT
     for start in range(0, len(todo), batch_size):
         ids = todo[start : start + batch_size]
         with session_scope(engine) as session:
-            pngs = [session.get(Image, i).png for i in ids]
+            pngs = [_image(session, i).png for i in ids]
         records = predict_batch(service, [decode_png(p) for p in pngs])
         with session_scope(engine) as session:
             for image_id, record in zip(ids, records):
@@ -253,7 +275,8 @@ def predict_missing(engine, service: ModelService, batch_size: int = DEFAULT_BAT
 
 def backfill_limits(engine, service: ModelService, progress: Callable[[int, int], None] | None = None) -> int:
     """Add the limits probe to this model's stored predictions made before the segmenter existed."""
-    if not service.info.trained or service.segmenter is None:
+    segmenter = service.segmenter
+    if not service.info.trained or segmenter is None:
         return 0
     with session_scope(engine) as session:
         todo = [p.prediction_id for p in repository.predictions_without_limits(session, service.version)]
@@ -262,10 +285,12 @@ def backfill_limits(engine, service: ModelService, progress: Callable[[int, int]
     for n, prediction_id in enumerate(todo, 1):
         with session_scope(engine) as session:
             prediction = session.get(Prediction, prediction_id)
-            gray = decode_png(session.get(Image, prediction.image_id).png)
+            if prediction is None:
+                raise NotFound(f"Prediction {prediction_id} is not in the library (it may have been deleted).")
+            gray = decode_png(_image(session, prediction.image_id).png)
             cam = repository.prediction_cam(prediction)
             probability, label = prediction.probability, prediction.cam_target
-        limits, mask = _limits(service, gray, cam, probability, label)
+        limits, mask = _stored_prediction_limits(service, segmenter, gray, cam, probability, label)
         with session_scope(engine) as session:
             repository.set_prediction_limits(session, prediction_id, limits, mask)
         if progress:
@@ -295,8 +320,9 @@ def save_analysis(engine, analysis: Analysis, title: str, source: str = "analyze
         return SavedCase(case.id, created, stored)
 
 
-def seed_demo(engine, service: ModelService, progress: Progress | None = None,
-              folder: Path | None = None) -> ImportSummary | None:
+def seed_demo(
+    engine, service: ModelService, progress: Progress | None = None, folder: Path | None = None
+) -> ImportSummary | None:
     """Import the held-out demo cases once per library. None when already done or opted out."""
     if not seeding_wanted():
         return None

@@ -3,6 +3,7 @@
 The ground truth of a case is read only inside `record_answer` and `reveal`, i.e. after the
 answer is stored — nothing handed to the page before that carries it.
 """
+
 from __future__ import annotations
 
 import random
@@ -25,6 +26,7 @@ MAX_LENGTH = 50
 @dataclass(frozen=True)
 class Question:
     """What the page may show before the answer: a position and the pixels, nothing else."""
+
     attempt_id: int
     position: int
     total: int
@@ -55,7 +57,8 @@ class Reveal:
 
 @dataclass(frozen=True)
 class HeatmapQuestion:
-    """"Spot the shortcut" before the answer: the pixels, the Grad-CAM and the lung mask — no flags, tags or label."""
+    """ "Spot the shortcut" before the answer: the pixels, the Grad-CAM and the lung mask — no flags, tags or label."""
+
     attempt_id: int
     position: int
     total: int
@@ -69,23 +72,29 @@ def _labelled(query):
 
 
 def _reading_attempts(session: Session, user_id: int, before: int | None = None) -> list[int]:
-    """The student's reading-mode attempts (see core.quiz.QuizMode.reading), oldest first; their index counts quizzes."""
-    query = (select(QuizAttempt.id).where(QuizAttempt.user_id == user_id,
-                                          QuizAttempt.mode.in_([m.key for m in MODES.values() if m.reading]))
-             .order_by(QuizAttempt.started_at, QuizAttempt.id))
+    """The student's reading-mode attempts (see core.teaching.quiz_rules.QuizMode.reading), oldest first; their index counts quizzes."""
+    query = (
+        select(QuizAttempt.id)
+        .where(QuizAttempt.user_id == user_id, QuizAttempt.mode.in_([m.key for m in MODES.values() if m.reading]))
+        .order_by(QuizAttempt.started_at, QuizAttempt.id)
+    )
     ids = list(session.scalars(query))
-    return ids[:ids.index(before)] if before in ids else ids
+    return ids[: ids.index(before)] if before in ids else ids
 
 
 def _schedule(session: Session, attempt_ids: list[int]) -> dict:
-    """core.quiz's Leitner schedule after the quizzes `attempt_ids` (in order)."""
+    """core.teaching.quiz_rules's Leitner schedule after the quizzes `attempt_ids` (in order)."""
     if not attempt_ids:
         return {}
     index = {a: i for i, a in enumerate(attempt_ids)}
-    rows = session.execute(select(QuizAnswer.attempt_id, QuizAnswer.case_id, QuizAnswer.correct)
-                           .where(QuizAnswer.attempt_id.in_(attempt_ids), QuizAnswer.case_id.is_not(None))
-                           .order_by(QuizAnswer.answered_at, QuizAnswer.id))
-    return review_schedule(sorted(((index[a], c, ok) for a, c, ok in rows), key=lambda e: e[0]))  # stable sort
+    rows = session.execute(
+        select(QuizAnswer.attempt_id, QuizAnswer.case_id, QuizAnswer.correct)
+        .where(QuizAnswer.attempt_id.in_(attempt_ids), QuizAnswer.case_id.is_not(None))
+        .order_by(QuizAnswer.answered_at, QuizAnswer.id)
+    )
+    # The query already excludes answers of deleted cases; `is not None` only tells the type checker.
+    events = [(index[a], c, ok) for a, c, ok in rows if c is not None]
+    return review_schedule(sorted(events, key=lambda e: e[0]))  # stable sort
 
 
 def _review_due(session: Session, user_id: int, attempt_ids: list[int]) -> list[int]:
@@ -112,8 +121,15 @@ def review_cases(session: Session, attempt_id: int, user_id: int) -> list[int]:
     return [c for c in attempt.case_ids if c in due]
 
 
-def start_attempt(session: Session, user_id: int, mode: str, length: int, set_id: int | None = None,
-                  model_version: str | None = None, rng: random.Random | None = None) -> QuizAttempt:
+def start_attempt(
+    session: Session,
+    user_id: int,
+    mode: str,
+    length: int,
+    set_id: int | None = None,
+    model_version: str | None = None,
+    rng: random.Random | None = None,
+) -> QuizAttempt:
     """Pick the cases (labelled ones only: an unlabelled case cannot be scored) and store the attempt.
 
     Cases the student missed that are due for review come first in the choice (from the chosen
@@ -128,7 +144,9 @@ def start_attempt(session: Session, user_id: int, mode: str, length: int, set_id
     query = _labelled(select(Case.id))
     if model_version is not None and MODES[mode].needs_model:
         # The model must have an answer on every case, or the running score compares different things.
-        query = query.join(Prediction, (Prediction.image_id == Case.image_id) & (Prediction.model_version == model_version))
+        query = query.join(
+            Prediction, (Prediction.image_id == Case.image_id) & (Prediction.model_version == model_version)
+        )
         if MODES[mode].needs_limits:
             query = query.where(Prediction.lung_share.is_not(None))
     due = review_due(session, user_id) if MODES[mode].reading else []
@@ -139,24 +157,30 @@ def start_attempt(session: Session, user_id: int, mode: str, length: int, set_id
         order = set_case_ids(session, set_id)
         usable = set(session.scalars(query.where(Case.id.in_(order))))
         review = set([c for c in due if c in usable][:length])
-        fill = [c for c in order if c in usable and c not in review][:length - len(review)]
+        fill = [c for c in order if c in usable and c not in review][: length - len(review)]
         chosen = [c for c in order if c in review or c in fill]  # shown in the instructor's order
         source = teaching_set.name
     else:
         pool = list(session.scalars(query.order_by(Case.id)))
         usable = set(pool)
-        review = [c for c in due if c in usable][:length]
-        rest = [c for c in pool if c not in review]
+        review_first = [c for c in due if c in usable][:length]
+        rest = [c for c in pool if c not in review_first]
         rng = rng or random.SystemRandom()
-        chosen = review + rng.sample(rest, min(length - len(review), len(rest)))
+        chosen = review_first + rng.sample(rest, min(length - len(review_first), len(rest)))
         rng.shuffle(chosen)  # review cases first would tell the student which ones they missed
         source = RANDOM_SOURCE
     if not chosen:
-        needs = (" and the model-limits figures (`python -m db limits`)" if MODES[mode].needs_limits
-                 else " and a stored model prediction" if MODES[mode].needs_model else "")
+        needs = (
+            " and the model-limits figures (`python -m db limits`)"
+            if MODES[mode].needs_limits
+            else " and a stored model prediction"
+            if MODES[mode].needs_model
+            else ""
+        )
         raise LibraryError("No cases with a ground truth" + needs + " are available for this quiz.")
-    attempt = QuizAttempt(user_id=user_id, set_id=set_id, source=source, mode=mode, case_ids=chosen,
-                          model_version=model_version)
+    attempt = QuizAttempt(
+        user_id=user_id, set_id=set_id, source=source, mode=mode, case_ids=chosen, model_version=model_version
+    )
     session.add(attempt)
     session.flush()
     return attempt
@@ -170,14 +194,19 @@ def get_attempt(session: Session, attempt_id: int, user_id: int) -> QuizAttempt:
 
 
 def answered_count(session: Session, attempt_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(QuizAnswer).where(QuizAnswer.attempt_id == attempt_id))
+    # COUNT(*) always yields exactly one row.
+    return session.execute(
+        select(func.count()).select_from(QuizAnswer).where(QuizAnswer.attempt_id == attempt_id)
+    ).scalar_one()
 
 
 def question(session: Session, attempt_id: int, user_id: int, position: int) -> Question:
     attempt = get_attempt(session, attempt_id, user_id)
     if not 0 <= position < len(attempt.case_ids):
         raise LibraryError("That question is not part of this quiz.")
-    png = session.scalar(select(Image.png).join(Case, Case.image_id == Image.id).where(Case.id == attempt.case_ids[position]))
+    png = session.scalar(
+        select(Image.png).join(Case, Case.image_id == Image.id).where(Case.id == attempt.case_ids[position])
+    )
     if png is None:
         raise NotFound("This case was removed from the library since the quiz started.")
     return Question(attempt.id, position, len(attempt.case_ids), png)
@@ -188,26 +217,38 @@ def heatmap_question(session: Session, attempt_id: int, user_id: int, position: 
     q = question(session, attempt_id, user_id, position)
     attempt = get_attempt(session, attempt_id, user_id)
     case = session.get(Case, attempt.case_ids[position])
+    if case is None:
+        raise NotFound("This case was removed from the library since the quiz started.")
     pred = case_prediction(session, case, attempt.model_version)
     if pred is None or pred.limits is None:
         raise NotFound("This case has no model-limits figures for the quiz's model any more.")
     return HeatmapQuestion(q.attempt_id, q.position, q.total, q.png, prediction_cam(pred), pred.lung_mask)
 
 
-def _shortcut_truth(session: Session, case: Case, pred: Prediction | None, model_version: str):
+def _shortcut_truth(session: Session, case: Case, pred: Prediction | None, model_version: str | None):
     """Expected answers from the prediction's flags, reviewers' verdicts and reviewers' tags, as they are now."""
     from core.teaching.shortcut import shortcut_truth
     from db.limits import latest_verdicts, limit_tags_for
 
-    if pred is None or pred.limits is None:
+    # A stored prediction implies a model version (case_prediction finds none without one).
+    if pred is None or pred.limits is None or model_version is None:
         raise NotFound("This case lost its model-limits figures since the quiz started.")
     verdicts = latest_verdicts(session, [case.id], model_version).get(case.id, {})
     rejected = [flag for flag, v in verdicts.items() if v.verdict == "rejected"]
-    return shortcut_truth(list(pred.limits.get("flags", [])), rejected, limit_tags_for(session, [case.id]).get(case.id, []))
+    return shortcut_truth(
+        list(pred.limits.get("flags", [])), rejected, limit_tags_for(session, [case.id]).get(case.id, [])
+    )
 
 
-def record_answer(session: Session, attempt_id: int, user_id: int, position: int, answer: str,
-                  confidence: float, mark: tuple[float, float] | None = None) -> QuizAnswer:
+def record_answer(
+    session: Session,
+    attempt_id: int,
+    user_id: int,
+    position: int,
+    answer: str,
+    confidence: float,
+    mark: tuple[float, float] | None = None,
+) -> QuizAnswer:
     """Store one answer with the truth and the model's output as they are now. Answering twice is refused.
 
     `mark`: where the student clicked, (x, y) as fractions of the image's width and height, or None.
@@ -231,19 +272,36 @@ def record_answer(session: Session, attempt_id: int, user_id: int, position: int
         raise NotFound("This case was removed or lost its ground truth since the quiz started.")
     pred = case_prediction(session, case, attempt.model_version)
     if reading:
-        row = QuizAnswer(attempt_id=attempt.id, position=position, case_id=case.id, answer=answer,
-                         confidence=float(confidence), truth_label=case.truth_label, correct=answer == case.truth_label,
-                         model_label=pred.label if pred else None, model_probability=pred.probability if pred else None,
-                         mark_x=float(mark[0]) if mark else None, mark_y=float(mark[1]) if mark else None)
+        row = QuizAnswer(
+            attempt_id=attempt.id,
+            position=position,
+            case_id=case.id,
+            answer=answer,
+            confidence=float(confidence),
+            truth_label=case.truth_label,
+            correct=answer == case.truth_label,
+            model_label=pred.label if pred else None,
+            model_probability=pred.probability if pred else None,
+            mark_x=float(mark[0]) if mark else None,
+            mark_y=float(mark[1]) if mark else None,
+        )
     else:
         # The truth of a shortcut question is what the heatmap sat on, not the diagnosis; the model's
         # own reading is not a competitor here, so it is not stored as one.
         truth = _shortcut_truth(session, case, pred, attempt.model_version)
-        row = QuizAnswer(attempt_id=attempt.id, position=position, case_id=case.id, answer=answer,
-                         confidence=float(confidence), truth_label="shortcut" if truth.categories else "lungs",
-                         correct=truth.is_correct(answer), expected=",".join(sorted(truth.answer_set)),
-                         expected_basis=truth.basis, mark_x=float(mark[0]) if mark else None,
-                         mark_y=float(mark[1]) if mark else None)
+        row = QuizAnswer(
+            attempt_id=attempt.id,
+            position=position,
+            case_id=case.id,
+            answer=answer,
+            confidence=float(confidence),
+            truth_label="shortcut" if truth.categories else "lungs",
+            correct=truth.is_correct(answer),
+            expected=",".join(sorted(truth.answer_set)),
+            expected_basis=truth.basis,
+            mark_x=float(mark[0]) if mark else None,
+            mark_y=float(mark[1]) if mark else None,
+        )
     session.add(row)
     if position == len(attempt.case_ids) - 1:
         attempt.finished_at = utcnow()
@@ -254,20 +312,33 @@ def record_answer(session: Session, attempt_id: int, user_id: int, position: int
 def reveal(session: Session, attempt_id: int, user_id: int, position: int) -> Reveal:
     """The answer sheet for one question — only once it is answered."""
     attempt = get_attempt(session, attempt_id, user_id)
-    row = session.scalars(select(QuizAnswer).where(QuizAnswer.attempt_id == attempt.id,
-                                                   QuizAnswer.position == position)).first()
+    row = session.scalars(
+        select(QuizAnswer).where(QuizAnswer.attempt_id == attempt.id, QuizAnswer.position == position)
+    ).first()
     if row is None:
         raise LibraryError("Answer first; the truth is shown after.")
     case = session.get(Case, row.case_id) if row.case_id is not None else None
     pred = case_prediction(session, case, attempt.model_version) if case is not None else None
-    return Reveal(case_id=row.case_id, title=case.title if case else "(removed case)", answer=row.answer,
-                  confidence=row.confidence, truth_label=row.truth_label, correct=row.correct,
-                  model_label=row.model_label, model_probability=row.model_probability,
-                  model_version=attempt.model_version, notes=case.notes if case else "", png=case.image.png if case else b"",
-                  cam=prediction_cam(pred) if pred else None, cam_target=pred.cam_target if pred else None,
-                  mark=(row.mark_x, row.mark_y) if row.mark_x is not None and row.mark_y is not None else None,
-                  expected=tuple(row.expected.split(",")) if row.expected else (), expected_basis=row.expected_basis,
-                  limits=pred.limits if pred else None, lung_mask=pred.lung_mask if pred else None)
+    return Reveal(
+        case_id=row.case_id,
+        title=case.title if case else "(removed case)",
+        answer=row.answer,
+        confidence=row.confidence,
+        truth_label=row.truth_label,
+        correct=row.correct,
+        model_label=row.model_label,
+        model_probability=row.model_probability,
+        model_version=attempt.model_version,
+        notes=case.notes if case else "",
+        png=case.image.png if case else b"",
+        cam=prediction_cam(pred) if pred else None,
+        cam_target=pred.cam_target if pred else None,
+        mark=(row.mark_x, row.mark_y) if row.mark_x is not None and row.mark_y is not None else None,
+        expected=tuple(row.expected.split(",")) if row.expected else (),
+        expected_basis=row.expected_basis,
+        limits=pred.limits if pred else None,
+        lung_mask=pred.lung_mask if pred else None,
+    )
 
 
 def attempt_answers(session: Session, attempt_id: int, user_id: int) -> list[QuizAnswer]:
@@ -275,13 +346,21 @@ def attempt_answers(session: Session, attempt_id: int, user_id: int) -> list[Qui
 
 
 def history(session: Session, user_id: int) -> list[tuple[QuizAttempt, list[QuizAnswer]]]:
-    attempts = session.scalars(select(QuizAttempt).where(QuizAttempt.user_id == user_id)
-                               .order_by(QuizAttempt.started_at.desc(), QuizAttempt.id.desc()))
+    attempts = session.scalars(
+        select(QuizAttempt)
+        .where(QuizAttempt.user_id == user_id)
+        .order_by(QuizAttempt.started_at.desc(), QuizAttempt.id.desc())
+    )
     return [(a, list(a.answers)) for a in attempts]
 
 
 def answers_in_order(session: Session, user_id: int) -> list[QuizAnswer]:
     """Every answer of the student, quiz after quiz: what streaks across attempts are counted on."""
-    return list(session.scalars(select(QuizAnswer).join(QuizAttempt, QuizAttempt.id == QuizAnswer.attempt_id)
-                                .where(QuizAttempt.user_id == user_id)
-                                .order_by(QuizAttempt.started_at, QuizAttempt.id, QuizAnswer.position)))
+    return list(
+        session.scalars(
+            select(QuizAnswer)
+            .join(QuizAttempt, QuizAttempt.id == QuizAnswer.attempt_id)
+            .where(QuizAttempt.user_id == user_id)
+            .order_by(QuizAttempt.started_at, QuizAttempt.id, QuizAnswer.position)
+        )
+    )

@@ -4,6 +4,7 @@ Plain data in, plain data out (`ReportRecord`), so the report code never sees OR
 A report can only live in SQL once its image belongs to a case; `LibraryReportStore`
 keeps reports of unsaved uploads in the session and moves them in when the case is saved.
 """
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from core.reports.store import SOURCES, ReportKey, ReportRecord
 from db.engine import session_scope
 from db.models import Case, Image, Report
-from db.repository import _lock_case
+from db.repository import lock_case
 
 
 class NoCase(LookupError):
@@ -21,21 +22,39 @@ class NoCase(LookupError):
 
 
 def _key_filter(key: ReportKey, image_pk: int):
-    return (Report.image_id == image_pk, Report.model_version == key.model_version,
-            Report.prompt_version == key.prompt_version, Report.language == key.language,
-            Report.llm_model == key.llm_model)
+    return (
+        Report.image_id == image_pk,
+        Report.model_version == key.model_version,
+        Report.prompt_version == key.prompt_version,
+        Report.language == key.language,
+        Report.llm_model == key.llm_model,
+    )
 
 
 def _to_record(row: Report, image_sha: str) -> ReportRecord:
-    return ReportRecord(image_id=image_sha, model_version=row.model_version or "", prompt_version=row.prompt_version or "",
-                        llm_model=row.llm_model or "", language=row.language, source=row.source,
-                        guard_passed=bool(row.guard_passed), guard_reasons=tuple(row.guard_reasons or ()),
-                        content=row.content, version=row.version, created_at=row.created_at, case_id=row.case_id)
+    return ReportRecord(
+        image_id=image_sha,
+        model_version=row.model_version or "",
+        prompt_version=row.prompt_version or "",
+        llm_model=row.llm_model or "",
+        language=row.language,
+        source=row.source,
+        guard_passed=bool(row.guard_passed),
+        guard_reasons=tuple(row.guard_reasons or ()),
+        content=row.content,
+        version=row.version,
+        created_at=row.created_at,
+        case_id=row.case_id,
+    )
 
 
 def _image_and_case(session: Session, image_sha: str) -> tuple[int, int] | None:
-    row = session.execute(select(Image.id, Case.id).join(Case, Case.image_id == Image.id)
-                          .where(Image.sha256 == image_sha).order_by(Case.id)).first()
+    row = session.execute(
+        select(Image.id, Case.id)
+        .join(Case, Case.image_id == Image.id)
+        .where(Image.sha256 == image_sha)
+        .order_by(Case.id)
+    ).first()
     return (row[0], row[1]) if row else None
 
 
@@ -62,12 +81,19 @@ class SqlReportStore:
     def latest_for_case(self, case_id: int, prefer_model_version: str | None = None) -> ReportRecord | None:
         """The case's newest report (whatever its language or writer), preferring one about `prefer_model_version`."""
         with session_scope(self.engine) as session:
-            query = (select(Report, Image.sha256).outerjoin(Image, Image.id == Report.image_id)
-                     .where(Report.case_id == case_id).order_by(Report.created_at.desc(), Report.id.desc()))
+            query = (
+                select(Report, Image.sha256)
+                .outerjoin(Image, Image.id == Report.image_id)
+                .where(Report.case_id == case_id)
+                .order_by(Report.created_at.desc(), Report.id.desc())
+            )
             rows = session.execute(query).all()
             preferred = [r for r in rows if prefer_model_version and r[0].model_version == prefer_model_version]
-            row = (preferred or rows or [None])[0]
-            return None if row is None else _to_record(row[0], row[1] or "")
+            candidates = preferred or rows
+            if not candidates:
+                return None
+            report, image_sha = candidates[0]
+            return _to_record(report, image_sha or "")
 
     def add(self, record: ReportRecord) -> ReportRecord:
         """Next version for the key; the case row is locked so concurrent writers count in turn."""
@@ -78,13 +104,23 @@ class SqlReportStore:
             if found is None:
                 raise NoCase(f"image {record.image_id[:12]} has no case in the library")
             image_pk, case_id = found
-            _lock_case(session, case_id, None)
+            lock_case(session, case_id, None)
             last = session.scalar(select(func.max(Report.version)).where(*_key_filter(record.key, image_pk))) or 0
-            row = Report(case_id=case_id, image_id=image_pk, content=record.content, created_at=record.created_at,
-                         model_version=record.model_version, prompt_version=record.prompt_version,
-                         llm_model=record.llm_model, language=record.language, source=record.source,
-                         status="ok" if record.guard_passed else "guard_failed", guard_passed=record.guard_passed,
-                         guard_reasons=list(record.guard_reasons), version=last + 1)
+            row = Report(
+                case_id=case_id,
+                image_id=image_pk,
+                content=record.content,
+                created_at=record.created_at,
+                model_version=record.model_version,
+                prompt_version=record.prompt_version,
+                llm_model=record.llm_model,
+                language=record.language,
+                source=record.source,
+                status="ok" if record.guard_passed else "guard_failed",
+                guard_passed=record.guard_passed,
+                guard_reasons=list(record.guard_reasons),
+                version=last + 1,
+            )
             session.add(row)
             session.flush()
             return _to_record(row, record.image_id)
@@ -110,7 +146,9 @@ class LibraryReportStore:
 
     def move_to_library(self, image_sha: str) -> int:
         """After "Save to library": store this image's session reports with its case, oldest first."""
-        records = sorted((r for r in self.memory.all() if r.image_id == image_sha), key=lambda r: (r.created_at, r.version))
+        records = sorted(
+            (r for r in self.memory.all() if r.image_id == image_sha), key=lambda r: (r.created_at, r.version)
+        )
         already = {r.key for r in records if self.sql.versions(r.key)}
         moved = [self.sql.add(r) for r in records if r.key not in already]
         return len(moved)

@@ -5,6 +5,7 @@ A zip from elsewhere is untrusted. Before anything is written we check every mem
 bombs lie in headers), the manifest's structure, and that each image decodes as a valid
 radiograph whose pixels match the hash the manifest claims.
 """
+
 from __future__ import annotations
 
 import io
@@ -14,6 +15,7 @@ import stat
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -21,6 +23,9 @@ from core.vocabulary import CLASS_NAMES, DIFFICULTIES
 from db import repository, teaching
 from db.codec import encode_image
 from db.errors import LibraryError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMAT = "cxr-teaching-lab/teaching-set"
 FORMAT_VERSION = 1
@@ -50,28 +55,31 @@ class ImportResult:
 def export_set(session: Session, set_id: int) -> bytes:
     row = teaching.get_set(session, set_id)
     cases = teaching.set_cases(session, set_id)
+    entries: list[dict[str, object]] = []
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "set": {"name": row.name, "description": row.description, "published": row.published},
-        "cases": [],
+        "cases": entries,
     }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for case in cases:
             name = f"images/{case.image.sha256}.png"
             zf.writestr(name, case.image.png, compress_type=zipfile.ZIP_STORED)
-            manifest["cases"].append({
-                "image": name,
-                "sha256": case.image.sha256,
-                "title": case.title,
-                "truth_label": case.truth_label,
-                "truth_set_by": case.truth_set_by,
-                "notes": case.notes,
-                "tags": [t.tag for t in case.tags],
-                "difficulty": case.difficulty,
-            })
+            entries.append(
+                {
+                    "image": name,
+                    "sha256": case.image.sha256,
+                    "title": case.title,
+                    "truth_label": case.truth_label,
+                    "truth_set_by": case.truth_set_by,
+                    "notes": case.notes,
+                    "tags": [t.tag for t in case.tags],
+                    "difficulty": case.difficulty,
+                }
+            )
         zf.writestr(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
     return buf.getvalue()
 
@@ -104,19 +112,25 @@ def _check_members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
             raise BadArchive(f"Refused: {name!r} appears twice in the zip.")
         if name != MANIFEST and not IMAGE_NAME.match(name):
             # Catches '../x', '/etc/x', 'C:\\x', 'images/../../x' and anything else off-format.
-            raise BadArchive(f"Refused: unexpected entry {name!r} (a teaching-set zip holds only "
-                             "manifest.json and images/<sha256>.png; paths outside it are not allowed).")
+            raise BadArchive(
+                f"Refused: unexpected entry {name!r} (a teaching-set zip holds only "
+                "manifest.json and images/<sha256>.png; paths outside it are not allowed)."
+            )
         if stat.S_ISLNK(info.external_attr >> 16):
             raise BadArchive(f"Refused: {name!r} is a symbolic link.")
         if info.flag_bits & 0x1:
             raise BadArchive(f"Refused: {name!r} is encrypted.")
         limit = MAX_MANIFEST_BYTES if name == MANIFEST else MAX_FILE_BYTES
         if info.file_size > limit:
-            raise BadArchive(f"Refused: {name} would expand to {info.file_size / 2**20:.0f} MB; "
-                             f"the limit is {limit // 2**20} MB per entry.")
+            raise BadArchive(
+                f"Refused: {name} would expand to {info.file_size / 2**20:.0f} MB; "
+                f"the limit is {limit // 2**20} MB per entry."
+            )
         if info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1) and info.file_size > 2**20:
-            raise BadArchive(f"Refused: {name} is compressed {info.file_size // max(info.compress_size, 1)}:1, "
-                             "which looks like a zip bomb.")
+            raise BadArchive(
+                f"Refused: {name} is compressed {info.file_size // max(info.compress_size, 1)}:1, "
+                "which looks like a zip bomb."
+            )
         total += info.file_size
         if total > MAX_TOTAL_BYTES:
             raise BadArchive(f"Refused: the zip would expand to more than {MAX_TOTAL_BYTES // 2**20} MB.")
@@ -145,8 +159,10 @@ def _parse_manifest(raw: bytes) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BadArchive(f"Refused: wrong manifest: 'format' must be {FORMAT!r}.")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise BadArchive(f"Refused: manifest format_version {manifest.get('format_version')!r} is not supported "
-                         f"(this version reads {FORMAT_VERSION}).")
+        raise BadArchive(
+            f"Refused: manifest format_version {manifest.get('format_version')!r} is not supported "
+            f"(this version reads {FORMAT_VERSION})."
+        )
     info = manifest.get("set")
     if not isinstance(info, dict):
         raise BadArchive("Refused: wrong manifest: 'set' must be an object with a name.")
@@ -173,7 +189,9 @@ def _parse_manifest(raw: bytes) -> dict:
         if entry.get("truth_label") not in (None, *CLASS_NAMES):
             raise BadArchive(f"Refused: wrong manifest: {where}.truth_label must be null, NORMAL or PNEUMONIA.")
         if entry.get("difficulty") not in (None, *DIFFICULTIES):
-            raise BadArchive(f"Refused: wrong manifest: {where}.difficulty must be null or one of {', '.join(DIFFICULTIES)}.")
+            raise BadArchive(
+                f"Refused: wrong manifest: {where}.difficulty must be null or one of {', '.join(DIFFICULTIES)}."
+            )
         tags = entry.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags) or len(tags) > 100:
             raise BadArchive(f"Refused: wrong manifest: {where}.tags must be a list of text.")
@@ -184,12 +202,14 @@ def _parse_manifest(raw: bytes) -> dict:
     return manifest
 
 
-def read_archive(data: bytes) -> tuple[dict, dict[str, object]]:
+def read_archive(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     """Validate a teaching-set zip fully; returns (manifest, {image name: decoded pixels})."""
     from core.imaging.decode import ImageRejected, load_image
 
     if len(data) > MAX_ARCHIVE_BYTES:
-        raise BadArchive(f"Refused: the zip is {len(data) / 2**20:.0f} MB; the limit is {MAX_ARCHIVE_BYTES // 2**20} MB.")
+        raise BadArchive(
+            f"Refused: the zip is {len(data) / 2**20:.0f} MB; the limit is {MAX_ARCHIVE_BYTES // 2**20} MB."
+        )
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
@@ -202,7 +222,7 @@ def read_archive(data: bytes) -> tuple[dict, dict[str, object]]:
             unlisted = sorted(set(members) - listed - {MANIFEST})
             if unlisted:
                 raise BadArchive(f"Refused: {unlisted[0]} is in the zip but not in the manifest.")
-            pixels = {}
+            pixels: dict[str, np.ndarray] = {}
             for entry in manifest["cases"]:
                 name = entry["image"]
                 if name not in members:
@@ -239,13 +259,23 @@ def import_set(session: Session, data: bytes, imported_by: str = "teaching-set i
         image, _ = repository.add_image(session, encoded, "PNG")
         truth = entry.get("truth_label")
         case, created = repository.add_case(
-            session, image, entry.get("title") or "Imported case", f"teaching set: {result.set_name}"[:200],
-            truth_label=truth, truth_set_by=(entry.get("truth_set_by") or imported_by) if truth else None,
+            session,
+            image,
+            entry.get("title") or "Imported case",
+            f"teaching set: {result.set_name}"[:200],
+            truth_label=truth,
+            truth_set_by=(entry.get("truth_set_by") or imported_by) if truth else None,
         )
         if created:
             result.cases_added += 1
-            repository.update_case(session, case.id, None, notes=entry.get("notes") or "",
-                                   tags=entry["tags"], difficulty=entry.get("difficulty"))
+            repository.update_case(
+                session,
+                case.id,
+                None,
+                notes=entry.get("notes") or "",
+                tags=entry["tags"],
+                difficulty=entry.get("difficulty"),
+            )
         else:
             result.cases_already_present += 1
             if entry["tags"]:
@@ -253,7 +283,9 @@ def import_set(session: Session, data: bytes, imported_by: str = "teaching-set i
             if truth and case.truth_label is None:
                 repository.set_truth(session, case.id, truth, entry.get("truth_set_by") or imported_by)
             elif truth and case.truth_label != truth:
-                result.notes.append(f"{case.title}: kept this library's ground truth ({case.truth_label}); the zip says {truth}.")
+                result.notes.append(
+                    f"{case.title}: kept this library's ground truth ({case.truth_label}); the zip says {truth}."
+                )
         case_ids.append(case.id)
     result.added_to_set = teaching.add_to_set(session, target.id, case_ids)
     return result

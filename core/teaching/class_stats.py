@@ -3,6 +3,7 @@
 Input rows are db.class_results.AnswerRow (any objects with the same attributes); nothing here
 touches the database, so the figures are checked on plain rows.
 """
+
 from __future__ import annotations
 
 import csv
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.teaching.quiz_rules import MODES, confidence_brier
+from core.teaching.quiz_rules import MODES, confidence_brier, streaks
 
 
 def reading_rows(rows: Sequence) -> list:
@@ -51,9 +52,17 @@ def per_case(rows: Sequence) -> list[CaseResult]:
         last = answers[-1]
         with_model = [a for a in answers if a.model_label is not None]
         model = with_model[-1] if with_model else None
-        results.append(CaseResult(case_id, last.case_title or f"case #{case_id}", len(answers),
-                                  sum(a.correct for a in answers), last.truth_label,
-                                  model.model_label if model else None, model.model_probability if model else None))
+        results.append(
+            CaseResult(
+                case_id,
+                last.case_title or f"case #{case_id}",
+                len(answers),
+                sum(a.correct for a in answers),
+                last.truth_label,
+                model.model_label if model else None,
+                model.model_probability if model else None,
+            )
+        )
     return sorted(results, key=lambda c: (c.student_accuracy, -c.answers, c.case_id))
 
 
@@ -74,10 +83,22 @@ def per_attempt(rows: Sequence) -> list[AttemptResult]:
     by_attempt: dict[int, list] = defaultdict(list)
     for r in rows:
         by_attempt[r.attempt_id].append(r)
-    results = [AttemptResult(a[0].user, attempt_id, a[0].started_at, a[0].source, a[0].mode, len(a),
-                             sum(x.correct for x in a) / len(a),
-                             confidence_brier(a))
-               for attempt_id, a in by_attempt.items()]
+    results = []
+    for attempt_id, a in by_attempt.items():
+        brier = confidence_brier(a)
+        assert brier is not None  # only None for no answers, and every attempt here has one
+        results.append(
+            AttemptResult(
+                a[0].user,
+                attempt_id,
+                a[0].started_at,
+                a[0].source,
+                a[0].mode,
+                len(a),
+                sum(x.correct for x in a) / len(a),
+                brier,
+            )
+        )
     return sorted(results, key=lambda r: (r.user, r.started_at, r.attempt_id))
 
 
@@ -100,17 +121,77 @@ def per_source(rows: Sequence) -> list[SourceResult]:
     results = []
     for source, answers in sorted(by_source.items()):
         with_model = [a for a in answers if a.model_label is not None]
-        results.append(SourceResult(
-            source, len({a.user for a in answers}), len(answers), sum(a.correct for a in answers) / len(answers),
-            len(with_model),
-            sum(a.model_label == a.truth_label for a in with_model) / len(with_model) if with_model else None,
-            sum(a.model_label == a.answer for a in with_model) / len(with_model) if with_model else None))
+        results.append(
+            SourceResult(
+                source,
+                len({a.user for a in answers}),
+                len(answers),
+                sum(a.correct for a in answers) / len(answers),
+                len(with_model),
+                sum(a.model_label == a.truth_label for a in with_model) / len(with_model) if with_model else None,
+                sum(a.model_label == a.answer for a in with_model) / len(with_model) if with_model else None,
+            )
+        )
     return results
 
 
-CSV_COLUMNS = ("user", "attempt_id", "mode", "source", "set_id", "started_at", "position", "case_id", "case_title",
-               "answer", "confidence", "truth_label", "correct", "model_label", "model_probability", "model_version",
-               "mark_x", "mark_y", "answered_at", "expected")
+CSV_COLUMNS = (
+    "user",
+    "attempt_id",
+    "mode",
+    "source",
+    "set_id",
+    "started_at",
+    "position",
+    "case_id",
+    "case_title",
+    "answer",
+    "confidence",
+    "truth_label",
+    "correct",
+    "model_label",
+    "model_probability",
+    "model_version",
+    "mark_x",
+    "mark_y",
+    "answered_at",
+    "expected",
+)
+
+
+def shortcut_summary(rows: Sequence) -> list[dict]:
+    """ "Spot the shortcut" answers per case, the least often right first."""
+    by: dict[tuple, list[bool]] = {}
+    for r in rows:
+        if not MODES.get(r.mode, MODES["diagnose"]).reading:
+            by.setdefault((r.case_id, r.case_title, r.expected), []).append(r.correct)
+    return [
+        {"case": f"#{c} · {t}", "accepted answer": e, "answers": len(v), "right": sum(v) / len(v)}
+        for (c, t, e), v in sorted(by.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))
+    ]
+
+
+def per_student(rows: Sequence, students: Sequence[str], attempts: Sequence[AttemptResult]) -> list[dict]:
+    """One row per student: quizzes, answers, accuracy, the last quiz's Brier score and streaks."""
+    summary = []
+    for name in students:
+        mine = [r for r in rows if r.user == name]
+        current, best = streaks(
+            [r.correct for r in sorted(mine, key=lambda r: (r.started_at, r.attempt_id, r.position))]
+        )
+        quizzes = [a for a in attempts if a.user == name]
+        summary.append(
+            {
+                "student": name,
+                "quizzes": len(quizzes),
+                "answers": len(mine),
+                "accuracy": sum(r.correct for r in mine) / len(mine) if mine else None,
+                "last quiz Brier": quizzes[-1].brier if quizzes else None,
+                "best streak": best,
+                "current streak": current,
+            }
+        )
+    return summary
 
 
 def to_csv(rows: Sequence) -> str:

@@ -3,6 +3,7 @@
 Marks are (x, y) fractions of the image's width and height (0..1, origin top-left), so they do
 not depend on the size the image was shown at.
 """
+
 from __future__ import annotations
 
 import numpy as np

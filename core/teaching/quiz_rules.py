@@ -4,6 +4,7 @@ A student's answer with confidence c (0.5 = a coin flip, 1.0 = certain) is a pro
 pneumonia: c for a PNEUMONIA answer, 1 - c for a NORMAL one. The Brier score is the mean squared
 gap between that probability and the truth (0 is perfect; always saying 50 % scores 0.25).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -19,6 +20,7 @@ class QuizMode:
     A new mode is one entry here, its name in db.models.QUIZ_MODES, and its question/reveal views
     in pages/quiz.py (tests check the three agree).
     """
+
     key: str
     label: str
     help: str
@@ -27,13 +29,24 @@ class QuizMode:
     needs_limits: bool = False  # every case must carry the model-limits figures (lung mask, flags)
 
 
-MODES = {m.key: m for m in (
-    QuizMode("diagnose", "Diagnose", "Read each image, then see the truth, the model and the instructor's notes."),
-    QuizMode("versus", "You vs the model", "A running score of you and the model on the same cases.", needs_model=True),
-    QuizMode("shortcut", "Spot the shortcut", "See the model's heatmap and say what it looked at: the lungs, a "
-             "marker, an edge or border, or elsewhere. Scored against the shortcut flags and reviewers' tags.",
-             needs_model=True, reading=False, needs_limits=True),
-)}
+MODES = {
+    m.key: m
+    for m in (
+        QuizMode("diagnose", "Diagnose", "Read each image, then see the truth, the model and the instructor's notes."),
+        QuizMode(
+            "versus", "You vs the model", "A running score of you and the model on the same cases.", needs_model=True
+        ),
+        QuizMode(
+            "shortcut",
+            "Spot the shortcut",
+            "See the model's heatmap and say what it looked at: the lungs, a "
+            "marker, an edge or border, or elsewhere. Scored against the shortcut flags and reviewers' tags.",
+            needs_model=True,
+            reading=False,
+            needs_limits=True,
+        ),
+    )
+}
 
 
 def pneumonia_probability(answer: str, confidence: float) -> float:

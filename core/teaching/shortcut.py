@@ -1,10 +1,11 @@
-""""Spot the shortcut": what a heatmap looked at, from the limits flags and the reviewers' word.
+""" "Spot the shortcut": what a heatmap looked at, from the limits flags and the reviewers' word.
 
 The student sees a Grad-CAM overlay and says where the model looked. The expected answer comes
-from the case's shortcut flags (core.limits) unless a reviewer rejected them, plus the tags
+from the case's shortcut flags (core.explain.limits) unless a reviewer rejected them, plus the tags
 reviewers added. A reviewer's tag or confirmation outranks the automatic flag; a rejected flag
 does not count.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,8 +23,14 @@ FLAG_CATEGORY = {
     "heatmap_on_border": BORDER,
     "heatmap_outside_lungs": OUTSIDE,
 }
-TAG_CATEGORY = {"R marker": MARKER, "rib edge": BORDER, "border": BORDER, "diaphragm": OUTSIDE, "heart": OUTSIDE,
-                "other": OUTSIDE}
+TAG_CATEGORY = {
+    "R marker": MARKER,
+    "rib edge": BORDER,
+    "border": BORDER,
+    "diaphragm": OUTSIDE,
+    "heart": OUTSIDE,
+    "other": OUTSIDE,
+}
 
 
 @dataclass(frozen=True)

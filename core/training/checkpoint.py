@@ -1,4 +1,5 @@
 """Per-epoch checkpoints shared by the classifier and lung trainers: atomic save, checked resume."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The kermany224 folders: listing, patient-level split, and an in-memory pixel cache."""
+
 from __future__ import annotations
 
 import hashlib
@@ -57,7 +58,7 @@ def patient_split(samples: list[Sample], val_fraction: float = 0.12, seed: int =
     Grouping by content hash as well keeps the dataset's duplicate images from leaking
     across the split. Stratified per class so validation keeps the class mix.
     """
-    parent = {}
+    parent: dict[str, str] = {}
 
     def find(x):
         while parent.setdefault(x, x) != x:

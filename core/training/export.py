@@ -5,12 +5,14 @@ validation split only (the guard's means/covariance on the training split); the 
 read afterwards to report — and its per-image predictions are stored for the Model Card —
 never to choose anything.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import json
 import platform
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,14 +58,26 @@ def evaluate_folder(model: torch.nn.Module, folder: Path, temperature: float, th
 def write_test_predictions(weights_dir: Path, preds: dict, threshold: float, folder_name: str) -> Path:
     """What the Model Card needs to compute intervals, ROC and the threshold explorer without the model."""
     path = Path(weights_dir) / TEST_PREDICTIONS_FILE
-    payload = {"folder": folder_name, "weights_sha256": sha256_file(Path(weights_dir) / WEIGHTS_FILE),
-               "threshold": threshold, **preds}
+    payload = {
+        "folder": folder_name,
+        "weights_sha256": sha256_file(Path(weights_dir) / WEIGHTS_FILE),
+        "threshold": threshold,
+        **preds,
+    }
     path.write_text(json.dumps(payload))
     return path
 
 
-def fit_guard_and_band(model: torch.nn.Module, train_px: np.ndarray, train_y: np.ndarray, val_px: np.ndarray,
-                       val_y: np.ndarray, temperature: float, threshold: float, progress: bool = False):
+def fit_guard_and_band(
+    model: torch.nn.Module,
+    train_px: np.ndarray,
+    train_y: np.ndarray,
+    val_px: np.ndarray,
+    val_y: np.ndarray,
+    temperature: float,
+    threshold: float,
+    progress: bool = False,
+):
     """The input guard (features of train, limit from val) and the uncertainty band (val probabilities)."""
     _, train_f = logits_and_features(model, train_px, progress="guard: train features" if progress else None)
     val_logits, val_f = logits_and_features(model, val_px, progress="guard: validation features" if progress else None)
@@ -97,13 +111,20 @@ def fit_guard_for_weights(weights_dir: Path, max_train: int | None = None, cache
     samples = dataset.list_labelled(dataset.KERMANY / "train")
     if not samples:
         raise ValueError(f"no training images under {dataset.KERMANY / 'train'}")
-    train_s, val_s = dataset.patient_split(samples, training.get("val_fraction", TrainConfig.val_fraction),
-                                           training.get("seed", TrainConfig.seed))
+    train_s, val_s = dataset.patient_split(
+        samples, training.get("val_fraction", TrainConfig.val_fraction), training.get("seed", TrainConfig.seed)
+    )
     train_s = _stratified_subsample(train_s, max_train)
     guard, band = fit_guard_and_band(
-        model, dataset.load_pixels(train_s, cache=cache), np.array([s.label for s in train_s]),
-        dataset.load_pixels(val_s, cache=cache), np.array([s.label for s in val_s]),
-        info.temperature, info.threshold, progress=True)
+        model,
+        dataset.load_pixels(train_s, cache=cache),
+        np.array([s.label for s in train_s]),
+        dataset.load_pixels(val_s, cache=cache),
+        np.array([s.label for s in val_s]),
+        info.temperature,
+        info.threshold,
+        progress=True,
+    )
     return install_guard_and_band(weights_dir, guard, band)
 
 
@@ -129,41 +150,61 @@ def select_checkpoint(run_dir: Path) -> tuple[Path, int, list[dict]]:
     train_s, val_s = dataset.patient_split(samples, config["val_fraction"], config["seed"])
     val_px, val_y = dataset.load_pixels(val_s), np.array([s.label for s in val_s])
     shift = shifted_slice(dataset.load_pixels(train_s), val_px)
-    table = []
+    table: list[dict[str, Any]] = []
     for path in snapshots:
         model = build_resnet34()
         model.load_state_dict(torch.load(path, weights_only=False, map_location="cpu")["model"])
         model.eval().to(memory_format=torch.channels_last)
         logits = predict_logits(model, val_px)
-        table.append({"epoch": int(path.stem.split("-")[1]), "file": path.name,
-                      "val_nll_calibrated": round(calibrated_nll(logits, val_y), 4),
-                      "shift_nll_calibrated": round(calibrated_nll(logits[shift], val_y[shift]), 4)})
-        table[-1]["selection_loss"] = round((table[-1]["val_nll_calibrated"] + table[-1]["shift_nll_calibrated"]) / 2, 4)
+        table.append(
+            {
+                "epoch": int(path.stem.split("-")[1]),
+                "file": path.name,
+                "val_nll_calibrated": round(calibrated_nll(logits, val_y), 4),
+                "shift_nll_calibrated": round(calibrated_nll(logits[shift], val_y[shift]), 4),
+            }
+        )
+        table[-1]["selection_loss"] = round(
+            (table[-1]["val_nll_calibrated"] + table[-1]["shift_nll_calibrated"]) / 2, 4
+        )
     best = min(table, key=lambda r: r["selection_loss"])
     return run_dir / best["file"], best["epoch"], table
 
 
 def _describe_training(config: dict) -> dict:
     augmentation = config.get("augmentation", "v1")
-    text = {"optimizer": f"AdamW, one-cycle max_lr {config['max_lr']} (warm-up {config.get('pct_start', 0.25):.0%}), "
-                         f"weight decay {config['weight_decay']}",
-            "loss": "cross-entropy with inverse-frequency class weights"
-                    + (f", label smoothing {config['label_smoothing']}" if config.get("label_smoothing") else ""),
-            "augmentation": ("gamma/contrast/brightness, rotation ±8°, zoom, aspect, shift, noise, occlusion box; no horizontal flip"
-                             if augmentation == "v1" else
-                             "strong: wider gamma/contrast/brightness, unsharp-mask sharpening or softening and "
-                             "histogram-equalisation blends (other sites' processing), rotation ±10°, zoom 0.8–1.15, "
-                             "aspect ±15 %, shift ±8 %, noise, occlusion box; no horizontal flip")}
+    text = {
+        "optimizer": f"AdamW, one-cycle max_lr {config['max_lr']} (warm-up {config.get('pct_start', 0.25):.0%}), "
+        f"weight decay {config['weight_decay']}",
+        "loss": "cross-entropy with inverse-frequency class weights"
+        + (f", label smoothing {config['label_smoothing']}" if config.get("label_smoothing") else ""),
+        "augmentation": (
+            "gamma/contrast/brightness, rotation ±8°, zoom, aspect, shift, noise, occlusion box; no horizontal flip"
+            if augmentation == "v1"
+            else "strong: wider gamma/contrast/brightness, unsharp-mask sharpening or softening and "
+            "histogram-equalisation blends (other sites' processing), rotation ±10°, zoom 0.8–1.15, "
+            "aspect ±15 %, shift ±8 %, noise, occlusion box; no horizontal flip"
+        ),
+    }
     if config.get("ema_decay"):
-        text["weight_averaging"] = f"exponential moving average of weights and BatchNorm buffers, decay {config['ema_decay']} per step"
+        text["weight_averaging"] = (
+            f"exponential moving average of weights and BatchNorm buffers, decay {config['ema_decay']} per step"
+        )
     if config.get("init_weights"):
-        text["initialisation"] = (f"fine-tuned from this project's earlier model (sha256 {config.get('init_sha256', '')[:12]}), "
-                                  "itself trained from scratch here; no pretrained weights")
+        text["initialisation"] = (
+            f"fine-tuned from this project's earlier model (sha256 {config.get('init_sha256', '')[:12]}), "
+            "itself trained from scratch here; no pretrained weights"
+        )
     return text
 
 
-def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True, previous: dict | None = None,
-               selection: list[dict] | None = None) -> dict:
+def export_run(
+    checkpoint: Path,
+    weights_dir: Path,
+    report_test: bool = True,
+    previous: dict | None = None,
+    selection: list[dict] | None = None,
+) -> dict:
     """Calibrate and install one checkpoint; `previous` (the replaced model's card) is kept beside the new one."""
     ckpt = torch.load(checkpoint, weights_only=False, map_location="cpu")
     run_last = Path(checkpoint).with_name("last.pt")
@@ -196,16 +237,25 @@ def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True, pr
     shipped = build_resnet34()
     shipped.load_state_dict(load_state_dict(weights_path))
     shipped.eval().to(memory_format=torch.channels_last)
-    fp16_gap = float(np.abs(probs_from_logits(predict_logits(shipped, dataset.load_pixels(val_s)), temperature) - val_prob).max())
-    meta = {
+    fp16_gap = float(
+        np.abs(probs_from_logits(predict_logits(shipped, dataset.load_pixels(val_s)), temperature) - val_prob).max()
+    )
+    meta: dict[str, Any] = {
         "architecture": "torchvision.models.resnet34(num_classes=2), trained from scratch (no pretrained weights)",
         "class_names": list(CLASS_NAMES),
-        "input": {"size": [INPUT_SIZE, INPUT_SIZE], "channels": "grayscale repeated to 3",
-                  "preprocessing": "core.imaging.load_image → resize to 224×224 (bilinear, aspect not kept) → /255 → (x−mean)/std",
-                  "pixel_mean": PIXEL_MEAN, "pixel_std": PIXEL_STD},
-        "calibration": {"method": "temperature scaling on validation", "temperature": temperature,
-                        "val_ece_before": val_uncalibrated["ece"],
-                        "val_ece_after": classification_report(val_y, val_prob, threshold)["ece"]},
+        "input": {
+            "size": [INPUT_SIZE, INPUT_SIZE],
+            "channels": "grayscale repeated to 3",
+            "preprocessing": "core.imaging.decode.load_image → resize to 224×224 (bilinear, aspect not kept) → /255 → (x−mean)/std",
+            "pixel_mean": PIXEL_MEAN,
+            "pixel_std": PIXEL_STD,
+        },
+        "calibration": {
+            "method": "temperature scaling on validation",
+            "temperature": temperature,
+            "val_ece_before": val_uncalibrated["ece"],
+            "val_ece_after": classification_report(val_y, val_prob, threshold)["ece"],
+        },
         "decision_threshold": threshold,
         "threshold_rule": "Youden's J on the validation split",
         "weights_sha256": sha256_file(weights_path),
@@ -215,17 +265,23 @@ def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True, pr
             "data": "kermany224/train (official training split)",
             "file_list_sha256": dataset.file_list_hash(samples),
             "split": f"by patient (and byte-identical duplicates), {config['val_fraction']:.0%} validation, seed {config['seed']}",
-            "val_fraction": config["val_fraction"], "seed": config["seed"],
-            "counts": {"train": {n: sum(s.label == i for s in samples if s not in val_set) for i, n in enumerate(CLASS_NAMES)},
-                       "validation": {n: sum(s.label == i for s in val_s) for i, n in enumerate(CLASS_NAMES)}},
-            "schedule": config["schedule"], "epochs": len(run["history"]), "batch_size": config["batch_size"],
+            "val_fraction": config["val_fraction"],
+            "seed": config["seed"],
+            "counts": {
+                "train": {n: sum(s.label == i for s in samples if s not in val_set) for i, n in enumerate(CLASS_NAMES)},
+                "validation": {n: sum(s.label == i for s in val_s) for i, n in enumerate(CLASS_NAMES)},
+            },
+            "schedule": config["schedule"],
+            "epochs": len(run["history"]),
+            "batch_size": config["batch_size"],
             **_describe_training(config),
             "selected_epoch": ckpt["history"][-1]["epoch"],
             "selection_rule": "lowest mean of calibrated validation NLL and calibrated shifted-slice NLL (validation only)",
             **({"selection": selection} if selection else {}),
             "wall_time_minutes": round(run["elapsed"] / 60, 1),
             "history": run["history"],
-            "torch": torch.__version__, "machine": f"{platform.machine()} CPU",
+            "torch": torch.__version__,
+            "machine": f"{platform.machine()} CPU",
         },
         "metrics": {"validation": classification_report(val_y, val_prob, threshold)},
         "date": dt.date.today().isoformat(),
@@ -235,15 +291,24 @@ def export_run(checkpoint: Path, weights_dir: Path, report_test: bool = True, pr
         test_preds = predict_folder(shipped, dataset.KERMANY / "test", temperature)
         meta["metrics"]["test"] = classification_report(test_preds["labels"], test_preds["probability"], threshold)
         meta["metrics"]["test"]["ece_uncalibrated"] = classification_report(
-            test_preds["labels"], probs_from_logits(np.array(test_preds["logits"])), threshold)["ece"]
+            test_preds["labels"], probs_from_logits(np.array(test_preds["logits"])), threshold
+        )["ece"]
     if previous:
         meta["previous_model"] = previous
     (weights_dir / META_FILE).write_text(json.dumps(meta, indent=2))
     if test_preds is not None:
         write_test_predictions(weights_dir, test_preds, threshold, "kermany224/test")
     train_s = [s for s in samples if s not in val_set]
-    guard, band = fit_guard_and_band(shipped, dataset.load_pixels(train_s), np.array([s.label for s in train_s]),
-                                     dataset.load_pixels(val_s), val_y, temperature, threshold, progress=True)
+    guard, band = fit_guard_and_band(
+        shipped,
+        dataset.load_pixels(train_s),
+        np.array([s.label for s in train_s]),
+        dataset.load_pixels(val_s),
+        val_y,
+        temperature,
+        threshold,
+        progress=True,
+    )
     return install_guard_and_band(weights_dir, guard, band)
 
 

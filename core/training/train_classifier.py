@@ -4,6 +4,7 @@ Radiograph-aware augmentation: no horizontal flip (it would move the heart to th
 and mirror the burned-in "R" marker, teaching the model that laterality is noise);
 small rotations/zoom/shift, exposure (gamma, contrast, brightness), noise and occlusion.
 """
+
 from __future__ import annotations
 
 import json
@@ -129,7 +130,10 @@ def augment(batch_u8: torch.Tensor, res: int, gen: torch.Generator, kind: str = 
     # Occlusion: one grey box in 30 % of images, so no single small region decides.
     for i in torch.nonzero(torch.rand(b, generator=gen) < 0.3).flatten().tolist():
         h, w = (torch.randint(res // 10, res // 4, (2,), generator=gen)).tolist()
-        y0, x0 = torch.randint(0, res - h, (1,), generator=gen).item(), torch.randint(0, res - w, (1,), generator=gen).item()
+        y0, x0 = (
+            torch.randint(0, res - h, (1,), generator=gen).item(),
+            torch.randint(0, res - w, (1,), generator=gen).item(),
+        )
         x[i, :, y0 : y0 + h, x0 : x0 + w] = torch.rand(1, generator=gen).item()
     x = x.clamp(0, 1).sub_(PIXEL_MEAN).div_(PIXEL_STD)
     return x.expand(-1, 3, -1, -1).contiguous(memory_format=torch.channels_last)
@@ -204,8 +208,9 @@ def _validate(model, val_px, val_y, res, shift_idx) -> dict:
     out["loss"] = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(val_y)).item())
     shifted = classification_report(val_y[shift_idx], probs_from_logits(logits[shift_idx]))
     out.update({f"shift_{k}": shifted[k] for k in ("accuracy", "specificity", "sensitivity")})
-    out["shift_loss"] = float(F.cross_entropy(torch.from_numpy(logits[shift_idx]),
-                                              torch.from_numpy(val_y[shift_idx])).item())
+    out["shift_loss"] = float(
+        F.cross_entropy(torch.from_numpy(logits[shift_idx]), torch.from_numpy(val_y[shift_idx])).item()
+    )
     return out
 
 
@@ -241,7 +246,8 @@ def train(config: TrainConfig, run_dir: Path = DEFAULT_RUN_DIR, resume: bool = F
     counts = torch.bincount(train_y, minlength=2).float()
     class_weight = counts.sum() / (2 * counts)  # inverse frequency: NORMAL is the minority
     shift_idx = shifted_slice(train_px, val_px)
-    history, start_epoch, elapsed = [], 0, 0.0
+    history: list[dict] = []
+    start_epoch, elapsed = 0, 0.0
     if resume:
         history, start_epoch, elapsed = resume_from(run_dir, asdict(config), model, opt, sched, ema)
         if start_epoch:
@@ -285,13 +291,22 @@ def train(config: TrainConfig, run_dir: Path = DEFAULT_RUN_DIR, resume: bool = F
                 f"loss {v['shift_loss']:.3f} spec {v['shift_specificity']:.3f} | {elapsed / 60:.1f} min",
                 flush=True,
             )
-        state = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                 "epoch": epoch, "history": history, "elapsed": elapsed, "config": asdict(config)}
+        state = {
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "sched": sched.state_dict(),
+            "epoch": epoch,
+            "history": history,
+            "elapsed": elapsed,
+            "config": asdict(config),
+        }
         if ema is not None:
             state["ema"] = ema.state_dict()
         save_checkpoint(run_dir, state)
         # Every epoch's weights stay available, so the epoch can be chosen on validation afterwards.
         snapshot = (ema.module if ema is not None else model).state_dict()
-        torch.save({"model": snapshot, "epoch": epoch, "history": history, "elapsed": elapsed,
-                    "config": asdict(config)}, run_dir / f"epoch-{epoch + 1:02d}.pt")
+        torch.save(
+            {"model": snapshot, "epoch": epoch, "history": history, "elapsed": elapsed, "config": asdict(config)},
+            run_dir / f"epoch-{epoch + 1:02d}.pt",
+        )
     return run_dir / "last.pt"

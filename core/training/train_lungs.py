@@ -4,6 +4,7 @@ Masks: V7 Labs, COVID-19 X-ray dataset, 2020 (CC BY 4.0), aligned pixel for pixe
 kermany224 (see ../shared/data/lungs224/README.md). Validation is carved from train/ by
 patient; test/ is only ever used for the reported Dice.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,8 +69,10 @@ def augment_pair(images_u8: np.ndarray, masks: np.ndarray, gen: torch.Generator)
     zoom = torch.empty(b).uniform_(0.85, 1.15, generator=gen)
     shift = torch.empty(b, 2).uniform_(-0.08, 0.08, generator=gen)
     cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack([torch.stack([cos * zoom, -sin * zoom, shift[:, 0]], 1),
-                         torch.stack([sin * zoom, cos * zoom, shift[:, 1]], 1)], 1)
+    theta = torch.stack(
+        [torch.stack([cos * zoom, -sin * zoom, shift[:, 0]], 1), torch.stack([sin * zoom, cos * zoom, shift[:, 1]], 1)],
+        1,
+    )
     grid = F.affine_grid(theta, [b, 1, SEG_SIZE, SEG_SIZE], align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     y = F.grid_sample(y, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
@@ -90,9 +93,13 @@ def seg_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def mean_dice(segmenter: LungSegmenter, images: np.ndarray, masks: np.ndarray) -> dict:
     pred = segmenter.segment_batch(images)
     scores = np.array([dice(p, t) for p, t in zip(pred, masks)])
-    return {"n": int(len(scores)), "mean_dice": round(float(scores.mean()), 4),
-            "median_dice": round(float(np.median(scores)), 4), "min_dice": round(float(scores.min()), 4),
-            "share_below_0_9": round(float((scores < 0.9).mean()), 4)}
+    return {
+        "n": int(len(scores)),
+        "mean_dice": round(float(scores.mean()), 4),
+        "median_dice": round(float(np.median(scores)), 4),
+        "min_dice": round(float(scores.min()), 4),
+        "share_below_0_9": round(float((scores < 0.9).mean()), 4),
+    }
 
 
 def train_lungs(config: LungTrainConfig, run_dir: Path = RUN_DIR, resume: bool = False) -> Path:
@@ -108,15 +115,18 @@ def train_lungs(config: LungTrainConfig, run_dir: Path = RUN_DIR, resume: bool =
 
     model = LungUNet(config.base_channels)
     opt = torch.optim.AdamW(model.parameters(), lr=config.max_lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.max_lr, total_steps=steps * config.epochs,
-                                                pct_start=0.2)
-    history, start, elapsed = [], 0, 0.0
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.max_lr, total_steps=steps * config.epochs, pct_start=0.2
+    )
+    history: list[dict] = []
+    start, elapsed = 0, 0.0
     if resume:
         history, start, elapsed = resume_from(run_dir, asdict(config), model, opt, sched)
         if start:
             print(f"resumed after epoch {start} of {config.epochs} ({elapsed / 60:.0f} min so far)")
-    (run_dir / "split.json").write_text(json.dumps({"train": [str(s.path) for s in train_s],
-                                                    "val": [str(s.path) for s in val_s]}))
+    (run_dir / "split.json").write_text(
+        json.dumps({"train": [str(s.path) for s in train_s], "val": [str(s.path) for s in val_s]})
+    )
     for epoch in range(start, config.epochs):
         gen = torch.Generator().manual_seed(config.seed * 1000 + epoch)
         order = torch.randperm(len(train_s), generator=gen).numpy()
@@ -137,10 +147,19 @@ def train_lungs(config: LungTrainConfig, run_dir: Path = RUN_DIR, resume: bool =
         model.train()
         elapsed += time.time() - t0
         history.append({"epoch": epoch + 1, "train_loss": running, "val_dice": val["mean_dice"]})
-        print(f"lungs epoch {epoch + 1}: loss {running:.3f} | val Dice {val['mean_dice']:.4f} | {elapsed / 60:.1f} min",
-              flush=True)
-        state = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
-                 "history": history, "elapsed": elapsed, "config": asdict(config)}
+        print(
+            f"lungs epoch {epoch + 1}: loss {running:.3f} | val Dice {val['mean_dice']:.4f} | {elapsed / 60:.1f} min",
+            flush=True,
+        )
+        state = {
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "sched": sched.state_dict(),
+            "epoch": epoch,
+            "history": history,
+            "elapsed": elapsed,
+            "config": asdict(config),
+        }
         save_checkpoint(run_dir, state)
     return run_dir / "last.pt"
 
@@ -165,11 +184,19 @@ def export_lungs(run_dir: Path, out_dir: Path) -> dict:
     val = mean_dice(segmenter, dataset.load_pixels(val_s), load_masks([pairs[p] for p in split["val"]]))
     test = evaluate_folder(segmenter, "test")
     meta = {
-        "architecture": "U-Net, 4 poolings", "base_channels": config.base_channels, "input_size": SEG_SIZE,
-        "output_grid": 224, "parameters": sum(p.numel() for p in model.parameters()),
-        "sha256": sha256_file(path), "training_data": CITATION, "epochs": config.epochs,
-        "training_minutes": round(ckpt["elapsed"] / 60, 1), "validation": val, "test": test,
-        "history": ckpt["history"], "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "architecture": "U-Net, 4 poolings",
+        "base_channels": config.base_channels,
+        "input_size": SEG_SIZE,
+        "output_grid": 224,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "sha256": sha256_file(path),
+        "training_data": CITATION,
+        "epochs": config.epochs,
+        "training_minutes": round(ckpt["elapsed"] / 60, 1),
+        "validation": val,
+        "test": test,
+        "history": ckpt["history"],
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (out_dir / LUNG_META).write_text(json.dumps(meta, indent=2))
     return meta

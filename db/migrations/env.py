@@ -1,4 +1,5 @@
 """Alembic environment: run programmatically by db.engine.upgrade with the library's engine."""
+
 from alembic import context
 
 from db.models import Base

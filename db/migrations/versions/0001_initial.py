@@ -3,6 +3,7 @@
 Revision ID: 0001
 Revises:
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -35,7 +36,12 @@ def upgrade() -> None:
     op.create_table(
         "cases",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("image_id", sa.Integer(), sa.ForeignKey("images.id", ondelete="RESTRICT", name="fk_cases_image_id_images"), nullable=False),
+        sa.Column(
+            "image_id",
+            sa.Integer(),
+            sa.ForeignKey("images.id", ondelete="RESTRICT", name="fk_cases_image_id_images"),
+            nullable=False,
+        ),
         sa.Column("title", sa.String(200), nullable=False),
         sa.Column("source", sa.String(200), nullable=False),
         sa.Column("truth_label", sa.String(16)),
@@ -54,14 +60,24 @@ def upgrade() -> None:
     op.create_index("ix_cases_title", "cases", ["title"])
     op.create_table(
         "case_tags",
-        sa.Column("case_id", sa.Integer(), sa.ForeignKey("cases.id", ondelete="CASCADE", name="fk_case_tags_case_id_cases"), primary_key=True),
+        sa.Column(
+            "case_id",
+            sa.Integer(),
+            sa.ForeignKey("cases.id", ondelete="CASCADE", name="fk_case_tags_case_id_cases"),
+            primary_key=True,
+        ),
         sa.Column("tag", sa.String(64), primary_key=True),
     )
     op.create_index("ix_case_tags_tag", "case_tags", ["tag", "case_id"])
     op.create_table(
         "truth_history",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("case_id", sa.Integer(), sa.ForeignKey("cases.id", ondelete="CASCADE", name="fk_truth_history_case_id_cases"), nullable=False),
+        sa.Column(
+            "case_id",
+            sa.Integer(),
+            sa.ForeignKey("cases.id", ondelete="CASCADE", name="fk_truth_history_case_id_cases"),
+            nullable=False,
+        ),
         sa.Column("old_label", sa.String(16)),
         sa.Column("new_label", sa.String(16)),
         sa.Column("changed_by", sa.String(100), nullable=False),
@@ -71,7 +87,12 @@ def upgrade() -> None:
     op.create_table(
         "predictions",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("image_id", sa.Integer(), sa.ForeignKey("images.id", ondelete="CASCADE", name="fk_predictions_image_id_images"), nullable=False),
+        sa.Column(
+            "image_id",
+            sa.Integer(),
+            sa.ForeignKey("images.id", ondelete="CASCADE", name="fk_predictions_image_id_images"),
+            nullable=False,
+        ),
         sa.Column("model_version", sa.String(64), nullable=False),
         sa.Column("probability", sa.Float(), nullable=False),
         sa.Column("label", sa.String(16), nullable=False),
@@ -91,7 +112,12 @@ def upgrade() -> None:
     op.create_table(
         "reports",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("case_id", sa.Integer(), sa.ForeignKey("cases.id", ondelete="CASCADE", name="fk_reports_case_id_cases"), nullable=False),
+        sa.Column(
+            "case_id",
+            sa.Integer(),
+            sa.ForeignKey("cases.id", ondelete="CASCADE", name="fk_reports_case_id_cases"),
+            nullable=False,
+        ),
         sa.Column("content", sa.JSON(), nullable=False),
         sa.Column("created_at", TS, nullable=False),
     )
@@ -108,8 +134,18 @@ def upgrade() -> None:
     op.create_index("ix_teaching_sets_published", "teaching_sets", ["published"])
     op.create_table(
         "teaching_set_items",
-        sa.Column("set_id", sa.Integer(), sa.ForeignKey("teaching_sets.id", ondelete="CASCADE", name="fk_teaching_set_items_set_id_teaching_sets"), primary_key=True),
-        sa.Column("case_id", sa.Integer(), sa.ForeignKey("cases.id", ondelete="CASCADE", name="fk_teaching_set_items_case_id_cases"), primary_key=True),
+        sa.Column(
+            "set_id",
+            sa.Integer(),
+            sa.ForeignKey("teaching_sets.id", ondelete="CASCADE", name="fk_teaching_set_items_set_id_teaching_sets"),
+            primary_key=True,
+        ),
+        sa.Column(
+            "case_id",
+            sa.Integer(),
+            sa.ForeignKey("cases.id", ondelete="CASCADE", name="fk_teaching_set_items_case_id_cases"),
+            primary_key=True,
+        ),
         sa.Column("position", sa.Integer(), nullable=False),
     )
     op.create_index("ix_teaching_set_items_set_position", "teaching_set_items", ["set_id", "position"])
@@ -117,6 +153,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("teaching_set_items", "teaching_sets", "reports", "predictions", "truth_history",
-                  "case_tags", "cases", "images", "library_meta"):
+    for table in (
+        "teaching_set_items",
+        "teaching_sets",
+        "reports",
+        "predictions",
+        "truth_history",
+        "case_tags",
+        "cases",
+        "images",
+        "library_meta",
+    ):
         op.drop_table(table)

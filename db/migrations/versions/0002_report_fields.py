@@ -3,6 +3,7 @@
 Revision ID: 0002
 Revises: 0001
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -37,6 +38,16 @@ def downgrade() -> None:
     op.drop_index("ix_reports_case_created", table_name="reports")
     with op.batch_alter_table("reports") as batch:
         batch.drop_constraint("fk_reports_image_id_images", type_="foreignkey")
-        for column in ("version", "guard_reasons", "guard_passed", "status", "source", "language",
-                       "llm_model", "prompt_version", "model_version", "image_id"):
+        for column in (
+            "version",
+            "guard_reasons",
+            "guard_passed",
+            "status",
+            "source",
+            "language",
+            "llm_model",
+            "prompt_version",
+            "model_version",
+            "image_id",
+        ):
             batch.drop_column(column)

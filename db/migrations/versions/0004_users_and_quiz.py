@@ -3,6 +3,7 @@
 Revision ID: 0004
 Revises: 0003
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -46,8 +47,9 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_quiz_attempts_user_id_users", ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["set_id"], ["teaching_sets.id"], name="fk_quiz_attempts_set_id_teaching_sets",
-                                ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["set_id"], ["teaching_sets.id"], name="fk_quiz_attempts_set_id_teaching_sets", ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_quiz_attempts"),
     )
     op.create_index("ix_quiz_attempts_user_started", "quiz_attempts", ["user_id", "started_at"])
@@ -64,8 +66,9 @@ def upgrade() -> None:
         sa.Column("model_label", sa.String(16), nullable=True),
         sa.Column("model_probability", sa.Float(), nullable=True),
         sa.Column("answered_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["attempt_id"], ["quiz_attempts.id"], name="fk_quiz_answers_attempt_id_quiz_attempts",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["attempt_id"], ["quiz_attempts.id"], name="fk_quiz_answers_attempt_id_quiz_attempts", ondelete="CASCADE"
+        ),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name="fk_quiz_answers_case_id_cases", ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id", name="pk_quiz_answers"),
         sa.UniqueConstraint("attempt_id", "position", name="uq_quiz_answers_attempt_position"),

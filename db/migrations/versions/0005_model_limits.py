@@ -3,6 +3,7 @@
 Revision ID: 0005
 Revises: 0004
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -22,8 +23,12 @@ def upgrade() -> None:
         "prediction_flags",
         sa.Column("prediction_id", sa.Integer(), nullable=False),
         sa.Column("flag", sa.String(32), nullable=False),
-        sa.ForeignKeyConstraint(["prediction_id"], ["predictions.id"],
-                                name="fk_prediction_flags_prediction_id_predictions", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["prediction_id"],
+            ["predictions.id"],
+            name="fk_prediction_flags_prediction_id_predictions",
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("prediction_id", "flag", name="pk_prediction_flags"),
     )
     op.create_index("ix_prediction_flags_flag", "prediction_flags", ["flag", "prediction_id"])

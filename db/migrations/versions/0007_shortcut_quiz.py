@@ -1,8 +1,9 @@
-""""Spot the shortcut" answers keep what the heatmap was expected to show, and why.
+""" "Spot the shortcut" answers keep what the heatmap was expected to show, and why.
 
 Revision ID: 0007
 Revises: 0006
 """
+
 import sqlalchemy as sa
 from alembic import op
 
