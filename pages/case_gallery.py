@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.formatting import percent
 from core.reliability.input_check import GuardVerdict
-from core.vocabulary import UNCERTAIN_MARGIN, outcome
+from core.vocabulary import CLASS_NAMES, DIFFICULTIES, UNCERTAIN_MARGIN, outcome
 from db import repository as repo
 from db import teaching
 from db.codec import decode_png
@@ -235,7 +235,7 @@ def show_case(case_id: int) -> None:
     st.session_state.setdefault(diff_key, snap.difficulty or "—")
     st.text_area("Notes", key=notes_key, height=140)
     st.text_input("Tags (comma-separated)", key=tags_key)
-    st.selectbox("Difficulty", ["—", *repo.DIFFICULTIES], key=diff_key)
+    st.selectbox("Difficulty", ["—", *DIFFICULTIES], key=diff_key)
     if st.button("Save notes and tags", key=f"save_{snap.id}", type="primary"):
         difficulty = st.session_state[diff_key]
         if act(
@@ -258,7 +258,7 @@ def show_case(case_id: int) -> None:
     else:
         st.caption("No ground truth recorded.")
     cols = st.columns([1, 1, 1])
-    labels = ["none", *repo.LABELS]
+    labels = ["none", *CLASS_NAMES]
     new_truth = cols[0].selectbox(
         "Set ground truth", labels, index=labels.index(snap.truth_label or "none"), key=f"truth_{snap.id}"
     )

@@ -17,7 +17,7 @@ POSITIVE = "PNEUMONIA"
 class QuizMode:
     """What the quiz page and the case picker need to know about a mode.
 
-    A new mode is one entry here, its name in db.models.QUIZ_MODES, and its question/reveal views
+    A new mode is one entry here, its name in core.vocabulary.QUIZ_MODES, and its question/reveal views
     in pages/quiz.py (tests check the three agree).
     """
 
