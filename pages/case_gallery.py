@@ -14,6 +14,7 @@ from db import teaching
 from db.codec import decode_png
 from db.errors import LibraryError
 from db.repository import SORTS, GalleryFilter
+from pages import library_ui as ui
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, no_trained_model_notice
 from pages.library_ui import (
@@ -52,30 +53,23 @@ if not service.info.trained:
     no_trained_model_notice()
 
 
+FLASH_KEY = "gallery_flash"
+
+
 def flash(kind: str, text: str) -> None:
-    """A message that survives the st.rerun() after an action."""
-    st.session_state["gallery_flash"] = (kind, text)
+    ui.flash(FLASH_KEY, kind, text)
 
 
 def show_flash() -> None:
-    kind, text = st.session_state.pop("gallery_flash", (None, None))
-    if kind:
-        getattr(st, kind)(text)
+    ui.show_flash(FLASH_KEY)
 
 
 def act(fn, success: str | None = None) -> bool:
-    """Run a library write; show refusals and connection trouble, never a traceback."""
-    try:
-        with lost_connection_shown(), session(engine) as s:
-            fn(s)
-    except Unavailable:
-        return False
-    except LibraryError as exc:
-        st.error(str(exc), icon=":material/block:")
-        return False
-    if success:
+    """Run a library write; on success, say so after the rerun."""
+    done = ui.write_shown(engine, fn)
+    if done and success:
         flash("success", success)
-    return True
+    return done
 
 
 def open_case(case_id: int) -> None:
@@ -339,12 +333,14 @@ def reference_scores(referenced: dict[int, repo.ReferencedReport]) -> dict[int, 
 
 
 def show_grid() -> None:
-    try:
-        with lost_connection_shown(), session(engine) as s:
-            tags, sets = repo.all_tags(s), set_options(s)
-            missing = repo.count_without_prediction(s, model_version) if model_version else 0
-    except Unavailable:
-        st.stop()
+    tags, sets, missing = ui.read_or_stop(
+        engine,
+        lambda s: (
+            repo.all_tags(s),
+            set_options(s),
+            repo.count_without_prediction(s, model_version) if model_version else 0,
+        ),
+    )
     st.session_state["_set_ids"] = sets
     show_flash()
     if missing:
@@ -392,22 +388,12 @@ def show_grid() -> None:
 
     filters = current_filters()
     first_page_when_filters_change("f_", filters)
-    try:
-        with lost_connection_shown(), session(engine) as s:
-            page = repo.gallery_page(
-                s,
-                filters,
-                model_version,
-                sort=st.session_state.get("f_sort", "newest"),
-                page=st.session_state.get("f_page", 1),
-                per_page=st.session_state.get("f_per_page", 24),
-            )
-            referenced = repo.latest_reports_with_reference(s, [r.case_id for r in page.rows])
-    except Unavailable:
-        st.stop()
-    except LibraryError as exc:
-        st.error(str(exc))
-        st.stop()
+
+    def read(s):
+        page = repo.gallery_page(s, filters, model_version, **ui.paging("f_", "newest", 24))
+        return page, repo.latest_reports_with_reference(s, [r.case_id for r in page.rows])
+
+    page, referenced = ui.read_or_stop(engine, read)
 
     show_page_position(page)
     scores = reference_scores(referenced)
@@ -479,11 +465,7 @@ def show_sets() -> None:
                     f"in the library, {r.added_to_set} added to the set." + "".join(f"\n\n{n}" for n in r.notes),
                 )
                 st.rerun()
-    try:
-        with lost_connection_shown(), session(engine) as s:
-            sets = set_options(s)
-    except Unavailable:
-        st.stop()
+    sets = ui.read_or_stop(engine, set_options)
     if not sets:
         st.info("No teaching sets yet: create one above, then pick cases in the gallery.")
         return

@@ -1,18 +1,16 @@
 """Instructors see where the class struggles: per case, per student, per teaching set, and a CSV of every answer.
 
-Figures come from core.teaching.class_stats over db.class_results rows (what was stored with each answer);
-the page only lays them out.
+Figures come from core.services.class_dashboard (what was stored with each answer); the page only lays them out.
 """
 
 import plotly.express as px
 import streamlit as st
 
 from core.formatting import percent
-from core.teaching.class_stats import per_attempt, per_case, per_source, per_student, shortcut_summary, to_csv
-from db.class_results import answer_rows
+from core.services.class_dashboard import class_results
 from pages.auth_ui import require_role
 from pages.common import disclaimer, number_table
-from pages.library_ui import Unavailable, library, lost_connection_shown, session
+from pages.library_ui import library, read_or_stop
 
 GALLERY_PAGE = "pages/case_gallery.py"
 GALLERY_CASE_KEY = "gallery_case"  # what pages/case_gallery.py opens
@@ -24,12 +22,8 @@ disclaimer()
 engine = library()
 if engine is None:
     st.stop()
-try:
-    with lost_connection_shown(), session(engine) as s:
-        rows = answer_rows(s)
-except Unavailable:
-    st.stop()
-if not rows:
+results = read_or_stop(engine, class_results)
+if not results.rows:
     st.info(
         "No quiz answers yet. When students take quizzes, their results show up here.",
         icon=":material/hourglass_empty:",
@@ -41,11 +35,11 @@ def pct(value) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
-students = sorted({r.user for r in rows})
-st.caption(f"{len(rows)} answer(s) from {len(students)} student(s) in {len({r.attempt_id for r in rows})} quiz(zes).")
+students = results.students
+st.caption(f"{len(results.rows)} answer(s) from {len(students)} student(s) in {results.attempt_count} quiz(zes).")
 st.download_button(
     "Download every answer (CSV)",
-    to_csv(rows),
+    results.csv(),
     file_name="quiz_answers.csv",
     mime="text/csv",
     key="dash_csv",
@@ -54,8 +48,7 @@ st.download_button(
     "probability, marks and times (UTC). No passwords or hashes.",
 )
 
-by_case, by_source = per_case(rows), per_source(rows)
-attempts = per_attempt(rows)
+by_case, by_source, attempts = results.by_case, results.by_source, results.attempts
 tab_cases, tab_students, tab_sets = st.tabs(["Per case", "Per student", "Per teaching set"])
 
 
@@ -107,7 +100,7 @@ with tab_cases:
             st.switch_page(GALLERY_PAGE)
     if len(by_case) > SHOWN_CASES:
         st.caption(f"The {SHOWN_CASES} hardest of {len(by_case)} answered cases; the CSV has them all.")
-    spotted = shortcut_summary(rows)
+    spotted = results.shortcut
     if spotted:
         st.subheader("Spot the shortcut: where students placed the heatmap")
         number_table(spotted, percent=("right",), key="dash_shortcut_table")
@@ -130,7 +123,7 @@ with tab_students:
             fig = px.line(table, x="quiz started", y=y, color="student", markers=True, title=title)
             fig.update_layout(yaxis_tickformat=fmt, height=300, margin=dict(t=40, b=10))
             st.plotly_chart(fig, key=f"dash_progress_{y}")
-    summary = per_student(rows, chosen, attempts)
+    summary = results.per_student(chosen)
     number_table(summary, percent=("accuracy",), decimals={"last quiz Brier": 3}, key="dash_student_table")
 
 with tab_sets:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import streamlit as st
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from core.settings import database_url
 from db.engine import describe_url, ensure_library, session_scope
 from db.errors import LibraryError, is_connection_problem
+
+T = TypeVar("T")
 
 
 @st.cache_resource(show_spinner="Opening the case library…")
@@ -58,6 +62,43 @@ def library() -> Engine | None:
 
 def session(engine: Engine):
     return session_scope(engine)
+
+
+def read_or_stop(engine: Engine, read: Callable[[Session], T]) -> T:
+    """What `read` returns from one session; a lost connection or a refusal is shown and ends the run."""
+    try:
+        with lost_connection_shown(), session(engine) as s:
+            return read(s)
+    except Unavailable:
+        st.stop()
+    except LibraryError as exc:
+        st.error(str(exc), icon=":material/block:")
+        st.stop()
+    raise AssertionError("unreachable: st.stop() raises")
+
+
+def write_shown(engine: Engine, write: Callable[[Session], object]) -> bool:
+    """Run one library write; refusals and lost connections become messages, never a traceback."""
+    try:
+        with lost_connection_shown(), session(engine) as s:
+            write(s)
+    except Unavailable:
+        return False
+    except LibraryError as exc:
+        st.error(str(exc), icon=":material/block:")
+        return False
+    return True
+
+
+def flash(key: str, kind: str, text: str) -> None:
+    """A message that survives the st.rerun() after an action; `kind` is st.success, st.info, …"""
+    st.session_state[key] = (kind, text)
+
+
+def show_flash(key: str) -> None:
+    kind, text = st.session_state.pop(key, (None, None))
+    if kind:
+        getattr(st, kind)(text)
 
 
 _seed_lock = threading.Lock()  # one seeding run per server process
@@ -111,6 +152,15 @@ def first_page_when_filters_change(prefix: str, filters) -> None:
     if st.session_state.get(f"_{prefix}signature") != signature:
         st.session_state[f"_{prefix}signature"] = signature
         st.session_state[f"{prefix}page"] = 1
+
+
+def paging(prefix: str, default_sort: str, default_per_page: int) -> dict:
+    """The sort, page and page size chosen with keys `<prefix>sort`, `<prefix>page`, `<prefix>per_page`."""
+    return {
+        "sort": st.session_state.get(f"{prefix}sort", default_sort),
+        "page": st.session_state.get(f"{prefix}page", 1),
+        "per_page": st.session_state.get(f"{prefix}per_page", default_per_page),
+    }
 
 
 def show_page_position(page, empty_text: str = "No case matches these filters.") -> None:

@@ -19,6 +19,7 @@ from db import repository as repo
 from db import teaching
 from db.codec import decode_png
 from db.errors import LibraryError
+from pages import library_ui as ui
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, no_trained_model_notice
 from pages.library_ui import (
@@ -68,14 +69,15 @@ if model_version is None:
     st.stop()
 
 
+FLASH_KEY = "limits_flash"
+
+
 def flash(kind: str, text: str) -> None:
-    st.session_state["limits_flash"] = (kind, text)
+    ui.flash(FLASH_KEY, kind, text)
 
 
 def show_flash() -> None:
-    kind, text = st.session_state.pop("limits_flash", (None, None))
-    if kind:
-        getattr(st, kind)(text)
+    ui.show_flash(FLASH_KEY)
 
 
 def reviewer_name() -> str:
@@ -84,26 +86,17 @@ def reviewer_name() -> str:
 
 
 def act(fn, success: str) -> bool:
-    """Run a library write as the current reviewer; refusals and lost connections become messages."""
+    """Run a library write as the current reviewer; on success, say so after the rerun."""
     who = reviewer_name()
-    try:
-        with lost_connection_shown(), session(engine) as s:
-            fn(s, who)
-    except Unavailable:
-        return False
-    except LibraryError as exc:
-        st.error(str(exc), icon=":material/block:")
-        return False
-    flash("success", success)
-    return True
+    done = ui.write_shown(engine, lambda s: fn(s, who))
+    if done:
+        flash("success", success)
+    return done
 
 
-try:
-    with lost_connection_shown(), session(engine) as s:
-        with_figures = lim.count_with_limits(s, model_version)
-        without_figures = repo.count_without_limits(s, model_version)
-except Unavailable:
-    st.stop()
+with_figures, without_figures = ui.read_or_stop(
+    engine, lambda s: (lim.count_with_limits(s, model_version), repo.count_without_limits(s, model_version))
+)
 
 
 def compute_missing_figures() -> None:
@@ -253,21 +246,9 @@ def show_gallery() -> None:
 
     filters = current_filters()
     first_page_when_filters_change("lim_f_", filters)
-    try:
-        with lost_connection_shown(), session(engine) as s:
-            page = lim.limits_page(
-                s,
-                filters,
-                model_version,
-                sort=st.session_state.get("lim_f_sort", "lung_share"),
-                page=st.session_state.get("lim_f_page", 1),
-                per_page=st.session_state.get("lim_f_per_page", 12),
-            )
-    except Unavailable:
-        st.stop()
-    except LibraryError as exc:
-        st.error(str(exc))
-        st.stop()
+    page = ui.read_or_stop(
+        engine, lambda s: lim.limits_page(s, filters, model_version, **ui.paging("lim_f_", "lung_share", 12))
+    )
 
     show_page_position(page)
     for start in range(0, len(page.rows), COLUMNS):

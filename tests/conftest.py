@@ -21,7 +21,14 @@ def isolated_environment(tmp_path_factory, monkeypatch):
     into the developer's own data/library.db. Tests that need more set it themselves."""
     monkeypatch.setenv("CXR_DATA_DIR", str(tmp_path_factory.mktemp("library")))
     monkeypatch.setenv("CXR_SEED_DEMO", "0")
-    for name in ("DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"):
+    for name in (
+        "DATABASE_URL",
+        "GEMINI_API_KEY",
+        "GOOGLE_API_KEY",
+        "GOOGLE_GEMINI_BASE_URL",  # no test may reach the real service or pick up a developer's key
+        "CXR_GEMINI_MODEL",
+        "CXR_GEMINI_TIMEOUT_S",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

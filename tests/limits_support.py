@@ -90,3 +90,34 @@ def add_limits_case(
         ),
     )
     return case.id
+
+
+# The gallery's standard cases: name → (truth, predicted, lung_share, flags, marker_delta), chosen so every
+# filter and sort has a known answer.
+NAMED_CASES: dict[str, tuple] = {
+    "fp_marker": (
+        "NORMAL",
+        "PNEUMONIA",
+        0.20,
+        ["heatmap_on_marker", "heatmap_outside_lungs", "marker_dependent"],
+        -0.40,
+    ),
+    "fn_border": ("PNEUMONIA", "NORMAL", 0.35, ["heatmap_on_border", "heatmap_outside_lungs"], None),
+    "ok_marker": ("PNEUMONIA", "PNEUMONIA", 0.55, ["heatmap_on_marker"], 0.05),
+    "ok_clean": ("NORMAL", "NORMAL", 0.90, (), None),
+    "ok_clean2": ("PNEUMONIA", "PNEUMONIA", 0.80, (), None),
+    "fp_clean": ("NORMAL", "PNEUMONIA", 0.70, (), None),
+    "unlabelled": (None, "PNEUMONIA", 0.10, ["heatmap_outside_lungs"], None),
+}
+
+
+def add_named_cases(session, model_version: str, names, without_figures=(), marker_deltas=None) -> dict[str, int]:
+    """The named cases in order (seeds 1, 2, …), then NORMAL cases whose prediction has no figures yet."""
+    ids = {}
+    for seed, name in enumerate(names, start=1):
+        truth, predicted, lung_share, flags, marker_delta = NAMED_CASES[name]
+        marker_delta = (marker_deltas or {}).get(name, marker_delta)
+        ids[name] = add_limits_case(session, model_version, seed, truth, predicted, lung_share, flags, marker_delta)
+    for seed, name in enumerate(without_figures, start=len(names) + 1):
+        ids[name] = add_limits_case(session, model_version, seed, "NORMAL", "NORMAL", 0.5, with_limits=False)
+    return ids

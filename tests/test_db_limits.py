@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from db_support import cli_env, library, library_url, pg_server
-from limits_support import add_limits_case, lung_mask, make_limits, pack_mask
+from limits_support import add_limits_case, add_named_cases, lung_mask, make_limits, pack_mask
 from sqlalchemy import event, inspect, select, text
 
 from core.vocabulary import LIMIT_FLAGS, REVIEW_TAGS
@@ -27,29 +27,14 @@ V = "abc123def456"
 def build(engine) -> dict[str, int]:
     """Six labelled cases + one unlabelled, chosen so every filter and sort has a known answer."""
     with session_scope(engine) as s:
-        ids = {
-            # name: (truth, predicted, lung_share, flags, marker_delta)
-            "fp_marker": add_limits_case(
-                s,
-                V,
-                1,
-                "NORMAL",
-                "PNEUMONIA",
-                0.20,
-                ["heatmap_on_marker", "heatmap_outside_lungs", "marker_dependent"],
-                -0.40,
-            ),
-            "fn_border": add_limits_case(
-                s, V, 2, "PNEUMONIA", "NORMAL", 0.35, ["heatmap_on_border", "heatmap_outside_lungs"]
-            ),
-            "ok_marker": add_limits_case(s, V, 3, "PNEUMONIA", "PNEUMONIA", 0.55, ["heatmap_on_marker"], 0.05),
-            "ok_clean": add_limits_case(s, V, 4, "NORMAL", "NORMAL", 0.90),
-            "ok_clean2": add_limits_case(s, V, 5, "PNEUMONIA", "PNEUMONIA", 0.80),
-            "fp_clean": add_limits_case(s, V, 6, "NORMAL", "PNEUMONIA", 0.70, (), 0.10),
-            "unlabelled": add_limits_case(s, V, 7, None, "PNEUMONIA", 0.10, ["heatmap_outside_lungs"]),
-            "no_limits": add_limits_case(s, V, 8, "NORMAL", "NORMAL", 0.5, with_limits=False),
-            "other_model": add_limits_case(s, "other0000000", 9, "NORMAL", "PNEUMONIA", 0.05, ["heatmap_on_border"]),
-        }
+        ids = add_named_cases(
+            s,
+            V,
+            ["fp_marker", "fn_border", "ok_marker", "ok_clean", "ok_clean2", "fp_clean", "unlabelled"],
+            without_figures=["no_limits"],
+            marker_deltas={"fp_clean": 0.10},
+        )
+        ids["other_model"] = add_limits_case(s, "other0000000", 9, "NORMAL", "PNEUMONIA", 0.05, ["heatmap_on_border"])
     return ids
 
 

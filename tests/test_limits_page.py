@@ -2,7 +2,7 @@
 
 import pytest
 from auth_support import logged_in
-from limits_support import add_limits_case
+from limits_support import add_limits_case, add_named_cases
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 from test_db_pages import library_env, texts
@@ -37,25 +37,9 @@ def limits_library(library_env, use_trained_weights):
 
     version = ModelService(use_trained_weights).version
     with session_scope(ensure_library(library_env)) as s:
-        ids = {
-            "fp_marker": add_limits_case(
-                s,
-                version,
-                1,
-                "NORMAL",
-                "PNEUMONIA",
-                0.20,
-                ["heatmap_on_marker", "heatmap_outside_lungs", "marker_dependent"],
-                -0.40,
-            ),
-            "fn_border": add_limits_case(
-                s, version, 2, "PNEUMONIA", "NORMAL", 0.35, ["heatmap_on_border", "heatmap_outside_lungs"]
-            ),
-            "ok_marker": add_limits_case(s, version, 3, "PNEUMONIA", "PNEUMONIA", 0.55, ["heatmap_on_marker"], 0.05),
-            "ok_clean": add_limits_case(s, version, 4, "NORMAL", "NORMAL", 0.90),
-            "fp_clean": add_limits_case(s, version, 5, "NORMAL", "PNEUMONIA", 0.70),
-            "pending": add_limits_case(s, version, 6, "NORMAL", "NORMAL", 0.5, with_limits=False),
-        }
+        ids = add_named_cases(
+            s, version, ["fp_marker", "fn_border", "ok_marker", "ok_clean", "fp_clean"], without_figures=["pending"]
+        )
     return version, ids
 
 

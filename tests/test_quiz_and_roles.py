@@ -3,6 +3,7 @@
 import pytest
 from auth_support import TEST_PASSWORD, ensure_user
 from db_support import small_folder
+from quiz_support import start_quiz
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 from test_db_pages import fill, library_env, texts
@@ -98,14 +99,8 @@ def test_student_takes_a_whole_quiz_against_the_model(library_env, use_trained_w
     at = log_in(app().run(), "sam", TEST_PASSWORD)
     at.switch_page("pages/quiz.py").run()
     assert not at.exception, at.exception
-    at.selectbox(key="quiz_source").select(week.id)
-    at.radio(key="quiz_mode").set_value("versus")
-    at.number_input(key="quiz_length").set_value(3)
-    at.button(key="quiz_start_btn").click().run()
-    assert not at.exception, at.exception
-    with session_scope(engine) as s:
-        attempt = s.scalars(select(QuizAttempt)).one()
-    assert attempt.case_ids == chosen and attempt.mode == "versus"
+    attempt = start_quiz(at, engine, week.id, "versus", 3)
+    assert attempt.case_ids == chosen and attempt.mode == "versus" and attempt.attempts == 1
 
     plan = [
         (truth[chosen[0]], 90),
@@ -172,11 +167,9 @@ def test_without_a_trained_model_diagnose_works_and_versus_is_refused(
     assert "needs a trained model" in at.error[0].value
     with session_scope(ensure_library(library_env)) as s:
         assert s.scalars(select(QuizAttempt)).first() is None
-    at.radio(key="quiz_mode").set_value("diagnose")
-    at.number_input(key="quiz_length").set_value(10)
-    at.button(key="quiz_start_btn").click().run()
+    attempt = start_quiz(at, ensure_library(library_env), mode="diagnose", length=10)
+    assert attempt.attempts == 1
     with session_scope(ensure_library(library_env)) as s:
-        attempt = s.scalars(select(QuizAttempt)).one()
         labelled = {c.id for c in s.scalars(select(Case).where(Case.truth_label.is_not(None)))}
     assert sorted(attempt.case_ids) == sorted(labelled) and len(labelled) == 2  # random pick, labelled cases only
     at.radio(key=f"quiz_answer_{attempt.id}_0").set_value("NORMAL")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from auth_support import TEST_PASSWORD, ensure_user
 from db_support import library, library_url, pg_server, small_folder
+from quiz_support import start_quiz
 from sqlalchemy import select
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -246,13 +247,9 @@ def test_whole_quiz_with_marks_reveals_report_notes_and_hot_region(
     ensure_user("sam", ["student"])
     at = log_in(app().run(), "sam", TEST_PASSWORD)
     at.switch_page("pages/quiz.py").run()
-    at.selectbox(key="quiz_source").select(week.id)
-    at.radio(key="quiz_mode").set_value("diagnose")
-    at.number_input(key="quiz_length").set_value(3)
-    at.button(key="quiz_start_btn").click().run()
-    assert not at.exception, at.exception
-    with session_scope(engine) as s:
-        attempt_id = s.scalars(select(QuizAttempt)).one().id
+    started = start_quiz(at, engine, week.id, "diagnose", 3)
+    assert started.attempts == 1
+    attempt_id = started.id
 
     # Case 1: a click on the hottest pixel of the model's map.
     heat = upsample(cams[chosen[0]], *shape[chosen[0]])
@@ -309,12 +306,7 @@ def test_streak_runs_across_quizzes_and_a_missed_case_comes_back(four_cases):
     at.switch_page("pages/quiz.py").run()
 
     def start(length: int) -> int:
-        at.selectbox(key="quiz_source").select(set_id)
-        at.number_input(key="quiz_length").set_value(length)
-        at.button(key="quiz_start_btn").click().run()
-        assert not at.exception, at.exception
-        with session_scope(engine) as s:
-            return s.scalars(select(QuizAttempt).order_by(QuizAttempt.id.desc())).first().id
+        return start_quiz(at, engine, set_id, length=length).id
 
     def answer(attempt_id: int, position: int, case_id: int, right: bool) -> None:
         said = truth[case_id] if right else ("NORMAL" if truth[case_id] == "PNEUMONIA" else "PNEUMONIA")

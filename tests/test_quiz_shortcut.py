@@ -3,6 +3,7 @@
 import pytest
 from auth_support import TEST_PASSWORD, ensure_user
 from limits_support import add_limits_case
+from quiz_support import start_quiz
 from sqlalchemy import select
 from test_db_pages import library_env, texts
 from test_quiz_and_roles import app, log_in
@@ -59,14 +60,9 @@ def test_whole_shortcut_quiz_in_the_app(library_env, use_trained_weights):
     ensure_user("sam", ["student"])
     at = log_in(app().run(), "sam", TEST_PASSWORD)
     at.switch_page("pages/quiz.py").run()
-    at.selectbox(key="quiz_source").select(week.id)
-    at.radio(key="quiz_mode").set_value("shortcut")
-    at.number_input(key="quiz_length").set_value(4)
-    at.button(key="quiz_start_btn").click().run()
-    assert not at.exception, at.exception
-    with session_scope(engine) as s:
-        attempt = s.scalars(select(QuizAttempt)).one()
-        attempt_id, chosen = attempt.id, list(attempt.case_ids)
+    attempt = start_quiz(at, engine, week.id, "shortcut", 4)
+    assert attempt.attempts == 1
+    attempt_id, chosen = attempt.id, attempt.case_ids
     assert chosen == [marker_case, border_case, clean_case]  # the case without limits figures is left out
 
     answers = {marker_case: "marker", border_case: "border", clean_case: "lungs"}

@@ -66,19 +66,6 @@ FACTS = ReportFacts(
 IMAGE = "f" * 64
 
 
-@pytest.fixture(autouse=True)
-def no_real_gemini(monkeypatch):
-    """No test may reach the real service or pick up a developer's key."""
-    for name in (
-        "GEMINI_API_KEY",
-        "GOOGLE_API_KEY",
-        "GOOGLE_GEMINI_BASE_URL",
-        "CXR_GEMINI_MODEL",
-        "CXR_GEMINI_TIMEOUT_S",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def fake_gemini():
     servers = []

@@ -17,18 +17,6 @@ def fake_server():
     server.stop()
 
 
-@pytest.fixture(autouse=True)
-def no_real_gemini(monkeypatch):
-    for name in (
-        "GEMINI_API_KEY",
-        "GOOGLE_API_KEY",
-        "GOOGLE_GEMINI_BASE_URL",
-        "CXR_GEMINI_MODEL",
-        "CXR_GEMINI_TIMEOUT_S",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 def test_cli_report_json_offline(trained_weights_dir, kermany_test_dir):
     image = next((kermany_test_dir / "NORMAL").glob("*.jpeg"))
     analysed = json.loads(run_cli("analyze", image, "--json", weights_dir=trained_weights_dir).stdout)

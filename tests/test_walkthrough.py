@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from auth_support import TEST_PASSWORD, ensure_user
 from db_support import small_folder
+from quiz_support import start_quiz
 from sqlalchemy import select
 from test_db_pages import fill, library_env, texts
 from test_quiz_and_roles import app, log_in
@@ -33,14 +34,8 @@ def take_quiz(at, engine, set_id: int, mode: str, answer_for) -> int:
     at.switch_page("pages/quiz.py").run()
     if any(b.key == "quiz_again" for b in at.button):  # the previous quiz's result page
         at.button(key="quiz_again").click().run()
-    at.selectbox(key="quiz_source").select(set_id)
-    at.radio(key="quiz_mode").set_value(mode)
-    at.number_input(key="quiz_length").set_value(4)
-    at.button(key="quiz_start_btn").click().run()
-    assert not at.exception, at.exception
-    with session_scope(engine) as s:
-        attempt = s.scalars(select(QuizAttempt).order_by(QuizAttempt.id.desc())).first()
-        attempt_id, cases = attempt.id, list(attempt.case_ids)
+    attempt = start_quiz(at, engine, set_id, mode, 4)
+    attempt_id, cases = attempt.id, attempt.case_ids
     for position, case_id in enumerate(cases):
         at.radio(key=f"quiz_answer_{attempt_id}_{position}").set_value(answer_for(case_id))
         at.button(key=f"quiz_submit_{attempt_id}_{position}").click().run()

@@ -68,50 +68,57 @@ FLAG_WORDS = {
 }
 
 
+ATTENTION_WORDS = {
+    "en": {
+        "empty": "The Grad-CAM heatmap is empty: no region raised this class's score.",
+        "peak": "The Grad-CAM heatmap for {target} peaks in the {peak}; most of its mass lies in the {zones}, "
+        "and {border} lies in the outer border of the image.",
+        "zone": "{zone} ({share})",
+        "zone_join": " and ",
+        "lung": " The share of heatmap mass inside the lung fields is {share}.",
+        "marker": " The share on burned-in text markers is {share}.",
+        "flags": " Shortcut flags raised: {flags}.",
+        "caveat": " Grad-CAM shows which regions raised the class score, at 7×7 resolution; it is not an outline of a "
+        "lesion and does not show where disease is. Mass on the border, on text markers or outside the lungs "
+        "suggests a shortcut.",
+    },
+    "ko": {
+        "empty": "Grad-CAM 히트맵이 비어 있습니다: 이 클래스의 점수를 높인 영역이 없습니다.",
+        "peak": "Grad-CAM({target}) 히트맵의 최고점은 {peak}에 있고, {zones}의 질량을 차지하며, "
+        "영상 바깥 테두리에 {border}가 있습니다.",
+        "zone": "{zone} {share}",
+        "zone_join": ", ",
+        "lung": " 폐야 안의 히트맵 비율은 {share}입니다.",
+        "marker": " 문자 표지(marker) 위의 비율은 {share}입니다.",
+        "flags": " 지름길 경고: {flags}.",
+        "caveat": " Grad-CAM은 7×7 해상도로 클래스 점수를 높인 영역을 보여줄 뿐, 병변의 윤곽이나 질병의 위치를 "
+        "보여주지 않습니다. 테두리, 문자 표지 또는 폐 바깥에 몰린 히트맵은 지름길 학습(shortcut)의 신호일 수 있습니다.",
+    },
+}
+
+
 def _attention(f: ReportFacts, lang: str) -> str:
-    top = f.cam_zone_share[:2]
-    lung, marker = f.metric("lung"), f.metric("marker")
-    if lang == "ko":
-        if f.cam_peak_zone is None:
-            where = "Grad-CAM 히트맵이 비어 있습니다: 이 클래스의 점수를 높인 영역이 없습니다."
-        else:
-            where = (
-                f"Grad-CAM({CLASS_WORDS['ko'][f.cam_target]}) 히트맵의 최고점은 {zone_name(f.cam_peak_zone, 'ko')}에 있고, "
-                + ", ".join(f"{zone_name(z, 'ko')} {pct(v)}" for z, v in top)
-                + f"의 질량을 차지하며, 영상 바깥 테두리에 {pct(f.cam_border_share)}가 있습니다."
-            )
-        extra = ""
-        if lung:
-            extra += f" 폐야 안의 히트맵 비율은 {pct(lung[1])}입니다."
-        if marker:
-            extra += f" 문자 표지(marker) 위의 비율은 {pct(marker[1])}입니다."
-        if f.shortcut_flags:
-            extra += " 지름길 경고: " + ", ".join(FLAG_WORDS["ko"][x] for x in f.shortcut_flags) + "."
-        caveat = (
-            " Grad-CAM은 7×7 해상도로 클래스 점수를 높인 영역을 보여줄 뿐, 병변의 윤곽이나 질병의 위치를 보여주지 않습니다."
-            " 테두리, 문자 표지 또는 폐 바깥에 몰린 히트맵은 지름길 학습(shortcut)의 신호일 수 있습니다."
-        )
-        return where + extra + caveat
+    words = ATTENTION_WORDS[lang]
     if f.cam_peak_zone is None:
-        where = "The Grad-CAM heatmap is empty: no region raised this class's score."
+        text = words["empty"]
     else:
-        where = (
-            f"The Grad-CAM heatmap for {f.cam_target} peaks in the {zone_name(f.cam_peak_zone, 'en')}; most of its mass lies in the "
-            + " and ".join(f"{zone_name(z, 'en')} ({pct(v)})" for z, v in top)
-            + f", and {pct(f.cam_border_share)} lies in the outer border of the image."
+        zones = words["zone_join"].join(
+            words["zone"].format(zone=zone_name(z, lang), share=pct(v)) for z, v in f.cam_zone_share[:2]
         )
-    extra = ""
+        text = words["peak"].format(
+            target=CLASS_WORDS[lang][f.cam_target],
+            peak=zone_name(f.cam_peak_zone, lang),
+            zones=zones,
+            border=pct(f.cam_border_share),
+        )
+    lung, marker = f.metric("lung"), f.metric("marker")
     if lung:
-        extra += f" The share of heatmap mass inside the lung fields is {pct(lung[1])}."
+        text += words["lung"].format(share=pct(lung[1]))
     if marker:
-        extra += f" The share on burned-in text markers is {pct(marker[1])}."
+        text += words["marker"].format(share=pct(marker[1]))
     if f.shortcut_flags:
-        extra += " Shortcut flags raised: " + ", ".join(FLAG_WORDS["en"][x] for x in f.shortcut_flags) + "."
-    caveat = (
-        " Grad-CAM shows which regions raised the class score, at 7×7 resolution; it is not an outline of a lesion "
-        "and does not show where disease is. Mass on the border, on text markers or outside the lungs suggests a shortcut."
-    )
-    return where + extra + caveat
+        text += words["flags"].format(flags=", ".join(FLAG_WORDS[lang][x] for x in f.shortcut_flags))
+    return text + words["caveat"]
 
 
 def _checks(f: ReportFacts, lang: str) -> str:

@@ -9,8 +9,22 @@ import torch
 LAST = "last.pt"
 
 
-def save_checkpoint(run_dir: Path, state: dict) -> Path:
-    """Write via a temporary file and rename: a kill mid-save keeps the previous epoch."""
+def save_checkpoint(
+    run_dir: Path, config: dict, model, opt, sched, epoch: int, history: list, elapsed: float, ema=None
+) -> Path:
+    """Everything `resume_from` restores, written via a temporary file and a rename: a kill mid-save keeps
+    the previous epoch."""
+    state = {
+        "model": model.state_dict(),
+        "opt": opt.state_dict(),
+        "sched": sched.state_dict(),
+        "epoch": epoch,
+        "history": history,
+        "elapsed": elapsed,
+        "config": config,
+    }
+    if ema is not None:
+        state["ema"] = ema.state_dict()
     tmp, last = run_dir / "last.tmp", run_dir / LAST
     torch.save(state, tmp)
     tmp.replace(last)

@@ -291,18 +291,7 @@ def train(config: TrainConfig, run_dir: Path = DEFAULT_RUN_DIR, resume: bool = F
                 f"loss {v['shift_loss']:.3f} spec {v['shift_specificity']:.3f} | {elapsed / 60:.1f} min",
                 flush=True,
             )
-        state = {
-            "model": model.state_dict(),
-            "opt": opt.state_dict(),
-            "sched": sched.state_dict(),
-            "epoch": epoch,
-            "history": history,
-            "elapsed": elapsed,
-            "config": asdict(config),
-        }
-        if ema is not None:
-            state["ema"] = ema.state_dict()
-        save_checkpoint(run_dir, state)
+        save_checkpoint(run_dir, asdict(config), model, opt, sched, epoch, history, elapsed, ema)
         # Every epoch's weights stay available, so the epoch can be chosen on validation afterwards.
         snapshot = (ema.module if ema is not None else model).state_dict()
         torch.save(

@@ -151,16 +151,7 @@ def train_lungs(config: LungTrainConfig, run_dir: Path = RUN_DIR, resume: bool =
             f"lungs epoch {epoch + 1}: loss {running:.3f} | val Dice {val['mean_dice']:.4f} | {elapsed / 60:.1f} min",
             flush=True,
         )
-        state = {
-            "model": model.state_dict(),
-            "opt": opt.state_dict(),
-            "sched": sched.state_dict(),
-            "epoch": epoch,
-            "history": history,
-            "elapsed": elapsed,
-            "config": asdict(config),
-        }
-        save_checkpoint(run_dir, state)
+        save_checkpoint(run_dir, asdict(config), model, opt, sched, epoch, history, elapsed)
     return run_dir / "last.pt"
 
 
