@@ -19,6 +19,7 @@ from core.vocabulary import LIMIT_FLAGS, REVIEW_TAGS, VERDICTS, outcome
 from db.codec import unpack_cam
 from db.errors import LibraryError, NotFound
 from db.models import Case, FlagReview, Image, LimitTag, Prediction, PredictionFlag, utcnow
+from db.paging import Page, page_window
 from db.repository import get_case
 
 ERROR_TYPES = {"correct": "Correct", "false_positive": "False positive", "false_negative": "False negative"}
@@ -95,16 +96,7 @@ class LimitsRow:
         return list(self.limits.get("flags", []))
 
 
-@dataclass(frozen=True)
-class LimitsPage:
-    rows: list[LimitsRow]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+LimitsPage = Page[LimitsRow]
 
 
 def _latest_reviews(model_version: str, case_ids: list[int] | None = None):
@@ -190,9 +182,7 @@ def limits_page(
     if sort not in LIMITS_SORTS:
         raise LibraryError(f"Unknown sort {sort!r}.")
     query = _limits_query(filters, model_version)
-    total = int(session.execute(select(func.count()).select_from(query.subquery())).scalar_one())
-    per_page = max(1, min(int(per_page), 100))
-    page = max(1, min(int(page), max(1, -(-total // per_page))))
+    total, page, per_page = page_window(session, query, page, per_page, most=100)
     order: list[ColumnElement[Any]] = [Prediction.lung_share.asc(), Case.id.asc()]
     if sort == "marker_delta":
         order = [func.abs(_marker_delta()).desc().nulls_last(), *order]

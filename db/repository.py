@@ -7,7 +7,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 from sqlalchemy import ColumnElement, Select, Table, and_, exists, false, func, or_, select
@@ -39,6 +39,7 @@ from db.models import (
     TruthChange,
     utcnow,
 )
+from db.paging import Page, page_window
 
 # core.models.classifier's name for its untrained stand-in; its outputs are never stored as predictions.
 # "Uncertain": the stored uncertainty when there is one, else a probability this close to the threshold.
@@ -305,11 +306,22 @@ def normalise_tags(tags) -> list[str]:
     return out
 
 
+T = TypeVar("T")
+
+
+def _get(session: Session, model: type[T], what: str, row_id: int) -> T:
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFound(f"{what} {row_id} is not in the library (it may have been deleted).")
+    return row
+
+
 def get_case(session: Session, case_id: int) -> Case:
-    case = session.get(Case, case_id)
-    if case is None:
-        raise NotFound(f"Case {case_id} is not in the library (it may have been deleted).")
-    return case
+    return _get(session, Case, "Case", case_id)
+
+
+def get_image(session: Session, image_id: int) -> Image:
+    return _get(session, Image, "Image", image_id)
 
 
 def lock_case(session: Session, case_id: int, expected_revision: int | None) -> Case:
@@ -541,16 +553,7 @@ class GalleryRow:
         return outcome(self.truth_label, self.predicted)
 
 
-@dataclass(frozen=True)
-class GalleryPage:
-    rows: list[GalleryRow]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+GalleryPage = Page[GalleryRow]
 
 
 def _gallery_query(
@@ -636,9 +639,7 @@ def gallery_page(
     if sort not in SORTS:
         raise LibraryError(f"Unknown sort {sort!r}.")
     query, pred, _ = _gallery_query(filters, model_version)
-    total = int(session.execute(select(func.count()).select_from(query.subquery())).scalar_one())
-    per_page = max(1, min(int(per_page), 200))
-    page = max(1, min(int(page), max(1, -(-total // per_page))))
+    total, page, per_page = page_window(session, query, page, per_page, most=200)
 
     # Mixed column types; a plain list would be inferred as InstrumentedAttribute[object].
     columns: list[InstrumentedAttribute[Any]] = [

@@ -21,7 +21,7 @@ from pages.library_ui import (
     Unavailable,
     current_model_version,
     first_page_when_filters_change,
-    library,
+    library_or_stop,
     lost_connection_shown,
     seed_demo_if_needed,
     session,
@@ -45,9 +45,7 @@ st.title("Case Gallery")
 disclaimer()
 service = model_service()
 model_version = current_model_version(service)
-engine = library()
-if engine is None:
-    st.stop()
+engine = library_or_stop()
 seed_demo_if_needed(engine, service)
 if not service.info.trained:
     no_trained_model_notice()
@@ -349,15 +347,9 @@ def show_grid() -> None:
         if c2.button("Compute them now", key="predict_missing"):
             from core.services.library_import import predict_missing
 
-            bar = st.progress(0.0, text="Computing predictions…")
-            try:
-                with lost_connection_shown():
-                    predict_missing(
-                        engine,
-                        service,
-                        progress=lambda d, t: bar.progress(d / t if t else 1.0, text=f"Computing predictions… {d}/{t}"),
-                    )
-            except Unavailable:
+            if not ui.run_with_progress(
+                "Computing predictions", lambda progress: predict_missing(engine, service, progress=progress)
+            ):
                 st.stop()
             st.rerun()
 

@@ -10,7 +10,7 @@ from core.formatting import percent
 from core.services.class_dashboard import class_results
 from pages.auth_ui import require_role
 from pages.common import disclaimer, number_table
-from pages.library_ui import library, read_or_stop
+from pages.library_ui import library_or_stop, read_or_stop
 
 GALLERY_PAGE = "pages/case_gallery.py"
 GALLERY_CASE_KEY = "gallery_case"  # what pages/case_gallery.py opens
@@ -19,9 +19,7 @@ SHOWN_CASES = 25
 require_role("instructor")
 st.title("Class dashboard")
 disclaimer()
-engine = library()
-if engine is None:
-    st.stop()
+engine = library_or_stop()
 results = read_or_stop(engine, class_results)
 if not results.rows:
     st.info(

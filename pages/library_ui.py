@@ -60,6 +60,25 @@ def library() -> Engine | None:
         return None
 
 
+def library_or_stop() -> Engine:
+    """The library engine for a page that cannot work without it; otherwise the page ends after the message."""
+    engine = library()
+    if engine is None:
+        st.stop()
+    return engine
+
+
+def run_with_progress(text: str, job: Callable[[Callable[[int, int], None]], object]) -> bool:
+    """Run `job(progress)` under a progress bar reading "text… done/total"; False after a lost connection."""
+    bar = st.progress(0.0, text=f"{text}…")
+    try:
+        with lost_connection_shown():
+            job(lambda done, total: bar.progress(done / total if total else 1.0, text=f"{text}… {done}/{total}"))
+    except Unavailable:
+        return False
+    return True
+
+
 def session(engine: Engine):
     return session_scope(engine)
 

@@ -26,7 +26,7 @@ from pages.library_ui import (
     Unavailable,
     current_model_version,
     first_page_when_filters_change,
-    library,
+    library_or_stop,
     lost_connection_shown,
     session,
     show_page_position,
@@ -56,9 +56,7 @@ st.caption(
 )
 service = model_service()
 model_version = current_model_version(service)
-engine = library()
-if engine is None:
-    st.stop()
+engine = library_or_stop()
 if model_version is None:
     no_trained_model_notice()
     st.info(
@@ -107,17 +105,9 @@ def compute_missing_figures() -> None:
     if service.segmenter is None:
         st.error("No lung segmenter is installed (`weights/lungs.safetensors`), so the figures cannot be computed.")
         return
-    bar = st.progress(0.0, text="Computing the model-limits figures…")
-    try:
-        with lost_connection_shown():
-            backfill_limits(
-                engine,
-                service,
-                progress=lambda d, t: bar.progress(
-                    d / t if t else 1.0, text=f"Computing the model-limits figures… {d}/{t}"
-                ),
-            )
-    except Unavailable:
+    if not ui.run_with_progress(
+        "Computing the model-limits figures", lambda progress: backfill_limits(engine, service, progress=progress)
+    ):
         st.stop()
     st.rerun()
 
@@ -319,29 +309,33 @@ def show_counterfactuals(detail: lim.LimitsDetail, gray: np.ndarray) -> None:
     cols = st.columns(3)
     cols[0].image(model_input, caption="Model input", width="stretch")
     cols[0].metric("P(pneumonia)", probability_text(detail.probability))
-    if markers:
-        cols[1].image(
-            erase_markers(model_input, markers), caption=f"Marker erased ({len(markers)} box(es))", width="stretch"
-        )
-        cols[1].metric(
-            "P(pneumonia), marker erased",
-            probability_text(probe.get("p_marker_erased")),
-            delta_text(probe.get("marker_delta")),
+
+    def changed(col, image, caption: str, what: str, key: str) -> None:
+        col.image(image, caption=caption, width="stretch")
+        col.metric(
+            f"P(pneumonia), {what}",
+            probability_text(probe.get(f"p_{key}")),
+            delta_text(probe.get(f"{key.split('_')[0]}_delta")),
             delta_color="off",
+        )
+
+    if markers:
+        changed(
+            cols[1],
+            erase_markers(model_input, markers),
+            f"Marker erased ({len(markers)} box(es))",
+            "marker erased",
+            "marker_erased",
         )
     else:
         cols[1].info("No burned-in marker was detected, so there is nothing to erase.")
     if detail.lung_mask is not None:
-        cols[2].image(
+        changed(
+            cols[2],
             blank_outside(model_input, unpack_mask(detail.lung_mask)),
-            caption="Everything outside the lungs blanked",
-            width="stretch",
-        )
-        cols[2].metric(
-            "P(pneumonia), outside blanked",
-            probability_text(probe.get("p_outside_blanked")),
-            delta_text(probe.get("outside_delta")),
-            delta_color="off",
+            "Everything outside the lungs blanked",
+            "outside blanked",
+            "outside_blanked",
         )
     else:
         cols[2].info("No lung mask stored for this case.")

@@ -22,7 +22,7 @@ from db.errors import LibraryError
 from db.teaching import list_sets
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, number_table
-from pages.library_ui import Unavailable, current_model_version, library, lost_connection_shown, session
+from pages.library_ui import Unavailable, current_model_version, library_or_stop, lost_connection_shown, session
 
 ATTEMPT, POSITION = "quiz_attempt", "quiz_position"
 QUESTION_WIDTH = 448  # px: the 224 px library images shown at twice their size
@@ -30,10 +30,19 @@ QUESTION_WIDTH = 448  # px: the 224 px library images shown at twice their size
 user = require_role("student")
 st.title("Quiz")
 disclaimer()
-engine = library()
-if engine is None:
-    st.stop()
+engine = library_or_stop()
 model_version = current_model_version(model_service())
+
+
+def next_case_button(attempt_id: int, position: int, total: int) -> None:
+    last = position + 1 >= total
+    if st.button(
+        "See the result" if last else "Next case",
+        key=f"quiz_next_{attempt_id}_{position}",
+        icon=":material/arrow_forward:",
+    ):
+        st.session_state[POSITION] = position + 1
+        st.rerun()
 
 
 def db_call(fn, *args, **kwargs):
@@ -270,14 +279,7 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
             st.markdown(to_markdown(record))
     else:
         st.caption("No report is stored for this case yet.")
-    last = position + 1 >= total
-    if st.button(
-        "See the result" if last else "Next case",
-        key=f"quiz_next_{attempt_id}_{position}",
-        icon=":material/arrow_forward:",
-    ):
-        st.session_state[POSITION] = position + 1
-        st.rerun()
+    next_case_button(attempt_id, position, total)
 
 
 def ask_shortcut(attempt_id: int, position: int) -> None:
@@ -350,14 +352,7 @@ def reveal_shortcut(attempt_id: int, position: int, total: int) -> None:
             f"- flags: {', '.join(FLAG_TITLES[f] for f in m.get('flags', [])) or 'none'}"
         )
     st.markdown(f"**Instructor's notes.** {r.notes}" if r.notes.strip() else "_No instructor's notes on this case._")
-    last = position + 1 >= total
-    if st.button(
-        "See the result" if last else "Next case",
-        key=f"quiz_next_{attempt_id}_{position}",
-        icon=":material/arrow_forward:",
-    ):
-        st.session_state[POSITION] = position + 1
-        st.rerun()
+    next_case_button(attempt_id, position, total)
 
 
 @dataclass(frozen=True)

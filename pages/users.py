@@ -7,14 +7,12 @@ from db.errors import LibraryError
 from db.users import create_user, list_users, set_active
 from pages.auth_ui import require_role
 from pages.common import disclaimer
-from pages.library_ui import Unavailable, library, lost_connection_shown, session
+from pages.library_ui import Unavailable, library_or_stop, lost_connection_shown, session
 
 me = require_role("instructor")
 st.title("Users")
 disclaimer()
-engine = library()
-if engine is None:
-    st.stop()
+engine = library_or_stop()
 
 with st.form("user_add", clear_on_submit=True):
     st.subheader("Add a user")

@@ -137,3 +137,21 @@ def small_folder(source: Path, dest: Path, per_class: int = 3, loose: int = 1) -
     for path in sorted((source / "PNEUMONIA").glob("*.jpeg"))[per_class : per_class + loose]:
         shutil.copy(path, dest / path.name)
     return dest
+
+
+def insert_first_image(conn):
+    """Image 1 as every schema revision stored it, in plain SQL (for upgrade tests from old revisions)."""
+    import numpy as np
+    from sqlalchemy import text
+
+    from db.codec import encode_image
+
+    img = encode_image(np.arange(64 * 64, dtype=np.uint8).reshape(64, 64))
+    conn.execute(
+        text(
+            "INSERT INTO images (id, sha256, width, height, source_format, png, thumbnail, created_at) "
+            "VALUES (1, :h, 64, 64, 'PNG', :p, :t, CURRENT_TIMESTAMP)"
+        ),
+        {"h": img.sha256, "p": img.png, "t": img.thumbnail},
+    )
+    return img

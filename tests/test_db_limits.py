@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from db_support import cli_env, library, library_url, pg_server
+from db_support import cli_env, insert_first_image, library, library_url, pg_server
 from limits_support import add_limits_case, add_named_cases, lung_mask, make_limits, pack_mask
 from sqlalchemy import event, inspect, select, text
 
@@ -290,15 +290,8 @@ def test_gallery_and_summaries_take_a_fixed_number_of_queries(library):
 def test_upgrade_from_0004_keeps_predictions_and_adds_the_limits_tables(library_url):
     engine = make_engine(library_url)
     upgrade(engine, "0004")
-    img = encode_image(np.arange(64 * 64, dtype=np.uint8).reshape(64, 64))
     with engine.begin() as conn:  # rows as revision 0004 wrote them, with plain SQL
-        conn.execute(
-            text(
-                "INSERT INTO images (id, sha256, width, height, source_format, png, thumbnail, created_at) "
-                "VALUES (1, :h, 64, 64, 'PNG', :p, :t, CURRENT_TIMESTAMP)"
-            ),
-            {"h": img.sha256, "p": img.png, "t": img.thumbnail},
-        )
+        insert_first_image(conn)
         conn.execute(
             text(
                 "INSERT INTO cases (id, image_id, title, source, truth_label, notes, revision, created_at, updated_at) "

@@ -39,6 +39,22 @@ from db.repository import prediction_cam
 SHOWN = 448  # the quiz shows the 224 px images at this width
 
 
+def offline_record(image_id: str, model_version: str, content: dict, **extra) -> ReportRecord:
+    """A stored offline-template report in English, as the report panel saves one."""
+    return ReportRecord(
+        image_id=image_id,
+        model_version=model_version,
+        prompt_version="p1",
+        llm_model="offline-template",
+        language="en",
+        source="offline",
+        guard_passed=True,
+        guard_reasons=(),
+        content=content,
+        **extra,
+    )
+
+
 # ---------- pure parts -----------------------------------------------------------------------------
 
 
@@ -232,17 +248,7 @@ def test_whole_quiz_with_marks_reveals_report_notes_and_hot_region(
         version = preds[chosen[0]].model_version
     sections = {k: f"Template text for {k}." for k in SECTION_KEYS} | {"summary": "STORED-SUMMARY of case one."}
     SqlReportStore(engine).add(
-        ReportRecord(
-            image_id=sha[chosen[0]],
-            model_version=version,
-            prompt_version="p1",
-            llm_model="offline-template",
-            language="en",
-            source="offline",
-            guard_passed=True,
-            guard_reasons=(),
-            content={"sections": sections, "source_reason": "no key"},
-        )
+        offline_record(sha[chosen[0]], version, {"sections": sections, "source_reason": "no key"})
     )
     ensure_user("sam", ["student"])
     at = log_in(app().run(), "sam", TEST_PASSWORD)
@@ -519,16 +525,10 @@ def test_latest_report_for_a_case_prefers_the_quiz_model(library):
 
     def add(model_version, summary, when):
         store.add(
-            ReportRecord(
-                image_id=encoded.sha256,
-                model_version=model_version,
-                prompt_version="p1",
-                llm_model="offline-template",
-                language="en",
-                source="offline",
-                guard_passed=True,
-                guard_reasons=(),
-                content={"sections": {"summary": summary}},
+            offline_record(
+                encoded.sha256,
+                model_version,
+                {"sections": {"summary": summary}},
                 created_at=datetime(2026, 1, when, tzinfo=UTC),
             )
         )

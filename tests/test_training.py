@@ -56,6 +56,20 @@ def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def resume_matches_uninterrupted(monkeypatch, run, config, whole: Path, broken: Path, step: tuple) -> Path:
+    """Train `whole` in one go; train `broken` until step = (module, name, nth call) raises in epoch 2, then
+    resume it: the weights must be bit-identical. Returns the resumed run's last checkpoint."""
+    finished = run(config, whole)
+    with monkeypatch.context() as m:
+        interrupt_on_call(m, *step)
+        with pytest.raises(Interrupt):
+            run(config, broken)
+    assert torch.load(broken / "last.pt", weights_only=False)["epoch"] == 0
+    resumed = run(config, broken, resume=True)
+    assert same(weights(finished), weights(resumed))
+    return resumed
+
+
 @pytest.mark.parametrize(
     "recipe",
     [
@@ -78,14 +92,10 @@ def test_classifier_resumes_to_the_same_weights(mini_data, monkeypatch, recipe):
         save_file({k: v.contiguous() for k, v in build_resnet34().state_dict().items()}, str(init))
         recipe |= {"init_weights": str(init), "init_sha256": sha256_file(init)}
     config = train.TrainConfig(schedule="64x1,80x1", batch_size=4, val_fraction=0.25, **recipe)
-    whole = train.train(config, mini_data / "whole")
-    with monkeypatch.context() as m:
-        interrupt_on_call(m, train, "augment", 6)  # 4 steps an epoch: the 6th call is in epoch 2
-        with pytest.raises(Interrupt):
-            train.train(config, mini_data / "broken")
-    assert torch.load(mini_data / "broken" / "last.pt", weights_only=False)["epoch"] == 0
-    resumed = train.train(config, mini_data / "broken", resume=True)
-    assert same(weights(whole), weights(resumed))
+    # 4 steps an epoch: the 6th call of augment is in epoch 2
+    resumed = resume_matches_uninterrupted(
+        monkeypatch, train.train, config, mini_data / "whole", mini_data / "broken", (train, "augment", 6)
+    )
     if config.ema_decay:  # the averaged copy resumes too, and each epoch's snapshot is the averaged one
         last = torch.load(resumed, weights_only=False)
         assert same(last["ema"], torch.load(mini_data / "whole" / "last.pt", weights_only=False)["ema"])
@@ -105,11 +115,12 @@ def test_classifier_resumes_to_the_same_weights(mini_data, monkeypatch, recipe):
 
 def test_lung_trainer_resumes_to_the_same_weights(mini_data, monkeypatch):
     config = lungs_train.LungTrainConfig(epochs=2, batch_size=4, val_fraction=0.25)
-    whole = lungs_train.train_lungs(config, mini_data / "lwhole")
-    with monkeypatch.context() as m:
-        interrupt_on_call(m, lungs_train, "augment_pair", 4)  # 3 steps an epoch: the 4th call is in epoch 2
-        with pytest.raises(Interrupt):
-            lungs_train.train_lungs(config, mini_data / "lbroken")
-    assert torch.load(mini_data / "lbroken" / "last.pt", weights_only=False)["epoch"] == 0
-    resumed = lungs_train.train_lungs(config, mini_data / "lbroken", resume=True)
-    assert same(weights(whole), weights(resumed))
+    # 3 steps an epoch: the 4th call of augment_pair is in epoch 2
+    resume_matches_uninterrupted(
+        monkeypatch,
+        lungs_train.train_lungs,
+        config,
+        mini_data / "lwhole",
+        mini_data / "lbroken",
+        (lungs_train, "augment_pair", 4),
+    )

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy.orm import Session
 
 from core import settings
 from core.analysis import Analysis, analyze_batch
@@ -227,13 +226,6 @@ def import_folder(
     return summary
 
 
-def _image(session: Session, image_id: int) -> Image:
-    image = session.get(Image, image_id)
-    if image is None:
-        raise NotFound(f"Image {image_id} is not in the library (it may have been deleted).")
-    return image
-
-
 def _hashes_without_prediction(session, hashes: list[str], model_version: str) -> set[str]:
     from sqlalchemy import select
 
@@ -263,7 +255,7 @@ def predict_missing(
     for start in range(0, len(todo), batch_size):
         ids = todo[start : start + batch_size]
         with session_scope(engine) as session:
-            pngs = [_image(session, i).png for i in ids]
+            pngs = [repository.get_image(session, i).png for i in ids]
         records = predict_batch(service, [decode_png(p) for p in pngs])
         with session_scope(engine) as session:
             for image_id, record in zip(ids, records):
@@ -287,7 +279,7 @@ def backfill_limits(engine, service: ModelService, progress: Callable[[int, int]
             prediction = session.get(Prediction, prediction_id)
             if prediction is None:
                 raise NotFound(f"Prediction {prediction_id} is not in the library (it may have been deleted).")
-            gray = decode_png(_image(session, prediction.image_id).png)
+            gray = decode_png(repository.get_image(session, prediction.image_id).png)
             cam = repository.prediction_cam(prediction)
             probability, label = prediction.probability, prediction.cam_target
         limits, mask = _stored_prediction_limits(service, segmenter, gray, cam, probability, label)

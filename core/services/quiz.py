@@ -271,36 +271,33 @@ def record_answer(
     if case is None or case.truth_label not in CLASS_NAMES:
         raise NotFound("This case was removed or lost its ground truth since the quiz started.")
     pred = case_prediction(session, case, attempt.model_version)
+    the_answer = {
+        "attempt_id": attempt.id,
+        "position": position,
+        "case_id": case.id,
+        "answer": answer,
+        "confidence": float(confidence),
+        "mark_x": float(mark[0]) if mark else None,
+        "mark_y": float(mark[1]) if mark else None,
+    }
     if reading:
         row = QuizAnswer(
-            attempt_id=attempt.id,
-            position=position,
-            case_id=case.id,
-            answer=answer,
-            confidence=float(confidence),
+            **the_answer,
             truth_label=case.truth_label,
             correct=answer == case.truth_label,
             model_label=pred.label if pred else None,
             model_probability=pred.probability if pred else None,
-            mark_x=float(mark[0]) if mark else None,
-            mark_y=float(mark[1]) if mark else None,
         )
     else:
         # The truth of a shortcut question is what the heatmap sat on, not the diagnosis; the model's
         # own reading is not a competitor here, so it is not stored as one.
         truth = _shortcut_truth(session, case, pred, attempt.model_version)
         row = QuizAnswer(
-            attempt_id=attempt.id,
-            position=position,
-            case_id=case.id,
-            answer=answer,
-            confidence=float(confidence),
+            **the_answer,
             truth_label="shortcut" if truth.categories else "lungs",
             correct=truth.is_correct(answer),
             expected=",".join(sorted(truth.answer_set)),
             expected_basis=truth.basis,
-            mark_x=float(mark[0]) if mark else None,
-            mark_y=float(mark[1]) if mark else None,
         )
     session.add(row)
     if position == len(attempt.case_ids) - 1:
