@@ -304,7 +304,7 @@ def _print_explanations(result, target_name: str, has_lungs: bool, boxes: list, 
 def _cmd_bench(args) -> int:
     from core.evaluation.bench import run_bench
 
-    report = run_bench(n_images=args.images, repeats=args.repeats)
+    report = run_bench(n_images=args.images, repeats=args.repeats, gradient_images=args.gradient_images)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -562,6 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--images", type=int, default=12)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--gradient-images", type=int, default=2, help="images for the gradient-set timing (0: skip; ~1 min each)"
+    )
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("evaluate", help="metrics of the installed model on a folder with NORMAL/ and PNEUMONIA/")

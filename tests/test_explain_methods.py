@@ -40,6 +40,8 @@ from core.explain.methods.copies import separate_relus
 from core.imaging.preprocess import PIXEL_MEAN, PIXEL_STD
 from tests.conftest import randomise
 
+# Captum notes on every call that it sets requires_grad and hooks (on its inputs and our private copies).
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:captum.*")
 SIZE = 64
 BLACK = -PIXEL_MEAN / PIXEL_STD
 # Small settings so the whole file runs in seconds; the references below use the same ones.
@@ -313,6 +315,15 @@ def test_cancel_stops_inside_a_slow_library_call_and_leaves_no_hooks(x):
     assert close(again, library_cam(ScoreCAM, model, x, 1, batch_size=16))
     with pytest.raises(Cancelled):
         gradient_set(model, x, 1, cancel=lambda: True)
+
+
+def test_bench_times_the_gradient_set_three_ways(model, x):
+    from core.evaluation.bench import bench_gradient_set
+
+    # Registry defaults on the tiny model: IG's 32 steps and 16 samples are still quick at 64 px.
+    timings = bench_gradient_set(model, [x])
+    assert set(timings) == {"gradient_set", "one_at_a_time", "library_defaults"}
+    assert all(v > 0 for v in timings.values())
 
 
 def test_unknown_names_and_parameters_fail_before_any_work(model, x):

@@ -46,7 +46,7 @@ CAM_REDUCTION = "positive part, min-max scaled, bilinearly upsampled to the inpu
 ABS_SUM = "sum over the 3 input channels of absolute values"
 SIGNED_SUM = "signed sum over the 3 input channels (a pixel's total contribution)"
 CHANNEL_MEAN = "channel mean (the patch / superpixel spans all channels, which carry one value)"
-IG_PARAMS = {"baseline": "black", "blur_sigma": 12.0, "steps": 32, "method": "gausslegendre", "internal_batch_size": 32}
+IG_PARAMS = {"baseline": "black", "blur_sigma": 12.0, "steps": 32, "method": "gausslegendre", "internal_batch_size": 16}
 
 
 def _layer4_channels(run: MethodRun) -> int:
