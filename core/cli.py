@@ -213,9 +213,11 @@ def _cmd_explain(args) -> int:
         names = method_names(args.methods) if args.methods else [m.name for m in METHODS.values() if not m.slow]
     except ValueError as exc:
         return _fail(str(exc))
+    import contextlib
+    import io
     import warnings
 
-    # Captum warns on every call that it sets hooks and requires_grad on its own copies; noise here.
+    # Captum warns on every call that it sets hooks and requires_grad on its own copies.
     warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\.")
     from core.explain.methods import explain, summarise
     from core.imaging.preprocess import to_model_input
@@ -233,13 +235,17 @@ def _cmd_explain(args) -> int:
     target_name = args.target or result.label
     target = CLASS_NAMES.index(target_name)
 
-    def progress(fraction: float) -> None:
-        if sys.stderr.isatty():
-            print(f"\r{fraction:6.1%}", end="", file=sys.stderr, flush=True)
+    terminal = sys.stderr
 
-    maps = explain(service.model, to_model_input(result.model_input), target, names, progress=progress)
-    if sys.stderr.isatty():
-        print("\r", end="", file=sys.stderr)
+    def progress(fraction: float) -> None:
+        if terminal.isatty():
+            print(f"\r{fraction:6.1%}", end="", file=terminal, flush=True)
+
+    # Score-CAM draws a tqdm bar per batch on stderr; this command shows its own progress instead.
+    with contextlib.redirect_stderr(io.StringIO()):
+        maps = explain(service.model, to_model_input(result.model_input), target, names, progress=progress)
+    if terminal.isatty():
+        print("\r", end="", file=terminal)
     lung_mask = result.limits.lung_mask if result.limits else None
     boxes = result.limits.metrics["markers"] if result.limits else []
     report = {}

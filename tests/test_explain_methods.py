@@ -235,7 +235,8 @@ def test_eigencam_is_the_one_class_agnostic_map(maps):
 def test_deeplift_needs_the_copy_with_separate_relus(model, x):
     """Why copies.separate_relus exists: torchvision's BasicBlock calls one ReLU module twice."""
     with pytest.raises(RuntimeError, match="used more than once"):
-        DeepLift(copy.deepcopy(model)).attribute(x, baselines=torch.full_like(x, BLACK), target=1)
+        # On a clone: Captum leaves requires_grad set on the input of a call that raises.
+        DeepLift(copy.deepcopy(model)).attribute(x.clone(), baselines=torch.full_like(x, BLACK), target=1)
     with torch.no_grad():
         assert torch.equal(separate_relus(model)(x), model(x))
 
@@ -275,6 +276,7 @@ def test_the_model_is_unchanged_after_each_method(name, x):
 def test_gradient_set_equals_the_library_calls(model, x, maps):
     before = snapshot(model)
     shared = gradient_set(model, x, 1, params=params_for(GRADIENT_SET))
+    assert not x.requires_grad and x.grad is None  # the caller's tensor is left as it was
     assert list(shared) == list(GRADIENT_SET)
     for name in GRADIENT_SET:
         assert close(shared[name].map, maps[1][name].map), name

@@ -59,7 +59,7 @@ def baseline(x: torch.Tensor, name: str, sigma_at_224: float) -> torch.Tensor:
 
 def noise_std(x: torch.Tensor, level: float) -> float:
     """SmoothGrad's σ as a fraction of the input's value range (Smilkov et al. use 10–20 %)."""
-    return float(level * (x.max() - x.min()))
+    return float(level * (x.detach().max() - x.detach().min()))
 
 
 def saliency(run: MethodRun) -> np.ndarray:

@@ -154,7 +154,7 @@ def gradient_set(
     if outside:
         raise ValueError(f"not in the gradient set: {', '.join(outside)} (use explain)")
     runs = {m.name: run for m, run in planned}
-    shared = MethodRun(model, x, int(target), {})
+    shared = MethodRun(model, x.detach(), int(target), {})
     for kind in {m.private for m, _ in planned if m.private is not None}:
         private_copy(model, kind)  # made (once) before timing starts
     jobs = _jobs(runs, shared)

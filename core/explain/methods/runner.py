@@ -82,7 +82,9 @@ def plan(model: ResNet, x: torch.Tensor, target: int, methods, params: dict | No
     stray = set(params) - set(names)
     if stray:
         raise ValueError(f"parameters given for method(s) not run: {sorted(stray)}")
-    return [(METHODS[n], MethodRun(model, x, int(target), METHODS[n].params(params.get(n)))) for n in names]
+    # Each run gets its own detached view: Captum flips requires_grad on its inputs (and leaves it set
+    # if a call is cancelled), which must not reach the caller's tensor.
+    return [(METHODS[n], MethodRun(model, x.detach(), int(target), METHODS[n].params(params.get(n)))) for n in names]
 
 
 def explain(
