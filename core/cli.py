@@ -219,10 +219,8 @@ def _cmd_explain(args) -> int:
 
     # Captum warns on every call that it sets hooks and requires_grad on its own copies.
     warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\.")
-    from core.explain.methods import explain, summarise
-    from core.imaging.preprocess import to_model_input
+    from core.analysis import explain_analysis
     from core.model_service import ModelService
-    from core.vocabulary import CLASS_NAMES
 
     service = ModelService()
     result, refused = _analyze_one(service, args.image, args.force)
@@ -233,8 +231,6 @@ def _cmd_explain(args) -> int:
     if not service.info.trained:
         print("warning: no trained model is installed; the placeholder's maps explain nothing", file=sys.stderr)
     target_name = args.target or result.label
-    target = CLASS_NAMES.index(target_name)
-
     terminal = sys.stderr
 
     def progress(fraction: float) -> None:
@@ -243,22 +239,20 @@ def _cmd_explain(args) -> int:
 
     # Score-CAM draws a tqdm bar per batch on stderr; this command shows its own progress instead.
     with contextlib.redirect_stderr(io.StringIO()):
-        maps = explain(service.model, to_model_input(result.model_input), target, names, progress=progress)
+        explained = explain_analysis(service, result, names, target_name, progress=progress)
     if terminal.isatty():
         print("\r", end="", file=terminal)
     lung_mask = result.limits.lung_mask if result.limits else None
     boxes = result.limits.metrics["markers"] if result.limits else []
     report = {}
-    for name, out in maps.items():
-        method = METHODS[name]
-        entry = {"family": method.family, "signed": out.signed, "params": out.params, "ms": out.ms}
-        entry.update(summarise(out.map, out.signed, lung_mask, boxes))
+    for name, item in explained.items():
+        entry = item.to_dict()
         if args.save_maps:
             import numpy as np
 
             args.save_maps.mkdir(parents=True, exist_ok=True)
             path = args.save_maps / f"{name}.npy"
-            np.save(path, out.map.astype(np.float32))
+            np.save(path, item.result.map.astype(np.float32))
             entry["map_file"] = str(path)
         report[name] = entry
     if args.json:

@@ -4,7 +4,8 @@
 
 One row per image: the radiograph with its lung outline, then one tile per method (positive part of
 the map in jet over the grey image; pixel-level maps are scaled to their 99th percentile so single
-hot pixels do not hide the rest). Target: the predicted class. For looking, not for measuring.
+hot pixels do not hide the rest). Target: the predicted class. Beside the PNG, a JSON with each
+method's time, summary and its agreement with Grad-CAM (correlation of positive mass on a 14×14 grid).
 """
 
 from __future__ import annotations
@@ -20,13 +21,10 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.analysis import analyze_bytes
+from core.analysis import analyze_bytes, explain_analysis
 from core.explain.gradcam import jet
 from core.explain.limits import lung_contour_overlay
-from core.explain.methods import METHODS, explain, summarise
-from core.imaging.preprocess import to_model_input
 from core.model_service import ModelService
-from core.vocabulary import CLASS_NAMES
 
 TILE, LABEL = 224, 16
 
@@ -37,6 +35,21 @@ def display(heat: np.ndarray, family: str) -> np.ndarray:
         positive.max() if family == "activation" else np.percentile(positive[positive > 0], 99) if positive.any() else 0
     )
     return np.clip(positive / top, 0, 1) if top > 0 else np.zeros_like(positive)
+
+
+def pooled(heat: np.ndarray, cells: int = 14) -> np.ndarray:
+    """Positive mass on a coarse grid (16 px cells at 224), where a CAM's resolution and a gradient map's meet."""
+    positive = np.maximum(heat, 0)
+    h, w = positive.shape
+    return positive.reshape(cells, h // cells, cells, w // cells).sum(axis=(1, 3)).ravel()
+
+
+def agreement(heat: np.ndarray, reference: np.ndarray) -> float:
+    """Pearson correlation of the two maps' pooled positive mass: 1 = the same places, 0 = unrelated."""
+    a, b = pooled(heat), pooled(reference)
+    if a.std() == 0 or b.std() == 0:
+        return 0.0
+    return round(float(np.corrcoef(a, b)[0, 1]), 3)
 
 
 def tile(gray: np.ndarray, heat: np.ndarray | None, title: str) -> Image.Image:
@@ -61,18 +74,17 @@ def main() -> int:
     for path in args.images:
         analysis = analyze_bytes(service, path.read_bytes(), force=True, with_limits=True)
         gray = analysis.model_input
-        target = CLASS_NAMES.index(analysis.label)
-        maps = explain(service.model, to_model_input(gray), target, args.methods)
+        explained = explain_analysis(service, analysis, args.methods)
         lungs = analysis.limits.lung_mask if analysis.limits else None
-        boxes = analysis.limits.metrics["markers"] if analysis.limits else []
         first = Image.fromarray(lung_contour_overlay(gray, lungs)) if lungs is not None else Image.fromarray(gray)
         tiles = [tile(np.asarray(first.convert("L")), None, f"{analysis.label} {analysis.probability:.3f}")]
         tiles[0].paste(first.convert("RGB"), (0, LABEL))
         record = {}
-        for name, result in maps.items():
-            family = METHODS[name].family
-            tiles.append(tile(gray, display(result.map, family), f"{name} {result.ms:.0f} ms"))
-            record[name] = {"ms": result.ms, **summarise(result.map, result.signed, lungs, boxes)}
+        for name, item in explained.items():
+            tiles.append(tile(gray, display(item.result.map, item.family), f"{name} {item.result.ms:.0f} ms"))
+            record[name] = {"ms": item.result.ms, **item.summary}
+            if "gradcam" in explained:
+                record[name]["agreement_with_gradcam"] = agreement(item.result.map, explained["gradcam"].result.map)
         columns = 5
         rows = -(-len(tiles) // columns)
         grid = Image.new("RGB", (columns * TILE, rows * (TILE + LABEL)), "black")
