@@ -23,6 +23,7 @@ from core.vocabulary import CLASS_NAMES
 
 if TYPE_CHECKING:
     from core.explain.limits import LimitsProbe
+    from core.explain.methods import MethodResult
 
 DISCLAIMER = (
     "Educational tool only: it does not diagnose. The model and its heatmap can be wrong; "
@@ -156,3 +157,44 @@ def analyze_image(service: ModelService, image: XRayImage, force: bool = False, 
 def analyze_bytes(service: ModelService, data: bytes, force: bool = False, with_limits: bool = False) -> Analysis:
     """Raises core.imaging.ImageRejected for input we refuse (InputFlagged if only the input check objects)."""
     return analyze_image(service, load_image(data), force=force, with_limits=with_limits)
+
+
+@dataclass
+class ExplainedMethod:
+    """One Explanation Lab map of an analysed image, with its summary against lungs, border and markers."""
+
+    name: str
+    family: str
+    result: MethodResult
+    summary: dict  # core.explain.methods.summarise: peak (row, col), shares (None without lung mask)
+
+    def to_dict(self) -> dict:
+        r = self.result
+        return {"family": self.family, "signed": r.signed, "params": r.params, "ms": r.ms, **self.summary}
+
+
+def explain_analysis(
+    service: ModelService,
+    analysis: Analysis,
+    methods="all",
+    target: str | None = None,
+    params: dict | None = None,
+    progress=None,
+    cancel=None,
+) -> dict[str, ExplainedMethod]:
+    """Explanation Lab maps of a finished analysis (its model-grid image), for `target` (default: its label).
+
+    Lung and marker shares use the analysis's limits probe (analyze with `with_limits=True`); without
+    it only border and marker shares can be given. Progress, cancel and params: core.explain.methods.explain.
+    """
+    from core.explain.methods import METHODS, explain, summarise
+
+    gray224 = analysis.model_input if analysis.model_input is not None else resize_gray(analysis.image.pixels)
+    target_index = CLASS_NAMES.index(target or analysis.label)
+    results = explain(service.model, to_model_input(gray224), target_index, methods, params, progress, cancel)
+    lung_mask = analysis.limits.lung_mask if analysis.limits else None
+    boxes = analysis.limits.metrics["markers"] if analysis.limits else []
+    return {
+        name: ExplainedMethod(name, METHODS[name].family, r, summarise(r.map, r.signed, lung_mask, boxes))
+        for name, r in results.items()
+    }

@@ -199,10 +199,112 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_explain(args) -> int:
+    from core.explain.methods import METHODS, method_names
+
+    if args.list:
+        for m in METHODS.values():
+            print(f"{m.name:26} {m.family:12} {'slow' if m.slow else 'fast':4}  {json.dumps(m.defaults)}")
+            print(f"{'':26} {m.computes}")
+        return 0
+    if args.image is None:
+        return _fail("give an IMAGE to explain, or --list to see the methods")
+    try:
+        names = method_names(args.methods) if args.methods else [m.name for m in METHODS.values() if not m.slow]
+    except ValueError as exc:
+        return _fail(str(exc))
+    import contextlib
+    import io
+    import warnings
+
+    # Captum warns on every call that it sets hooks and requires_grad on its own copies.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\.")
+    from core.analysis import explain_analysis
+    from core.model_service import ModelService
+
+    service = ModelService()
+    result, refused = _analyze_one(service, args.image, args.force)
+    if refused is not None:
+        stage, reason = refused
+        hint = " Use --force to explain it anyway." if stage != "unreadable" else ""
+        return _fail(reason + hint)
+    if not service.info.trained:
+        print("warning: no trained model is installed; the placeholder's maps explain nothing", file=sys.stderr)
+    target_name = args.target or result.label
+    terminal = sys.stderr
+
+    def progress(fraction: float) -> None:
+        if terminal.isatty():
+            print(f"\r{fraction:6.1%}", end="", file=terminal, flush=True)
+
+    # Score-CAM draws a tqdm bar per batch on stderr; this command shows its own progress instead.
+    with contextlib.redirect_stderr(io.StringIO()):
+        explained = explain_analysis(service, result, names, target_name, progress=progress)
+    if terminal.isatty():
+        print("\r", end="", file=terminal)
+    lung_mask = result.limits.lung_mask if result.limits else None
+    boxes = result.limits.metrics["markers"] if result.limits else []
+    report = {}
+    for name, item in explained.items():
+        entry = item.to_dict()
+        if args.save_maps:
+            import numpy as np
+
+            args.save_maps.mkdir(parents=True, exist_ok=True)
+            path = args.save_maps / f"{name}.npy"
+            np.save(path, item.result.map.astype(np.float32))
+            entry["map_file"] = str(path)
+        report[name] = entry
+    if args.json:
+        from core.analysis import DISCLAIMER
+        from core.formatting import json_probability
+
+        print(
+            json.dumps(
+                {
+                    "file": str(args.image),
+                    "label": result.label if result.model_trained else None,
+                    "probability_pneumonia": json_probability(result.probability) if result.model_trained else None,
+                    "target": target_name,
+                    "model_version": result.model_version,
+                    "lung_mask": lung_mask is not None,
+                    "markers": boxes,
+                    "methods": report,
+                    "disclaimer": DISCLAIMER,
+                },
+                indent=2,
+            )
+        )
+        return 0
+    _print_explanations(result, target_name, lung_mask is not None, boxes, report)
+    return 0
+
+
+def _print_explanations(result, target_name: str, has_lungs: bool, boxes: list, report: dict) -> None:
+    from core.analysis import DISCLAIMER
+
+    if result.model_trained:
+        print(f"label: {result.label} (P(pneumonia) {percent(result.probability)}); explaining: {target_name}")
+    print(f"model version: {result.model_version}; markers found: {len(boxes)}")
+    if not has_lungs:
+        print("lung shares: not measured (no trained model or lung segmenter installed)")
+    for name, e in report.items():
+        print(f"{name} ({e['family']}) {e['ms']:.0f} ms  {json.dumps(e['params'])}")
+        shares = e["shares"]
+        peak = f"row {e['peak']['row']}, col {e['peak']['col']}" if e["peak"] else "none"
+        lungs = "-" if shares["lung_share"] is None else f"{shares['lung_share']:.0%}"
+        mass = "positive mass" if e["signed"] else "mass"
+        print(
+            f"  peak ({peak}); {mass}: lungs {lungs}, border {shares['border_share']:.0%}, "
+            f"markers {shares['marker_share']:.0%}" + (f"; saved {e['map_file']}" if "map_file" in e else "")
+        )
+    print(DISCLAIMER)
+
+
 def _cmd_bench(args) -> int:
     from core.evaluation.bench import run_bench
 
-    report = run_bench(n_images=args.images, repeats=args.repeats)
+    report = run_bench(n_images=args.images, repeats=args.repeats, gradient_images=args.gradient_images)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -442,10 +544,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_report)
 
+    p = sub.add_parser("explain", help="explanation maps of one image by many methods (--list to see them)")
+    p.add_argument("image", type=Path, nargs="?", metavar="IMAGE")
+    p.add_argument(
+        "--methods", default=None, help="comma-separated names, or all (default: every method not marked slow)"
+    )
+    p.add_argument(
+        "--target", choices=("NORMAL", "PNEUMONIA"), default=None, help="class explained (default: predicted)"
+    )
+    p.add_argument("--save-maps", type=Path, default=None, metavar="DIR", help="write <method>.npy (float32, 224x224)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--list", action="store_true", help="list the methods, their family and default parameters")
+    p.add_argument("--force", action="store_true", help="explain even if the input check says it is not a chest X-ray")
+    p.set_defaults(func=_cmd_explain)
+
     p = sub.add_parser("bench", help="time the analysis path against the forward pass and pytorch-grad-cam")
     p.add_argument("--json", action="store_true")
     p.add_argument("--images", type=int, default=12)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--gradient-images", type=int, default=2, help="images for the gradient-set timing (0: skip; ~1 min each)"
+    )
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("evaluate", help="metrics of the installed model on a folder with NORMAL/ and PNEUMONIA/")

@@ -2,6 +2,12 @@
 
 All three run in one process on the same images and the same model, so the ratios hold
 whatever else the machine is doing; absolute milliseconds are printed for context only.
+
+The Explanation Lab's gradient set (core.explain.methods.gradient_set: shared, batched passes) is
+timed on a few images against the same methods one library call at a time, twice: with the
+registry's parameters (the same work, nothing shared) and with each library's own defaults (what
+calling them out of the box costs; Captum's IG then takes 50 steps in one batch, SmoothGrad and
+GradientSHAP 5 samples).
 """
 
 from __future__ import annotations
@@ -40,7 +46,71 @@ def bench_images(n: int) -> list[bytes]:
     return [s.path.read_bytes() for s in samples[::step][:n]]
 
 
-def run_bench(n_images: int = 12, repeats: int = 3, warmup: int = 3) -> dict:
+def library_defaults_one_at_a_time(model, x: torch.Tensor, target: int) -> None:
+    """The gradient set's methods, each called as its library documents it, with its default settings."""
+    from captum.attr import (
+        DeepLift,
+        GradientShap,
+        GuidedBackprop,
+        GuidedGradCam,
+        InputXGradient,
+        IntegratedGradients,
+        NoiseTunnel,
+        Saliency,
+    )
+    from pytorch_grad_cam import GradCAMPlusPlus
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    from zennit.attribution import Gradient
+    from zennit.composites import EpsilonPlusFlat
+    from zennit.torchvision import ResNetCanonizer
+
+    from core.explain.methods.copies import private_copy
+    from core.explain.methods.gradient import black_baseline, blurred_baseline
+
+    black, blurred = black_baseline(x), blurred_baseline(x, 12.0)
+    hookable, plain = private_copy(model, "hookable").model, private_copy(model, "lrp").model
+    Saliency(model).attribute(x, target=target)
+    InputXGradient(model).attribute(x, target=target)
+    NoiseTunnel(Saliency(model)).attribute(x, nt_type="smoothgrad", target=target)
+    for baseline in (black, blurred):
+        IntegratedGradients(model).attribute(x, baselines=baseline, target=target)
+    DeepLift(hookable).attribute(x, baselines=black, target=target)
+    GradientShap(model).attribute(x, baselines=torch.cat([black, blurred]), target=target)
+    GuidedBackprop(hookable).attribute(x, target=target)
+    GuidedGradCam(hookable, hookable.layer4).attribute(x, target=target)
+    with Gradient(model=plain, composite=EpsilonPlusFlat(canonizers=[ResNetCanonizer()])) as attributor:
+        attributor(x.clone(), torch.eye(int(model.fc.out_features))[[target]])
+    with GradCAMPlusPlus(model=hookable, target_layers=[hookable.layer4]) as cam:
+        cam(input_tensor=x.clone().requires_grad_(True), targets=[ClassifierOutputTarget(target)])
+
+
+def bench_gradient_set(model, tensors: list[torch.Tensor], target: int = 1, repeats: int = 1) -> dict:
+    """Median ms per image of the gradient set three ways, interleaved so machine drift touches each alike."""
+    import warnings
+
+    from core.explain.methods import GRADIENT_SET, explain, gradient_set
+
+    def shared(x):
+        gradient_set(model, x, target)
+
+    def one_at_a_time(x):
+        explain(model, x, target, GRADIENT_SET)
+
+    def library_defaults(x):
+        library_defaults_one_at_a_time(model, x, target)
+
+    timed = {"gradient_set": shared, "one_at_a_time": one_at_a_time, "library_defaults": library_defaults}
+    results: dict[str, list[float]] = {k: [] for k in timed}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Captum's per-call notes on hooks and requires_grad
+        explain(model, tensors[0], target, ["saliency", "deeplift", "lrp"])  # warm-up; makes the private copies
+        for _ in range(repeats):
+            for name, fn in timed.items():
+                results[name].append(_p50_ms(fn, tensors, 1))
+    return {k: statistics.median(v) for k, v in results.items()}
+
+
+def run_bench(n_images: int = 12, repeats: int = 3, warmup: int = 3, gradient_images: int = 2) -> dict:
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -82,6 +152,7 @@ def run_bench(n_images: int = 12, repeats: int = 3, warmup: int = 3) -> dict:
         results["pytorch_grad_cam"].append(_p50_ms(peer_gradcam, tensors, 1))
     p50 = {k: statistics.median(v) for k, v in results.items()}
     limits = _bench_limits(service, images, repeats) if service.segmenter is not None and service.info.trained else None
+    grad = bench_gradient_set(model, tensors[:gradient_images]) if gradient_images > 0 else None
     return {
         "images": len(images),
         "repeats": repeats,
@@ -103,6 +174,14 @@ def run_bench(n_images: int = 12, repeats: int = 3, warmup: int = 3) -> dict:
         "p50_ms_lung_segmentation": limits and limits["segment"],
         "p50_ms_limits_probe": limits and limits["probe"],
         "ratio_limits_probe_vs_forward": limits and round(limits["probe"] / p50["forward"], 3),
+        # The Explanation Lab's gradient set (11 maps) on the first `gradient_images` images, target PNEUMONIA.
+        "gradient_set_images": gradient_images if grad else 0,
+        "p50_ms_gradient_set": grad and round(grad["gradient_set"], 1),
+        "p50_ms_gradient_one_at_a_time": grad and round(grad["one_at_a_time"], 1),
+        "p50_ms_gradient_library_defaults": grad and round(grad["library_defaults"], 1),
+        "ratio_gradient_set_vs_forward": grad and round(grad["gradient_set"] / p50["forward"], 2),
+        "ratio_gradient_set_vs_one_at_a_time": grad and round(grad["gradient_set"] / grad["one_at_a_time"], 3),
+        "ratio_gradient_set_vs_library_defaults": grad and round(grad["gradient_set"] / grad["library_defaults"], 3),
     }
 
 
