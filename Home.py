@@ -16,6 +16,7 @@ st.set_page_config(page_title="CXR Teaching Lab", page_icon=":material/radiology
 PAGES = [
     ("Learn", "pages/welcome.py", "Welcome", ":material/home:", None),
     ("Learn", "pages/analyze.py", "Analyze", ":material/search:", None),
+    ("Learn", "pages/explain.py", "Explain", ":material/grid_view:", None),
     ("Learn", "pages/quiz.py", "Quiz", ":material/quiz:", "student"),
     ("Library", "pages/case_gallery.py", "Case Gallery", ":material/photo_library:", "instructor"),
     ("Library", "pages/model_limits.py", "Model Limits", ":material/flag:", "reviewer"),

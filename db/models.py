@@ -309,3 +309,28 @@ class LimitTag(Base):
     added_by: Mapped[str] = mapped_column(String(100))
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     __table_args__ = (Index("ix_limit_tags_tag", "tag", "case_id"),)
+
+
+# Added in revision 0008: explanation maps, computed once per image, model, method, target and parameters.
+
+
+class ExplanationMap(Base):
+    """One explanation method's map of one image for one target class, under one model version."""
+
+    __tablename__ = "explanation_maps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    model_version: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(16))
+    params_key: Mapped[str] = mapped_column(String(64))  # sha256 of the canonical JSON of `params`
+    params: Mapped[dict] = mapped_column(JSON)
+    map: Mapped[bytes] = mapped_column(LargeBinary)  # zlib(float16) of map / scale, see db.codec
+    height: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    scale: Mapped[float] = mapped_column(Float)  # largest |value|: float16 keeps the shape, this the size
+    milliseconds: Mapped[float] = mapped_column(Float)  # what computing it cost, shown on its card
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (
+        UniqueConstraint("image_id", "model_version", "method", "target", "params_key", name="uq_explanation_maps_key"),
+    )

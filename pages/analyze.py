@@ -8,6 +8,7 @@ from core.formatting import percent
 from core.imaging.decode import ACCEPTED, ImageRejected
 from pages.auth_ui import require_login
 from pages.common import disclaimer, model_service, no_trained_model_notice
+from pages.explain_grid import analysis_subject, explanation_grid
 from pages.limits_panel import limits_panel
 from pages.report_panel import report_panel
 from pages.save_to_library import save_to_library_button
@@ -115,4 +116,11 @@ limits_panel(result, opacity)
 with st.expander("Where the heatmap lies (numbers)"):
     st.json(result.to_dict()["cam_summary"])
 save_to_library_button(result, upload.name)
+st.subheader("Explanation Lab")
+if st.toggle(
+    "Show every explanation method on this X-ray",
+    key="analyze_explain_on",
+    help="Grad-CAM is one way of seeing; the grid shows the field's other methods on the same image.",
+):
+    explanation_grid(analysis_subject(result), "analyze_explain")
 report_panel(result)

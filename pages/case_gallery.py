@@ -197,6 +197,15 @@ def show_case(case_id: int) -> None:
     else:
         right.info("No prediction is shown: no trained model is installed.")
 
+    if pred is not None:
+        st.markdown("#### Explanation Lab")
+        if st.toggle("Show every explanation method on this case", key=f"case_explain_on_{snap.id}"):
+            from pages.explain_grid import case_subject, explanation_grid
+
+            subject = case_subject(engine, snap.id)
+            if subject is not None:
+                explanation_grid(subject, f"case_explain_{snap.id}")
+
     st.markdown("#### Report")
     if pred is not None:
         from core.analysis import Analysis

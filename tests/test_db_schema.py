@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from db_support import library, library_url, pg_server
+from db_support import insert_first_image, library, library_url, pg_server
 from sqlalchemy import inspect, text
 
 from core.settings import database_url
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_migrated_schema_matches_the_models(library):
-    assert current_revision(library) == head_revision() == "0007"
+    assert current_revision(library) == head_revision() == "0008"
     with library.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert diffs == []
@@ -52,15 +52,8 @@ def test_upgrade_from_the_first_revision_keeps_every_row(library_url):
     assert current_revision(engine) == "0001"
     assert "language" not in {c["name"] for c in inspect(engine).get_columns("reports")}
     assert "reference_text" not in {c["name"] for c in inspect(engine).get_columns("cases")}
-    img = encode_image(np.arange(64 * 64, dtype=np.uint8).reshape(64, 64))
     with engine.begin() as conn:  # rows written by the first schema, with plain SQL
-        conn.execute(
-            text(
-                "INSERT INTO images (id, sha256, width, height, source_format, png, thumbnail, created_at) "
-                "VALUES (1, :h, 64, 64, 'PNG', :p, :t, CURRENT_TIMESTAMP)"
-            ),
-            {"h": img.sha256, "p": img.png, "t": img.thumbnail},
-        )
+        img = insert_first_image(conn)
         conn.execute(
             text(
                 "INSERT INTO cases (id, image_id, title, source, truth_label, truth_set_by, notes, revision, created_at, updated_at) "
@@ -82,7 +75,7 @@ def test_upgrade_from_the_first_revision_keeps_every_row(library_url):
         conn.execute(text("INSERT INTO teaching_set_items (set_id, case_id, position) VALUES (1, 1, 0)"))
 
     ensure_library(library_url)  # what the app does on start
-    assert current_revision(engine) == head_revision() == "0007"
+    assert current_revision(engine) == head_revision() == "0008"
     with session_scope(engine) as s:
         report = s.get(Report, 1)
         assert report.content == {"text": "an old report"}

@@ -1,0 +1,208 @@
+"""The Explanation Lab grid: every method's map of one X-ray, side by side, on one colour scale.
+
+Used by the Explain page, the Analyze page and a library case's detail view. Maps come from
+core.services.explanations: stored ones are read back, fast ones are computed once on first view,
+slow ones on request (with a progress bar; any click during the run cancels it). A rerun of the
+page (target, colour map, opacity, the large card) computes nothing.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.analysis import Analysis
+from core.explain.display import COLOUR_MAPS, colour_scale, map_overlay
+from core.explain.methods import FAMILIES, METHODS
+from core.explain.methods.notes import METHOD_NOTES
+from core.services.explanations import (
+    ExplainedMap,
+    Subject,
+    compute_explanations,
+    stored_explanations,
+    subject_from_analysis,
+    subject_from_case,
+)
+from core.vocabulary import CLASS_NAMES
+from db.errors import LibraryError
+from pages.common import model_service
+from pages.library_ui import Unavailable, library, lost_connection_shown, session
+
+CACHE = "explain_maps"  # session_state: maps of this session (the only copy for uploads not in the library)
+FAMILY_TITLES = {
+    "activation": "activation-based",
+    "gradient": "gradient-based",
+    "relevance": "relevance propagation",
+    "perturbation": "perturbation-based",
+}
+COLUMNS = 4
+
+
+def _ordered() -> list[str]:
+    return sorted(METHODS, key=lambda m: (FAMILIES.index(METHODS[m].family), list(METHODS).index(m)))
+
+
+def _share(value) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _card_caption(result: ExplainedMap) -> str:
+    method = METHODS[result.method]
+    shares = result.summary["shares"]
+    where = f"lungs {_share(shares['lung_share'])} · border {_share(shares['border_share'])}"
+    cost = f"{result.milliseconds:,.0f} ms" + (" (stored)" if result.stored else "")
+    return f"**{method.name}** · {FAMILY_TITLES[method.family]} · {cost}\n\n{where}"
+
+
+def _params_text(params: dict) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in params.items()) or "none"
+
+
+def analysis_subject(analysis: Analysis) -> Subject:
+    """The Analyze page's result as a subject; looked up in the library once per analysis, not per rerun."""
+    cached = st.session_state.get("explain_analysis_subject")
+    if cached is None or cached[0] is not analysis:
+        engine = library()
+        try:
+            with lost_connection_shown():
+                subject = subject_from_analysis(analysis, engine)
+        except Unavailable:
+            subject = subject_from_analysis(analysis)
+        st.session_state["explain_analysis_subject"] = (analysis, subject)
+    return st.session_state["explain_analysis_subject"][1]
+
+
+def case_subject(engine, case_id: int) -> Subject | None:
+    """A library case as a subject, read once per case and model (None after a shown database problem)."""
+    service = model_service()
+    key = (case_id, service.version)
+    cached = st.session_state.get("explain_case_subject")
+    if cached is None or cached[0] != key:
+        try:
+            with lost_connection_shown(), session(engine) as s:
+                st.session_state["explain_case_subject"] = (key, subject_from_case(s, service, case_id))
+        except Unavailable:
+            return None
+        except LibraryError as exc:
+            st.error(str(exc), icon=":material/block:")
+            return None
+    return st.session_state["explain_case_subject"][1]
+
+
+def explanation_grid(subject: Subject, key: str) -> None:
+    service = model_service()
+    if not service.info.trained:
+        st.info("No trained model is installed, so there is nothing to explain.", icon=":material/info:")
+        return
+    engine = None
+    if subject.image_id is not None:
+        engine = library()  # None after a message: the maps are then kept for this session only
+    cache = st.session_state.setdefault(CACHE, {})
+
+    other = next(c for c in CLASS_NAMES if c != subject.predicted)
+    controls = st.columns([2, 2, 2])
+    target = controls[0].radio(
+        "Explain which class?",
+        [subject.predicted, other],
+        format_func=lambda c: f"{c} (the model's output)" if c == subject.predicted else f"{c}: what would say {c}?",
+        key=f"{key}_target",
+        horizontal=True,
+    )
+    colour_map = controls[1].selectbox("Colour map", list(COLOUR_MAPS), format_func=COLOUR_MAPS.get, key=f"{key}_cmap")
+    opacity = controls[2].slider("Map opacity", 0.0, 1.0, 0.6, 0.05, key=f"{key}_opacity")
+    st.image(colour_scale(colour_map, 512, 10), width="stretch")
+    st.caption(
+        "Every card uses the same scale: the map's positive part (for signed maps, the evidence *for* the class), "
+        "divided by its 99th percentile, from none (left) to strong (right). The green line is the lung outline."
+    )
+
+    ordered = _ordered()
+    try:
+        with lost_connection_shown():
+            maps = stored_explanations(engine, service, subject, target, ordered, cache)
+            fast_missing = [m for m in ordered if not METHODS[m].slow and m not in maps]
+            if fast_missing:
+                bar = st.progress(0.0, text=f"Computing {len(fast_missing)} fast maps once; they are kept…")
+                maps |= compute_explanations(
+                    engine,
+                    service,
+                    subject,
+                    target,
+                    fast_missing,
+                    cache,
+                    progress=lambda f: bar.progress(f, text=f"Computing the fast maps… {f:.0%}"),
+                )
+                bar.empty()
+            requested = st.session_state.get(f"{key}_slow")
+            if requested in METHODS and requested not in maps:
+                _run_slow(engine, service, subject, target, requested, cache, maps, key)
+    except Unavailable:
+        pass  # the message is shown; what is already here stays on the page
+
+    for start in range(0, len(ordered), COLUMNS):
+        cols = st.columns(COLUMNS)
+        for col, name in zip(cols, ordered[start : start + COLUMNS]):
+            method = METHODS[name]
+            with col.container(border=True):
+                result = maps.get(name)
+                if result is None:
+                    st.markdown(f"**{name}** · {FAMILY_TITLES[method.family]} · slow")
+                    st.caption(method.computes)
+                    if st.button("Compute", key=f"{key}_compute_{name}", icon=":material/play_arrow:"):
+                        st.session_state[f"{key}_slow"] = name
+                        st.rerun()
+                    continue
+                st.image(
+                    map_overlay(subject.gray224, result.map, colour_map, opacity, subject.lung_mask), width="stretch"
+                )
+                st.markdown(_card_caption(result))
+                st.caption(method.computes)
+
+    shown = [m for m in ordered if m in maps]
+    if shown:
+        _large_card(subject, maps, shown, colour_map, opacity, key)
+
+
+def _run_slow(engine, service, subject, target, name, cache, maps, key) -> None:
+    """One slow method, now. A click anywhere (the Cancel button included) stops it: Streamlit reruns."""
+    st.session_state.pop(f"{key}_slow", None)  # a cancelled run is not restarted by the next rerun
+    box = st.container(border=True)
+    box.markdown(f"**Computing {name}** ({METHODS[name].family}): {METHODS[name].computes}")
+    bar = box.progress(0.0, text=f"{name}: starting…")
+    box.button("Cancel", key=f"{key}_cancel", icon=":material/stop:")
+    maps |= compute_explanations(
+        engine,
+        service,
+        subject,
+        target,
+        [name],
+        cache,
+        progress=lambda f: bar.progress(f, text=f"{name}: {f:.0%}"),
+    )
+    box.empty()
+
+
+def _large_card(subject: Subject, maps: dict, shown: list[str], colour_map: str, opacity: float, key: str) -> None:
+    st.markdown("#### One map, large, with its method card")
+    name = st.selectbox("Open a card large", shown, key=f"{key}_large")
+    method, result, notes = METHODS[name], maps[name], METHOD_NOTES[name]
+    left, right = st.columns([3, 2])
+    left.image(map_overlay(subject.gray224, result.map, colour_map, opacity, subject.lung_mask), width="stretch")
+    shares = result.summary["shares"]
+    peak = result.summary["peak"]
+    peak_text = "none (no positive evidence)" if peak is None else f"row {peak['row']}, column {peak['col']}"
+    right.markdown(
+        f"**{name}** — {FAMILY_TITLES[method.family]}\n\n"
+        f"**What it computes.** {method.computes}\n\n"
+        f"**Good at.** {notes.good}\n\n"
+        f"**Bad at.** {notes.bad}\n\n"
+        f"**Parameters.** {_params_text(result.params)}\n\n"
+        f"**From the map to this picture.** {method.reduction}\n\n"
+        f"**Library.** `{method.library}`\n\n"
+        f"**Paper.** {method.citation}"
+    )
+    right.markdown(
+        f"- cost: {result.milliseconds:,.0f} ms on this machine\n"
+        f"- peak: {peak_text}\n"
+        f"- on the lungs: {_share(shares['lung_share'])}, border frame: {_share(shares['border_share'])}, "
+        f"markers: {_share(shares['marker_share'])}"
+    )
