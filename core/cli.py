@@ -215,10 +215,7 @@ def _cmd_explain(args) -> int:
         return _fail(str(exc))
     import contextlib
     import io
-    import warnings
 
-    # Captum warns on every call that it sets hooks and requires_grad on its own copies.
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\.")
     from core.analysis import explain_analysis
     from core.model_service import ModelService
 

@@ -215,3 +215,27 @@ def test_quiz_click_to_mark_in_browser(app_server, browser, e2e_data_dir):
     assert (answer.mark_x, answer.mark_y) == (pytest.approx(0.25, abs=0.01), pytest.approx(0.75, abs=0.01))
     log = log_path.read_text()
     assert "Traceback" not in log and "Error" not in log, log
+
+
+def test_explain_grid_in_browser_runs_a_slow_method(app_server, browser, xray_bytes, tmp_path):
+    """The Explain page in Chromium: an upload, the fast maps at once, then occlusion on request to completion."""
+    url, log_path = app_server
+    image = tmp_path / "case.jpeg"
+    image.write_bytes(xray_bytes)
+    page = open_logged_in(browser, url, "Explain", viewport={"width": 1500, "height": 2400})
+    page.locator("input[type=file]").set_input_files(str(image))
+    page.get_by_text(re.compile(r"^lrp · relevance propagation · [\d,]+ ms")).first.wait_for(timeout=180_000)
+    page.get_by_text("occlusion · perturbation-based · slow").first.wait_for(timeout=30_000)
+    buttons = page.get_by_role("button", name="Compute")
+    count = buttons.count()
+    buttons.nth(["scorecam", "occlusion", "lime", "kernel_shap"].index("occlusion")).click()
+    page.get_by_text(re.compile(r"^occlusion · perturbation-based · [\d,]+ ms")).first.wait_for(timeout=180_000)
+    assert page.get_by_role("button", name="Compute").count() == count - 1
+    body = page.inner_text("body")
+    assert "Educational use only" in body and "gradient-based" in body
+    shots = os.environ.get("CXR_SCREENSHOT_DIR")
+    if shots:
+        page.screenshot(path=str(Path(shots) / "explain_grid.png"), full_page=True)
+    page.close()
+    log = log_path.read_text()
+    assert "Traceback" not in log, log

@@ -10,11 +10,17 @@ caller's model is never hooked or changed: libraries that hook or rewrite module
 copy (copies.py).
 """
 
+import warnings
+
 from core.explain.methods.context import Cancelled
 from core.explain.methods.gradient_set import GRADIENT_SET, gradient_set
 from core.explain.methods.registry import FAMILIES, METHODS, Method, method_names
 from core.explain.methods.runner import MethodResult, explain
 from core.explain.methods.summary import summarise
+
+# Captum warns on every call that it sets hooks and requires_grad on its own inputs and copies: noise in
+# every log, since that is how its methods work.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\.")
 
 __all__ = [
     "FAMILIES",
