@@ -48,16 +48,7 @@ def bench_images(n: int) -> list[bytes]:
 
 def library_defaults_one_at_a_time(model, x: torch.Tensor, target: int) -> None:
     """The gradient set's methods, each called as its library documents it, with its default settings."""
-    from captum.attr import (
-        DeepLift,
-        GradientShap,
-        GuidedBackprop,
-        GuidedGradCam,
-        InputXGradient,
-        IntegratedGradients,
-        NoiseTunnel,
-        Saliency,
-    )
+    from captum import attr
     from pytorch_grad_cam import GradCAMPlusPlus
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     from zennit.attribution import Gradient
@@ -69,15 +60,15 @@ def library_defaults_one_at_a_time(model, x: torch.Tensor, target: int) -> None:
 
     black, blurred = black_baseline(x), blurred_baseline(x, 12.0)
     hookable, plain = private_copy(model, "hookable").model, private_copy(model, "lrp").model
-    Saliency(model).attribute(x, target=target)
-    InputXGradient(model).attribute(x, target=target)
-    NoiseTunnel(Saliency(model)).attribute(x, nt_type="smoothgrad", target=target)
+    attr.Saliency(model).attribute(x, target=target)
+    attr.InputXGradient(model).attribute(x, target=target)
+    attr.NoiseTunnel(attr.Saliency(model)).attribute(x, nt_type="smoothgrad", target=target)
     for baseline in (black, blurred):
-        IntegratedGradients(model).attribute(x, baselines=baseline, target=target)
-    DeepLift(hookable).attribute(x, baselines=black, target=target)
-    GradientShap(model).attribute(x, baselines=torch.cat([black, blurred]), target=target)
-    GuidedBackprop(hookable).attribute(x, target=target)
-    GuidedGradCam(hookable, hookable.layer4).attribute(x, target=target)
+        attr.IntegratedGradients(model).attribute(x, baselines=baseline, target=target)
+    attr.DeepLift(hookable).attribute(x, baselines=black, target=target)
+    attr.GradientShap(model).attribute(x, baselines=torch.cat([black, blurred]), target=target)
+    attr.GuidedBackprop(hookable).attribute(x, target=target)
+    attr.GuidedGradCam(hookable, hookable.layer4).attribute(x, target=target)
     with Gradient(model=plain, composite=EpsilonPlusFlat(canonizers=[ResNetCanonizer()])) as attributor:
         attributor(x.clone(), torch.eye(int(model.fc.out_features))[[target]])
     with GradCAMPlusPlus(model=hookable, target_layers=[hookable.layer4]) as cam:

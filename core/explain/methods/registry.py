@@ -49,6 +49,31 @@ CHANNEL_MEAN = "channel mean (the patch / superpixel spans all channels, which c
 IG_PARAMS = {"baseline": "black", "blur_sigma": 12.0, "steps": 32, "method": "gausslegendre", "internal_batch_size": 16}
 
 
+def _superpixel_surrogate(name: str, computes: str, library: str, citation: str, compute) -> Method:
+    """LIME and KernelSHAP: the same superpixels, samples and baseline, so that their maps can be compared."""
+    return Method(
+        name,
+        "perturbation",
+        computes,
+        library,
+        CHANNEL_MEAN + "; one value per superpixel",
+        citation,
+        compute,
+        defaults={
+            "n_segments": 50,
+            "compactness": 0.1,
+            "samples": 200,
+            "baseline": "mean grey",
+            "perturbations_per_eval": 16,
+            "seed": 0,
+        },
+        slow=True,
+        signed=True,
+        images=lambda p, run: 1 + int(p["samples"]),
+        backward=False,
+    )
+
+
 def _layer4_channels(run: MethodRun) -> int:
     return int(run.model.fc.in_features)
 
@@ -251,47 +276,19 @@ _METHODS = [
         images=lambda p, run: 1 + perturbation.occlusion_windows(run.grid, int(p["patch"]), int(p["stride"])),
         backward=False,
     ),
-    Method(
+    _superpixel_surrogate(
         "lime",
-        "perturbation",
         "weights of a sparse linear model fitted to the target logit over random on/off patterns of superpixels",
         "captum.attr.Lime.attribute(feature_mask=SLIC superpixels)",
-        CHANNEL_MEAN + "; one value per superpixel",
         "Ribeiro, Singh, Guestrin. 'Why Should I Trust You?'. KDD 2016; superpixels: Achanta et al. SLIC. TPAMI 2012",
         perturbation.lime,
-        defaults={
-            "n_segments": 50,
-            "compactness": 0.1,
-            "samples": 200,
-            "baseline": "mean grey",
-            "perturbations_per_eval": 16,
-            "seed": 0,
-        },
-        slow=True,
-        signed=True,
-        images=lambda p, run: 1 + int(p["samples"]),
-        backward=False,
     ),
-    Method(
+    _superpixel_surrogate(
         "kernel_shap",
-        "perturbation",
         "Shapley values of the superpixels for the target logit, estimated by kernel-weighted regression",
         "captum.attr.KernelShap.attribute(feature_mask=SLIC superpixels)",
-        CHANNEL_MEAN + "; one value per superpixel",
         "Lundberg, Lee. A Unified Approach to Interpreting Model Predictions. NeurIPS 2017",
         perturbation.kernel_shap,
-        defaults={
-            "n_segments": 50,
-            "compactness": 0.1,
-            "samples": 200,
-            "baseline": "mean grey",
-            "perturbations_per_eval": 16,
-            "seed": 0,
-        },
-        slow=True,
-        signed=True,
-        images=lambda p, run: 1 + int(p["samples"]),
-        backward=False,
     ),
 ]
 
