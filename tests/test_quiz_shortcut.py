@@ -26,6 +26,12 @@ def test_truth_follows_flags_rejections_and_tags():
     assert tagged.is_correct(OUTSIDE) and not tagged.is_correct(LUNGS)
     with pytest.raises(ValueError):
         tagged.is_correct("NORMAL")
+    # One rule for "mainly on the lungs": no flag is not enough when half or less of the map is on them.
+    assert shortcut_truth([], lung_share=0.51).answer_set == {LUNGS}
+    elsewhere = shortcut_truth([], lung_share=0.30)
+    assert elsewhere.answer_set == {OUTSIDE} and "30%" in elsewhere.basis and not elsewhere.is_correct(LUNGS)
+    assert shortcut_truth([], lung_share=0.50).answer_set == {OUTSIDE}
+    assert shortcut_truth(["heatmap_on_marker"], lung_share=0.2).answer_set == {MARKER}
 
 
 def test_confidence_brier_scores_non_class_answers():

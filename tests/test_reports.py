@@ -369,3 +369,25 @@ def test_record_round_trips_through_json():
     again = type(record).from_dict(json.loads(json.dumps(record.to_dict())))
     assert again == record
     assert isinstance(record.content["sections"], dict) and ReportSections(**record.content["sections"])
+
+
+@pytest.mark.parametrize("lung_share", [0.30, 0.50, 0.62])
+def test_one_rule_for_mainly_on_the_lungs_in_reports_and_their_check(lung_share):
+    from dataclasses import replace
+
+    from core.reports.fact_check import check_answer
+
+    facts = replace(FACTS, cam_metrics=(("lung_share", lung_share),))
+    mainly = lung_share > 0.5
+    for language, says_mainly, says_outside in (
+        ("en", "lies mainly on the lungs", "most of the heatmap lies outside the lungs"),
+        ("ko", "주로 폐 위에", "대부분은 폐 바깥에"),
+    ):
+        text = offline_report(facts, language).attention
+        assert (says_mainly in text) is mainly and (says_outside in text) is not mainly, text
+        assert check_report(offline_report(facts, language), facts).passed
+    claim = check_answer("The heatmap lies mainly on the lungs.", facts)
+    assert claim.passed is mainly
+    if not mainly:
+        assert "not more than half" in claim.reasons[0]
+    assert check_answer("Most of the heatmap lies outside the lungs, not mainly on the lungs.", facts).passed

@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from core.explain.gradcam import fast_gradcam, normalise
-from core.explain.limits import DEFAULT_THRESHOLDS, THRESHOLDS_FILE, Thresholds, probe_image
+from core.explain.limits import DEFAULT_THRESHOLDS, MAINLY_ON_LUNGS, THRESHOLDS_FILE, Thresholds, probe_image
 from core.imaging.preprocess import normalize
 from core.model_service import ModelService
 from core.models.weights import WEIGHTS_FILE, sha256_file
@@ -31,7 +31,7 @@ from core.training import dataset
 from core.vocabulary import CLASS_NAMES, LIMIT_FLAGS
 
 MIN_MARKER_DELTA = 0.05  # P(pneumonia) change below which marker erasure is not called dependence
-MOSTLY_OUTSIDE = 0.5  # "mostly outside the lungs": less than half of the CAM mass on the lung fields
+MOSTLY_OUTSIDE = MAINLY_ON_LUNGS  # "mostly outside the lungs": not more than half of the mass on the lung fields
 
 
 def probe_pixels(
@@ -97,7 +97,7 @@ def summarise(records: list[dict], truth: list[int], flags: list[list[str]]) -> 
     """Flag counts and error rates, in-lung share by outcome, counterfactual changes."""
     correct = np.array([CLASS_NAMES.index(r["label"]) == t for r, t in zip(records, truth)])
     lung = np.array([r["lung_share"] for r in records])
-    outside = lung < MOSTLY_OUTSIDE
+    outside = lung <= MOSTLY_OUTSIDE
     deltas = np.array([r["counterfactual"]["marker_delta"] for r in records if r["markers"]], dtype=float)
     by_flag = {}
     for flag in LIMIT_FLAGS:

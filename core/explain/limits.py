@@ -43,6 +43,16 @@ FAITHFULNESS_STEPS = (0.1, 0.25, 0.5)  # fractions of pixels hidden / revealed
 BLUR_SIGMA = 12.0  # px at 224: removes lung texture and glyphs, keeps the overall exposure
 BLANK_VALUE = int(round(PIXEL_MEAN * 255))  # the grey that normalises to zero: "no signal"
 
+# The one rule for "mainly on the lungs", everywhere the lab says it (panel, quiz, reports, Model Card):
+# more than half of the heatmap's mass on the lung fields. The "outside the lungs" flag is stricter
+# (a validation percentile), never looser, so a flagged map is always also "not mainly on the lungs".
+MAINLY_ON_LUNGS = 0.5
+
+
+def mainly_on_lungs(lung_share: float) -> bool:
+    return lung_share > MAINLY_ON_LUNGS
+
+
 # Used only when no validation fit is installed; documented in the model card as such.
 DEFAULT_THRESHOLDS = {
     "lung_share_below": 0.5,
@@ -196,7 +206,9 @@ class Thresholds:
         if path.is_file():
             data = json.loads(path.read_text())
             if classifier_sha256 is None or data.get("classifier_sha256") == classifier_sha256:
-                return cls(**data["thresholds"], fitted=True)
+                fitted = dict(data["thresholds"])
+                fitted["lung_share_below"] = min(fitted["lung_share_below"], MAINLY_ON_LUNGS)
+                return cls(**fitted, fitted=True)
         return cls(**DEFAULT_THRESHOLDS, fitted=False)
 
     def flags(self, m: dict) -> list[str]:

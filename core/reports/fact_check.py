@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.explain.limits import mainly_on_lungs
 from core.reports.content import SECTION_KEYS, ReportSections
 from core.reports.facts import ReportFacts
 
@@ -87,6 +88,11 @@ NEGATION_RE = re.compile(
     r"unable|never|isn't|aren't|beyond|trained)\b|않|없|못|아닌|아니|배제|감별|외의|이외|뿐",
     re.I,
 )
+# "Mainly on the lungs" is said only of a map with more than half its mass there (core.explain.limits).
+MAINLY_ON_LUNGS_RE = re.compile(
+    r"\b(?:mainly|mostly|largely|predominantly|primarily|chiefly)\b[^.]*\blungs?\b|주로 폐|대부분[^.]*폐", re.I
+)
+OUTSIDE_RE = re.compile(r"outside|beyond|바깥|밖", re.I)
 CLASS_EN = {"NORMAL": "normal", "PNEUMONIA": "pneumonia"}
 CLASS_KO = {"NORMAL": "정상", "PNEUMONIA": "폐렴"}
 
@@ -151,7 +157,18 @@ def _fact_checks(text: str, facts: ReportFacts) -> list[str]:
     reasons: list[str] = []
     known = facts.known_fractions()
     probability_values = (facts.probability_pneumonia, 1 - facts.probability_pneumonia, facts.threshold)
+    lung = facts.metric("lung")
     for sentence in _sentences(text):
+        if (
+            lung is not None
+            and not mainly_on_lungs(lung[1])
+            and MAINLY_ON_LUNGS_RE.search(sentence)
+            and not OUTSIDE_RE.search(sentence)
+            and not NEGATION_RE.search(sentence)
+        ):
+            reasons.append(
+                f"says the heatmap lies mainly on the lungs, but only {lung[1]:.1%} of it does (not more than half)"
+            )
         for match in re.finditer(r"(\d+(?:[.,]\d+)?)\s*%", sentence):
             value = float(match.group(1).replace(",", ".")) / 100
             pool = probability_values if PROBABILITY_WORDS.search(sentence) else known

@@ -5,6 +5,7 @@ Used when no API key is set or when Gemini fails; the same facts always give the
 
 from __future__ import annotations
 
+from core.explain.limits import mainly_on_lungs
 from core.formatting import percent
 from core.reports.content import CLASS_WORDS, NOTICE, ReportSections, check_language
 from core.reports.facts import ReportFacts
@@ -76,6 +77,8 @@ ATTENTION_WORDS = {
         "zone": "{zone} ({share})",
         "zone_join": " and ",
         "lung": " The share of heatmap mass inside the lung fields is {share}.",
+        "lung_mainly": " That is more than half: the heatmap lies mainly on the lungs.",
+        "lung_elsewhere": " That is not more than half: most of the heatmap lies outside the lungs.",
         "marker": " The share on burned-in text markers is {share}.",
         "flags": " Shortcut flags raised: {flags}.",
         "caveat": " Grad-CAM shows which regions raised the class score, at 7×7 resolution; it is not an outline of a "
@@ -89,6 +92,8 @@ ATTENTION_WORDS = {
         "zone": "{zone} {share}",
         "zone_join": ", ",
         "lung": " 폐야 안의 히트맵 비율은 {share}입니다.",
+        "lung_mainly": " 절반을 넘으므로 히트맵은 주로 폐 위에 있습니다.",
+        "lung_elsewhere": " 절반을 넘지 않으므로 히트맵의 대부분은 폐 바깥에 있습니다.",
         "marker": " 문자 표지(marker) 위의 비율은 {share}입니다.",
         "flags": " 지름길 경고: {flags}.",
         "caveat": " Grad-CAM은 7×7 해상도로 클래스 점수를 높인 영역을 보여줄 뿐, 병변의 윤곽이나 질병의 위치를 "
@@ -114,6 +119,7 @@ def _attention(f: ReportFacts, lang: str) -> str:
     lung, marker = f.metric("lung"), f.metric("marker")
     if lung:
         text += words["lung"].format(share=pct(lung[1]))
+        text += words["lung_mainly" if mainly_on_lungs(lung[1]) else "lung_elsewhere"]
     if marker:
         text += words["marker"].format(share=pct(marker[1]))
     if f.shortcut_flags:

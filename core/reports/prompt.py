@@ -8,7 +8,7 @@ from core.formatting import percent
 from core.reports.content import NOTICE, check_language
 from core.reports.facts import ReportFacts
 
-PROMPT_VERSION = "report-v3"
+PROMPT_VERSION = "report-v4"  # v4: the one rule for "mainly on the lungs"
 LANGUAGE_NAMES = {"en": "English", "ko": "Korean (한국어)"}
 
 SYSTEM_INSTRUCTION = """\
@@ -23,7 +23,7 @@ model is uncertain; it must contain this notice, verbatim: "{notice}"
 2. attention — where the Grad-CAM heatmap puts its mass (zones, outer border share, lung or marker \
 shares when given) and its caveats: Grad-CAM shows which image regions raised the class score at \
 7x7 resolution; it is not a lesion outline and does not show where disease is; mass on the border, \
-on text markers or outside the lungs suggests a shortcut.
+on text markers or outside the lungs suggests a shortcut. Say that the heatmap lies mainly (or mostly) on the lungs only when the lung share in the facts is more than half; otherwise say that most of it lies outside the lungs.
 3. further_checks — what a clinician would correlate with (history, examination, other views, \
 follow-up) before drawing any conclusion; phrase them as suggestions for learning.
 4. quality_cautions — the image-quality flags and the input-check verdict from the facts, and the \

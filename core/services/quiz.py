@@ -236,7 +236,10 @@ def _shortcut_truth(session: Session, case: Case, pred: Prediction | None, model
     verdicts = latest_verdicts(session, [case.id], model_version).get(case.id, {})
     rejected = [flag for flag, v in verdicts.items() if v.verdict == "rejected"]
     return shortcut_truth(
-        list(pred.limits.get("flags", [])), rejected, limit_tags_for(session, [case.id]).get(case.id, [])
+        list(pred.limits.get("flags", [])),
+        rejected,
+        limit_tags_for(session, [case.id]).get(case.id, []),
+        pred.limits.get("lung_share"),
     )
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.explain.limits import mainly_on_lungs
+
 LUNGS, MARKER, BORDER, OUTSIDE = "lungs", "marker", "border", "outside"
 CHOICES = {
     LUNGS: "At the lungs",
@@ -48,12 +50,24 @@ class ShortcutTruth:
         return answer in self.answer_set
 
 
-def shortcut_truth(flags: list[str], rejected: list[str] | tuple = (), tags: list[str] | tuple = ()) -> ShortcutTruth:
-    """Expected answers from fired flags (minus those a reviewer rejected) and reviewer tags."""
+def shortcut_truth(
+    flags: list[str],
+    rejected: list[str] | tuple = (),
+    tags: list[str] | tuple = (),
+    lung_share: float | None = None,
+) -> ShortcutTruth:
+    """Expected answers from fired flags (minus those a reviewer rejected) and reviewer tags.
+
+    "At the lungs" is the answer only for a map that lies mainly on them (core.explain.limits'
+    one rule): a map with no flag but half or less of its mass on the lungs sat elsewhere.
+    """
     kept = [f for f in flags if f not in set(rejected)]
     categories = {FLAG_CATEGORY[f] for f in kept if f in FLAG_CATEGORY}
     categories |= {TAG_CATEGORY[t] for t in tags if t in TAG_CATEGORY}
     parts = []
+    if not categories and lung_share is not None and not mainly_on_lungs(lung_share):
+        categories = {OUTSIDE}
+        parts.append(f"only {lung_share:.0%} of the heatmap lies on the lung fields (not more than half)")
     if kept:
         parts.append("flags: " + ", ".join(f.replace("_", " ") for f in kept))
     if rejected:
