@@ -17,7 +17,7 @@ PLACEHOLDER_VERSION = "placeholder-untrained"  # the untrained stand-in model; n
 DIFFICULTIES = ("easy", "medium", "hard")
 REPORT_SOURCES = ("gemini", "offline")
 ROLES = ("instructor", "student", "reviewer")
-QUIZ_MODES = ("diagnose", "versus", "shortcut")
+QUIZ_MODES = ("diagnose", "versus", "shortcut", "trust")
 
 LIMIT_FLAGS = ("heatmap_on_marker", "heatmap_on_border", "heatmap_outside_lungs", "marker_dependent")
 REVIEW_TAGS = ("R marker", "rib edge", "border", "diaphragm", "heart", "other")

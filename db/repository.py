@@ -489,6 +489,12 @@ def get_meta(session: Session, key: str) -> str | None:
     return row.value if row else None
 
 
+def meta_once(session: Session, key: str, value: str) -> str:
+    """The stored value of `key`, storing `value` first if there is none; a concurrent first writer wins."""
+    row, _ = _get_or_create(session, LibraryMeta, {"key": key}, value=value)
+    return row.value
+
+
 def set_meta(session: Session, key: str, value: str) -> None:
     row = session.get(LibraryMeta, key)
     if row is None:

@@ -102,6 +102,9 @@ with tab_cases:
     if spotted:
         st.subheader("Spot the shortcut: where students placed the heatmap")
         number_table(spotted, percent=("right",), key="dash_shortcut_table")
+    if results.trust:
+        st.subheader("Which map can you trust? How often students picked the trained model's map")
+        number_table(results.trust, percent=("right",), key="dash_trust_table")
 
 with tab_students:
     st.subheader("Progress over time")

@@ -355,6 +355,85 @@ def reveal_shortcut(attempt_id: int, position: int, total: int) -> None:
     next_case_button(attempt_id, position, total)
 
 
+def ask_trust(attempt_id: int, position: int) -> None:
+    """Three maps of the case as A, B, C; the page never holds which one is the trained model's."""
+    from core.explain.display import map_overlay
+    from core.explain.limits import unpack_mask
+    from core.services.trust_quiz import trust_question
+    from core.teaching.trust_quiz import LETTERS
+
+    key = f"quiz_trust_{attempt_id}_{position}"
+    if key not in st.session_state:  # computed once per question; reruns reuse the pictures
+        q = db_call(trust_question, model_service(), attempt_id, user.id, position)
+        if q is None:
+            return
+        st.session_state[key] = q
+    q = st.session_state[key]
+    st.subheader(f"Case {position + 1} of {q.total}: which map explains the model?")
+    st.caption(
+        f"Each map claims to show where the model found evidence for {q.target}. One comes from the trained "
+        "model; the others do not depend on what it learnt. Same colour scale for all three; green: the lung fields."
+    )
+    mask = unpack_mask(q.lung_mask) if q.lung_mask is not None else None
+    cols = st.columns(len(LETTERS))
+    for col, letter, heat in zip(cols, LETTERS, q.maps):
+        col.image(map_overlay(q.gray224, heat, "viridis", 0.6, mask), caption=f"Map {letter}", width="stretch")
+    with st.form(f"quiz_q_{attempt_id}_{position}"):
+        answer = st.radio(
+            "The map that explains the model is…",
+            list(LETTERS),
+            format_func=lambda letter: f"Map {letter}",
+            index=None,
+            horizontal=True,
+            key=f"quiz_answer_{attempt_id}_{position}",
+        )
+        confidence = st.slider("How sure are you? (%)", 50, 100, 75, 5, key=f"quiz_conf_{attempt_id}_{position}")
+        submitted = st.form_submit_button("Answer", icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}")
+    if submitted:
+        if answer is None:
+            st.error("Choose a map first.")
+            return
+        require_role("student")
+        if db_call(quiz.record_answer, attempt_id, user.id, position, answer, confidence / 100) is not None:
+            st.rerun()
+
+
+def reveal_trust(attempt_id: int, position: int, total: int) -> None:
+    from core.explain.display import map_overlay
+    from core.explain.limits import unpack_mask
+    from core.services.trust_quiz import revealed_order
+    from core.teaching.trust_quiz import BASIS, CANDIDATE_WORDS, LETTERS, TRAINED
+
+    r = db_call(quiz.reveal, attempt_id, user.id, position)
+    order = db_call(revealed_order, attempt_id, user.id, position)
+    if r is None or order is None:
+        return
+    st.subheader(f"Case {position + 1} of {total}: {r.title}")
+    right = LETTERS[order.index(TRAINED)]
+    (st.success if r.correct else st.error)(
+        f"{'Right' if r.correct else 'Not this time'}: map {right} is {CANDIDATE_WORDS[TRAINED]}; you chose "
+        f"{CANDIDATE_WORDS.get(r.answer, r.answer)} at {r.confidence:.0%}."
+    )
+    st.caption(f"Why: {BASIS}.")
+    q = st.session_state.get(f"quiz_trust_{attempt_id}_{position}")
+    if q is not None:
+        mask = unpack_mask(q.lung_mask) if q.lung_mask is not None else None
+        cols = st.columns(len(LETTERS))
+        for col, letter, heat, candidate in zip(cols, LETTERS, q.maps, order):
+            col.image(
+                map_overlay(q.gray224, heat, "viridis", 0.6, mask),
+                caption=f"Map {letter}: {CANDIDATE_WORDS[candidate]}",
+                width="stretch",
+            )
+    st.markdown(
+        "A map that hardly changes when the model is scrambled, or that an edge detector draws with no model at "
+        "all, explains the picture rather than the model: the model-randomisation sanity check (Adebayo et al., "
+        "2018). The Explain page shows this check for every method."
+    )
+    st.markdown(f"**Instructor's notes.** {r.notes}" if r.notes.strip() else "_No instructor's notes on this case._")
+    next_case_button(attempt_id, position, total)
+
+
 @dataclass(frozen=True)
 class ModeView:
     """How this page asks a question and reveals the answer in one mode (see core.teaching.quiz_rules.MODES)."""
@@ -367,6 +446,7 @@ VIEWS = {
     "diagnose": ModeView(ask_reading, show_reveal),
     "versus": ModeView(ask_reading, show_reveal),
     "shortcut": ModeView(ask_shortcut, reveal_shortcut),
+    "trust": ModeView(ask_trust, reveal_trust),
 }
 
 

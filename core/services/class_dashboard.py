@@ -29,6 +29,7 @@ class ClassResults:
     by_source: list[SourceResult]
     attempts: list[AttemptResult]
     shortcut: list[dict]
+    trust: list[dict]  # "Which map can you trust?" per case
 
     def per_student(self, chosen: list[str]) -> list[dict]:
         return per_student(self.rows, chosen, self.attempts)
@@ -46,5 +47,6 @@ def class_results(session: Session) -> ClassResults:
         by_case=per_case(rows),
         by_source=per_source(rows),
         attempts=per_attempt(rows),
-        shortcut=shortcut_summary(rows),
+        shortcut=shortcut_summary(rows, "shortcut"),
+        trust=shortcut_summary(rows, "trust"),
     )

@@ -7,16 +7,18 @@ answer is stored — nothing handed to the page before that carries it.
 from __future__ import annotations
 
 import random
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.teaching import trust_quiz
 from core.teaching.quiz_rules import MODES, due_for_review, review_schedule
 from core.vocabulary import CLASS_NAMES, QUIZ_MODES
 from db.errors import LibraryError, NotFound
 from db.models import Case, Image, Prediction, QuizAnswer, QuizAttempt, TeachingSet, utcnow
-from db.repository import case_prediction, prediction_cam
+from db.repository import case_prediction, meta_once, prediction_cam
 from db.teaching import set_case_ids
 
 RANDOM_SOURCE = "random from the library"
@@ -225,6 +227,14 @@ def heatmap_question(session: Session, attempt_id: int, user_id: int, position: 
     return HeatmapQuestion(q.attempt_id, q.position, q.total, q.png, prediction_cam(pred), pred.lung_mask)
 
 
+TRUST_SECRET = "trust_quiz_secret"
+
+
+def trust_secret(session: Session) -> str:
+    """The library's secret for the order of "Which map can you trust?" maps; made on first use."""
+    return meta_once(session, TRUST_SECRET, secrets.token_hex(16))
+
+
 def _shortcut_truth(session: Session, case: Case, pred: Prediction | None, model_version: str | None):
     """Expected answers from the prediction's flags, reviewers' verdicts and reviewers' tags, as they are now."""
     from core.teaching.shortcut import shortcut_truth
@@ -260,9 +270,12 @@ def record_answer(
 
     attempt = get_attempt(session, attempt_id, user_id)
     reading = MODES[attempt.mode].reading
+    trust = attempt.mode == "trust"
     if reading and answer not in CLASS_NAMES:
         raise LibraryError(f"Answer NORMAL or PNEUMONIA, not {answer!r}.")
-    if not reading and answer not in CHOICES:
+    if trust and answer not in trust_quiz.LETTERS:
+        raise LibraryError(f"Answer one of {', '.join(trust_quiz.LETTERS)}, not {answer!r}.")
+    if not reading and not trust and answer not in CHOICES:
         raise LibraryError(f"Answer one of {', '.join(CHOICES)}, not {answer!r}.")
     if not 0.5 <= confidence <= 1.0:
         raise LibraryError("Confidence is between 50 % and 100 %.")
@@ -290,6 +303,16 @@ def record_answer(
             correct=answer == case.truth_label,
             model_label=pred.label if pred else None,
             model_probability=pred.probability if pred else None,
+        )
+    elif trust:
+        # The letter is turned into what stood behind it only now, after the answer: A/B/C → candidate.
+        chosen = trust_quiz.chosen_candidate(trust_secret(session), attempt.id, position, answer)
+        row = QuizAnswer(
+            **the_answer | {"answer": chosen},
+            truth_label=trust_quiz.TRAINED,
+            correct=chosen == trust_quiz.TRAINED,
+            expected=trust_quiz.TRAINED,
+            expected_basis=trust_quiz.BASIS,
         )
     else:
         # The truth of a shortcut question is what the heatmap sat on, not the diagnosis; the model's

@@ -159,11 +159,12 @@ CSV_COLUMNS = (
 )
 
 
-def shortcut_summary(rows: Sequence) -> list[dict]:
-    """ "Spot the shortcut" answers per case, the least often right first."""
+def shortcut_summary(rows: Sequence, mode: str = "shortcut") -> list[dict]:
+    """Answers of one non-reading mode ("Spot the shortcut", "Which map can you trust?") per case, the least
+    often right first."""
     by: dict[tuple, list[bool]] = {}
     for r in rows:
-        if not MODES.get(r.mode, MODES["diagnose"]).reading:
+        if r.mode == mode:
             by.setdefault((r.case_id, r.case_title, r.expected), []).append(r.correct)
     return [
         {"case": f"#{c} · {t}", "accepted answer": e, "answers": len(v), "right": sum(v) / len(v)}

@@ -45,6 +45,14 @@ MODES = {
             reading=False,
             needs_limits=True,
         ),
+        QuizMode(
+            "trust",
+            "Which map can you trust?",
+            "Three maps of the same case: one from the trained model, one from the model with its top layers "
+            "scrambled, one from an edge detector that ignores the model. Pick the one that explains the model.",
+            needs_model=True,
+            reading=False,
+        ),
     )
 }
 
