@@ -69,7 +69,7 @@ def test_a_student_gets_nothing_from_pages_outside_their_role(
     assert "Logged in as **sam**" in texts(at)
     with pytest.raises(ValueError, match="Could not find a navigation page") as refused:
         at.switch_page(page)
-    student_pages = ["welcome.py", "analyze.py", "quiz.py", "model_card.py"]
+    student_pages = ["welcome.py", "analyze.py", "explain.py", "quiz.py", "model_card.py"]
     assert str(refused.value).endswith(str([str(REPO / "pages" / p) for p in student_pages]) + ".")
     # The page itself, run directly with the student's session (a typed URL or a replayed action): refused.
     direct = AppTest.from_file(f"../{page}", default_timeout=120)
