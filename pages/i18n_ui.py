@@ -28,7 +28,19 @@ LANGUAGE_KEY = "ui_language"  # the chosen language; kept across log-in and log-
 ADOPTED_KEY = "ui_language_adopted"  # the user id whose stored language this session took
 SWITCH_KEY = "ui_language_switch"
 
-__all__ = ["N_", "_", "ngettext", "language", "language_switch", "adopt_user_language", "role_name", "LANGUAGE_KEY"]
+__all__ = [
+    "N_",
+    "_",
+    "ngettext",
+    "language",
+    "language_switch",
+    "adopt_user_language",
+    "role_name",
+    "certainty_level",
+    "uncertainty_reason",
+    "guard_reason",
+    "LANGUAGE_KEY",
+]
 
 
 def _browser_language() -> str:
@@ -62,6 +74,61 @@ ROLE_NAMES = {"instructor": N_("instructor"), "student": N_("student"), "reviewe
 def role_name(role: str) -> str:
     """A role (core.vocabulary.ROLES) in the session's language."""
     return _(ROLE_NAMES[role]) if role in ROLE_NAMES else role
+
+
+CERTAINTY_LEVELS = {"confident": N_("confident"), "uncertain": N_("uncertain"), "unreliable": N_("unreliable")}
+
+
+def certainty_level(level: str) -> str:
+    """core.reliability.uncertainty's level in the session's language."""
+    return _(CERTAINTY_LEVELS[level]) if level in CERTAINTY_LEVELS else level
+
+
+def uncertainty_reason(reason: str, certainty, probability: float, threshold: float) -> str:
+    """One of core.reliability.uncertainty's reasons (English words) in the session's language."""
+    from core.formatting import share
+    from core.reliability.uncertainty import UNUSUAL_FAMILIARITY
+    from core.reports.facts import IN_BAND, INPUT_CHECK_FLAGGED, UNLIKE_TRAINING, UNUSUAL_IMAGE, reason_code
+
+    lang = language()
+    code = reason_code(reason)
+    if code == IN_BAND:
+        return _(
+            "P(pneumonia) {p} lies in the uncertain band {low}–{high} around the threshold {threshold}",
+            p=share(probability, 0, lang),
+            low=share(certainty.band[0], 0, lang),
+            high=share(certainty.band[1], 0, lang),
+            threshold=share(threshold, 0, lang),
+        )
+    if code == INPUT_CHECK_FLAGGED:
+        return _("the input check judged this image not to be a frontal chest X-ray; it was analysed anyway")
+    if code == UNLIKE_TRAINING:
+        return _("this chest X-ray is unlike the training films (pediatric, one centre): the output is unreliable")
+    if code == UNUSUAL_IMAGE:
+        return _(
+            "the image is more unusual than {share} of validation X-rays",
+            share=share(1 - UNUSUAL_FAMILIARITY / 100, 0, lang),
+        )
+    return reason
+
+
+# core.reliability.input_check's fixed reasons; the ones with measured figures stay English for now.
+GUARD_REASONS = {
+    "no trained model": N_("no trained model"),
+    "no input guard is installed (run `python -m core fit-guard`)": N_(
+        "no input guard is installed (run `python -m core fit-guard`)"
+    ),
+    "the input guard was fitted for other weights (run `python -m core fit-guard`)": N_(
+        "the input guard was fitted for other weights (run `python -m core fit-guard`)"
+    ),
+    "resembles the training chest X-rays": N_("resembles the training chest X-rays"),
+    "no input check was run": N_("no input check was run"),
+}
+
+
+def guard_reason(reason: str) -> str:
+    """The input check's reason in the session's language where it is a fixed one."""
+    return _(GUARD_REASONS[reason]) if reason in GUARD_REASONS else reason
 
 
 def adopt_user_language(user_id: int, stored: str | None) -> None:

@@ -42,7 +42,10 @@ ALLOWED = {
     # user names and case-library contents the tests make
     "tester", "alice", "carol", "newbie", "bob", "demo",
 }  # fmt: skip
-_CODE = re.compile(r"`[^`]*`|https?://\S+|\S+\.(?:py|png|jpe?g|dcm|zip|csv|json|safetensors)\b|:material/\w+:")
+_CODE = re.compile(
+    r"`[^`]*`|https?://\S+|\S+\.(?:py|png|jpe?g|dcm|zip|csv|json|safetensors)\b|:material/\w+:"
+    r"|:[a-z]+(?:-badge|-background)?\[|\b\w+_\w+\b"  # Markdown colours and badges; identifiers, file stems
+)
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]|[A-Za-z]")
 
 

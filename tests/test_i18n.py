@@ -12,6 +12,8 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from i18n_support import english_words, shown_texts, untranslated
 from streamlit.testing.v1 import AppTest
+from test_db_pages import library_env
+from test_quiz_review_dashboard import class_results
 
 from core.formatting import date_text, number, percent, share
 from core.i18n import (
@@ -26,7 +28,7 @@ from core.i18n import (
 REPO = LOCALE_DIR.parent
 PLACEHOLDER = re.compile(r"\{(\w*)[^{}]*\}")
 # Converted pages (issue 15); quiz, explain, explain_grid and model_card are converted later.
-KOREAN_PAGES = ["pages/welcome.py", "pages/users.py"]
+KOREAN_PAGES = ["pages/welcome.py", "pages/users.py", "pages/analyze.py", "pages/dashboard.py"]
 
 
 def catalogue(language: str):
@@ -156,6 +158,45 @@ def test_login_and_first_run_pages_in_korean(use_placeholder):
     at.text_input(key="login_password").input("wrong password")
     at.button(key="login_submit").click().run()
     assert [e.value for e in at.error] == ["사용자 이름 또는 비밀번호가 틀렸습니다."]
+
+
+def test_analyze_in_korean_with_report_limits_and_ask_why(use_trained_weights, xray_bytes):
+    """Analyze end to end in Korean: prediction, limits panel, save, the report (Korean by default) and Ask why."""
+    at = app()
+    at.run()
+    at.switch_page("pages/analyze.py").run()
+    assert not untranslated(at), untranslated(at)
+    at.file_uploader(key="analyze_upload").set_value(("x.jpeg", xray_bytes, "image/jpeg"))
+    at.run()
+    assert not at.exception, at.exception
+    assert at.radio(key="report_language").value == "ko"  # the report follows the interface language
+    at.button(key="report_generate").click().run()
+    at.text_input(key="report_question").input("왜 폐렴인가요?")
+    at.button(key="FormSubmitter:report_ask_form-질문하기").click().run()
+    assert not at.exception, at.exception
+    texts = "\n".join(shown_texts(at))
+    assert "교육용 리포트" in texts and "1. 요약" in texts and "결정 임계값" in texts
+    assert "을(를)" not in texts
+    assert not untranslated(at), untranslated(at)
+    at.button(key="analyze_save").click().run()
+    assert not at.exception and "증례 #" in "\n".join(e.value for e in at.success)
+    assert not untranslated(at), untranslated(at)
+    at.radio(key="report_language").set_value("en").run()  # the other language can still be picked
+    at.button(key="report_generate").click().run()
+    assert not at.exception, at.exception
+    texts = "\n".join(shown_texts(at))
+    assert "1. Summary" in texts and "교육용 리포트" in texts  # an English report inside the Korean page
+
+
+def test_class_dashboard_in_korean_with_answers(class_results):
+    at = app(user="teacher")
+    at.run()
+    at.switch_page("pages/dashboard.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "수업 대시보드"
+    assert not untranslated(at, {"Week", "random", "from", "library", "kim", "sam", "teacher"}), untranslated(at)
+    [table] = [d.value for d in at.dataframe if "증례 출처" in d.value.columns]  # page-built tables translated too
+    assert "학생 정확도" in table.columns
 
 
 def test_english_stays_the_default_without_a_choice(use_placeholder):
