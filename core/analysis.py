@@ -13,6 +13,7 @@ import torch
 
 from core.explain.gradcam import cam_summary, fast_gradcam, normalise, render_overlay
 from core.formatting import json_probability, percent
+from core.i18n import N_
 from core.imaging.decode import ImageRejected, XRayImage, load_image
 from core.imaging.preprocess import INPUT_SIZE, resize_gray, to_model_input
 from core.model_service import ModelService
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from core.explain.limits import LimitsProbe
     from core.explain.methods import MethodResult
 
-DISCLAIMER = (
+DISCLAIMER = N_(  # in the catalogue: pages show it in the session's language
     "Educational tool only: it does not diagnose. The model and its heatmap can be wrong; "
     "any clinical question belongs to a qualified clinician."
 )

@@ -214,6 +214,8 @@ class User(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Interface language the user chose ("en", "ko", …; migration 0009); None: the browser's.
+    language: Mapped[str | None] = mapped_column(String(16))
 
     roles: Mapped[list[UserRole]] = relationship(
         cascade="all, delete-orphan", order_by="UserRole.role", lazy="selectin"

@@ -136,6 +136,20 @@ def active_user(session: Session, user_id: int | None) -> User | None:
     return user if user is not None and user.active else None
 
 
+LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")  # "en", "ko", "pt_BR": a catalogue's name
+
+
+def set_language(session: Session, user_id: int, language: str | None) -> User:
+    """Remember the user's interface language (None: follow the browser again)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user with id {user_id}.")
+    if language is not None and not LANGUAGE_TAG.match(language):
+        raise LibraryError(f"{language!r} is not a language tag such as 'en' or 'ko'.")
+    user.language = language
+    return user
+
+
 def _aware(moment: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; everything stored here is UTC.
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment

@@ -12,8 +12,9 @@ import streamlit as st
 
 from db.errors import LibraryError, is_connection_problem
 from db.users import active_user as load_active_user
-from db.users import authenticate, create_first_instructor, effective_roles, has_users
+from db.users import authenticate, create_first_instructor, effective_roles, has_users, set_language
 from pages.common import route_through_home
+from pages.i18n_ui import LANGUAGE_KEY, _, role_name
 from pages.library_ui import Unavailable, library, lost_connection_shown, session
 
 USER_KEY = "auth_user_id"
@@ -25,6 +26,7 @@ class SignedIn:
     id: int
     name: str
     roles: frozenset[str]
+    language: str | None = None  # the interface language the user chose last (None: the browser's)
 
     def can(self, role: str) -> bool:
         return role in self.roles
@@ -40,7 +42,7 @@ def current_user() -> SignedIn | None:
     try:
         with session(engine) as s:
             user = load_active_user(s, user_id)
-            found = SignedIn(user.id, user.name, effective_roles(user)) if user else None
+            found = SignedIn(user.id, user.name, effective_roles(user), user.language) if user else None
     except Exception as exc:
         if not is_connection_problem(exc):
             raise
@@ -87,15 +89,24 @@ def require_role(role: str) -> SignedIn:
     """Server-side check at the top of a page and before each write: anyone else gets a message and nothing more."""
     user = require_login()
     if not user.can(role):
-        st.error(f"This is for the {role} role; your account ({user.name}) does not have it.", icon=":material/block:")
+        st.error(
+            _(
+                "This is for the {role} role; your account ({name}) does not have it.",
+                role=role_name(role),
+                name=user.name,
+            ),
+            icon=":material/block:",
+        )
         st.stop()
     return user
 
 
 def _forget_everything() -> None:
     # Key by key: nothing from an earlier user's session survives (quiz in progress, uploads, identity).
+    # The interface language stays: it is the person at this browser's, not the account's.
     for key in list(st.session_state.keys()):
-        del st.session_state[key]
+        if key != LANGUAGE_KEY:
+            del st.session_state[key]
 
 
 def _sign_in(user_id: int) -> None:
@@ -105,16 +116,16 @@ def _sign_in(user_id: int) -> None:
 
 
 def login_page() -> None:
-    st.title("Log in")
+    st.title(_("Log in"))
     from pages.common import disclaimer
 
     disclaimer()
     with st.form("login_form", clear_on_submit=True):
-        name = st.text_input("User name", key="login_name")
-        password = st.text_input("Password", type="password", key="login_password")
-        submitted = st.form_submit_button("Log in", icon=":material/login:", key="login_submit")
+        name = st.text_input(_("User name"), key="login_name")
+        password = st.text_input(_("Password"), type="password", key="login_password")
+        submitted = st.form_submit_button(_("Log in"), icon=":material/login:", key="login_submit")
     if not submitted:
-        st.caption("No account? Ask your instructor.")
+        st.caption(_("No account? Ask your instructor."))
         return
     engine = library()
     if engine is None:
@@ -126,31 +137,49 @@ def login_page() -> None:
         return
     if result.ok:
         _sign_in(result.user_id)
-    st.error(result.message, icon=":material/lock:")
+    st.error(login_refusal(result), icon=":material/lock:")
+
+
+def login_refusal(result) -> str:
+    """db.users' refusal in the session's language (db/ itself stays English)."""
+    message, wait = result.message, result.retry_after_seconds
+    if message.startswith("Wrong user name or password.") and wait:
+        return _(
+            "Wrong user name or password. Too many failed logins: wait {seconds} s before trying again.", seconds=wait
+        )
+    if message.startswith("Too many failed logins"):
+        return _("Too many failed logins: wait {seconds} s before trying again.", seconds=wait)
+    if message.startswith("Wrong user name or password."):
+        return _("Wrong user name or password.")
+    if "deactivated" in message:
+        return _("This account is deactivated; ask an instructor.")
+    return message
 
 
 def first_run_page() -> None:
-    st.title("First-run setup")
+    st.title(_("First-run setup"))
     from pages.common import disclaimer
 
     disclaimer()
     st.warning(
-        "**This is a brand-new install: the library has no users yet.** Create the first instructor "
-        "account now. Whoever completes this form manages every other account, so do it before "
-        "sharing the address. (Scripts can use `python -m db users create NAME --role instructor`.)",
+        _(
+            "**This is a brand-new install: the library has no users yet.** Create the first instructor "
+            "account now. Whoever completes this form manages every other account, so do it before "
+            "sharing the address. (Scripts can use `python -m db users create NAME --role instructor`.)"
+        ),
         icon=":material/admin_panel_settings:",
     )
     with st.form("setup_form", clear_on_submit=True):
-        name = st.text_input("Instructor user name", key="setup_name")
-        password = st.text_input("Password (at least 8 characters)", type="password", key="setup_password")
-        again = st.text_input("Password again", type="password", key="setup_password_again")
+        name = st.text_input(_("Instructor user name"), key="setup_name")
+        password = st.text_input(_("Password (at least 8 characters)"), type="password", key="setup_password")
+        again = st.text_input(_("Password again"), type="password", key="setup_password_again")
         submitted = st.form_submit_button(
-            "Create the first instructor", icon=":material/person_add:", key="setup_submit"
+            _("Create the first instructor"), icon=":material/person_add:", key="setup_submit"
         )
     if not submitted:
         return
     if password != again:
-        st.error("The two passwords differ; nothing was created.")
+        st.error(_("The two passwords differ; nothing was created."))
         return
     engine = library()
     if engine is None:
@@ -159,7 +188,7 @@ def first_run_page() -> None:
         with lost_connection_shown(), session(engine) as s:
             user_id = create_first_instructor(s, name, password).id
     except LibraryError as exc:
-        st.error(f"{exc} Nothing was created.")
+        st.error(_("{reason} Nothing was created.", reason=exc))
         return
     except Unavailable:
         return
@@ -168,5 +197,18 @@ def first_run_page() -> None:
 
 def account_sidebar(user: SignedIn) -> None:
     with st.sidebar:
-        st.caption(f"Logged in as **{user.name}** · {', '.join(sorted(user.roles))}")
-        st.button("Log out", key="logout", icon=":material/logout:", on_click=_forget_everything)
+        roles = ", ".join(role_name(r) for r in sorted(user.roles))
+        st.caption(_("Logged in as **{name}** · {roles}", name=user.name, roles=roles))
+        st.button(_("Log out"), key="logout", icon=":material/logout:", on_click=_forget_everything)
+
+
+def save_language(user_id: int, language: str) -> None:
+    """Remember the user's language choice; a library that cannot be reached only loses the memory of it."""
+    engine = library()
+    if engine is None:
+        return
+    try:
+        with lost_connection_shown(), session(engine) as s:
+            set_language(s, user_id, language)
+    except (Unavailable, LibraryError):
+        pass

@@ -9,6 +9,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from core.analysis import DISCLAIMER
 from core.model_service import ModelService
+from pages.i18n_ui import _, language_switch
 
 _ROUTED = threading.Event()
 
@@ -37,27 +38,38 @@ def model_service() -> ModelService:
 
 
 def disclaimer() -> None:
-    st.info(DISCLAIMER, icon=":material/school:")
+    st.info(_(DISCLAIMER), icon=":material/school:")
 
 
 def no_trained_model_notice() -> None:
     st.warning(
-        "No trained model is installed (`weights/classifier.safetensors` is missing). "
-        "The app runs an untrained placeholder so that its plumbing can be tried, and "
-        "shows none of its output as a prediction.",
+        _(
+            "No trained model is installed (`weights/classifier.safetensors` is missing). "
+            "The app runs an untrained placeholder so that its plumbing can be tried, and "
+            "shows none of its output as a prediction."
+        ),
         icon=":material/warning:",
     )
 
 
-def sidebar() -> None:
+def sidebar(user=None) -> None:
+    """The language switch (remembered for a logged-in user) and the notices every page carries."""
     service = model_service()
+    save = None
+    if user is not None:
+        from pages.auth_ui import save_language
+
+        def save(chosen: str) -> None:
+            save_language(user.id, chosen)
+
+    language_switch(save)
     with st.sidebar:
-        st.caption("CXR Teaching Lab — learn how a chest X-ray AI sees, and where it fails.")
+        st.caption(_("CXR Teaching Lab — learn how a chest X-ray AI sees, and where it fails."))
         if service.info.trained:
-            st.caption(f"Model: ResNet34 · version `{service.version}`")
+            st.caption(_("Model: ResNet34 · version `{version}`", version=service.version))
         else:
-            st.caption("Model: **none trained** (placeholder)")
-        st.caption("Educational use only · not a medical device · does not diagnose.")
+            st.caption(_("Model: **none trained** (placeholder)"))
+        st.caption(_("Educational use only · not a medical device · does not diagnose."))
 
 
 MISSING = "—"

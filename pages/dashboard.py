@@ -10,6 +10,7 @@ from core.formatting import percent
 from core.services.class_dashboard import class_results
 from pages.auth_ui import require_role
 from pages.common import disclaimer, number_table
+from pages.i18n_ui import _, language, ngettext
 from pages.library_ui import library_or_stop, read_or_stop
 
 GALLERY_PAGE = "pages/case_gallery.py"
@@ -17,13 +18,13 @@ GALLERY_CASE_KEY = "gallery_case"  # what pages/case_gallery.py opens
 SHOWN_CASES = 25
 
 require_role("instructor")
-st.title("Class dashboard")
+st.title(_("Class dashboard"))
 disclaimer()
 engine = library_or_stop()
 results = read_or_stop(engine, class_results)
 if not results.rows:
     st.info(
-        "No quiz answers yet. When students take quizzes, their results show up here.",
+        _("No quiz answers yet. When students take quizzes, their results show up here."),
         icon=":material/hourglass_empty:",
     )
     st.stop()
@@ -34,28 +35,39 @@ def pct(value) -> str:
 
 
 students = results.students
-st.caption(f"{len(results.rows)} answer(s) from {len(students)} student(s) in {results.attempt_count} quiz(zes).")
+st.caption(
+    _(
+        "{answers} from {students} in {quizzes}.",
+        answers=ngettext("{n} answer", "{n} answers", len(results.rows)),
+        students=ngettext("{n} student", "{n} students", len(students)),
+        quizzes=ngettext("{n} quiz", "{n} quizzes", results.attempt_count),
+    )
+)
 st.download_button(
-    "Download every answer (CSV)",
+    _("Download every answer (CSV)"),
     results.csv(),
     file_name="quiz_answers.csv",
     mime="text/csv",
     key="dash_csv",
     icon=":material/download:",
-    help="User names, case ids, answers, confidence, right or wrong, the model's label and "
-    "probability, marks and times (UTC). No passwords or hashes.",
+    help=_(
+        "User names, case ids, answers, confidence, right or wrong, the model's label and "
+        "probability, marks and times (UTC). No passwords or hashes."
+    ),
 )
 
 by_case, by_source, attempts = results.by_case, results.by_source, results.attempts
-tab_cases, tab_students, tab_sets = st.tabs(["Per case", "Per student", "Per teaching set"])
+tab_cases, tab_students, tab_sets = st.tabs([_("Per case"), _("Per student"), _("Per teaching set")])
+lang = language()
 
 
 with tab_cases:
-    st.subheader("Cases, hardest first")
+    st.subheader(_("Cases, hardest first"))
     if not by_case:
         st.caption(
-            "No NORMAL/PNEUMONIA readings yet: only “Spot the shortcut” answers, summarised below and per student."
+            _("No NORMAL/PNEUMONIA readings yet: only “Spot the shortcut” answers, summarised below and per student.")
         )
+    right_word, wrong_word, none_word = _("model right"), _("model wrong"), _("no model output")
     chart = (
         None
         if not by_case
@@ -63,11 +75,10 @@ with tab_cases:
             x=[f"#{c.case_id}" for c in by_case],
             y=[c.student_accuracy for c in by_case],
             color=[
-                "model right" if c.model_right else "model wrong" if c.model_right is False else "no model output"
-                for c in by_case
+                right_word if c.model_right else wrong_word if c.model_right is False else none_word for c in by_case
             ],
-            color_discrete_map={"model right": "#2e7d32", "model wrong": "#c62828", "no model output": "#9e9e9e"},
-            labels={"x": "case", "y": "students right", "color": ""},
+            color_discrete_map={right_word: "#2e7d32", wrong_word: "#c62828", none_word: "#9e9e9e"},
+            labels={"x": _("case"), "y": _("students right"), "color": ""},
         )
     )
     if chart is not None:
@@ -75,7 +86,7 @@ with tab_cases:
         chart.update_xaxes(type="category")  # "#12" is a case, not a number
         st.plotly_chart(chart, key="dash_case_chart")
     header = st.columns([4, 2, 2, 3, 2]) if by_case else []
-    for col, name in zip(header, ("Case", "Truth", "Students right", "Model", "")):
+    for col, name in zip(header, (_("Case"), _("Truth"), _("Students right"), _("Model"), "")):
         col.markdown(f"**{name}**")
     for c in by_case[:SHOWN_CASES]:
         cols = st.columns([4, 2, 2, 3, 2])
@@ -85,30 +96,37 @@ with tab_cases:
         cols[3].markdown(
             "—"
             if c.model_label is None
-            else f"{c.model_label} {percent(c.model_probability)} · {'right' if c.model_right else 'wrong'}"
+            else f"{c.model_label} {percent(c.model_probability, language=lang)} · "
+            + (_("right") if c.model_right else _("wrong"))
         )
         if cols[4].button(
-            "Open",
+            _("Open"),
             key=f"dash_open_{c.case_id}",
             icon=":material/open_in_new:",
-            help="Open this case in the Case Gallery",
+            help=_("Open this case in the Case Gallery"),
         ):
             require_role("instructor")
             st.session_state[GALLERY_CASE_KEY] = c.case_id
             st.switch_page(GALLERY_PAGE)
     if len(by_case) > SHOWN_CASES:
-        st.caption(f"The {SHOWN_CASES} hardest of {len(by_case)} answered cases; the CSV has them all.")
+        st.caption(
+            _(
+                "The {shown} hardest of {total} answered cases; the CSV has them all.",
+                shown=SHOWN_CASES,
+                total=len(by_case),
+            )
+        )
     spotted = results.shortcut
     if spotted:
-        st.subheader("Spot the shortcut: where students placed the heatmap")
+        st.subheader(_("Spot the shortcut: where students placed the heatmap"))
         number_table(spotted, percent=("right",), key="dash_shortcut_table")
     if results.trust:
         st.subheader("Which map can you trust? How often students picked the trained model's map")
         number_table(results.trust, percent=("right",), key="dash_trust_table")
 
 with tab_students:
-    st.subheader("Progress over time")
-    chosen = st.multiselect("Students", students, default=students, key="dash_students")
+    st.subheader(_("Progress over time"))
+    chosen = st.multiselect(_("Students"), students, default=students, key="dash_students")
     shown = [a for a in attempts if a.user in chosen]
     if shown:
         table = {
@@ -118,42 +136,58 @@ with tab_students:
             "Brier score": [a.brier for a in shown],
         }
         for y, fmt, title in (
-            ("accuracy", ".0%", "Accuracy per quiz"),
-            ("Brier score", ".3f", "Brier score per quiz (lower is better)"),
+            ("accuracy", ".0%", _("Accuracy per quiz")),
+            ("Brier score", ".3f", _("Brier score per quiz (lower is better)")),
         ):
-            fig = px.line(table, x="quiz started", y=y, color="student", markers=True, title=title)
+            fig = px.line(
+                table,
+                x="quiz started",
+                y=y,
+                color="student",
+                markers=True,
+                title=title,
+                labels={
+                    "quiz started": _("quiz started"),
+                    "accuracy": _("accuracy"),
+                    "student": _("student"),
+                    "Brier score": _("Brier score"),
+                },
+            )
             fig.update_layout(yaxis_tickformat=fmt, height=300, margin=dict(t=40, b=10))
             st.plotly_chart(fig, key=f"dash_progress_{y}")
     summary = results.per_student(chosen)
     number_table(summary, percent=("accuracy",), decimals={"last quiz Brier": 3}, key="dash_student_table")
 
 with tab_sets:
-    st.subheader("Teaching sets: the class and the model")
+    st.subheader(_("Teaching sets: the class and the model"))
+    rates = (_("student accuracy"), _("model accuracy"), _("human–model agreement"))
     number_table(
         [
             {
-                "cases from": x.source,
-                "students": x.students,
-                "answers": x.answers,
-                "student accuracy": x.student_accuracy,
-                "model accuracy": x.model_accuracy,
-                "human–model agreement": x.agreement,
-                "compared on": f"{x.model_answers} answers with a stored model output",
+                _("cases from"): x.source,
+                _("students"): x.students,
+                _("answers"): x.answers,
+                rates[0]: x.student_accuracy,
+                rates[1]: x.model_accuracy,
+                rates[2]: x.agreement,
+                _("compared on"): ngettext(
+                    "{n} answer with a stored model output", "{n} answers with a stored model output", x.model_answers
+                ),
             }
             for x in by_source
         ],
-        percent=("student accuracy", "model accuracy", "human–model agreement"),
+        percent=rates,
         key="dash_set_table",
     )
     if not by_source:
-        st.caption("No NORMAL/PNEUMONIA readings yet, so there is nothing to compare with the model.")
+        st.caption(_("No NORMAL/PNEUMONIA readings yet, so there is nothing to compare with the model."))
     long = [
         (x.source, measure, value)
         for x in by_source
         for measure, value in (
-            ("students right", x.student_accuracy),
-            ("model right", x.model_accuracy),
-            ("students agree with the model", x.agreement),
+            (_("students right"), x.student_accuracy),
+            (_("model right"), x.model_accuracy),
+            (_("students agree with the model"), x.agreement),
         )
         if value is not None
     ]
@@ -164,10 +198,13 @@ with tab_sets:
             y="share",
             color="measure",
             barmode="group",
+            labels={"set": _("set"), "share": _("share"), "measure": ""},
         )
         fig.update_layout(yaxis_tickformat=".0%", yaxis_range=[0, 1], height=320, margin=dict(t=10, b=10))
         st.plotly_chart(fig, key="dash_set_chart")
     st.caption(
-        "Agreement: the share of answers where the student said what the model said, whether or not "
-        "either was right; only answers for which the model's output was stored count."
+        _(
+            "Agreement: the share of answers where the student said what the model said, whether or not "
+            "either was right; only answers for which the model's output was stored count."
+        )
     )

@@ -5,70 +5,125 @@ from __future__ import annotations
 import streamlit as st
 
 from core.explain.limits import FLAG_TITLES, draw_boxes, lung_contour_overlay, mainly_on_lungs
-from core.formatting import percent
+from core.formatting import percent, share
+from pages.i18n_ui import N_, _, language, ngettext
 
-FLAG_HELP = {
-    "heatmap_on_marker": 'A large share of the heatmap sits on a burned-in text marker (such as the "R").',
-    "heatmap_on_border": "A large share of the heatmap sits in the outer frame of the image (collimation edge, border).",
-    "heatmap_outside_lungs": "Less of the heatmap lies on the lung fields than for 90% of validation images.",
-    "marker_dependent": "Erasing the marker changed the probability more than erasing plain background ever did "
-    "on validation images: the prediction leans on the marker.",
+# The flags' titles (core.explain.limits.FLAG_TITLES) and explanations, translated where shown.
+FLAG_NAMES = {
+    "heatmap_on_marker": N_("Heatmap on marker"),
+    "heatmap_on_border": N_("Heatmap on border / collimation edge"),
+    "heatmap_outside_lungs": N_("Heatmap outside the lungs"),
+    "marker_dependent": N_("Marker-dependent (counterfactual)"),
 }
+FLAG_HELP = {
+    "heatmap_on_marker": N_('A large share of the heatmap sits on a burned-in text marker (such as the "R").'),
+    "heatmap_on_border": N_(
+        "A large share of the heatmap sits in the outer frame of the image (collimation edge, border)."
+    ),
+    "heatmap_outside_lungs": N_("Less of the heatmap lies on the lung fields than for 90% of validation images."),
+    "marker_dependent": N_(
+        "Erasing the marker changed the probability more than erasing plain background ever did "
+        "on validation images: the prediction leans on the marker."
+    ),
+}
+REGION_NAMES = {
+    "marker": N_("marker"),
+    "lung": N_("lung"),
+    "mediastinum": N_("mediastinum"),
+    "below_diaphragm": N_("below diaphragm"),
+    "border": N_("border"),
+    "outside": N_("outside"),
+}
+
+
+def flag_title(flag: str) -> str:
+    return _(FLAG_NAMES[flag]) if flag in FLAG_NAMES else FLAG_TITLES.get(flag, flag)
+
+
+def flag_help(flag: str) -> str:
+    return _(FLAG_HELP[flag]) if flag in FLAG_HELP else ""
+
+
+def region_name(region: str | None) -> str:
+    if region is None:
+        return "—"
+    return _(REGION_NAMES[region]) if region in REGION_NAMES else region.replace("_", " ")
 
 
 def limits_panel(result, opacity: float) -> None:
     probe = result.limits
-    st.subheader("Does the model look at the lungs?")
+    lang = language()
+    st.subheader(_("Does the model look at the lungs?"))
     if probe is None:
-        st.caption("Not measured: no lung segmenter is installed (`weights/lungs.safetensors`).")
+        st.caption(_("Not measured: no lung segmenter is installed (`weights/lungs.safetensors`)."))
         return
     m = probe.metrics
+    lung = share(m["lung_share"], 0, lang)
     cols = st.columns(4)
-    cols[0].metric("Heatmap on the lungs", f"{m['lung_share']:.0%}")
-    cols[1].metric("On the border frame", f"{m['border_share']:.0%}")
-    cols[2].metric("On text markers", f"{m['marker_share']:.0%}", help=f"{len(m['markers'])} marker(s) detected")
-    cols[3].metric("Peak lies on", m["peak_region"].replace("_", " "))
+    cols[0].metric(_("Heatmap on the lungs"), lung)
+    cols[1].metric(_("On the border frame"), share(m["border_share"], 0, lang))
+    cols[2].metric(
+        _("On text markers"),
+        share(m["marker_share"], 0, lang),
+        help=ngettext("{n} marker detected", "{n} markers detected", len(m["markers"])),
+    )
+    cols[3].metric(_("Peak lies on"), region_name(m["peak_region"]))
     if m["flags"]:
         for flag in m["flags"]:
-            st.warning(f"**{FLAG_TITLES[flag]}** — {FLAG_HELP[flag]}", icon=":material/flag:")
+            st.warning(f"**{flag_title(flag)}** — {flag_help(flag)}", icon=":material/flag:")
     elif mainly_on_lungs(m["lung_share"]):
         st.success(
-            f"No shortcut flag, and the heatmap lies mainly on the lung fields ({m['lung_share']:.0%} of its mass).",
+            _("No shortcut flag, and the heatmap lies mainly on the lung fields ({share} of its mass).", share=lung),
             icon=":material/check_circle:",
         )
     else:
         st.info(
-            f"No shortcut flag was raised, but only {m['lung_share']:.0%} of the heatmap lies on the lung fields: "
-            "most of it is elsewhere. The flag fires only below the validation images' 10th percentile, and on "
-            "most films the model's heatmap is not mainly on the lungs (see the Model Card).",
+            _(
+                "No shortcut flag was raised, but only {share} of the heatmap lies on the lung fields: "
+                "most of it is elsewhere. The flag fires only below the validation images' 10th percentile, and on "
+                "most films the model's heatmap is not mainly on the lungs (see the Model Card).",
+                share=lung,
+            ),
             icon=":material/info:",
         )
     if not m["thresholds_fitted"]:
-        st.caption("Flag thresholds are defaults; fitted ones come from `python -m core limits-fit`.")
+        st.caption(_("Flag thresholds are defaults; fitted ones come from `python -m core limits-fit`."))
     overlay = lung_contour_overlay(result.overlay(opacity), probe.lung_mask)
     left, mid, right = st.columns(3)
     left.image(
         draw_boxes(lung_contour_overlay(result.image.pixels, probe.lung_mask), m["markers"]),
-        caption="Lung fields (green) and detected markers (pink)",
+        caption=_("Lung fields (green) and detected markers (pink)"),
         width="stretch",
     )
-    mid.image(overlay, caption="Grad-CAM with the lung outline", width="stretch")
+    mid.image(overlay, caption=_("Grad-CAM with the lung outline"), width="stretch")
     c = m["counterfactual"]
     right.image(
         probe.outside_blanked,
-        caption=f"Outside the lungs blanked: P(pneumonia) {percent(c['p_outside_blanked'])} "
-        f"({c['outside_delta']:+.1%})",
+        caption=_(
+            "Outside the lungs blanked: P(pneumonia) {p} ({delta})",
+            p=percent(c["p_outside_blanked"], language=lang),
+            delta=f"{c['outside_delta']:+.1%}",
+        ),
         width="stretch",
     )
     if probe.marker_erased is not None:
         st.image(
             probe.marker_erased,
             width=300,
-            caption=f"Markers erased (inpainted): P(pneumonia) {percent(c['p_marker_erased'])} ({c['marker_delta']:+.1%})",
+            caption=_(
+                "Markers erased (inpainted): P(pneumonia) {p} ({delta})",
+                p=percent(c["p_marker_erased"], language=lang),
+                delta=f"{c['marker_delta']:+.1%}",
+            ),
         )
     f = m["faithfulness"]
     st.caption(
-        f"Faithfulness of the heatmap: hiding its hottest pixels leaves {f['deletion_auc']:.2f} of the "
-        f"class's confidence on average (deletion AUC, lower is better), revealing them first restores "
-        f"{f['insertion_auc']:.2f} (insertion AUC, higher is better); score {f['score']:+.2f}."
+        _(
+            "Faithfulness of the heatmap: hiding its hottest pixels leaves {deletion} of the "
+            "class's confidence on average (deletion AUC, lower is better), revealing them first restores "
+            "{insertion} (insertion AUC, higher is better); score {score}.",
+            deletion=f"{f['deletion_auc']:.2f}",
+            insertion=f"{f['insertion_auc']:.2f}",
+            score=f"{f['score']:+.2f}",
+        )
     )

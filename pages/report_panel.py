@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.i18n import language_name
 from core.reports import (
     InMemoryReportStore,
     ReportFacts,
@@ -18,11 +19,23 @@ from core.reports import (
     image_id,
     to_markdown,
 )
+from core.reports.content import LANGUAGES
 from core.reports.gemini import GeminiSettings
 from core.reports.redaction import redact
-from core.reports.service import key_for
+from core.reports.service import NO_KEY_REASON, key_for
+from pages.i18n_ui import _, language
 
-LANGUAGE_LABELS = {"en": "English", "ko": "한국어 (Korean)"}
+LANGUAGE_LABELS = {lang: language_name(lang) for lang in LANGUAGES}  # the languages reports are written in
+ASK_NO_KEY_REASON = "no Gemini API key is set"  # core.reports.ask's reason for an offline answer
+
+
+def source_reason(reason: str | None) -> str:
+    """Why a report or answer is offline, in the session's language when it is one we know."""
+    if reason == NO_KEY_REASON:
+        return _("no Gemini API key is set (GEMINI_API_KEY or GOOGLE_API_KEY)")
+    if reason == ASK_NO_KEY_REASON:
+        return _("no Gemini API key is set")
+    return reason or ""
 
 
 def report_store():
@@ -48,22 +61,31 @@ def _show_record(record, previous=None) -> None:
     if record.source == "gemini":
         badge[0].badge("Gemini", icon=":material/auto_awesome:", color="blue")
         badge[1].caption(
-            f"Written by `{record.llm_model}` from the case facts · version {record.version} · "
-            f"prompt `{record.prompt_version}`"
+            _(
+                "Written by `{model}` from the case facts · version {version} · prompt `{prompt}`",
+                model=record.llm_model,
+                version=record.version,
+                prompt=record.prompt_version,
+            )
         )
     else:
-        badge[0].badge("Offline", icon=":material/cloud_off:", color="orange")
+        badge[0].badge(_("Offline"), icon=":material/cloud_off:", color="orange")
         badge[1].caption(
-            f"Template report from the case facts · version {record.version} · why: {record.source_reason}"
+            _(
+                "Template report from the case facts · version {version} · why: {reason}",
+                version=record.version,
+                reason=source_reason(record.source_reason),
+            )
         )
     if record.guard_passed:
         st.success(
-            "Fact check passed: class, probability, notice and named conditions match the facts.",
+            _("Fact check passed: class, probability, notice and named conditions match the facts."),
             icon=":material/verified:",
         )
     else:
         st.error(
-            "Fact check FAILED — read this report as an example of what can go wrong, not as an explanation:\n\n"
+            _("Fact check FAILED — read this report as an example of what can go wrong, not as an explanation:")
+            + "\n\n"
             + "\n".join(f"- {reason}" for reason in record.guard_reasons),
             icon=":material/gpp_bad:",
         )
@@ -71,41 +93,46 @@ def _show_record(record, previous=None) -> None:
         st.markdown(to_markdown(record, header=False))
     if previous is not None:
         with st.expander(
-            f"What changed: version {previous.version} ({previous.source}) → "
-            f"version {record.version} ({record.source})",
+            _(
+                "What changed: version {old} ({old_source}) → version {new} ({new_source})",
+                old=previous.version,
+                old_source=previous.source,
+                new=record.version,
+                new_source=record.source,
+            ),
             expanded=True,
         ):
             diff = diff_markdown(previous, record)
             if diff:
                 st.code(diff, language="diff", wrap_lines=True)
             else:
-                st.caption("No difference: the two versions have identical text.")
+                st.caption(_("No difference: the two versions have identical text."))
 
 
 def _ask_box(facts: ReportFacts, language: str, settings: GeminiSettings, key: str) -> None:
-    st.markdown("**Ask why** — a short question about this case, answered from its facts only.")
+    st.markdown(_("**Ask why** — a short question about this case, answered from its facts only."))
     with st.form(f"{key}_ask_form", clear_on_submit=False, border=False):
         question = st.text_input(
-            "Question",
+            _("Question"),
             key=f"{key}_question",
             max_chars=300,
-            placeholder="Why did the model say this? Where did it look? Can I trust it?",
+            placeholder=_("Why did the model say this? Where did it look? Can I trust it?"),
         )
-        asked = st.form_submit_button("Ask")
+        asked = st.form_submit_button(_("Ask"))
     if asked:
         if not question.strip():
-            st.warning("Type a question first.")
+            st.warning(_("Type a question first."))
         else:
-            with st.spinner("Thinking…"):
+            with st.spinner(_("Thinking…")):
                 st.session_state[f"{key}_answer"] = (question, ask_why(facts, question, language, settings))
     answer = st.session_state.get(f"{key}_answer")
     if answer is not None:
         q, a = answer
         st.markdown(f"> {q}\n\n{a.text}")
         st.caption(
-            "Answered by Gemini from the case facts."
+            _("Answered by Gemini from the case facts.")
             if a.source == "gemini"
-            else f"Answered offline from the case facts ({a.reason})."
+            else _("Answered offline from the case facts ({reason}).", reason=source_reason(a.reason))
         )
 
 
@@ -115,14 +142,20 @@ def _reference_scores(record, reference: str) -> None:
     scores = score_report_content(record.content, record.language, reference)
     cols = st.columns(2)
     cols[0].metric(
-        "ROUGE-L F1 vs reference",
+        _("ROUGE-L F1 vs reference"),
         f"{scores.rouge_l_f:.2f}",
-        help=f"precision {scores.rouge_l_precision:.2f} · recall {scores.rouge_l_recall:.2f}",
+        help=_(
+            "precision {precision} · recall {recall}",
+            precision=f"{scores.rouge_l_precision:.2f}",
+            recall=f"{scores.rouge_l_recall:.2f}",
+        ),
     )
-    cols[1].metric("BLEU vs reference", f"{scores.bleu:.1f}", help="0–100 scale (sacrebleu)")
+    cols[1].metric(_("BLEU vs reference"), f"{scores.bleu:.1f}", help=_("0–100 scale (sacrebleu)"))
     st.caption(
-        "These scores count shared words and word sequences between this report and the instructor's "
-        "reference: they say how close the wording is, not whether either text is correct or clinically sound."
+        _(
+            "These scores count shared words and word sequences between this report and the instructor's "
+            "reference: they say how close the wording is, not whether either text is correct or clinically sound."
+        )
     )
 
 
@@ -132,23 +165,36 @@ def report_panel(source, *, image_key: str | None = None, key: str = "report", r
     img = image_key or image_id(source.image.pixels)
     settings, store = gemini_settings(), report_store()
 
-    st.subheader("Educational report")
+    st.subheader(_("Educational report"))
     if settings.online:
         st.caption(
-            f"Reports are written by Gemini (`{settings.model}`) from the facts below and checked against "
-            "them; the API key is configured and never shown."
+            _(
+                "Reports are written by Gemini (`{model}`) from the facts below and checked against "
+                "them; the API key is configured and never shown.",
+                model=settings.model,
+            )
         )
     else:
         st.caption(
-            "No Gemini API key is configured (GEMINI_API_KEY or GOOGLE_API_KEY): reports use the offline "
-            "template, written from the same facts."
+            _(
+                "No Gemini API key is configured (GEMINI_API_KEY or GOOGLE_API_KEY): reports use the offline "
+                "template, written from the same facts."
+            )
         )
-    language = st.radio(
-        "Language", list(LANGUAGE_LABELS), format_func=LANGUAGE_LABELS.get, horizontal=True, key=f"{key}_language"
+    choices = list(LANGUAGE_LABELS)
+    ui = language()  # the report starts in the interface language; the other one can still be picked
+    language_ = st.radio(
+        _("Report language"),
+        choices,
+        index=choices.index(ui) if ui in choices else 0,
+        format_func=LANGUAGE_LABELS.get,
+        horizontal=True,
+        key=f"{key}_language",
     )
+    report_language: str = language_ or choices[0]
     shown: dict = st.session_state.setdefault(f"{key}_shown", {})
-    slot = (img, facts.model_version, language)
-    current = shown.get(slot) or store.latest(key_for(facts, img, language, settings))
+    slot = (img, facts.model_version, report_language)
+    current = shown.get(slot) or store.latest(key_for(facts, img, report_language, settings))
 
     # Clicks are recorded by callbacks and handled here, before the buttons are drawn, so the
     # buttons' enabled state already reflects the report this run produces.
@@ -156,25 +202,25 @@ def report_panel(source, *, image_key: str | None = None, key: str = "report", r
     previous = st.session_state.get(f"{key}_previous", {}).get(slot)
     if request in ("generate", "regenerate"):
         try:
-            with st.spinner("Writing the report…"):
+            with st.spinner(_("Writing the report…")):
                 outcome = get_report(
-                    facts, img, store, language=language, settings=settings, regenerate=request == "regenerate"
+                    facts, img, store, language=report_language, settings=settings, regenerate=request == "regenerate"
                 )
         except Exception as exc:  # a bug, not a Gemini failure (those fall back inside): say so, keep the page
-            st.error(f"The report could not be made: {redact(exc)}", icon=":material/error:")
+            st.error(_("The report could not be made: {error}", error=redact(exc)), icon=":material/error:")
             return
         previous = current if request == "regenerate" else None
         st.session_state.setdefault(f"{key}_previous", {})[slot] = previous
         current = shown[slot] = outcome.record
         if outcome.reused:
-            st.caption("Stored report for this image, model version, prompt version, language and LLM model.")
+            st.caption(_("Stored report for this image, model version, prompt version, language and LLM model."))
 
     def ask_for(kind: str) -> None:
         st.session_state[f"{key}_request"] = kind
 
     buttons = st.columns([1, 1, 3])
     buttons[0].button(
-        "Generate report",
+        _("Generate report"),
         key=f"{key}_generate",
         disabled=current is not None,
         icon=":material/description:",
@@ -182,7 +228,7 @@ def report_panel(source, *, image_key: str | None = None, key: str = "report", r
         args=("generate",),
     )
     buttons[1].button(
-        "Regenerate",
+        _("Regenerate"),
         key=f"{key}_regenerate",
         disabled=current is None,
         icon=":material/refresh:",
@@ -190,16 +236,16 @@ def report_panel(source, *, image_key: str | None = None, key: str = "report", r
         args=("regenerate",),
     )
 
-    with st.expander("Facts the report is written from"):
+    with st.expander(_("Facts the report is written from")):
         st.json(facts.to_dict())
     if current is None:
-        st.caption("Press **Generate report** to write one.")
+        st.caption(_("Press **Generate report** to write one."))
     else:
         _show_record(current, previous)
         if reference and reference.strip():
             _reference_scores(current, reference)
         versions = store.versions(current.key)
         if len(versions) > 1:
-            st.caption(f"{len(versions)} versions are kept for this image, model and language.")
-        _ask_box(facts, language, settings, key)
-    st.caption("Educational text about what the model computed. It does not diagnose.")
+            st.caption(_("{n} versions are kept for this image, model and language.", n=len(versions)))
+        _ask_box(facts, report_language, settings, key)
+    st.caption(_("Educational text about what the model computed. It does not diagnose."))

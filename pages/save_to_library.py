@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.analysis import Analysis
 from pages.auth_ui import current_user, require_role
+from pages.i18n_ui import _
 from pages.library_ui import Unavailable, library, lost_connection_shown
 
 
@@ -18,10 +19,10 @@ def save_to_library_button(result: Analysis, upload_name: str) -> None:
     saved = st.session_state.get("analyze_saved")
     key = (id(result), upload_name)  # the analysis object lives in session_state while this upload is shown
     if st.button(
-        "Save to library",
+        _("Save to library"),
         key="analyze_save",
         icon=":material/bookmark_add:",
-        help="Stores the image (pixels only: no file metadata), the case and the model's output.",
+        help=_("Stores the image (pixels only: no file metadata), the case and the model's output."),
     ):
         require_role("instructor")  # again at the moment of writing
         engine = library()
@@ -31,17 +32,22 @@ def save_to_library_button(result: Analysis, upload_name: str) -> None:
 
         try:
             with lost_connection_shown():
-                saved = (key, save_analysis(engine, result, title=Path(upload_name).stem or "Uploaded case"))
+                saved = (key, save_analysis(engine, result, title=Path(upload_name).stem or _("Uploaded case")))
         except Unavailable:
             return
         st.session_state["analyze_saved"] = saved
         _move_session_reports(result)
     if saved and saved[0] == key:
         case = saved[1]
-        verb = "Saved as" if case.created else "This image is already in the library as"
-        extra = "" if case.prediction_stored else " No prediction was stored: no trained model is installed."
-        st.success(f"{verb} case #{case.case_id}.{extra}", icon=":material/bookmark_added:")
-        if st.button("Open it in the Case Gallery", key="analyze_open_case"):
+        text = (
+            _("Saved as case #{id}.", id=case.case_id)
+            if case.created
+            else _("This image is already in the library as case #{id}.", id=case.case_id)
+        )
+        if not case.prediction_stored:
+            text += " " + _("No prediction was stored: no trained model is installed.")
+        st.success(text, icon=":material/bookmark_added:")
+        if st.button(_("Open it in the Case Gallery"), key="analyze_open_case"):
             st.session_state["gallery_case"] = case.case_id
             st.switch_page("pages/case_gallery.py")
 

@@ -7,47 +7,53 @@ from db.errors import LibraryError
 from db.users import create_user, list_users, set_active
 from pages.auth_ui import require_role
 from pages.common import disclaimer
+from pages.i18n_ui import _, ngettext, role_name
 from pages.library_ui import Unavailable, library_or_stop, lost_connection_shown, session
 
 me = require_role("instructor")
-st.title("Users")
+st.title(_("Users"))
 disclaimer()
 engine = library_or_stop()
 
 with st.form("user_add", clear_on_submit=True):
-    st.subheader("Add a user")
-    name = st.text_input("User name", key="user_add_name")
+    st.subheader(_("Add a user"))
+    name = st.text_input(_("User name"), key="user_add_name")
     password = st.text_input(
-        "First password (at least 8 characters; tell them in person)", type="password", key="user_add_password"
+        _("First password (at least 8 characters; tell them in person)"), type="password", key="user_add_password"
     )
     roles = st.multiselect(
-        "Roles", ROLES, default=["student"], key="user_add_roles", help="An instructor holds every role."
+        _("Roles"),
+        ROLES,
+        default=["student"],
+        format_func=role_name,
+        key="user_add_roles",
+        help=_("An instructor holds every role."),
     )
-    if st.form_submit_button("Add user", icon=":material/person_add:", key="user_add_submit"):
+    if st.form_submit_button(_("Add user"), icon=":material/person_add:", key="user_add_submit"):
         require_role("instructor")  # checked again at the moment of writing
         try:
             with lost_connection_shown(), session(engine) as s:
                 create_user(s, name, password, roles)
-            st.success(f"Added {name.strip().lower()!r}.")
+            st.success(_("Added {name}.", name=repr(name.strip().lower())))
         except LibraryError as exc:
-            st.error(f"{exc} Nobody was added.")
+            st.error(_("{reason} Nobody was added.", reason=exc))
         except Unavailable:
             pass
 
 try:
     with lost_connection_shown(), session(engine) as s:
-        rows = [(u.name, ", ".join(r.role for r in u.roles), u.active) for u in list_users(s)]
+        rows = [(u.name, ", ".join(role_name(r.role) for r in u.roles), u.active) for u in list_users(s)]
 except Unavailable:
     st.stop()
-st.subheader(f"{len(rows)} user(s)")
+st.subheader(ngettext("{n} user", "{n} users", len(rows)))
 for name, roles, active in rows:
     c = st.columns([3, 3, 2, 2])
-    c[0].markdown(f"**{name}**" + ("" if active else " · _deactivated_"))
+    c[0].markdown(f"**{name}**" + ("" if active else " · _" + _("deactivated") + "_"))
     c[1].caption(roles)
     if name == me.name:
-        c[2].caption("you")
+        c[2].caption(_("you"))
         continue
-    label = "Deactivate" if active else "Reactivate"
+    label = _("Deactivate") if active else _("Reactivate")
     if c[2].button(label, key=f"user_toggle_{name}"):
         require_role("instructor")
         try:

@@ -330,7 +330,7 @@ def test_facts_from_a_real_analysis(use_trained_weights, xray_bytes):
     facts = build_facts(analysis)
     assert facts.label == analysis.label and facts.probability_pneumonia == round(analysis.probability, 4)
     assert facts.alternative != facts.label and facts.guard_verdict == "not_checked"
-    assert "small" in facts.quality_flags  # 224 px test images
+    assert "small" not in facts.quality_flags and not facts.upscaled  # 224 px test images: not upscaled
     if analysis.cam_summary["peak"] is None:  # random weights can leave no positive evidence
         assert facts.cam_peak_zone is None and facts.cam_zone_share == ()
         assert "heatmap is empty" in offline_report(facts, "en").attention

@@ -11,11 +11,12 @@ import re
 from dataclasses import dataclass
 
 from core.formatting import percent
+from core.korean import josa
 from core.reports.content import CLASS_WORDS, check_language
 from core.reports.fact_check import check_answer
 from core.reports.facts import ReportFacts
 from core.reports.gemini import GeminiFailure, GeminiSettings, ask_gemini
-from core.reports.offline import pct, zone_name
+from core.reports.offline import GUARD_WORDS, pct, quality_words, uncertainty_reasons_text, zone_name
 from core.reports.redaction import redact
 
 logger = logging.getLogger("core.reports.ask")
@@ -48,8 +49,8 @@ def _topic_answer(topic: str, f: ReportFacts, lang: str) -> str:
     if topic == "why":
         if ko:
             return (
-                f"모델은 보정된 폐렴 확률을 {percent(f.probability_pneumonia)}로 계산했고, 결정 임계값 {pct(f.threshold)}와 비교하여 "
-                f"{cls}을(를) 출력했습니다. 모델은 영상 전체의 특징을 합산해 두 클래스 중 하나를 고를 뿐, 이유를 말로 설명하지는 못합니다."
+                f"모델은 보정된 폐렴 확률을 {josa(percent(f.probability_pneumonia), '로')} 계산했고, "
+                f"결정 임계값 {josa(pct(f.threshold), '와')} 비교하여 {josa(cls, '를')} 출력했습니다. 모델은 영상 전체의 특징을 합산해 두 클래스 중 하나를 고를 뿐, 이유를 말로 설명하지는 못합니다."
             )
         side = "at or above" if f.probability_pneumonia >= f.threshold else "below"
         return (
@@ -72,35 +73,41 @@ def _topic_answer(topic: str, f: ReportFacts, lang: str) -> str:
             "it does not outline a lesion or show where disease is."
         )
     if topic == "uncertain":
+        reasons = uncertainty_reasons_text(f, lang)
+        low, high = (pct(x) for x in f.uncertainty_band)
         if ko:
+            if reasons:
+                return f"모델은 이 사례에서 불확실합니다(이유: {reasons}). 확신이 높아도 틀릴 수 있습니다."
             return (
-                "모델은 이 사례에서 불확실합니다" if f.uncertain else "모델은 이 사례에서 비교적 확신합니다"
-            ) + f"(기준: {f.uncertainty_basis}). 확신이 높아도 틀릴 수 있습니다."
+                f"모델은 이 사례에서 비교적 확신합니다(폐렴 확률이 불확실 구간 {low}–{high} 밖에 있음). "
+                "확신이 높아도 틀릴 수 있습니다."
+            )
+        if reasons:
+            return f"The model is uncertain on this case: {reasons}. A confident model can still be wrong."
         return (
-            "The model is uncertain on this case" if f.uncertain else "The model is fairly sure on this case"
-        ) + f" (judged by the {f.uncertainty_basis}). A confident model can still be wrong."
+            f"The model is fairly sure on this case: P(pneumonia) lies outside the uncertain band {low}–{high}. "
+            "A confident model can still be wrong."
+        )
     if topic == "shortcut":
         marker = f.metric("marker")
         if ko:
-            text = f"히트맵 질량의 {pct(f.cam_border_share)}가 영상 바깥 테두리에 있습니다."
+            text = f"히트맵 질량의 {josa(pct(f.cam_border_share), '가')} 영상 가장자리에 있습니다."
             if marker:
-                text += f" 문자 표지 위의 비율은 {pct(marker[1])}입니다."
+                text += f" 영상 내 표지(마커) 위의 비율은 {pct(marker[1])}입니다."
             return (
-                text + " 테두리나 표지에 몰린 히트맵은 모델이 폐가 아닌 단서에 기대는 지름길 학습의 신호일 수 있습니다."
+                text
+                + " 영상 가장자리나 표지에 몰린 히트맵은 모델이 폐가 아닌 단서에 기대는 지름길 학습의 신호일 수 있습니다."
             )
         text = f"{pct(f.cam_border_share)} of the heatmap mass lies in the outer border of the image."
         if marker:
             text += f" The share on burned-in text markers is {pct(marker[1])}."
         return text + " Mass on borders or markers can mean the model leans on a shortcut rather than the lungs."
     if topic == "quality":
-        flags = ", ".join(f.quality_flags) or ("없음" if ko else "none")
+        flags = "; ".join(quality_words(f, lang)) or ("없음" if ko else "none")
+        guard = GUARD_WORDS[lang].get(f.guard_verdict, GUARD_WORDS[lang]["not_checked"])
         if ko:
-            return (
-                f"품질 경고: {flags}. 입력 검사 결과: {f.guard_verdict}. 영상 크기 {f.image_width}×{f.image_height} px."
-            )
-        return (
-            f"Quality flags: {flags}. Input check: {f.guard_verdict}. Image size {f.image_width}×{f.image_height} px."
-        )
+            return f"품질 경고: {flags}. {guard} 영상 크기 {f.image_width}×{f.image_height} px."
+        return f"Quality flags: {flags}. {guard} Image size {f.image_width}×{f.image_height} px."
     # diagnosis
     if ko:
         return "이 도구는 진단하지 않습니다. 모델은 정상과 폐렴 두 클래스만 알며, 임상적 판단은 의료진의 몫입니다."

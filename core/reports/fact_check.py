@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from core.explain.limits import mainly_on_lungs
 from core.reports.content import SECTION_KEYS, ReportSections
-from core.reports.facts import ReportFacts
+from core.reports.facts import SMALL_SIDE_PX, ReportFacts
+from core.reports.offline import MOST_OF_THE_MASS, ZONE_WORDS
 
 PROBABILITY_TOLERANCE = 0.01  # the model may round 87.34% to 87.3% or 87%
 PERCENT_TOLERANCE = 0.011
@@ -93,6 +94,30 @@ MAINLY_ON_LUNGS_RE = re.compile(
     r"\b(?:mainly|mostly|largely|predominantly|primarily|chiefly)\b[^.]*\blungs?\b|주로 폐|대부분[^.]*폐", re.I
 )
 OUTSIDE_RE = re.compile(r"outside|beyond|바깥|밖", re.I)
+# "Close to the threshold" is said only of a probability inside the uncertain band; "well away" only outside it.
+CLOSE_TO_THRESHOLD_RE = re.compile(
+    r"\b(?:close|near)(?:ly)? to the (?:decision )?(?:threshold|cut-?off)|\bnear the (?:decision )?threshold|"
+    r"임계값에 가까|임계값과 가까|임계값 근처",
+    re.I,
+)
+WELL_AWAY_RE = re.compile(
+    r"\b(?:well|far) (?:away )?from the (?:decision )?(?:threshold|cut-?off)|임계값에서 (?:충분히|멀리) 떨어", re.I
+)
+# "Upscaled" only of an original smaller than the model input.
+UPSCALED_RE = re.compile(
+    r"\bup-?scal\w*|\b(?:image|picture|film|radiograph) is (?:too |very )?small\b|확대된 영상|확대해|영상이 작",
+    re.I,
+)
+# "Most of its mass lies in X and Y" only when the zones named hold more than half of it.
+MOST_MASS_RE = re.compile(
+    r"\b(?:most|the bulk|the majority) of (?:its|the)(?: heatmap(?:'s)?| Grad-CAM(?:'s)?)? (?:mass|heat|weight)|"
+    r"질량의 대부분|대부분의 질량",
+    re.I,
+)
+ZONE_RE = {
+    "en": re.compile(r"\b(right|left)[ -](upper|middle|lower)\b|\b(upper|middle|lower)[ -](right|left)\b", re.I),
+    "ko": re.compile(r"(우측|좌측) ?(상부|중부|하부)"),
+}
 CLASS_EN = {"NORMAL": "normal", "PNEUMONIA": "pneumonia"}
 CLASS_KO = {"NORMAL": "정상", "PNEUMONIA": "폐렴"}
 
@@ -156,9 +181,15 @@ def _fact_checks(text: str, facts: ReportFacts) -> list[str]:
     """Numbers and named conditions, sentence by sentence (shared by reports and "Ask why" answers)."""
     reasons: list[str] = []
     known = facts.known_fractions()
-    probability_values = (facts.probability_pneumonia, 1 - facts.probability_pneumonia, facts.threshold)
+    probability_values = (
+        facts.probability_pneumonia,
+        1 - facts.probability_pneumonia,
+        facts.threshold,
+        *facts.uncertainty_band,  # the band's limits are probabilities too
+    )
     lung = facts.metric("lung")
     for sentence in _sentences(text):
+        reasons += _conditional_claims(sentence, facts)
         if (
             lung is not None
             and not mainly_on_lungs(lung[1])
@@ -180,6 +211,51 @@ def _fact_checks(text: str, facts: ReportFacts) -> list[str]:
             reasons.append(
                 f"asserts a condition other than pneumonia ({disease.group(0)!r}): "
                 "the model knows only NORMAL and PNEUMONIA"
+            )
+    return reasons
+
+
+def _named_zones(sentence: str) -> set[str]:
+    """The CAM zones (right_lower, …) a sentence names, in either language."""
+    found = set()
+    for match in ZONE_RE["en"].finditer(sentence):
+        side, band = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
+        found.add(f"{side.lower()}_{band.lower()}")
+    to_code = {word: code for code, word in ZONE_WORDS["ko"].items()}
+    for match in ZONE_RE["ko"].finditer(sentence):
+        found.add(f"{to_code[match.group(1)]}_{to_code[match.group(2)]}")
+    return found
+
+
+def _conditional_claims(sentence: str, facts: ReportFacts) -> list[str]:
+    """The sentences the offline template says only when they hold, checked wherever they appear."""
+    reasons = []
+    negated = bool(NEGATION_RE.search(sentence))
+    low, high = facts.uncertainty_band
+    band = f"the uncertain band {low:.1%}–{high:.1%}"
+    if CLOSE_TO_THRESHOLD_RE.search(sentence) and not negated and not facts.in_uncertain_band:
+        reasons.append(
+            f"says the probability is close to the threshold, but P(pneumonia) {facts.probability_pneumonia:.1%} "
+            f"lies outside {band}"
+        )
+    if WELL_AWAY_RE.search(sentence) and not negated and facts.in_uncertain_band:
+        reasons.append(
+            f"says the probability is well away from the threshold, but P(pneumonia) "
+            f"{facts.probability_pneumonia:.1%} lies inside {band}"
+        )
+    if UPSCALED_RE.search(sentence) and not negated and not facts.upscaled:
+        reasons.append(
+            f"says the model sees an upscaled picture, but the image is {facts.image_width}×{facts.image_height} px "
+            f"(not smaller than the model input, {SMALL_SIDE_PX} px on a side)"
+        )
+    if MOST_MASS_RE.search(sentence) and not negated:
+        shares = dict(facts.cam_zone_share)
+        named = _named_zones(sentence) & shares.keys()
+        total = sum(shares[z] for z in named)
+        if named and total <= MOST_OF_THE_MASS:
+            reasons.append(
+                f"says most of the heatmap mass lies in {', '.join(sorted(named))}, but those zones hold only "
+                f"{total:.1%} of it (not more than half)"
             )
     return reasons
 

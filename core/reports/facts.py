@@ -14,17 +14,25 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from core.formatting import json_probability
+from core.imaging.preprocess import INPUT_SIZE
 from core.reliability.frontal_check import COLOUR_LIMIT  # one colour rule for the check and the facts
 from core.reliability.input_check import IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, UNCHECKED
 from core.reliability.uncertainty import CONFIDENT, UNUSUAL_FAMILIARITY
 from core.vocabulary import CLASS_NAMES, UNCERTAIN_MARGIN, pixel_hash
 
-FACTS_VERSION = 2
-# Without an uncertainty measure from the model, a probability this close to the decision
-# threshold is called uncertain (the band the Analyze page uses for "not sure").
-SMALL_SIDE_PX = 256  # below this the 224-px model input is an upscale: fine detail is invented
+FACTS_VERSION = 3  # 3: uncertainty_reasons; "small" means smaller than the model input
+# Below the model input's side (224 px) the picture the model sees is an upscale: fine detail is invented.
+SMALL_SIDE_PX = INPUT_SIZE
 LOW_CONTRAST_RANGE = 60  # grey levels between the 2nd and 98th percentile
 CAM_METRIC_WORDS = ("lung", "marker", "mediastin", "diaphragm", "outside")
+
+# Why the model is not sure (ReportFacts.uncertainty_reasons), in the order a report gives them.
+IN_BAND = "in_band"  # the probability lies inside the uncertain band around the threshold
+INPUT_CHECK_FLAGGED = "input_check_flagged"  # not a frontal chest X-ray, analysed anyway
+UNLIKE_TRAINING = "unlike_training"  # a chest X-ray unlike the training films
+UNUSUAL_IMAGE = "unusual_image"  # more unusual than nearly all validation X-rays
+OTHER_REASON = "other"  # a reason this version does not know by name (uncertainty_basis says it)
+UNCERTAINTY_REASONS = (IN_BAND, INPUT_CHECK_FLAGGED, UNLIKE_TRAINING, UNUSUAL_IMAGE, OTHER_REASON)
 
 
 class NoPrediction(ValueError):
@@ -39,7 +47,7 @@ class ReportFacts:
     threshold: float
     alternative: str  # the other class
     uncertain: bool
-    uncertainty_basis: str  # how `uncertain` was decided, in words
+    uncertainty_basis: str  # how `uncertain` was decided, in English words (for the prompt)
     uncertainty_value: float | None
     guard_verdict: str  # "passed", "unlike_training", "failed", "overridden" or "not_checked"
     guard_detail: str
@@ -57,6 +65,8 @@ class ReportFacts:
     uncertainty_figures: tuple[float, ...] = ()
     # Model-limits flags (core.explain.limits.FLAGS) that fired for this image.
     shortcut_flags: tuple[str, ...] = ()
+    # Why `uncertain` holds, as UNCERTAINTY_REASONS codes (empty in facts older than version 3).
+    uncertainty_reasons: tuple[str, ...] = ()
 
     # -- derived numbers, in one place so prompt, template and guard agree ------------------
     @property
@@ -76,6 +86,49 @@ class ReportFacts:
             for band in ("upper", "middle", "lower")
         }
 
+    @property
+    def uncertainty_band(self) -> tuple[float, float]:
+        """The probabilities between which the model is "not sure": the fitted band, else threshold ± margin."""
+        if len(self.uncertainty_figures) >= 2:
+            return self.uncertainty_figures[0], self.uncertainty_figures[1]
+        return (
+            round(max(self.threshold - UNCERTAIN_MARGIN, 0.0), 4),
+            round(min(self.threshold + UNCERTAIN_MARGIN, 1.0), 4),
+        )
+
+    @property
+    def in_uncertain_band(self) -> bool:
+        low, high = self.uncertainty_band
+        return low < self.probability_pneumonia < high
+
+    @property
+    def upscaled(self) -> bool:
+        """The original is smaller than the model input on a side, so the model sees an enlarged picture."""
+        return min(self.image_width, self.image_height) < SMALL_SIDE_PX
+
+    @property
+    def reasons_uncertain(self) -> tuple[str, ...]:
+        """Why the model is not sure, as codes: the stored ones, else read from older facts' basis text.
+
+        The band is a reason whenever the probability lies in it, so a report never calls a probability
+        inside the band "well away from the threshold".
+        """
+        reasons = list(self.uncertainty_reasons)
+        if not reasons and self.uncertain:
+            reasons = [reason_code(r) for r in self.uncertainty_basis.split(";")]
+            reasons = [r for r in reasons if r != OTHER_REASON]
+        if self.in_uncertain_band and IN_BAND not in reasons:
+            reasons.insert(0, IN_BAND)
+        if not self.in_uncertain_band and IN_BAND in reasons:
+            reasons.remove(IN_BAND)
+        if self.uncertain and not reasons:
+            reasons.append(OTHER_REASON)
+        return tuple(r for r in UNCERTAINTY_REASONS if r in reasons)
+
+    @property
+    def not_sure(self) -> bool:
+        return bool(self.reasons_uncertain)
+
     def metric(self, word: str) -> tuple[str, float] | None:
         """The CAM share named `<word>_share` if present, else the first metric containing `word`."""
         exact = next(((k, v) for k, v in self.cam_metrics if k == f"{word}_share"), None)
@@ -90,7 +143,7 @@ class ReportFacts:
             values += [v, 1.0 - v, abs(v)]  # abs: a probability change may be quoted as a size
         if self.uncertainty_value is not None and 0.0 <= self.uncertainty_value <= 1.0:
             values.append(self.uncertainty_value)
-        return values + list(self.uncertainty_figures)
+        return values + list(self.uncertainty_figures) + list(self.uncertainty_band)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,10 +156,26 @@ class ReportFacts:
         data["quality_flags"] = tuple(data.get("quality_flags", ()))
         data["uncertainty_figures"] = tuple(float(v) for v in data.get("uncertainty_figures", ()))
         data["shortcut_flags"] = tuple(data.get("shortcut_flags", ()))
+        data["uncertainty_reasons"] = tuple(data.get("uncertainty_reasons", ()))
         return cls(**data)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+
+
+# Words of core.reliability.uncertainty's reasons (and of older facts' basis text) → reason codes.
+REASON_WORDS = (
+    (INPUT_CHECK_FLAGGED, ("not to be a frontal", "input guard flagged", "analysed anyway")),
+    (UNLIKE_TRAINING, ("unlike the training",)),
+    (UNUSUAL_IMAGE, ("more unusual than",)),
+    (IN_BAND, ("uncertain band",)),
+)
+
+
+def reason_code(reason: str) -> str:
+    """One of core.reliability.uncertainty's reasons, in words → its UNCERTAINTY_REASONS code."""
+    text = reason.lower()
+    return next((code for code, words in REASON_WORDS if any(w in text for w in words)), OTHER_REASON)
 
 
 def image_id(pixels: np.ndarray) -> str:
@@ -138,21 +207,39 @@ def _guard(analysis) -> tuple[str, str]:
     return ("overridden" if guard.overridden else "failed"), guard.reason
 
 
-def _uncertainty(analysis, probability: float, threshold: float) -> tuple[bool, str, float | None, tuple[float, ...]]:
-    """core.reliability.uncertainty.Uncertainty → (not sure?, why, score, figures the wording quotes)."""
+def _uncertainty(
+    analysis, probability: float, threshold: float
+) -> tuple[bool, str, float | None, tuple[float, ...], tuple[str, ...]]:
+    """core.reliability.uncertainty.Uncertainty → (not sure?, why in words, score, figures quoted, why as codes).
+
+    The words are whole clauses ("P(pneumonia) 61% lies in the uncertain band 49%–68% around the
+    threshold 50%"), never wrapped in "judged by the …": they are given to the prompt as they are,
+    and the offline template words each code itself, in either language.
+    """
     certainty = getattr(analysis, "uncertainty", None)
     if certainty is not None:
+        low, high = certainty.band
         basis = "; ".join(certainty.reasons) or (
-            f"P(pneumonia) outside the uncertain band {certainty.band[0]:.0%}–{certainty.band[1]:.0%}"
+            f"P(pneumonia) {probability:.0%} lies outside the uncertain band {low:.0%}–{high:.0%} "
+            f"around the threshold {threshold:.0%}"
         )
-        figures = (round(certainty.band[0], 4), round(certainty.band[1], 4), 1 - UNUSUAL_FAMILIARITY / 100)
-        return certainty.level != CONFIDENT, basis, certainty.score, figures
+        figures = (round(low, 4), round(high, 4), 1 - UNUSUAL_FAMILIARITY / 100)
+        codes: list[str] = []
+        if certainty.level != CONFIDENT:
+            codes = [reason_code(reason) for reason in certainty.reasons]
+            if low < probability < high:
+                codes.append(IN_BAND)
+            codes = [c for c in UNCERTAINTY_REASONS if c in codes] or [OTHER_REASON]
+        return certainty.level != CONFIDENT, basis, certainty.score, figures, tuple(codes)
     margin = abs(probability - threshold)
+    uncertain = margin < UNCERTAIN_MARGIN
+    side = "less" if uncertain else "no less"
     return (
-        margin < UNCERTAIN_MARGIN,
-        f"distance of the probability from the decision threshold (uncertain below {UNCERTAIN_MARGIN:.2f})",
+        uncertain,
+        f"P(pneumonia) {probability:.0%} is {side} than {UNCERTAIN_MARGIN:.2f} from the decision threshold {threshold:.0%}",
         round(margin, 4),
         (),
+        (IN_BAND,) if uncertain else (),
     )
 
 
@@ -174,7 +261,7 @@ def build_facts(analysis) -> ReportFacts:
         raise NoPrediction("no trained model is installed, so there is no prediction to report on")
     p = float(analysis.probability)
     label = str(analysis.label)
-    uncertain, basis, value, figures = _uncertainty(analysis, p, float(analysis.threshold))
+    uncertain, basis, value, figures, reasons = _uncertainty(analysis, p, float(analysis.threshold))
     verdict, detail = _guard(analysis)
     summary = analysis.cam_summary or {}
     limits = getattr(analysis, "limits", None)
@@ -196,6 +283,7 @@ def build_facts(analysis) -> ReportFacts:
         uncertainty_basis=basis,
         uncertainty_value=value,
         uncertainty_figures=figures,
+        uncertainty_reasons=reasons,
         guard_verdict=verdict,
         guard_detail=detail,
         cam_target=str(analysis.cam_target),

@@ -8,7 +8,9 @@ from core.formatting import percent
 from core.reports.content import NOTICE, check_language
 from core.reports.facts import ReportFacts
 
-PROMPT_VERSION = "report-v4"  # v4: the one rule for "mainly on the lungs"
+# v4: the one rule for "mainly on the lungs"; v5: the threshold, upscaling and "most of its mass" rules,
+# the uncertainty reasons as codes and whole clauses
+PROMPT_VERSION = "report-v5"
 LANGUAGE_NAMES = {"en": "English", "ko": "Korean (한국어)"}
 
 SYSTEM_INSTRUCTION = """\
@@ -28,6 +30,12 @@ on text markers or outside the lungs suggests a shortcut. Say that the heatmap l
 follow-up) before drawing any conclusion; phrase them as suggestions for learning.
 4. quality_cautions — the image-quality flags and the input-check verdict from the facts, and the \
 labelling limits of the training data (pediatric images from one centre; labels NORMAL/PNEUMONIA only).
+
+Say that the probability is close to the threshold only when probability_in_uncertain_band is true; \
+when the model is uncertain for another reason, give that reason (uncertainty_reasons, uncertainty_basis). \
+Say that the model sees an upscaled (enlarged) picture only when image.smaller_than_model_input is true. \
+Say that most of the heatmap mass lies in some zones only when those zones' shares add up to more than half; \
+otherwise name them as the largest shares.
 
 Rules: state exactly the class and probability in the facts and fill stated_label and \
 stated_probability_pneumonia with them; quote only numbers that appear in the facts (as percentages \
@@ -56,8 +64,11 @@ def facts_for_prompt(facts: ReportFacts) -> dict:
         "probability_of_output_class": percent(facts.label_probability),
         "alternative_class": facts.alternative,
         "decision_threshold": _pct(facts.threshold),
-        "uncertain": facts.uncertain,
+        "uncertain": facts.not_sure,
         "uncertainty_basis": facts.uncertainty_basis,
+        "uncertainty_reasons": list(facts.reasons_uncertain),
+        "uncertain_band": [_pct(v) for v in facts.uncertainty_band],
+        "probability_in_uncertain_band": facts.in_uncertain_band,
         "input_check": {"verdict": facts.guard_verdict, "detail": facts.guard_detail},
         "grad_cam": {
             "class_explained": facts.cam_target,
@@ -74,7 +85,8 @@ def facts_for_prompt(facts: ReportFacts) -> dict:
             "width_px": facts.image_width,
             "height_px": facts.image_height,
             "format": facts.source_format,
-            "quality_flags": list(facts.quality_flags),
+            "quality_flags": [q for q in facts.quality_flags if q != "small" or facts.upscaled],
+            "smaller_than_model_input": facts.upscaled,
         },
     }
 

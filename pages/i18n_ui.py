@@ -1,0 +1,164 @@
+"""The Streamlit side of translation: the session's language, `_` for pages, and the sidebar switch.
+
+    from pages.i18n_ui import _, language
+    st.title(_("Users"))
+    st.caption(_("{n} users", n=len(rows)))       # named placeholders, str.format style
+    st.caption(ngettext("{n} user", "{n} users", len(rows)))
+
+The language is, in order: the one chosen with the sidebar switch in this session; the one the
+logged-in user chose before (users.language, migration 0009), adopted once per login; the
+browser's (`st.context.locale`); English.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.i18n import (
+    DEFAULT_LANGUAGE,
+    N_,
+    available_languages,
+    check_language,
+    language_from_locale,
+    language_name,
+    translator,
+)
+
+LANGUAGE_KEY = "ui_language"  # the chosen language; kept across log-in and log-out
+ADOPTED_KEY = "ui_language_adopted"  # the user id whose stored language this session took
+SWITCH_KEY = "ui_language_switch"
+
+__all__ = [
+    "N_",
+    "_",
+    "ngettext",
+    "language",
+    "language_switch",
+    "adopt_user_language",
+    "role_name",
+    "certainty_level",
+    "uncertainty_reason",
+    "guard_reason",
+    "LANGUAGE_KEY",
+]
+
+
+def _browser_language() -> str:
+    try:
+        locale = st.context.locale
+    except Exception:  # outside a script run (bare mode, some test harnesses)
+        locale = None
+    return language_from_locale(locale)
+
+
+def language() -> str:
+    """The session's interface language."""
+    chosen = st.session_state.get(LANGUAGE_KEY)
+    if chosen is not None:
+        return check_language(chosen)
+    return _browser_language() or DEFAULT_LANGUAGE
+
+
+def _(message: str, **values: object) -> str:
+    """The message in the session's language; `{name}` placeholders are filled from the keywords."""
+    return translator(language())(message, **values)
+
+
+def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
+    return translator(language()).ngettext(singular, plural, n, **values)
+
+
+ROLE_NAMES = {"instructor": N_("instructor"), "student": N_("student"), "reviewer": N_("reviewer")}
+
+
+def role_name(role: str) -> str:
+    """A role (core.vocabulary.ROLES) in the session's language."""
+    return _(ROLE_NAMES[role]) if role in ROLE_NAMES else role
+
+
+CERTAINTY_LEVELS = {"confident": N_("confident"), "uncertain": N_("uncertain"), "unreliable": N_("unreliable")}
+
+
+def certainty_level(level: str) -> str:
+    """core.reliability.uncertainty's level in the session's language."""
+    return _(CERTAINTY_LEVELS[level]) if level in CERTAINTY_LEVELS else level
+
+
+def uncertainty_reason(reason: str, certainty, probability: float, threshold: float) -> str:
+    """One of core.reliability.uncertainty's reasons (English words) in the session's language."""
+    from core.formatting import share
+    from core.reliability.uncertainty import UNUSUAL_FAMILIARITY
+    from core.reports.facts import IN_BAND, INPUT_CHECK_FLAGGED, UNLIKE_TRAINING, UNUSUAL_IMAGE, reason_code
+
+    lang = language()
+    code = reason_code(reason)
+    if code == IN_BAND:
+        return _(
+            "P(pneumonia) {p} lies in the uncertain band {low}–{high} around the threshold {threshold}",
+            p=share(probability, 0, lang),
+            low=share(certainty.band[0], 0, lang),
+            high=share(certainty.band[1], 0, lang),
+            threshold=share(threshold, 0, lang),
+        )
+    if code == INPUT_CHECK_FLAGGED:
+        return _("the input check judged this image not to be a frontal chest X-ray; it was analysed anyway")
+    if code == UNLIKE_TRAINING:
+        return _("this chest X-ray is unlike the training films (pediatric, one centre): the output is unreliable")
+    if code == UNUSUAL_IMAGE:
+        return _(
+            "the image is more unusual than {share} of validation X-rays",
+            share=share(1 - UNUSUAL_FAMILIARITY / 100, 0, lang),
+        )
+    return reason
+
+
+# core.reliability.input_check's fixed reasons; the ones with measured figures stay English for now.
+GUARD_REASONS = {
+    "no trained model": N_("no trained model"),
+    "no input guard is installed (run `python -m core fit-guard`)": N_(
+        "no input guard is installed (run `python -m core fit-guard`)"
+    ),
+    "the input guard was fitted for other weights (run `python -m core fit-guard`)": N_(
+        "the input guard was fitted for other weights (run `python -m core fit-guard`)"
+    ),
+    "resembles the training chest X-rays": N_("resembles the training chest X-rays"),
+    "no input check was run": N_("no input check was run"),
+}
+
+
+def guard_reason(reason: str) -> str:
+    """The input check's reason in the session's language where it is a fixed one."""
+    return _(GUARD_REASONS[reason]) if reason in GUARD_REASONS else reason
+
+
+def adopt_user_language(user_id: int, stored: str | None) -> None:
+    """Once per login: the language the user chose last time, if any, becomes the session's."""
+    if st.session_state.get(ADOPTED_KEY) == user_id:
+        return
+    st.session_state[ADOPTED_KEY] = user_id
+    if stored and stored in available_languages():
+        st.session_state[LANGUAGE_KEY] = stored
+
+
+def _switched(save) -> None:
+    chosen = st.session_state.get(SWITCH_KEY)
+    if chosen and chosen != st.session_state.get(LANGUAGE_KEY):
+        st.session_state[LANGUAGE_KEY] = chosen
+        if save is not None:
+            save(chosen)
+
+
+def language_switch(save=None) -> None:
+    """The sidebar's language picker; `save(language)` remembers a logged-in user's choice in the library."""
+    languages = available_languages()
+    if len(languages) < 2:
+        return
+    st.session_state[SWITCH_KEY] = language()
+    st.sidebar.selectbox(
+        _("Language"),
+        languages,
+        format_func=language_name,
+        key=SWITCH_KEY,
+        on_change=_switched,
+        args=(save,),
+    )
