@@ -121,7 +121,7 @@ with tab_cases:
         st.subheader(_("Spot the shortcut: where students placed the heatmap"))
         number_table(spotted, percent=("right",), key="dash_shortcut_table")
     if results.trust:
-        st.subheader("Which map can you trust? How often students picked the trained model's map")
+        st.subheader(_("Which map can you trust? How often students picked the trained model's map"))
         number_table(results.trust, percent=("right",), key="dash_trust_table")
 
 with tab_students:
