@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from test_reports import FACTS
 
 from core.korean import final_consonant, josa, particle
 from core.reliability.input_check import IN_DISTRIBUTION, NOT_CHEST_XRAY, GuardVerdict
@@ -15,32 +16,10 @@ from core.reports.ask import offline_answer
 from core.reports.fact_check import check_answer
 from core.reports.facts import IN_BAND, INPUT_CHECK_FLAGGED, OTHER_REASON, UNUSUAL_IMAGE, _uncertainty
 
-BASE = ReportFacts(
-    model_version="abc123def456",
-    label="PNEUMONIA",
-    probability_pneumonia=0.8734,
-    threshold=0.5,
-    alternative="NORMAL",
-    uncertain=False,
+BASE = replace(
+    FACTS,
     uncertainty_basis="P(pneumonia) 87% lies outside the uncertain band 40%–60% around the threshold 50%",
     uncertainty_value=0.21,
-    guard_verdict="passed",
-    guard_detail="",
-    cam_target="PNEUMONIA",
-    cam_peak_zone="left_lower",
-    cam_zone_share=(
-        ("left_lower", 0.41),
-        ("right_lower", 0.29),
-        ("left_middle", 0.12),
-        ("right_middle", 0.1),
-        ("left_upper", 0.05),
-        ("right_upper", 0.03),
-    ),
-    cam_border_share=0.214,
-    cam_metrics=(),
-    image_width=224,
-    image_height=224,
-    source_format="JPEG",
     quality_flags=("small",),  # as facts before version 3 said for every 224-px image
     uncertainty_figures=(0.4, 0.6, 0.95),
 )
