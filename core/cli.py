@@ -32,14 +32,14 @@ def _read_input(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _analyze_one(service, path: Path, force: bool):
+def _analyze_one(service, path: Path, force: bool, with_limits: bool = True):
     """(analysis, None) or (None, (stage, reason)) for one file; stage is not_chest_xray or unreadable."""
     from core.analysis import InputFlagged, analyze_bytes
     from core.imaging.decode import ImageRejected
     from core.reliability.input_check import NOT_CHEST_XRAY
 
     try:
-        result = analyze_bytes(service, _read_input(path), force=force, with_limits=True)
+        result = analyze_bytes(service, _read_input(path), force=force, with_limits=with_limits)
     except InputFlagged as exc:
         return None, (NOT_CHEST_XRAY, str(exc))
     except ImageRejected as exc:
@@ -298,10 +298,81 @@ def _print_explanations(result, target_name: str, has_lungs: bool, boxes: list, 
     print(DISCLAIMER)
 
 
+def _cmd_xai_eval(args) -> int:
+    from core.evaluation.xai_eval import BadFolder, evaluate_folder, list_images, text_report
+    from core.explain.methods import METHODS
+    from core.explain.trust import CONTROLS, TrustSettings, trust_names
+
+    try:
+        list_images(args.folder)  # a bad folder fails before the model loads
+        names = (
+            trust_names(args.methods)
+            if args.methods
+            else [*(m.name for m in METHODS.values() if not m.slow), *CONTROLS]
+        )
+        settings = TrustSettings(
+            levels=args.levels,
+            slow_levels=args.slow_levels,
+            steps=args.steps,
+            random_maps=args.random_maps,
+            road_percentiles=_int_list(args.road_percentiles),
+            stability_samples=args.stability_samples,
+            slow_stability_samples=args.slow_stability_samples,
+            radius=args.radius,
+            seed=args.seed,
+            params=json.loads(args.params) if args.params else {},
+        )
+    except (BadFolder, ValueError) as exc:
+        return _fail(str(exc))
+    if args.limit is not None and args.limit < 1:
+        return _fail("--limit must be at least 1")
+    if args.slow_limit is not None and args.slow_limit < 0:
+        return _fail("--slow-limit must be 0 or more")
+    from core.model_service import ModelService
+
+    service = ModelService()
+    if not service.info.trained:
+        print("warning: no trained model is installed; the placeholder's maps explain nothing", file=sys.stderr)
+    report = evaluate_folder(
+        service,
+        args.folder,
+        lambda path: _analyze_one(service, path, force=False, with_limits=False),
+        names,
+        settings,
+        args.limit,
+        slow_limit=args.slow_limit,
+        max_minutes=args.max_minutes,
+        records_file=args.records,
+    )
+    if report["n_images"] == 0:
+        return _fail(f"no image in {args.folder} could be evaluated ({report['skipped']})")
+    text = json.dumps(report, indent=1)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    print(text if args.json else text_report(report))
+    return 0
+
+
+def _int_list(spec: str) -> tuple[int, ...]:
+    """'50,70,90' → (50, 70, 90); 'none' or '' → ()."""
+    if spec.strip().lower() in ("", "none"):
+        return ()
+    try:
+        return tuple(int(v) for v in spec.split(",") if v.strip())
+    except ValueError as exc:
+        raise ValueError(f"expected comma-separated integers, got {spec!r}") from exc
+
+
 def _cmd_bench(args) -> int:
     from core.evaluation.bench import run_bench
 
-    report = run_bench(n_images=args.images, repeats=args.repeats, gradient_images=args.gradient_images)
+    report = run_bench(
+        n_images=args.images,
+        repeats=args.repeats,
+        gradient_images=args.gradient_images,
+        sanity_images=args.sanity_images,
+    )
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -562,7 +633,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gradient-images", type=int, default=2, help="images for the gradient-set timing (0: skip; ~1 min each)"
     )
+    p.add_argument(
+        "--sanity-images", type=int, default=1, help="images for the randomisation-check timing (0: skip; seconds)"
+    )
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser(
+        "xai-eval",
+        help="trust tests of the explanation maps over a folder: randomisation, faithfulness, stability, lungs",
+    )
+    p.add_argument("folder", type=Path, metavar="DIR", help="NORMAL/ + PNEUMONIA/ sub-folders, or image files")
+    p.add_argument("--limit", type=int, default=None, help="at most N images, balanced by class (every k-th)")
+    p.add_argument(
+        "--methods", default=None, help="comma-separated names or all (default: every fast method and the control)"
+    )
+    p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
+    p.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the JSON report to FILE")
+    p.add_argument("--levels", default="all", help="randomisation levels, cumulative from the top (default: all six)")
+    p.add_argument("--slow-levels", default=None, help="levels for the slow methods (default: --levels)")
+    p.add_argument("--steps", type=int, default=16, help="deletion/insertion steps")
+    p.add_argument("--random-maps", type=int, default=1, help="random maps per smoothness bucket and image")
+    p.add_argument("--road-percentiles", default="50,70,90", help="ROAD percentiles (p removes 100-p %%), or none")
+    p.add_argument("--stability-samples", type=int, default=3, help="max-sensitivity noise samples")
+    p.add_argument("--slow-stability-samples", type=int, default=None, help="for the slow methods (default: as above)")
+    p.add_argument("--radius", type=float, default=0.02, help="noise radius, fraction of the 0..1 grey range")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--params", default=None, help='method parameter overrides as JSON, e.g. \'{"lime": {"samples": 100}}\''
+    )
+    p.add_argument("--slow-limit", type=int, default=None, help="run the slow methods on the first N images only")
+    p.add_argument("--max-minutes", type=float, default=None, help="start no new image after this much wall time")
+    p.add_argument("--records", type=Path, default=None, metavar="FILE", help="per-image records as JSON lines")
+    p.set_defaults(func=_cmd_xai_eval)
 
     p = sub.add_parser("evaluate", help="metrics of the installed model on a folder with NORMAL/ and PNEUMONIA/")
     p.add_argument("folder", type=Path)

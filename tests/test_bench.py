@@ -3,7 +3,7 @@ from core.evaluation.bench import run_bench
 
 def test_bench_reports_p50s_and_ratios(use_trained_weights):
     # The gradient set (a minute per image at 224 px) is timed in tests/test_explain_methods.py on a tiny model.
-    report = run_bench(n_images=2, repeats=1, warmup=1, gradient_images=0)
+    report = run_bench(n_images=2, repeats=1, warmup=1, gradient_images=0, sanity_images=1)
     ratios = {k: v for k, v in report.items() if "ratio" in k}
     assert set(ratios) == {
         "ratio_full_vs_forward",
@@ -18,11 +18,20 @@ def test_bench_reports_p50s_and_ratios(use_trained_weights):
     assert abs(report["ratio_full_vs_forward"] - report["p50_ms_full_analysis"] / report["p50_ms_forward"]) < 0.01
     # No lung segmenter in this weights folder: the probe is not timed, and says so with None.
     assert report["p50_ms_limits_probe"] is None and report["ratio_limits_probe_vs_forward"] is None
+    # The randomisation sanity check: one image, one level, fast methods, each as a ratio to the forward pass.
+    sanity = report["sanity_check"]
+    assert sanity["images"] == 1 and sanity["level"] == "layer4" and sanity["ms_randomised_copy"] > 0
+    for timing in sanity["methods"].values():
+        assert timing["p50_ms"] > 0
+        assert (
+            abs(timing["ratio_vs_forward"] - timing["p50_ms"] / report["p50_ms_forward"])
+            < 0.01 + 0.01 * timing["ratio_vs_forward"]
+        )
 
 
 def test_bench_times_the_limits_probe_when_a_segmenter_is_installed(limits_weights_dir, monkeypatch):
     monkeypatch.setenv("CXR_WEIGHTS_DIR", str(limits_weights_dir))
-    report = run_bench(n_images=2, repeats=1, warmup=1, gradient_images=0)
+    report = run_bench(n_images=2, repeats=1, warmup=1, gradient_images=0, sanity_images=0)
     assert report["p50_ms_lung_segmentation"] > 0 and report["p50_ms_limits_probe"] > report["p50_ms_lung_segmentation"]
     assert (
         abs(report["ratio_limits_probe_vs_forward"] - report["p50_ms_limits_probe"] / report["p50_ms_forward"]) < 0.01

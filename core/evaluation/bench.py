@@ -8,6 +8,11 @@ timed on a few images against the same methods one library call at a time, twice
 registry's parameters (the same work, nothing shared) and with each library's own defaults (what
 calling them out of the box costs; Captum's IG then takes 50 steps in one batch, SmoothGrad and
 GradientSHAP 5 samples).
+
+The model-randomisation sanity check (core.explain.trust) is timed per method on one image at one
+level (fc + layer4 re-initialised), fast methods only: its cost beyond the map the page already
+shows is one map on the randomised copy plus the two similarity measures, as a ratio to the
+forward pass; making the randomised copy is timed once, apart (the app caches it per model).
 """
 
 from __future__ import annotations
@@ -101,7 +106,38 @@ def bench_gradient_set(model, tensors: list[torch.Tensor], target: int = 1, repe
     return {k: statistics.median(v) for k, v in results.items()}
 
 
-def run_bench(n_images: int = 12, repeats: int = 3, warmup: int = 3, gradient_images: int = 2) -> dict:
+SANITY_METHODS = ("gradcam", "saliency", "guided_backprop", "lrp")
+
+
+def bench_sanity_check(
+    model, tensors: list[torch.Tensor], forward_ms: float, repeats: int = 1, target: int = 1
+) -> dict:
+    """Median ms of the randomisation check per method (trained map given), and its ratio to the forward pass."""
+    from core.explain.trust import compute_maps, randomisation_check, randomised_models
+    from core.explain.trust.randomisation import VERDICT_LEVEL
+
+    level = (VERDICT_LEVEL,)
+    t0 = time.perf_counter()
+    cascade = randomised_models(model, level)
+    copy_ms = (time.perf_counter() - t0) * 1000
+    trained = {x_index: compute_maps(model, x, target, list(SANITY_METHODS)) for x_index, x in enumerate(tensors)}
+    randomisation_check(model, tensors[0], target, SANITY_METHODS[0], level, models=cascade)  # warm-up
+    methods = {}
+    for name in SANITY_METHODS:
+        times = []
+        for _ in range(repeats):
+            for i, x in enumerate(tensors):
+                t0 = time.perf_counter()
+                randomisation_check(model, x, target, name, level, trained=trained[i][name].map, models=cascade)
+                times.append((time.perf_counter() - t0) * 1000)
+        p50 = statistics.median(times)
+        methods[name] = {"p50_ms": round(p50, 1), "ratio_vs_forward": round(p50 / forward_ms, 2)}
+    return {"images": len(tensors), "level": VERDICT_LEVEL, "ms_randomised_copy": round(copy_ms, 1), "methods": methods}
+
+
+def run_bench(
+    n_images: int = 12, repeats: int = 3, warmup: int = 3, gradient_images: int = 2, sanity_images: int = 1
+) -> dict:
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -144,6 +180,7 @@ def run_bench(n_images: int = 12, repeats: int = 3, warmup: int = 3, gradient_im
     p50 = {k: statistics.median(v) for k, v in results.items()}
     limits = _bench_limits(service, images, repeats) if service.segmenter is not None and service.info.trained else None
     grad = bench_gradient_set(model, tensors[:gradient_images]) if gradient_images > 0 else None
+    sanity = bench_sanity_check(model, tensors[:sanity_images], p50["forward"]) if sanity_images > 0 else None
     return {
         "images": len(images),
         "repeats": repeats,
@@ -173,6 +210,8 @@ def run_bench(n_images: int = 12, repeats: int = 3, warmup: int = 3, gradient_im
         "ratio_gradient_set_vs_forward": grad and round(grad["gradient_set"] / p50["forward"], 2),
         "ratio_gradient_set_vs_one_at_a_time": grad and round(grad["gradient_set"] / grad["one_at_a_time"], 3),
         "ratio_gradient_set_vs_library_defaults": grad and round(grad["gradient_set"] / grad["library_defaults"], 3),
+        # The randomisation sanity check (fc + layer4 re-initialised) per fast method, beyond the map itself.
+        "sanity_check": sanity,
     }
 
 
