@@ -6,11 +6,13 @@ import streamlit as st
 
 from core.analysis import InputFlagged, analyze_bytes
 from core.imaging.decode import ACCEPTED, ImageRejected
+from core.services.explanations import trust_summary
 from db import teaching
 from pages.auth_ui import require_login
 from pages.common import disclaimer, model_service, no_trained_model_notice
 from pages.explain_grid import analysis_subject, case_subject, explanation_grid
 from pages.library_ui import library, read_or_stop
+from pages.trust_panel import trust_benchmark
 
 user = require_login()
 st.title("Explain: how does the model see this X-ray?")
@@ -82,3 +84,4 @@ if subject.title:
     st.subheader(subject.title)
 st.caption(f"The model's output: **{subject.predicted}** (model {service.version}).")
 explanation_grid(subject, "explain")
+trust_benchmark(trust_summary(service), "explain")

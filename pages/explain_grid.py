@@ -26,6 +26,7 @@ from core.vocabulary import CLASS_NAMES
 from db.errors import LibraryError
 from pages.common import model_service
 from pages.library_ui import Unavailable, library, lost_connection_shown, session
+from pages.trust_panel import card_trust
 
 CACHE = "explain_maps"  # session_state: maps of this session (the only copy for uploads not in the library)
 FAMILY_TITLES = {
@@ -206,3 +207,4 @@ def _large_card(subject: Subject, maps: dict, shown: list[str], colour_map: str,
         f"- on the lungs: {_share(shares['lung_share'])}, border frame: {_share(shares['border_share'])}, "
         f"markers: {_share(shares['marker_share'])}"
     )
+    card_trust(subject, name, result.target, colour_map, opacity, key)

@@ -116,14 +116,35 @@ def limits_panel(result, opacity: float) -> None:
                 delta=f"{c['marker_delta']:+.1%}",
             ),
         )
-    f = m["faithfulness"]
+    faithfulness_line(result)
+
+
+def faithfulness_line(result) -> None:
+    """Deletion and insertion of the Grad-CAM on the target log-odds, beside a random map of the same
+    smoothness (informative where probabilities saturate); computed once per analysis."""
+    from core.services.explanations import analysis_faithfulness
+    from pages.common import model_service
+
+    cached = st.session_state.get("analysis_faithfulness")
+    if cached is None or cached[0] is not result:
+        with st.spinner(_("Measuring how faithful the heatmap is…")):
+            cached = (result, analysis_faithfulness(model_service(), result))
+        st.session_state["analysis_faithfulness"] = cached
+    f = cached[1]
+    better = f["deletion_vs_random"] < 0 and f["insertion_vs_random"] > 0
     st.caption(
         _(
-            "Faithfulness of the heatmap: hiding its hottest pixels leaves {deletion} of the "
-            "class's confidence on average (deletion AUC, lower is better), revealing them first restores "
-            "{insertion} (insertion AUC, higher is better); score {score}.",
-            deletion=f"{f['deletion_auc']:.2f}",
-            insertion=f"{f['insertion_auc']:.2f}",
-            score=f"{f['score']:+.2f}",
+            "Faithfulness of the heatmap, on the model's log-odds for {target} (not the saturating probability): "
+            "hiding its hottest pixels first lowers the log-odds to an average of {deletion} (a random map of the "
+            "same smoothness: {deletion_random}; lower is better), revealing them first on a blurred copy raises it "
+            "to {insertion} (random: {insertion_random}; higher is better). {verdict}",
+            target=result.cam_target,
+            deletion=f"{f['deletion_auc']:+.2f}",
+            deletion_random=f"{f['deletion_auc_random']:+.2f}",
+            insertion=f"{f['insertion_auc']:+.2f}",
+            insertion_random=f"{f['insertion_auc_random']:+.2f}",
+            verdict=_("On both curves the heatmap beats the random map.")
+            if better
+            else _("The heatmap does not beat the random map on both curves: read it with care."),
         )
     )

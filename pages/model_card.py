@@ -2,8 +2,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.evaluation import model_card as mc
+from core.services.explanations import trust_summary
 from pages.auth_ui import require_login
 from pages.common import MISSING, disclaimer, model_service, no_trained_model_notice
+from pages.trust_panel import trust_benchmark
 
 require_login()
 
@@ -251,6 +253,8 @@ else:
             + "; ".join(f"{k.replace('_', ' ')} {v}" for k, v in thresholds.items())
             + "."
         )
+
+trust_benchmark(trust_summary(service), "card")
 
 st.header("Training data")
 for citation in mc.DATA_CITATIONS:

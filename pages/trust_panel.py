@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.explain.trust import LEVEL_TITLES, VERDICT_LEVEL, VERDICT_THRESHOLD
 from core.i18n import N_
 from pages.common import number_table
 from pages.i18n_ui import _
@@ -85,7 +86,12 @@ def trust_benchmark(summary: dict | None, key: str) -> None:
             folder=summary.get("folder", ""),
             version=summary.get("model_version", ""),
             minutes=f"{summary.get('wall_time_s', 0) / 60:.0f}",
-            rule=summary.get("verdict_rule", ""),
+            rule=_(
+                "pass if Spearman's ρ of the absolute maps, trained model against the model with {level} "
+                "re-initialised, is below {threshold} (the mean over images)",
+                level=LEVEL_TITLES[VERDICT_LEVEL],
+                threshold=VERDICT_THRESHOLD,
+            ),
         )
     )
     number_table(
@@ -120,3 +126,68 @@ def method_trust_line(summary: dict | None, method: str) -> str | None:
         insertion=_with_interval(m.get("insertion_vs_random")),
         lungs="—" if _mean(m.get("lung_share")) is None else f"{_mean(m.get('lung_share')):.0%}",
     )
+
+
+def card_trust(subject, method: str, target: str, colour_map: str, opacity: float, key: str) -> None:
+    """Under a method card: its committed figures, and on request this image's trust tests and scrambled maps."""
+    from core.explain.display import map_overlay
+    from core.explain.trust import LEVEL_TITLES
+    from core.services.explanations import method_trust, scrambled_model_maps, trust_summary
+    from pages.common import model_service
+
+    service = model_service()
+    line = method_trust_line(trust_summary(service), method)
+    if line:
+        st.markdown(line)
+    store = st.session_state.setdefault("trust_figures", {})
+    ident = (subject.pixel_hash, service.version, method, target)
+    left, right = st.columns(2)
+    if left.button(_("Trust tests on this image"), key=f"{key}_trust_{method}", icon=":material/verified:"):
+        with st.spinner(_("Scrambling the model and re-measuring the map…")):
+            store[ident] = method_trust(service, subject, method, target)
+    if right.button(_("Show the scrambled-model maps"), key=f"{key}_scrambled_{method}", icon=":material/shuffle:"):
+        with st.spinner(_("Computing the map once per scrambled block…")):
+            store[("scrambled", *ident)] = scrambled_model_maps(service, subject, method, target)
+    figures = store.get(ident)
+    if figures is not None:
+        level = figures.get("randomization_verdict_level")
+        rho = (figures.get("randomization_spearman") or {}).get(level)
+        verdict = figures.get("randomization_verdict")
+        st.markdown(
+            _(
+                "**This image.** Sanity check **{verdict}**: ρ = {rho} after scrambling {level}. Deletion vs random "
+                "{deletion}, insertion vs random {insertion}, ROAD vs random {road} (log-odds; deletion lower is "
+                "better). Max-sensitivity {stability}. On the lungs: {lungs}.",
+                verdict=_(VERDICT_WORDS.get(verdict, "—")),
+                rho="—" if rho is None else f"{rho:.2f}",
+                level=LEVEL_TITLES.get(level, level or "—"),
+                deletion=_number(figures.get("deletion_vs_random")),
+                insertion=_number(figures.get("insertion_vs_random")),
+                road=_number(figures.get("road_vs_random")),
+                stability=_number(figures.get("stability_max_sensitivity"), 3),
+                lungs="—" if figures.get("lung_share") is None else f"{figures['lung_share']:.0%}",
+            )
+        )
+    scrambled = store.get(("scrambled", *ident))
+    if scrambled is not None:
+        changed = _("did change") if scrambled.verdict == "pass" else _("did not change")
+        st.markdown(_("**Scrambled model.** This map {changed} when we scrambled the model.", changed=changed))
+        shown = [(_("trained model"), scrambled.trained, None)] + [
+            (LEVEL_TITLES.get(level, level), heat, scrambled.spearman.get(level))
+            for level, heat in scrambled.maps.items()
+            if heat is not None
+        ]
+        cols = st.columns(min(len(shown), 4))
+        for i, (title, heat, rho) in enumerate(shown):
+            caption = title if rho is None else f"{title} · ρ = {rho:.2f}"
+            cols[i % len(cols)].image(
+                map_overlay(subject.gray224, heat, colour_map, opacity, subject.lung_mask),
+                caption=caption,
+                width="stretch",
+            )
+
+
+def _number(value, digits: int = 2) -> str:
+    if isinstance(value, dict):
+        value = value.get("mean")
+    return "—" if value is None else f"{value:+.{digits}f}"

@@ -80,3 +80,28 @@ def test_analyze_grid_for_an_upload_writes_nothing_and_switches_target(library_e
     assert len(at.session_state["explain_maps"]) == 2 * len(FAST)
     with session_scope(ensure_library(library_env)) as s:
         assert s.scalar(select(func.count()).select_from(ExplanationMap)) == 0
+
+
+def test_committed_model_analyze_faithfulness_and_a_cards_trust_tests(monkeypatch, kermany_test_dir):
+    """On the committed model: the Analyze page's faithfulness line is on log-odds against a random map, and a
+    method card runs this image's sanity check and shows the scrambled-model maps on request."""
+    from test_quiz_and_roles import REPO
+
+    weights = REPO / "weights"
+    if not (weights / "lungs.safetensors").is_file():
+        pytest.skip("needs the committed classifier and lung segmenter")
+    monkeypatch.setenv("CXR_WEIGHTS_DIR", str(weights))
+    image = sorted((kermany_test_dir / "PNEUMONIA").glob("*.jpeg"))[0]
+    at = upload(fresh_app(), "case.jpeg", image.read_bytes())
+    assert not at.exception, at.exception
+    line = next(c.value for c in at.caption if "log-odds" in c.value)
+    assert "random map of the same smoothness" in line and "saturating probability" in line
+    at.toggle(key="analyze_explain_on").set_value(True).run()
+    at.selectbox(key="analyze_explain_large").set_value("gradcam").run()
+    before = len(at.image)
+    at.button(key="analyze_explain_trust_gradcam").click().run()
+    assert not at.exception, at.exception
+    assert "Sanity check **pass**" in texts(at)  # Grad-CAM changes when the model is scrambled
+    at.button(key="analyze_explain_scrambled_gradcam").click().run()
+    assert not at.exception, at.exception
+    assert len(at.image) > before + 2 and "did change when we scrambled the model" in texts(at)

@@ -178,3 +178,37 @@ def compute_explanations(
                         s, subject.image_id, service.version, method, target, params[method], result.map, result.ms
                     )
     return found
+
+
+def analysis_faithfulness(service: ModelService, analysis: Analysis) -> dict:
+    """Deletion and insertion of the analysis's Grad-CAM on the target log-odds, beside a random map of the
+    same smoothness: informative even where the probability is saturated (about a second)."""
+    from core.explain.gradcam import upsample
+    from core.explain.trust import gradcam_deletion_insertion
+
+    gray224 = analysis.model_input if analysis.model_input is not None else resize_gray(analysis.image.pixels)
+    cam224 = upsample(np.asarray(analysis.cam, dtype=np.float32), 224, 224)
+    target = CLASS_NAMES.index(analysis.cam_target)
+    return gradcam_deletion_insertion(service.model, to_model_input(gray224), target, cam224)
+
+
+def method_trust(service: ModelService, subject: Subject, method: str, target: str) -> dict:
+    """One method's trust figures on this image (sanity check, faithfulness, stability, lungs): seconds."""
+    from core.explain.trust import trust_figures
+
+    x = to_model_input(subject.gray224)
+    return trust_figures(service.model, x, CLASS_NAMES.index(target), method, subject.lung_mask)
+
+
+def scrambled_model_maps(service: ModelService, subject: Subject, method: str, target: str):
+    """The method's map from the trained model and after each step of the randomisation cascade."""
+    from core.explain.trust import scrambled_maps
+
+    return scrambled_maps(service.model, to_model_input(subject.gray224), CLASS_NAMES.index(target), method)
+
+
+def trust_summary(service: ModelService) -> dict | None:
+    """The committed library-wide trust table (weights/xai_eval.json), marked stale for other weights."""
+    from core.explain.trust import load_xai_eval
+
+    return load_xai_eval(service.weights_dir, service.version)
