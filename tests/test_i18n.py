@@ -10,9 +10,10 @@ import pytest
 from auth_support import ensure_user, logged_in
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
-from i18n_support import english_words, shown_texts, untranslated
+from db_support import small_folder
+from i18n_support import chart_texts, english_words, shown_texts, untranslated, untranslated_charts
 from streamlit.testing.v1 import AppTest
-from test_db_pages import library_env
+from test_db_pages import fill, library_env
 from test_quiz_review_dashboard import class_results
 
 from core.formatting import date_text, number, percent, share
@@ -27,7 +28,7 @@ from core.i18n import (
 
 REPO = LOCALE_DIR.parent
 PLACEHOLDER = re.compile(r"\{(\w*)[^{}]*\}")
-# Converted pages (issue 15); quiz, explain, explain_grid and model_card are converted later.
+# Converted pages, scanned as they first open; the library pages are scanned with contents further down.
 KOREAN_PAGES = ["pages/welcome.py", "pages/users.py", "pages/analyze.py", "pages/dashboard.py"]
 
 
@@ -225,3 +226,41 @@ def test_the_switch_changes_the_language_and_is_remembered_for_the_user(use_plac
     assert "교육용" in "\n".join(shown_texts(fresh))
     fresh.button(key="logout").click().run()  # logging out keeps the language of the person at the browser
     assert fresh.session_state["ui_language"] == "ko" and fresh.title[0].value == "로그인"
+
+
+def scan(at: AppTest, allowed: set[str] | frozenset[str] = frozenset()) -> None:
+    """The run went through, and nothing shown — charts included — is untranslated English."""
+    assert not at.exception, at.exception
+    found = untranslated(at, allowed) | untranslated_charts(at, allowed)
+    assert not found, found
+
+
+def test_case_gallery_in_korean_with_cases_a_case_opened_and_teaching_sets(
+    library_env, use_trained_weights, kermany_test_dir, tmp_path
+):
+    from db import teaching
+    from db.engine import ensure_library, session_scope
+
+    fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=2, loose=1), use_trained_weights)
+    with session_scope(ensure_library(library_env)) as s:
+        week = teaching.create_set(s, "Week 1")
+        teaching.add_to_set(s, week.id, [1, 2])
+        teaching.publish_set(s, week.id)
+    library = {"Week", "import"}  # the set's name and the cases' source
+    at = app()
+    at.run()
+    at.switch_page("pages/case_gallery.py").run()
+    assert at.title[0].value == "증례 갤러리"
+    scan(at, library)
+    assert "조건에 맞는 증례 5개" in "\n".join(shown_texts(at))
+    at.selectbox(key="f_truth").set_value("Unlabelled").run()  # the values stay English keys
+    assert "조건에 맞는 증례 1개" in "\n".join(shown_texts(at))
+    at.selectbox(key="f_truth").set_value("Any").run()
+    case_id = int(next(b.key for b in at.button if b.key and b.key.startswith("open_")).split("_")[1])
+    at.button(key=f"open_{case_id}").click().run()
+    scan(at, library)
+    assert {m.label for m in at.metric} == {"모델 출력", "폐렴 확률", "모델 버전"}
+    at.button(key="case_back").click().run()
+    at.radio(key="gallery_view").set_value("Teaching sets").run()
+    scan(at, library)
+    assert "공개됨 · 증례 2개" in "\n".join(shown_texts(at))
