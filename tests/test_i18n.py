@@ -14,6 +14,7 @@ from db_support import small_folder
 from i18n_support import chart_texts, english_words, shown_texts, untranslated, untranslated_charts
 from streamlit.testing.v1 import AppTest
 from test_db_pages import fill, library_env
+from test_limits_page import limits_library
 from test_quiz_review_dashboard import class_results
 
 from core.formatting import date_text, number, percent, share
@@ -264,3 +265,35 @@ def test_case_gallery_in_korean_with_cases_a_case_opened_and_teaching_sets(
     at.radio(key="gallery_view").set_value("Teaching sets").run()
     scan(at, library)
     assert "공개됨 · 증례 2개" in "\n".join(shown_texts(at))
+
+
+def test_model_limits_in_korean_with_figures_a_case_reviewed_and_the_summary(limits_library):
+    _version, ids = limits_library
+    at = app(user="rita")
+    logged_in(at, "rita", ("reviewer",))
+    at.run()
+    at.switch_page("pages/model_limits.py").run()
+    assert at.title[0].value == "모델 한계"
+    cases = {"limits", "case"}  # the cases' titles ("limits case 1")
+    scan(at, cases)
+    shown = "\n".join(shown_texts(at))
+    assert "폐 안 20%" in shown and "표지(마커) 위의 히트맵" in shown and "**위양성**" in shown
+    at.selectbox(key="lim_f_error").set_value("False positive").run()  # the values stay English keys
+    assert "조건에 맞는 증례 2개" in "\n".join(shown_texts(at))
+    at.selectbox(key="lim_f_error").set_value("Any").run()
+    case_id = ids["fp_marker"]
+    at.button(key=f"lim_open_{case_id}").click().run()
+    scan(at, cases)
+    assert "P(폐렴), 표지 지움" in {m.label for m in at.metric}
+    at.button(key=f"lim_confirmed_{case_id}_heatmap_on_marker").click().run()
+    at.multiselect(key=f"lim_tagsel_{case_id}").set_value(["R marker"]).run()
+    at.button(key=f"lim_tags_save_{case_id}").click().run()
+    at.selectbox(key=f"lim_set_target_{case_id}").set_value("New set “Model limits”").run()
+    at.button(key=f"lim_add_set_{case_id}").click().run()
+    scan(at, cases | {"rita"})
+    shown = "\n".join(shown_texts(at))
+    assert "최근 판정: **확인됨**" in shown and "포함된 세트: 모델 한계" in shown
+    at.button(key="lim_back").click().run()
+    at.radio(key="lim_view").set_value("Summary").run()
+    scan(at, cases)
+    assert "경고별 증례 수" in chart_texts(at) and len(at.get("plotly_chart")) == 4
