@@ -32,7 +32,7 @@ from pages.library_ui import (
     session,
     show_page_position,
 )
-from pages.limits_panel import FLAG_NAMES, region_name
+from pages.limits_panel import FLAG_NAMES, TAG_NAMES, region_name, tag_name
 
 require_role("reviewer")  # server-side: a user without the role gets this message and nothing else
 
@@ -52,15 +52,6 @@ SORT_NAMES = {
     "lung_share": N_("Heatmap furthest from the lungs first (lowest in-lung share)"),
     "marker_delta": N_("Largest change in P(pneumonia) when the marker is erased first"),
 }
-# core.vocabulary.REVIEW_TAGS: stored in English, shown in the session's language.
-TAG_NAMES = {
-    "R marker": N_("R marker"),
-    "rib edge": N_("rib edge"),
-    "border": N_("border"),
-    "diaphragm": N_("diaphragm"),
-    "heart": N_("heart"),
-    "other": N_("other"),
-}
 VERDICT_NAMES = {"confirmed": N_("confirmed"), "rejected": N_("rejected")}
 NEW_SET_NAME = N_("Model limits")  # the teaching set a reviewer may start here, named in their language
 OUTCOME_COLOURS = {"correct": "#2e7d32", "wrong": "#c62828"}
@@ -70,10 +61,6 @@ CASE_KEY = "limits_case"
 
 def flag_title(flag: str) -> str:
     return _(FLAG_NAMES[flag]) if flag in FLAG_NAMES else FLAG_TITLES.get(flag, flag)
-
-
-def tag_name(tag: str) -> str:
-    return _(TAG_NAMES[tag]) if tag in TAG_NAMES else tag
 
 
 def verdict_name(verdict: str) -> str:
