@@ -40,6 +40,8 @@ ALLOWED = {
     "ROUGE-L", "ROUGE", "BLEU", "Brier", "Leitner", "Plotly", "English", "safetensors", "python", "users",
     "create", "NAME", "role", "instructor", "marker", "shortcut", "viridis", "cividis", "placeholder-untrained",
     "weights", "classifier", "Telea", "U-Net", "SQLite", "PostgreSQL",
+    # explanation methods' technical words and the authors the method cards cite
+    "layer4", "ReLU", "BatchNorm", "DeepLIFT", "SHAP", "Shapley", "zennit", "Captum", "Saporta", "Arun", "Adebayo",
     # user names and case-library contents the tests make
     "tester", "alice", "carol", "newbie", "bob", "demo",
 }  # fmt: skip

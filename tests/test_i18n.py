@@ -356,3 +356,35 @@ def test_quiz_in_korean_in_each_mode_question_and_reveal(library_env, use_traine
     [history] = [d.value for d in at.dataframe]
     assert {"시작", "증례 출처", "방식", "정확도"} <= set(history.columns)
     assert set(history["방식"]) == {"판독 연습", "나 대 모델", "지름길 찾기"}
+
+
+def test_explain_in_korean_on_a_library_case_with_every_method_card(
+    library_env, use_trained_weights, kermany_test_dir, tmp_path
+):
+    from core.explain.methods import METHODS
+    from db import teaching
+    from db.engine import ensure_library, session_scope
+
+    fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=1, loose=0), use_trained_weights)
+    with session_scope(ensure_library(library_env)) as s:
+        week = teaching.create_set(s, "Week 1")
+        teaching.add_to_set(s, week.id, [1])
+    # Method names, and the papers' citations, which stay as published.
+    kept = set(METHODS) | {w for m in METHODS.values() for w in english_words(m.citation)} | {"Week", "person"}
+    at = app()
+    at.run()
+    at.switch_page("pages/explain.py").run()
+    assert at.title[0].value == "설명: 모델은 이 X선 영상을 어떻게 볼까요?"
+    at.radio(key="explain_source").set_value("library").run()
+    scan(at, kept)
+    shown = "\n".join(shown_texts(at))
+    assert "기울기 기반" in shown and "활성값 기반" in shown and "관련성 전파" in shown
+    at.button(key="explain_compute_occlusion").click().run()
+    scan(at, kept)
+    for name in at.selectbox(key="explain_large").options:  # every card large: labels, good and bad at
+        at.selectbox(key="explain_large").set_value(name).run()
+        scan(at, kept)
+        shown = "\n".join(shown_texts(at))
+        assert "**계산하는 것.**" in shown and "**강점.**" in shown and "**약점.**" in shown, name
+    at.selectbox(key="explain_cmap").set_value("jet").run()
+    scan(at, kept)
