@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core.formatting import percent
+from core.formatting import percent, share
 from core.reliability.input_check import GuardVerdict
 from core.vocabulary import CLASS_NAMES, DIFFICULTIES, UNCERTAIN_MARGIN, outcome
 from db import repository as repo
@@ -17,6 +17,7 @@ from db.repository import SORTS, GalleryFilter
 from pages import library_ui as ui
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, no_trained_model_notice
+from pages.i18n_ui import N_, _, guard_reason, language, ngettext, outcome_name, shown_as
 from pages.library_ui import (
     Unavailable,
     current_model_version,
@@ -30,18 +31,39 @@ from pages.library_ui import (
 
 require_role("instructor")  # server-side: a user without the role gets this message and nothing else
 
-TRUTH_CHOICES = {"Any": None, "NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA", "Unlabelled": "unlabelled"}
-PRED_CHOICES = {"Any": None, "NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA"}
+# Filter choices: the keys are the widgets' values (English, kept in session_state) and are shown translated.
+ANY = N_("Any")
+TRUTH_CHOICES = {ANY: None, "NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA", N_("Unlabelled"): "unlabelled"}
+PRED_CHOICES = {ANY: None, "NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA"}
 OUTCOME_CHOICES = {
-    "Any": None,
-    "Correct": "correct",
-    "False positive": "false_positive",
-    "False negative": "false_negative",
-    "Any error": "wrong",
+    ANY: None,
+    N_("Correct"): "correct",
+    N_("False positive"): "false_positive",
+    N_("False negative"): "false_negative",
+    N_("Any error"): "wrong",
 }
+# db.repository.SORTS' keys; its English labels stay in db/ (which has no catalogue) and are translated here.
+SORT_NAMES = {
+    "newest": N_("Newest first"),
+    "oldest": N_("Oldest first"),
+    "title": N_("Title A→Z"),
+    "probability_desc": N_("P(pneumonia) high → low"),
+    "probability_asc": N_("P(pneumonia) low → high"),
+    "uncertain": N_("Most uncertain first"),
+    "set_order": N_("Teaching-set order"),
+}
+DIFFICULTY_NAMES = {"easy": N_("easy"), "medium": N_("medium"), "hard": N_("hard")}
+NO_LABEL = "none"  # the ground-truth choice and history entry for "no label"
 COLUMNS = 4
 
-st.title("Case Gallery")
+
+def label_name(label: str | None) -> str:
+    """A ground-truth label for display: NORMAL / PNEUMONIA as they are; none → "none" in the language."""
+    return _("none") if label in (None, NO_LABEL) else str(label)
+
+
+st.title(_("Case Gallery"))
+lang = language()
 disclaimer()
 service = model_service()
 model_version = current_model_version(service)
@@ -75,7 +97,15 @@ def open_case(case_id: int) -> None:
 
 
 def set_options(s) -> dict[str, int]:
-    return {f"{x.name} ({x.size} cases{', published' if x.published else ''})": x.id for x in teaching.list_sets(s)}
+    """Teaching-set labels (name, size, published) → ids."""
+    return {
+        (
+            ngettext("{name} ({n} case, published)", "{name} ({n} cases, published)", x.size, name=x.name)
+            if x.published
+            else ngettext("{name} ({n} case)", "{name} ({n} cases)", x.size, name=x.name)
+        ): x.id
+        for x in teaching.list_sets(s)
+    }
 
 
 # ---------- case detail ----------------------------------------------------------------------
@@ -134,7 +164,7 @@ def load_snapshot(s, case_id: int) -> CaseSnapshot:
             "guard": pred.guard,
         },
         history=tuple(
-            (repo.as_datetime_text(h.changed_at), h.changed_by, h.old_label or "none", h.new_label or "none")
+            (repo.as_datetime_text(h.changed_at), h.changed_by, h.old_label or NO_LABEL, h.new_label or NO_LABEL)
             for h in repo.truth_history(s, case_id)
         ),
         sets=tuple((x.id, x.name) for x in teaching.sets_for_case(s, case_id)),
@@ -145,7 +175,7 @@ def load_snapshot(s, case_id: int) -> CaseSnapshot:
 
 
 def show_case(case_id: int) -> None:
-    if st.button("Back to the gallery", icon=":material/arrow_back:", key="case_back"):
+    if st.button(_("Back to the gallery"), icon=":material/arrow_back:", key="case_back"):
         st.session_state.pop("gallery_case", None)
         st.rerun()
     cache = st.session_state.setdefault("case_snapshots", {})
@@ -158,55 +188,62 @@ def show_case(case_id: int) -> None:
         snap, all_sets = cache.get(case_id), {}
         if snap is None:
             st.stop()
-        st.caption("Showing the case as last loaded.")
+        st.caption(_("Showing the case as last loaded."))
     except LibraryError as exc:
         st.error(str(exc))
         st.session_state.pop("gallery_case", None)
         st.stop()
     show_flash()
 
-    st.subheader(f"Case #{snap.id}: {snap.title}")
-    st.caption(f"Source: {snap.source} · {snap.size[0]}×{snap.size[1]} px")
+    st.subheader(_("Case #{id}: {title}", id=snap.id, title=snap.title))
+    st.caption(_("Source: {source} · {width}×{height} px", source=snap.source, width=snap.size[0], height=snap.size[1]))
     gray = decode_png(snap.png)
     left, right = st.columns(2)
-    left.image(gray, caption="Stored image", width="stretch")
+    left.image(gray, caption=_("Stored image"), width="stretch")
     pred = snap.prediction
     if pred is not None:
         from core.explain.gradcam import colour_bar, render_overlay
 
-        right.image(render_overlay(gray, pred["cam"]), caption=f"Grad-CAM for {pred['cam_target']}", width="stretch")
+        right.image(
+            render_overlay(gray, pred["cam"]),
+            caption=_("Grad-CAM for {target}", target=pred["cam_target"]),
+            width="stretch",
+        )
         right.image(colour_bar(512, 14), width="stretch")
         top = st.columns(3)
-        top[0].metric("Model output", pred["label"])
-        top[1].metric("Probability of pneumonia", percent(pred["probability"]))
-        top[2].metric("Model version", pred["model_version"])
+        top[0].metric(_("Model output"), pred["label"])
+        top[1].metric(_("Probability of pneumonia"), percent(pred["probability"], language=lang))
+        top[2].metric(_("Model version"), pred["model_version"])
         stored_guard = GuardVerdict.from_dict(pred["guard"])
         if stored_guard is not None and stored_guard.unlike_training:
             st.warning(
-                "This chest X-ray is unlike the films the model was trained on (pediatric, one centre): "
-                f"its output here is unreliable. ({stored_guard.reason}.)",
+                _(
+                    "This chest X-ray is unlike the films the model was trained on (pediatric, one centre): "
+                    "its output here is unreliable. ({reason}.)",
+                    reason=guard_reason(stored_guard.reason),
+                ),
                 icon=":material/warning:",
             )
         result = outcome(snap.truth_label, pred["label"])
         if result:
-            st.caption(f"Against the ground truth: **{repo.describe_outcome(result)}**.")
+            st.caption(_("Against the ground truth: **{outcome}**.", outcome=outcome_name(result)))
     elif model_version:
         right.info(
-            "No prediction from the installed model is stored for this case yet (`python -m db predict` adds them)."
+            _("No prediction from the installed model is stored for this case yet (`python -m db predict` adds them).")
         )
     else:
-        right.info("No prediction is shown: no trained model is installed.")
+        right.info(_("No prediction is shown: no trained model is installed."))
 
     if pred is not None:
-        st.markdown("#### Explanation Lab")
-        if st.toggle("Show every explanation method on this case", key=f"case_explain_on_{snap.id}"):
+        st.markdown("#### " + _("Explanation Lab"))
+        if st.toggle(_("Show every explanation method on this case"), key=f"case_explain_on_{snap.id}"):
             from pages.explain_grid import case_subject, explanation_grid
 
             subject = case_subject(engine, snap.id)
             if subject is not None:
                 explanation_grid(subject, f"case_explain_{snap.id}")
 
-    st.markdown("#### Report")
+    st.markdown("#### " + _("Report"))
     if pred is not None:
         from core.analysis import Analysis
         from core.imaging.decode import XRayImage
@@ -227,17 +264,17 @@ def show_case(case_id: int) -> None:
         )
         report_panel(stored, key=f"case_report_{snap.id}", reference=snap.reference_text)
     else:
-        st.caption("Reports are written from a stored prediction of the installed model; this case has none yet.")
+        st.caption(_("Reports are written from a stored prediction of the installed model; this case has none yet."))
 
-    st.markdown("#### Notes and tags")
+    st.markdown("#### " + _("Notes and tags"))
     notes_key, tags_key, diff_key = f"notes_{snap.id}", f"tags_{snap.id}", f"difficulty_{snap.id}"
     st.session_state.setdefault(notes_key, snap.notes)
     st.session_state.setdefault(tags_key, ", ".join(snap.tags))
     st.session_state.setdefault(diff_key, snap.difficulty or "—")
-    st.text_area("Notes", key=notes_key, height=140)
-    st.text_input("Tags (comma-separated)", key=tags_key)
-    st.selectbox("Difficulty", ["—", *DIFFICULTIES], key=diff_key)
-    if st.button("Save notes and tags", key=f"save_{snap.id}", type="primary"):
+    st.text_area(_("Notes"), key=notes_key, height=140)
+    st.text_input(_("Tags (comma-separated)"), key=tags_key)
+    st.selectbox(_("Difficulty"), ["—", *DIFFICULTIES], format_func=shown_as(DIFFICULTY_NAMES), key=diff_key)
+    if st.button(_("Save notes and tags"), key=f"save_{snap.id}", type="primary"):
         difficulty = st.session_state[diff_key]
         if act(
             lambda s: repo.update_case(
@@ -248,64 +285,88 @@ def show_case(case_id: int) -> None:
                 tags=st.session_state[tags_key],
                 difficulty=None if difficulty == "—" else difficulty,
             ),
-            "Notes and tags saved.",
+            _("Notes and tags saved."),
         ):
             st.session_state.pop(tags_key, None)  # show the normalised tags
             st.rerun()
 
-    st.markdown("#### Ground truth")
+    st.markdown("#### " + _("Ground truth"))
     if snap.truth_label:
-        st.caption(f"Currently **{snap.truth_label}**, set by {snap.truth_set_by} on {snap.truth_set_at}.")
+        st.caption(
+            _(
+                "Currently **{label}**, set by {who} on {when}.",
+                label=snap.truth_label,
+                who=snap.truth_set_by,
+                when=snap.truth_set_at,
+            )
+        )
     else:
-        st.caption("No ground truth recorded.")
+        st.caption(_("No ground truth recorded."))
     cols = st.columns([1, 1, 1])
-    labels = ["none", *CLASS_NAMES]
+    labels = [NO_LABEL, *CLASS_NAMES]
     new_truth = cols[0].selectbox(
-        "Set ground truth", labels, index=labels.index(snap.truth_label or "none"), key=f"truth_{snap.id}"
+        _("Set ground truth"),
+        labels,
+        index=labels.index(snap.truth_label or NO_LABEL),
+        format_func=shown_as({NO_LABEL: N_("none")}),
+        key=f"truth_{snap.id}",
     )
-    who = cols[1].text_input("Your name (recorded)", key="instructor_name")
-    if cols[2].button("Record ground truth", key=f"truth_save_{snap.id}"):
+    who = cols[1].text_input(_("Your name (recorded)"), key="instructor_name")
+    if cols[2].button(_("Record ground truth"), key=f"truth_save_{snap.id}"):
         if act(
-            lambda s: repo.set_truth(s, snap.id, None if new_truth == "none" else new_truth, who, snap.revision),
-            "Ground truth recorded.",
+            lambda s: repo.set_truth(s, snap.id, None if new_truth == NO_LABEL else new_truth, who, snap.revision),
+            _("Ground truth recorded."),
         ):
             st.rerun()
     if snap.history:
-        with st.expander(f"Ground-truth history ({len(snap.history)})"):
-            st.table([{"when": w, "who": by, "from": old, "to": new} for w, by, old, new in snap.history])
+        with st.expander(_("Ground-truth history ({n})", n=len(snap.history))):
+            st.table(
+                [
+                    {_("when"): w, _("who"): by, _("from"): label_name(old), _("to"): label_name(new)}
+                    for w, by, old, new in snap.history
+                ]
+            )
 
-    st.markdown("#### Instructor reference interpretation")
+    st.markdown("#### " + _("Instructor reference interpretation"))
     if snap.reference_text:
-        st.caption(f"Written by {snap.reference_by} on {snap.reference_at}. The report above is scored against it.")
+        st.caption(
+            _(
+                "Written by {who} on {when}. The report above is scored against it.",
+                who=snap.reference_by,
+                when=snap.reference_at,
+            )
+        )
     else:
         st.caption(
-            "No reference yet. Write how you would interpret this image; reports are then scored against it "
-            "(ROUGE-L, BLEU). Your name above is recorded. Saving an empty text removes the reference."
+            _(
+                "No reference yet. Write how you would interpret this image; reports are then scored against it "
+                "(ROUGE-L, BLEU). Your name above is recorded. Saving an empty text removes the reference."
+            )
         )
     ref_key = f"reference_{snap.id}"
     st.session_state.setdefault(ref_key, snap.reference_text or "")
-    st.text_area("Instructor reference interpretation", key=ref_key, height=140, max_chars=repo.MAX_REFERENCE_LENGTH)
-    if st.button("Save reference", key=f"reference_save_{snap.id}"):
+    st.text_area(_("Instructor reference interpretation"), key=ref_key, height=140, max_chars=repo.MAX_REFERENCE_LENGTH)
+    if st.button(_("Save reference"), key=f"reference_save_{snap.id}"):
         text = st.session_state[ref_key]
         if act(
             lambda s: repo.set_reference(s, snap.id, text, st.session_state.get("instructor_name", ""), snap.revision),
-            "Reference saved." if text.strip() else "Reference removed.",
+            _("Reference saved.") if text.strip() else _("Reference removed."),
         ):
             st.rerun()
 
-    st.markdown("#### Teaching sets")
+    st.markdown("#### " + _("Teaching sets"))
     for set_id, name in snap.sets:
         c1, c2 = st.columns([4, 1])
         c1.write(name)
-        if c2.button("Remove", key=f"case_rm_{set_id}"):
-            if act(lambda s, i=set_id: teaching.remove_from_set(s, i, snap.id), f"Removed from {name}."):
+        if c2.button(_("Remove"), key=f"case_rm_{set_id}"):
+            if act(lambda s, i=set_id: teaching.remove_from_set(s, i, snap.id), _("Removed from {name}.", name=name)):
                 st.rerun()
-    others = {label: i for label, i in all_sets.items() if i not in {x for x, _ in snap.sets}}
+    others = {label: i for label, i in all_sets.items() if i not in {x for x, _name in snap.sets}}
     if others:
         c1, c2 = st.columns([4, 1])
-        target = c1.selectbox("Add to a teaching set", list(others), key="case_add_set")
-        if c2.button("Add", key="case_add_btn"):
-            if act(lambda s: teaching.add_to_set(s, others[target], [snap.id]), "Added to the teaching set."):
+        target = c1.selectbox(_("Add to a teaching set"), list(others), key="case_add_set")
+        if c2.button(_("Add"), key="case_add_btn"):
+            if act(lambda s: teaching.add_to_set(s, others[target], [snap.id]), _("Added to the teaching set.")):
                 st.rerun()
 
 
@@ -316,13 +377,13 @@ def current_filters() -> GalleryFilter:
     g = st.session_state.get
     prob = tuple(g("f_prob", (0.0, 1.0)))
     return GalleryFilter(
-        truth=TRUTH_CHOICES[g("f_truth", "Any")],
-        predicted=PRED_CHOICES[g("f_pred", "Any")] if model_version else None,
-        outcome=OUTCOME_CHOICES[g("f_outcome", "Any")] if model_version else None,
+        truth=TRUTH_CHOICES[g("f_truth", ANY)],
+        predicted=PRED_CHOICES[g("f_pred", ANY)] if model_version else None,
+        outcome=OUTCOME_CHOICES[g("f_outcome", ANY)] if model_version else None,
         probability=prob if model_version and prob != (0.0, 1.0) else None,
         uncertain=bool(g("f_uncertain", False)) and bool(model_version),
         tags=list(g("f_tags", [])),
-        set_id=st.session_state.get("_set_ids", {}).get(g("f_set", "Any")),
+        set_id=st.session_state.get("_set_ids", {}).get(g("f_set", ANY)),
         text=g("f_text", ""),
     )
 
@@ -352,40 +413,65 @@ def show_grid() -> None:
     show_flash()
     if missing:
         c1, c2 = st.columns([3, 1])
-        c1.caption(f"{missing} cases have no prediction from the installed model ({model_version}) yet.")
-        if c2.button("Compute them now", key="predict_missing"):
+        c1.caption(
+            ngettext(
+                "{n} case has no prediction from the installed model ({version}) yet.",
+                "{n} cases have no prediction from the installed model ({version}) yet.",
+                missing,
+                version=model_version,
+            )
+        )
+        if c2.button(_("Compute them now"), key="predict_missing"):
             from core.services.library_import import predict_missing
 
             if not ui.run_with_progress(
-                "Computing predictions", lambda progress: predict_missing(engine, service, progress=progress)
+                _("Computing predictions"), lambda progress: predict_missing(engine, service, progress=progress)
             ):
                 st.stop()
             st.rerun()
 
-    with st.expander("Filters and sort", expanded=True, icon=":material/filter_list:"):
+    with st.expander(_("Filters and sort"), expanded=True, icon=":material/filter_list:"):
         row = st.columns(4)
-        row[0].selectbox("Ground truth", list(TRUTH_CHOICES), key="f_truth")
-        no_model = None if model_version else "No trained model is installed, so there are no predictions to filter on."
-        row[1].selectbox("Model output", list(PRED_CHOICES), key="f_pred", disabled=not model_version, help=no_model)
-        row[2].selectbox(
-            "Correct / error", list(OUTCOME_CHOICES), key="f_outcome", disabled=not model_version, help=no_model
+        choice = shown_as()  # the filter choices' keys are their msgids; NORMAL / PNEUMONIA stay
+        row[0].selectbox(_("Ground truth"), list(TRUTH_CHOICES), format_func=choice, key="f_truth")
+        no_model = (
+            None if model_version else _("No trained model is installed, so there are no predictions to filter on.")
         )
-        row[3].selectbox("Teaching set", ["Any", *sets], key="f_set")
+        row[1].selectbox(
+            _("Model output"),
+            list(PRED_CHOICES),
+            format_func=choice,
+            key="f_pred",
+            disabled=not model_version,
+            help=no_model,
+        )
+        row[2].selectbox(
+            _("Correct / error"),
+            list(OUTCOME_CHOICES),
+            format_func=choice,
+            key="f_outcome",
+            disabled=not model_version,
+            help=no_model,
+        )
+        row[3].selectbox(_("Teaching set"), [ANY, *sets], format_func=shown_as({ANY: ANY}), key="f_set")
         row = st.columns(4)
-        row[0].slider("P(pneumonia) range", 0.0, 1.0, (0.0, 1.0), 0.05, key="f_prob", disabled=not model_version)
+        row[0].slider(_("P(pneumonia) range"), 0.0, 1.0, (0.0, 1.0), 0.05, key="f_prob", disabled=not model_version)
         row[1].checkbox(
-            "Uncertain only",
+            _("Uncertain only"),
             key="f_uncertain",
             disabled=not model_version,
-            help="The model said it was not sure (probability in its uncertain band, or an unusual image); "
-            f"older predictions without that measure: probability within {UNCERTAIN_MARGIN:.0%} of the threshold",
+            help=_(
+                "The model said it was not sure (probability in its uncertain band, or an unusual image); "
+                "older predictions without that measure: probability within {margin} of the threshold",
+                margin=share(UNCERTAIN_MARGIN, 0, lang),
+            ),
         )
-        row[2].multiselect("Tags (all of)", tags, key="f_tags")
-        row[3].text_input("Text in notes or title", key="f_text")
+        row[2].multiselect(_("Tags (all of)"), tags, key="f_tags")
+        row[3].text_input(_("Text in notes or title"), key="f_text")
         row = st.columns(4)
-        sorts = {k: v for k, v in SORTS.items() if model_version or not k.startswith(("probability", "uncertain"))}
-        row[0].selectbox("Sort", list(sorts), format_func=sorts.get, key="f_sort")
-        row[1].selectbox("Per page", [12, 24, 48], index=1, key="f_per_page")
+        sorts = [k for k in SORTS if model_version or not k.startswith(("probability", "uncertain"))]
+        row[0].selectbox(_("Sort"), sorts, format_func=shown_as(SORT_NAMES, SORTS.get), key="f_sort")
+        row[1].selectbox(_("Per page"), [12, 24, 48], index=1, key="f_per_page")
 
     filters = current_filters()
     first_page_when_filters_change("f_", filters)
@@ -404,39 +490,48 @@ def show_grid() -> None:
             with col.container(border=True):
                 st.image(row.thumbnail, width="stretch")
                 st.markdown(f"**#{row.case_id} {row.title}**")
-                truth = row.truth_label or "unlabelled"
+                truth = row.truth_label or _("unlabelled")
                 if row.predicted is not None:
-                    verdict = f" · {repo.describe_outcome(row.outcome)}" if row.outcome else ""
+                    verdict = f" · {outcome_name(row.outcome)}" if row.outcome else ""
                     st.caption(
-                        f"Truth {truth} · model {row.predicted} (P(pneumonia) {percent(row.probability)}){verdict}"
+                        _(
+                            "Truth {truth} · model {predicted} (P(pneumonia) {p})",
+                            truth=truth,
+                            predicted=row.predicted,
+                            p=percent(row.probability, language=lang),
+                        )
+                        + verdict
                     )
                 else:
-                    st.caption(f"Truth {truth}")
+                    st.caption(_("Truth {truth}", truth=truth))
                 if row.tags:
                     st.caption(" ".join(f"`{t}`" for t in row.tags))
                 if row.case_id in scores:
                     st.caption(
                         scores[row.case_id],
-                        help="Latest report against the instructor's reference: shared wording, not correctness.",
+                        help=_("Latest report against the instructor's reference: shared wording, not correctness."),
                     )
                 c1, c2 = st.columns(2)
-                c1.checkbox("Pick", key=f"pick_{row.case_id}")
-                c2.button("Open", key=f"open_{row.case_id}", on_click=open_case, args=(row.case_id,))
+                c1.checkbox(_("Pick"), key=f"pick_{row.case_id}")
+                c2.button(_("Open"), key=f"open_{row.case_id}", on_click=open_case, args=(row.case_id,))
 
     nav = st.columns([1, 1, 2])
     if st.session_state.get("f_page", 1) > page.pages:
         st.session_state["f_page"] = page.pages
-    nav[0].number_input("Page", 1, page.pages, key="f_page", step=1)
+    nav[0].number_input(_("Page"), 1, page.pages, key="f_page", step=1)
     picked = [r.case_id for r in page.rows if st.session_state.get(f"pick_{r.case_id}")]
     if sets:
-        target = nav[2].selectbox("Add picked cases to", list(sets), key="grid_add_set")
-        if nav[2].button(f"Add {len(picked)} picked case(s)", key="grid_add_btn", disabled=not picked):
-            if act(lambda s: teaching.add_to_set(s, sets[target], picked), f"Added {len(picked)} case(s) to the set."):
+        target = nav[2].selectbox(_("Add picked cases to"), list(sets), key="grid_add_set")
+        if nav[2].button(_("Add {n} picked case(s)", n=len(picked)), key="grid_add_btn", disabled=not picked):
+            if act(
+                lambda s: teaching.add_to_set(s, sets[target], picked),
+                _("Added {n} case(s) to the set.", n=len(picked)),
+            ):
                 for case_id in picked:
                     st.session_state.pop(f"pick_{case_id}", None)
                 st.rerun()
     else:
-        nav[2].caption("Create a teaching set (view *Teaching sets*) to collect picked cases.")
+        nav[2].caption(_("Create a teaching set (view *Teaching sets*) to collect picked cases."))
 
 
 # ---------- teaching sets ----------------------------------------------------------------------
@@ -444,17 +539,17 @@ def show_grid() -> None:
 
 def show_sets() -> None:
     show_flash()
-    with st.expander("New teaching set", icon=":material/add:"):
-        name = st.text_input("Name", key="ts_new_name")
-        description = st.text_area("Description", key="ts_new_description")
-        if st.button("Create", key="ts_create"):
-            if act(lambda s: teaching.create_set(s, name, description), f"Created {name!r}."):
+    with st.expander(_("New teaching set"), icon=":material/add:"):
+        name = st.text_input(_("Name"), key="ts_new_name")
+        description = st.text_area(_("Description"), key="ts_new_description")
+        if st.button(_("Create"), key="ts_create"):
+            if act(lambda s: teaching.create_set(s, name, description), _("Created {name}.", name=repr(name))):
                 st.rerun()
-    with st.expander("Import a teaching-set zip", icon=":material/upload:"):
+    with st.expander(_("Import a teaching-set zip"), icon=":material/upload:"):
         upload = st.file_uploader(
-            "Teaching-set zip (exported from a CXR Teaching Lab library)", type=["zip"], key="ts_import"
+            _("Teaching-set zip (exported from a CXR Teaching Lab library)"), type=["zip"], key="ts_import"
         )
-        if upload is not None and st.button("Import", key="ts_import_btn"):
+        if upload is not None and st.button(_("Import"), key="ts_import_btn"):
             from core.services.set_exchange import import_set
 
             box = {}
@@ -462,15 +557,22 @@ def show_sets() -> None:
                 r = box["r"]
                 flash(
                     "success",
-                    f"Imported {r.set_name!r}: {r.cases_added} new cases, {r.cases_already_present} already "
-                    f"in the library, {r.added_to_set} added to the set." + "".join(f"\n\n{n}" for n in r.notes),
+                    _(
+                        "Imported {name}: {added} new cases, {present} already in the library, "
+                        "{in_set} added to the set.",
+                        name=repr(r.set_name),
+                        added=r.cases_added,
+                        present=r.cases_already_present,
+                        in_set=r.added_to_set,
+                    )
+                    + "".join(f"\n\n{n}" for n in r.notes),
                 )
                 st.rerun()
     sets = ui.read_or_stop(engine, set_options)
     if not sets:
-        st.info("No teaching sets yet: create one above, then pick cases in the gallery.")
+        st.info(_("No teaching sets yet: create one above, then pick cases in the gallery."))
         return
-    label = st.selectbox("Teaching set", list(sets), key="ts_select")
+    label = st.selectbox(_("Teaching set"), list(sets), key="ts_select")
     set_id = sets[label]
     try:
         with lost_connection_shown(), session(engine) as s:
@@ -484,22 +586,29 @@ def show_sets() -> None:
         return
     name, description, published = info
     st.subheader(name)
-    st.caption(("Published" if published else "Draft (not published)") + f" · {len(cases)} cases")
+    st.caption(
+        (_("Published") if published else _("Draft (not published)"))
+        + " · "
+        + ngettext("{n} case", "{n} cases", len(cases))
+    )
     c1, c2 = st.columns([4, 1])
-    new_name = c1.text_input("Name", value=name, key=f"ts_name_{set_id}")
-    if c2.button("Rename", key=f"ts_rename_{set_id}"):
-        if act(lambda s: teaching.rename_set(s, set_id, new_name), "Renamed."):
+    new_name = c1.text_input(_("Name"), value=name, key=f"ts_name_{set_id}")
+    if c2.button(_("Rename"), key=f"ts_rename_{set_id}"):
+        if act(lambda s: teaching.rename_set(s, set_id, new_name), _("Renamed.")):
             st.session_state.pop("ts_select", None)
             st.rerun()
-    new_description = st.text_area("Description", value=description, key=f"ts_desc_{set_id}")
+    new_description = st.text_area(_("Description"), value=description, key=f"ts_desc_{set_id}")
     b = st.columns(4)
-    if b[0].button("Save description", key=f"ts_desc_save_{set_id}"):
-        if act(lambda s: teaching.describe_set(s, set_id, new_description), "Description saved."):
+    if b[0].button(_("Save description"), key=f"ts_desc_save_{set_id}"):
+        if act(lambda s: teaching.describe_set(s, set_id, new_description), _("Description saved.")):
             st.rerun()
-    if b[1].button("Unpublish" if published else "Publish", key=f"ts_publish_{set_id}"):
-        if act(lambda s: teaching.publish_set(s, set_id, not published), "Unpublished." if published else "Published."):
+    if b[1].button(_("Unpublish") if published else _("Publish"), key=f"ts_publish_{set_id}"):
+        if act(
+            lambda s: teaching.publish_set(s, set_id, not published),
+            _("Unpublished.") if published else _("Published."),
+        ):
             st.rerun()
-    if b[2].button("Prepare zip export", key=f"ts_export_{set_id}", disabled=not cases):
+    if b[2].button(_("Prepare zip export"), key=f"ts_export_{set_id}", disabled=not cases):
         from core.services.set_exchange import export_set
 
         box = {}
@@ -508,27 +617,33 @@ def show_sets() -> None:
     prepared = st.session_state.get("ts_zip")
     if prepared and prepared[0] == set_id:
         b[3].download_button(
-            "Download zip", prepared[1], file_name=f"{name}.zip", mime="application/zip", key=f"ts_download_{set_id}"
+            _("Download zip"),
+            prepared[1],
+            file_name=f"{name}.zip",
+            mime="application/zip",
+            key=f"ts_download_{set_id}",
         )
     for position, (case_id, title, truth, thumb) in enumerate(cases):
         with st.container(border=True):
             c = st.columns([1, 4, 1, 1, 1, 1])
             c[0].image(thumb, width=72)
-            c[1].markdown(f"**{position + 1}. #{case_id} {title}**  \nTruth {truth or 'unlabelled'}")
-            if c[2].button("↑", key=f"ts_up_{case_id}", disabled=position == 0, help="Move up"):
+            c[1].markdown(
+                f"**{position + 1}. #{case_id} {title}**  \n" + _("Truth {truth}", truth=truth or _("unlabelled"))
+            )
+            if c[2].button("↑", key=f"ts_up_{case_id}", disabled=position == 0, help=_("Move up")):
                 if act(lambda s, i=case_id: teaching.move_in_set(s, set_id, i, -1)):
                     st.rerun()
-            if c[3].button("↓", key=f"ts_down_{case_id}", disabled=position == len(cases) - 1, help="Move down"):
+            if c[3].button("↓", key=f"ts_down_{case_id}", disabled=position == len(cases) - 1, help=_("Move down")):
                 if act(lambda s, i=case_id: teaching.move_in_set(s, set_id, i, 1)):
                     st.rerun()
-            if c[4].button("Remove", key=f"ts_rm_{case_id}"):
-                if act(lambda s, i=case_id: teaching.remove_from_set(s, set_id, i), "Removed from the set."):
+            if c[4].button(_("Remove"), key=f"ts_rm_{case_id}"):
+                if act(lambda s, i=case_id: teaching.remove_from_set(s, set_id, i), _("Removed from the set.")):
                     st.rerun()
-            c[5].button("Open", key=f"ts_open_{case_id}", on_click=open_case, args=(case_id,))
-    with st.expander("Delete this set"):
-        if st.checkbox("Yes, delete it (the cases stay in the library)", key=f"ts_confirm_{set_id}"):
-            if st.button("Delete set", key=f"ts_delete_{set_id}"):
-                if act(lambda s: teaching.delete_set(s, set_id), f"Deleted {name!r}."):
+            c[5].button(_("Open"), key=f"ts_open_{case_id}", on_click=open_case, args=(case_id,))
+    with st.expander(_("Delete this set")):
+        if st.checkbox(_("Yes, delete it (the cases stay in the library)"), key=f"ts_confirm_{set_id}"):
+            if st.button(_("Delete set"), key=f"ts_delete_{set_id}"):
+                if act(lambda s: teaching.delete_set(s, set_id), _("Deleted {name}.", name=repr(name))):
                     st.session_state.pop("ts_select", None)
                     st.rerun()
 
@@ -538,7 +653,12 @@ if case_id is not None:
     show_case(int(case_id))
 else:
     view = st.radio(
-        "View", ["Cases", "Teaching sets"], horizontal=True, key="gallery_view", label_visibility="collapsed"
+        _("View"),
+        [N_("Cases"), N_("Teaching sets")],
+        format_func=shown_as(),
+        horizontal=True,
+        key="gallery_view",
+        label_visibility="collapsed",
     )
     if view == "Cases":
         show_grid()

@@ -31,10 +31,15 @@ def route_through_home() -> None:
         st.rerun()
 
 
-@st.cache_resource(show_spinner="Loading the classifier…")
+@st.cache_resource(show_spinner=False)
+def _model_service() -> ModelService:
+    return ModelService()
+
+
 def model_service() -> ModelService:
     """One model for every page and every session; loaded once per server process."""
-    return ModelService()
+    with st.spinner(_("Loading the classifier…")):  # shown only if loading takes a while (the first time)
+        return _model_service()
 
 
 def disclaimer() -> None:

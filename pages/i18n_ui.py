@@ -36,6 +36,8 @@ __all__ = [
     "language_switch",
     "adopt_user_language",
     "role_name",
+    "outcome_name",
+    "shown_as",
     "certainty_level",
     "uncertainty_reason",
     "guard_reason",
@@ -68,12 +70,46 @@ def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
     return translator(language()).ngettext(singular, plural, n, **values)
 
 
+def shown_as(names: dict | None = None, other=None):
+    """A widget's format_func for values that are English keys: each shown in the session's language.
+
+    `names` maps a value to its msgid (N_-marked); without it the value is the msgid. A value not in
+    `names` is shown by `other(value)`, else as it is. Bound to the language now: Streamlit's AppTest
+    calls format_func outside the script run, where the session's language is not known.
+    """
+    translate = translator(language())
+
+    def show(value) -> str:
+        if names is None:
+            return translate(value) if isinstance(value, str) else str(value)
+        if value in names:
+            return translate(names[value])
+        return other(value) if other is not None else str(value)
+
+    return show
+
+
 ROLE_NAMES = {"instructor": N_("instructor"), "student": N_("student"), "reviewer": N_("reviewer")}
 
 
 def role_name(role: str) -> str:
     """A role (core.vocabulary.ROLES) in the session's language."""
     return _(ROLE_NAMES[role]) if role in ROLE_NAMES else role
+
+
+OUTCOME_NAMES = {
+    "correct": N_("correct"),
+    "false_positive": N_("false positive"),
+    "false_negative": N_("false negative"),
+    "wrong": N_("wrong"),
+}
+
+
+def outcome_name(outcome: str | None) -> str:
+    """core.vocabulary's outcome (correct, false_positive, …) in the session's language; "" for none."""
+    if not outcome:
+        return ""
+    return _(OUTCOME_NAMES[outcome]) if outcome in OUTCOME_NAMES else outcome.replace("_", " ")
 
 
 CERTAINTY_LEVELS = {"confident": N_("confident"), "uncertain": N_("uncertain"), "unreliable": N_("unreliable")}

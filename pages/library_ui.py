@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 from core.settings import database_url
 from db.engine import describe_url, ensure_library, session_scope
 from db.errors import LibraryError, is_connection_problem
+from pages.i18n_ui import _, ngettext
 
 T = TypeVar("T")
 
 
-@st.cache_resource(show_spinner="Opening the case library…")
+@st.cache_resource(show_spinner=False)  # the spinner, in the session's language, is library()'s
 def _library(url: str) -> Engine:
     return ensure_library(url)
 
@@ -30,9 +31,12 @@ class Unavailable(Exception):
 def unavailable_message(exc: BaseException) -> None:
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     st.error(
-        f"The case library at `{describe_url(database_url())}` cannot be reached right now "
-        f"({reason[0] if reason else type(exc).__name__}). Nothing was saved; what you typed is still on "
-        "this page — try again when the database is back.",
+        _(
+            "The case library at `{url}` cannot be reached right now ({reason}). Nothing was saved; what you "
+            "typed is still on this page — try again when the database is back.",
+            url=describe_url(database_url()),
+            reason=reason[0] if reason else type(exc).__name__,
+        ),
         icon=":material/cloud_off:",
     )
 
@@ -54,7 +58,7 @@ def lost_connection_shown() -> Iterator[None]:
 def library() -> Engine | None:
     """The migrated library engine, or None after showing why it cannot be opened."""
     try:
-        with lost_connection_shown():
+        with lost_connection_shown(), st.spinner(_("Opening the case library…")):
             return _library(database_url())
     except Unavailable:
         return None
@@ -69,7 +73,10 @@ def library_or_stop() -> Engine:
 
 
 def run_with_progress(text: str, job: Callable[[Callable[[int, int], None]], object]) -> bool:
-    """Run `job(progress)` under a progress bar reading "text… done/total"; False after a lost connection."""
+    """Run `job(progress)` under a progress bar reading "text… done/total"; False after a lost connection.
+
+    `text` is shown as it is: callers pass it translated (`_("Computing predictions")`).
+    """
     bar = st.progress(0.0, text=f"{text}…")
     try:
         with lost_connection_shown():
@@ -132,22 +139,45 @@ def seed_demo_if_needed(engine: Engine, service) -> None:
             return
     if not _seed_lock.acquire(blocking=False):
         st.info(
-            "The demo cases are being added to the library by another session; "
-            "the gallery fills up as they arrive. Reload in a minute.",
+            _(
+                "The demo cases are being added to the library by another session; "
+                "the gallery fills up as they arrive. Reload in a minute."
+            ),
             icon=":material/hourglass_top:",
         )
         return
     try:
-        note = "" if service.info.trained else " (no trained model installed: cases without predictions)"
-        bar = st.progress(0.0, text=f"First start: adding the demo cases to the library{note}…")
+        trained = service.info.trained
+        bar = st.progress(
+            0.0,
+            text=_("First start: adding the demo cases to the library…")
+            if trained
+            else _(
+                "First start: adding the demo cases to the library (no trained model installed: cases without predictions)…"
+            ),
+        )
 
         def progress(summary) -> None:
             share = summary.done / summary.total if summary.total else 1.0
+            figures = dict(
+                done=summary.done,
+                total=summary.total,
+                added=summary.added,
+                present=summary.already_present,
+                refused=len(summary.refused),
+            )
             bar.progress(
                 min(share, 1.0),
-                text=(
-                    f"First start: adding the demo cases{note} — {summary.done}/{summary.total} images "
-                    f"(added {summary.added}, already present {summary.already_present}, refused {len(summary.refused)})"
+                text=_(
+                    "First start: adding the demo cases — {done}/{total} images "
+                    "(added {added}, already present {present}, refused {refused})",
+                    **figures,
+                )
+                if trained
+                else _(
+                    "First start: adding the demo cases (no trained model installed: cases without predictions) — "
+                    "{done}/{total} images (added {added}, already present {present}, refused {refused})",
+                    **figures,
                 ),
             )
 
@@ -155,7 +185,10 @@ def seed_demo_if_needed(engine: Engine, service) -> None:
             summary = seed_demo(engine, service, progress=progress)
         bar.empty()
         if summary is not None:
-            st.toast(f"Demo library ready: {summary.added} cases added.", icon=":material/photo_library:")
+            st.toast(
+                ngettext("Demo library ready: {n} case added.", "Demo library ready: {n} cases added.", summary.added),
+                icon=":material/photo_library:",
+            )
     finally:
         _seed_lock.release()
 
@@ -182,12 +215,21 @@ def paging(prefix: str, default_sort: str, default_per_page: int) -> dict:
     }
 
 
-def show_page_position(page, empty_text: str = "No case matches these filters.") -> None:
-    """ "N cases match · showing a–b · page p of q", and a notice when the page has no rows."""
+def show_page_position(page, empty_text: str | None = None) -> None:
+    """ "N cases match · showing a–b · page p of q", and a notice when the page has no rows.
+
+    `empty_text`, when given, is shown as it is (callers translate it).
+    """
     first = (page.page - 1) * page.per_page + 1
     st.caption(
-        f"{page.total} cases match · showing {min(first, page.total)}–{first + len(page.rows) - 1} · "
-        f"page {page.page} of {page.pages}"
+        _(
+            "{total} cases match · showing {first}–{last} · page {page} of {pages}",
+            total=page.total,
+            first=min(first, page.total),
+            last=first + len(page.rows) - 1,
+            page=page.page,
+            pages=page.pages,
+        )
     )
     if not page.rows:
-        st.info(empty_text if page.total == 0 else "This page is empty.")
+        st.info((empty_text or _("No case matches these filters.")) if page.total == 0 else _("This page is empty."))

@@ -35,6 +35,16 @@ REGION_NAMES = {
     "outside": N_("outside"),
 }
 
+# core.vocabulary.REVIEW_TAGS: stored in English, shown in the session's language (Model Limits, the quiz).
+TAG_NAMES = {
+    "R marker": N_("R marker"),
+    "rib edge": N_("rib edge"),
+    "border": N_("border"),
+    "diaphragm": N_("diaphragm"),
+    "heart": N_("heart"),
+    "other": N_("other"),
+}
+
 
 def flag_title(flag: str) -> str:
     return _(FLAG_NAMES[flag]) if flag in FLAG_NAMES else FLAG_TITLES.get(flag, flag)
@@ -42,6 +52,10 @@ def flag_title(flag: str) -> str:
 
 def flag_help(flag: str) -> str:
     return _(FLAG_HELP[flag]) if flag in FLAG_HELP else ""
+
+
+def tag_name(tag: str) -> str:
+    return _(TAG_NAMES[tag]) if tag in TAG_NAMES else tag
 
 
 def region_name(region: str | None) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from core.formatting import percent
+from core.formatting import number, percent, share
 from core.services import quiz
 from core.teaching.quiz_rules import MODES, score, streaks
 from db.codec import decode_png
@@ -22,14 +22,16 @@ from db.errors import LibraryError
 from db.teaching import list_sets
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, number_table
+from pages.i18n_ui import N_, _, language, ngettext, shown_as
 from pages.library_ui import Unavailable, current_model_version, library_or_stop, lost_connection_shown, session
 
 ATTEMPT, POSITION = "quiz_attempt", "quiz_position"
 QUESTION_WIDTH = 448  # px: the 224 px library images shown at twice their size
 
 user = require_role("student")
-st.title("Quiz")
+st.title(_("Quiz"))
 disclaimer()
+lang = language()
 engine = library_or_stop()
 model_version = current_model_version(model_service())
 
@@ -37,7 +39,7 @@ model_version = current_model_version(model_service())
 def next_case_button(attempt_id: int, position: int, total: int) -> None:
     last = position + 1 >= total
     if st.button(
-        "See the result" if last else "Next case",
+        _("See the result") if last else _("Next case"),
         key=f"quiz_next_{attempt_id}_{position}",
         icon=":material/arrow_forward:",
     ):
@@ -51,86 +53,131 @@ def db_call(fn, *args, **kwargs):
         with lost_connection_shown(), session(engine) as s:
             return fn(s, *args, **kwargs)
     except LibraryError as exc:
-        st.error(str(exc))
+        st.error(_(str(exc)))  # the quiz's refusals are in the catalogue (core.services.quiz); others show as they are
     except Unavailable:
         pass
     return None
+
+
+def mode_label(mode: str) -> str:
+    return _(MODES[mode].label) if mode in MODES else mode
+
+
+def source_name(source: str) -> str:
+    """An attempt's source: a teaching set's name, or the random draw (stored in English)."""
+    return _(quiz.RANDOM_SOURCE) if source == quiz.RANDOM_SOURCE else source
+
+
+def sure(confidence: float) -> str:
+    return share(confidence, 0, lang)
 
 
 def running_score(attempt_id: int, mode: str) -> None:
     answers = db_call(quiz.attempt_answers, attempt_id, user.id) or []
     s = score(answers)
     cols = st.columns(4)
-    cols[0].metric("Your accuracy", f"{s.correct}/{s.answered}" if s.answered else "—")
+    cols[0].metric(_("Your accuracy"), f"{s.correct}/{s.answered}" if s.answered else "—")
     cols[1].metric(
-        "Your Brier score", "—" if s.brier is None else f"{s.brier:.3f}", help="0 is perfect; always 50 % scores 0.250"
+        _("Your Brier score"),
+        "—" if s.brier is None else number(s.brier, 3, lang),
+        help=_("0 is perfect; always 50 % scores 0.250"),
     )
-    cols[2].metric("Streak (best)", f"{s.current_streak} ({s.best_streak})")
+    cols[2].metric(_("Streak (best)"), f"{s.current_streak} ({s.best_streak})")
     if MODES[mode].needs_model and MODES[mode].reading:
         cols[3].metric(
-            "Model",
+            _("Model"),
             f"{s.model_correct}/{s.model_answered}" if s.model_answered else "—",
-            help=f"Model Brier score: {'—' if s.model_brier is None else f'{s.model_brier:.3f}'}",
+            help=_(
+                "Model Brier score: {score}", score="—" if s.model_brier is None else number(s.model_brier, 3, lang)
+            ),
         )
 
 
 def start_form() -> None:
     sets = db_call(lambda s: list_sets(s, published_only=True)) or []
-    sources = {None: quiz.RANDOM_SOURCE} | {t.id: f"{t.name} ({t.size} cases)" for t in sets}
+    sources = {None: _(quiz.RANDOM_SOURCE)} | {
+        t.id: ngettext("{name} ({n} case)", "{name} ({n} cases)", t.size, name=t.name) for t in sets
+    }
     with st.form("quiz_start"):
-        source = st.selectbox("Cases from", list(sources), format_func=sources.get, key="quiz_source")
+        source = st.selectbox(_("Cases from"), list(sources), format_func=sources.get, key="quiz_source")
         mode = st.radio(
-            "Mode",
+            _("Mode"),
             list(VIEWS),
-            format_func=lambda m: MODES[m].label,
+            format_func=shown_as({m: MODES[m].label for m in VIEWS}),
             horizontal=True,
             key="quiz_mode",
-            help="\n\n".join(f"**{MODES[m].label}**: {MODES[m].help}" for m in VIEWS),
+            help="\n\n".join(f"**{mode_label(m)}**: {_(MODES[m].help)}" for m in VIEWS),
         )
-        length = st.number_input("Number of cases", 1, quiz.MAX_LENGTH, 5, key="quiz_length")
-        started = st.form_submit_button("Start the quiz", icon=":material/play_arrow:", key="quiz_start_btn")
+        length = st.number_input(_("Number of cases"), 1, quiz.MAX_LENGTH, 5, key="quiz_length")
+        started = st.form_submit_button(_("Start the quiz"), icon=":material/play_arrow:", key="quiz_start_btn")
     if started:
         require_role("student")
+        if MODES[mode].needs_model and model_version is None:
+            st.error(_("“{mode}” needs a trained model; none is installed.", mode=mode_label(mode)))
+            return
         attempt = db_call(quiz.start_attempt, user.id, mode, int(length), set_id=source, model_version=model_version)
         if attempt is not None:
             st.session_state[ATTEMPT], st.session_state[POSITION] = attempt.id, 0
             st.rerun()
     if model_version is None:
-        st.caption("No trained model is installed: “You vs the model” is unavailable and reveals show no model output.")
+        st.caption(
+            _(
+                "No trained model is installed: “{versus}” is unavailable and reveals show no model output.",
+                versus=mode_label("versus"),
+            )
+        )
 
 
 def show_history() -> None:
     past = db_call(quiz.history, user.id) or []
     if not past:
         return
-    st.subheader("Your history")
+    st.subheader(_("Your history"))
     current, best = streaks([a.correct for a in db_call(quiz.answers_in_order, user.id) or []])
     due = db_call(quiz.review_due, user.id) or []
     cols = st.columns(3)
-    cols[0].metric("Current streak", current, help="Right answers in a row, across all your quizzes.")
-    cols[1].metric("Best streak", best, help="Your longest run of right answers, across all your quizzes.")
+    cols[0].metric(_("Current streak"), current, help=_("Right answers in a row, across all your quizzes."))
+    cols[1].metric(_("Best streak"), best, help=_("Your longest run of right answers, across all your quizzes."))
     cols[2].metric(
-        "Cases under review",
+        _("Cases under review"),
         db_call(quiz.under_review, user.id) or 0,
-        help=f"Cases you missed come back until you get them right three times in a row: in your next "
-        f"quiz, then after 2 quizzes, then after 4. Due in your next quiz: {len(due)}.",
+        help=_(
+            "Cases you missed come back until you get them right three times in a row: in your next "
+            "quiz, then after 2 quizzes, then after 4. Due in your next quiz: {n}.",
+            n=len(due),
+        ),
     )
+    columns = {  # the table's column names in the session's language
+        "started": _("started"),
+        "cases from": _("cases from"),
+        "mode": _("mode"),
+        "answered": _("answered"),
+        "accuracy": _("accuracy"),
+        "Brier": _("Brier"),
+        "best streak": _("best streak"),
+        "model accuracy": _("model accuracy"),
+    }
     rows = []
     for attempt, answers in past:
         s, kind = score(answers), MODES.get(attempt.mode)
         rows.append(
             {
-                "started": attempt.started_at.strftime("%Y-%m-%d %H:%M"),
-                "cases from": attempt.source,
-                "mode": kind.label if kind else attempt.mode,
-                "answered": f"{s.answered}/{len(attempt.case_ids)}",
-                "accuracy": s.accuracy,
-                "Brier": s.brier,
-                "best streak": s.best_streak,
-                "model accuracy": s.model_accuracy if kind and kind.needs_model else None,
+                columns["started"]: attempt.started_at.strftime("%Y-%m-%d %H:%M"),
+                columns["cases from"]: source_name(attempt.source),
+                columns["mode"]: mode_label(attempt.mode),
+                columns["answered"]: f"{s.answered}/{len(attempt.case_ids)}",
+                columns["accuracy"]: s.accuracy,
+                columns["Brier"]: s.brier,
+                columns["best streak"]: s.best_streak,
+                columns["model accuracy"]: s.model_accuracy if kind and kind.needs_model else None,
             }
         )
-    number_table(rows, percent=("accuracy", "model accuracy"), decimals={"Brier": 3}, key="quiz_history_table")
+    number_table(
+        rows,
+        percent=(columns["accuracy"], columns["model accuracy"]),
+        decimals={columns["Brier"]: 3},
+        key="quiz_history_table",
+    )
 
 
 def current_mark(mark_key: str) -> tuple[float, float] | None:
@@ -154,11 +201,11 @@ def ask_reading(attempt_id: int, position: int) -> None:
     q = db_call(quiz.question, attempt_id, user.id, position)
     if q is None:
         return
-    st.subheader(f"Case {position + 1} of {q.total}")
+    st.subheader(_("Case {position} of {total}", position=position + 1, total=q.total))
     mark_key = f"quiz_mark_{attempt_id}_{position}"
     mark = current_mark(mark_key)
     gray = decode_png(q.png)
-    st.caption("Optional: click on the image where you see the finding (click again to move your mark).")
+    st.caption(_("Optional: click on the image where you see the finding (click again to move your mark)."))
     streamlit_image_coordinates(
         draw_mark(gray, mark) if mark else gray,
         width=QUESTION_WIDTH,
@@ -168,31 +215,43 @@ def ask_reading(attempt_id: int, position: int) -> None:
     )
     if mark:
         cols = st.columns([3, 1])
-        cols[0].caption(f"Your mark: {mark[0]:.0%} across, {mark[1]:.0%} down. It is stored with your answer.")
+        cols[0].caption(
+            _(
+                "Your mark: {across} across, {down} down. It is stored with your answer.",
+                across=share(mark[0], 0, lang),
+                down=share(mark[1], 0, lang),
+            )
+        )
         cols[1].button(
-            "Remove my mark", key=f"{mark_key}_remove", on_click=remove_mark, args=(mark_key,), icon=":material/close:"
+            _("Remove my mark"),
+            key=f"{mark_key}_remove",
+            on_click=remove_mark,
+            args=(mark_key,),
+            icon=":material/close:",
         )
     with st.form(f"quiz_q_{attempt_id}_{position}"):
         answer = st.radio(
-            "Your reading",
+            _("Your reading"),
             ("NORMAL", "PNEUMONIA"),
             index=None,
             horizontal=True,
             key=f"quiz_answer_{attempt_id}_{position}",
         )
         confidence = st.slider(
-            "How sure are you? (%)",
+            _("How sure are you? (%)"),
             50,
             100,
             75,
             5,
             key=f"quiz_conf_{attempt_id}_{position}",
-            help="50 % is a coin flip; 100 % is certain.",
+            help=_("50 % is a coin flip; 100 % is certain."),
         )
-        submitted = st.form_submit_button("Answer", icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}")
+        submitted = st.form_submit_button(
+            _("Answer"), icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}"
+        )
     if submitted:
         if answer is None:
-            st.error("Choose a reading first.")
+            st.error(_("Choose a reading first."))
             return
         require_role("student")
         if (
@@ -225,10 +284,16 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
     from core.reports.render import to_markdown
     from core.teaching.click_marks import HOT, cam_value_at, draw_mark
 
-    st.subheader(f"Case {position + 1} of {total}: {r.title}")
+    st.subheader(_("Case {position} of {total}: {title}", position=position + 1, total=total, title=r.title))
     (st.success if r.correct else st.error)(
-        f"{'Right' if r.correct else 'Not this time'}: the ground truth is **{r.truth_label}**; "
-        f"you said {r.answer} at {r.confidence:.0%}."
+        _(
+            N_("Right: the ground truth is **{truth}**; you said {answer} at {confidence}.")
+            if r.correct
+            else N_("Not this time: the ground truth is **{truth}**; you said {answer} at {confidence}."),
+            truth=r.truth_label,
+            answer=r.answer,
+            confidence=sure(r.confidence),
+        )
     )
     cols = st.columns(2)
     gray = decode_png(r.png) if r.png else None
@@ -236,12 +301,18 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
     if gray is not None:
         plain = draw_mark(gray, r.mark) if r.mark and not has_map else gray
         cols[0].image(
-            plain, caption="The image" + (" with your mark" if r.mark and not has_map else ""), width="stretch"
+            plain, caption=_("The image with your mark") if r.mark and not has_map else _("The image"), width="stretch"
         )
     if r.model_label is not None:
         st.info(
-            f"The model ({r.model_version}) said **{r.model_label}** — probability of pneumonia "
-            f"{percent(r.model_probability)} — and was {'right' if r.model_label == r.truth_label else 'wrong'}.",
+            _(
+                N_("The model ({version}) said **{label}** — probability of pneumonia {p} — and was right.")
+                if r.model_label == r.truth_label
+                else N_("The model ({version}) said **{label}** — probability of pneumonia {p} — and was wrong."),
+                version=r.model_version,
+                label=r.model_label,
+                p=percent(r.model_probability, language=lang),
+            ),
             icon=":material/smart_toy:",
         )
         if has_map:
@@ -249,37 +320,54 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
             cols[1].image(
                 draw_mark(overlay, r.mark) if r.mark else overlay,
                 width="stretch",
-                caption=f"Grad-CAM: where the model looked for {r.cam_target}" + (" · ○ your mark" if r.mark else ""),
+                caption=_("Grad-CAM: where the model looked for {target}", target=r.cam_target)
+                + (" · ○ " + _("your mark") if r.mark else ""),
             )
             cols[1].image(colour_bar(512, 14), width="stretch")
             if r.mark:
                 value = cam_value_at(r.cam, r.mark, gray.shape)
                 if value >= HOT:
                     st.markdown(
-                        f"**Your mark is in a hot region** of the model's map (value {value:.2f} ≥ {HOT}): "
-                        "you and the model looked at the same place."
+                        _(
+                            "**Your mark is in a hot region** of the model's map (value {value} ≥ {hot}): "
+                            "you and the model looked at the same place.",
+                            value=number(value, 2, lang),
+                            hot=HOT,
+                        )
                     )
                 else:
                     st.markdown(
-                        f"**Your mark is outside the model's hot regions** (map value {value:.2f} < {HOT}): "
-                        "the model's score rose mostly elsewhere."
+                        _(
+                            "**Your mark is outside the model's hot regions** (map value {value} < {hot}): "
+                            "the model's score rose mostly elsewhere.",
+                            value=number(value, 2, lang),
+                            hot=HOT,
+                        )
                     )
     else:
-        st.caption("No stored prediction of the installed model for this case.")
+        st.caption(_("No stored prediction of the installed model for this case."))
     if r.mark and not has_map:
         st.caption(
-            "Your mark is drawn on the image; without a stored Grad-CAM map it cannot be compared with the model."
+            _("Your mark is drawn on the image; without a stored Grad-CAM map it cannot be compared with the model.")
         )
     elif not r.mark:
-        st.caption("You did not mark a finding on this case.")
-    st.markdown(f"**Instructor's notes.** {r.notes}" if r.notes.strip() else "_No instructor's notes on this case._")
+        st.caption(_("You did not mark a finding on this case."))
+    instructor_notes(r.notes)
     record = stored_report(r.case_id, r.model_version)
     if record is not None:
-        with st.expander("The stored report on this case", expanded=True, icon=":material/description:"):
+        with st.expander(_("The stored report on this case"), expanded=True, icon=":material/description:"):
             st.markdown(to_markdown(record))
     else:
-        st.caption("No report is stored for this case yet.")
+        st.caption(_("No report is stored for this case yet."))
     next_case_button(attempt_id, position, total)
+
+
+def instructor_notes(notes: str) -> None:
+    st.markdown(
+        _("**Instructor's notes.** {notes}", notes=notes)
+        if notes.strip()
+        else _("_No instructor's notes on this case._")
+    )
 
 
 def ask_shortcut(attempt_id: int, position: int) -> None:
@@ -291,28 +379,30 @@ def ask_shortcut(attempt_id: int, position: int) -> None:
     q = db_call(quiz.heatmap_question, attempt_id, user.id, position)
     if q is None:
         return
-    st.subheader(f"Case {position + 1} of {q.total}: where did the model look?")
+    st.subheader(_("Case {position} of {total}: where did the model look?", position=position + 1, total=q.total))
     gray = decode_png(q.png)
     overlay = render_overlay(gray, q.cam)
     if q.lung_mask is not None:
         overlay = lung_contour_overlay(overlay, unpack_mask(q.lung_mask))
     cols = st.columns(2)
-    cols[0].image(gray, caption="The image", width="stretch")
-    cols[1].image(overlay, caption="Grad-CAM (red = most attention); green line: the lung fields", width="stretch")
+    cols[0].image(gray, caption=_("The image"), width="stretch")
+    cols[1].image(overlay, caption=_("Grad-CAM (red = most attention); green line: the lung fields"), width="stretch")
     cols[1].image(colour_bar(512, 14), width="stretch")
     with st.form(f"quiz_q_{attempt_id}_{position}"):
         answer = st.radio(
-            "The heatmap mostly sits…",
+            _("The heatmap mostly sits…"),
             list(CHOICES),
-            format_func=CHOICES.get,
+            format_func=shown_as(CHOICES),
             index=None,
             key=f"quiz_answer_{attempt_id}_{position}",
         )
-        confidence = st.slider("How sure are you? (%)", 50, 100, 75, 5, key=f"quiz_conf_{attempt_id}_{position}")
-        submitted = st.form_submit_button("Answer", icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}")
+        confidence = st.slider(_("How sure are you? (%)"), 50, 100, 75, 5, key=f"quiz_conf_{attempt_id}_{position}")
+        submitted = st.form_submit_button(
+            _("Answer"), icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}"
+        )
     if submitted:
         if answer is None:
-            st.error("Choose where the heatmap sits first.")
+            st.error(_("Choose where the heatmap sits first."))
             return
         require_role("student")
         if db_call(quiz.record_answer, attempt_id, user.id, position, answer, confidence / 100) is not None:
@@ -321,19 +411,30 @@ def ask_shortcut(attempt_id: int, position: int) -> None:
 
 def reveal_shortcut(attempt_id: int, position: int, total: int) -> None:
     from core.explain.gradcam import render_overlay
-    from core.explain.limits import FLAG_TITLES, draw_boxes, lung_contour_overlay, unpack_mask
+    from core.explain.limits import draw_boxes, lung_contour_overlay, unpack_mask
     from core.teaching.shortcut import CHOICES
+    from pages.limits_panel import flag_title
 
     r = db_call(quiz.reveal, attempt_id, user.id, position)
     if r is None:
         return
-    st.subheader(f"Case {position + 1} of {total}: {r.title}")
-    expected = " or ".join(f"**{CHOICES[c].lower()}**" for c in r.expected)
+    st.subheader(_("Case {position} of {total}: {title}", position=position + 1, total=total, title=r.title))
+
+    def choice(c: str) -> str:
+        return _(CHOICES[c]).lower() if c in CHOICES else c
+
+    expected = _(" or ").join(f"**{choice(c)}**" for c in r.expected)
     (st.success if r.correct else st.error)(
-        f"{'Right' if r.correct else 'Not this time'}: the heatmap sat {expected}; you said "
-        f"{CHOICES.get(r.answer, r.answer).lower()} at {r.confidence:.0%}."
+        _(
+            N_("Right: the heatmap sat {expected}; you said {answer} at {confidence}.")
+            if r.correct
+            else N_("Not this time: the heatmap sat {expected}; you said {answer} at {confidence}."),
+            expected=expected,
+            answer=choice(r.answer),
+            confidence=sure(r.confidence),
+        )
     )
-    st.caption(f"Scored on: {r.expected_basis}.")
+    st.caption(_("Scored on: {basis}.", basis=shortcut_basis(r.expected_basis or "")))
     if r.png and r.cam is not None and r.limits is not None:
         gray = decode_png(r.png)
         shown = render_overlay(gray, r.cam)
@@ -341,18 +442,58 @@ def reveal_shortcut(attempt_id: int, position: int, total: int) -> None:
             shown = lung_contour_overlay(shown, unpack_mask(r.lung_mask))
         shown = draw_boxes(shown, r.limits.get("markers", []))
         cols = st.columns(2)
-        cols[0].image(shown, caption="Grad-CAM, lung fields (green) and detected markers (pink)", width="stretch")
+        cols[0].image(shown, caption=_("Grad-CAM, lung fields (green) and detected markers (pink)"), width="stretch")
         m = r.limits
         cols[1].markdown(
-            f"- on the lung fields: **{m['lung_share']:.0%}** of the heatmap\n"
-            f"- on the border frame: **{m['border_share']:.0%}**\n"
-            f"- on text markers: **{m['marker_share']:.0%}** ({len(m.get('markers', []))} found)\n"
-            f"- between the lungs: **{m.get('mediastinum_share', 0):.0%}**, below them: "
-            f"**{m.get('below_diaphragm_share', 0):.0%}**\n"
-            f"- flags: {', '.join(FLAG_TITLES[f] for f in m.get('flags', [])) or 'none'}"
+            _(
+                "- on the lung fields: **{lung}** of the heatmap\n"
+                "- on the border frame: **{border}**\n"
+                "- on text markers: **{marker}** ({found} found)\n"
+                "- between the lungs: **{mediastinum}**, below them: **{below}**\n"
+                "- flags: {flags}",
+                lung=sure(m["lung_share"]),
+                border=sure(m["border_share"]),
+                marker=sure(m["marker_share"]),
+                found=len(m.get("markers", [])),
+                mediastinum=sure(m.get("mediastinum_share", 0)),
+                below=sure(m.get("below_diaphragm_share", 0)),
+                flags=", ".join(flag_title(f) for f in m.get("flags", [])) or _("none"),
+            )
         )
-    st.markdown(f"**Instructor's notes.** {r.notes}" if r.notes.strip() else "_No instructor's notes on this case._")
+    instructor_notes(r.notes)
     next_case_button(attempt_id, position, total)
+
+
+def shortcut_basis(basis: str) -> str:
+    """ShortcutTruth.basis (stored in English, parts joined by "; ") in the session's language."""
+    import re
+
+    from core.teaching import shortcut as sc
+    from pages.limits_panel import flag_title, tag_name
+
+    def names(text: str, name) -> str:
+        return ", ".join(name(x) for x in text.split(", ") if x)
+
+    patterns = (  # template → (its English as a pattern, how its value is shown)
+        (sc.BASIS_MOSTLY_OUTSIDE, "share", str),
+        (sc.BASIS_FLAGS, "flags", lambda v: names(v, lambda f: flag_title(f.replace(" ", "_")))),
+        (sc.BASIS_REJECTED, "flags", lambda v: names(v, lambda f: flag_title(f.replace(" ", "_")))),
+        (sc.BASIS_TAGS, "tags", lambda v: names(v, tag_name)),
+    )
+    shown = []
+    for part in basis.split("; "):
+        if part == sc.BASIS_NOTHING:
+            shown.append(_(sc.BASIS_NOTHING))
+            continue
+        for template, field, show in patterns:
+            head, tail = template.split("{" + field + "}")
+            found = re.fullmatch(re.escape(head) + "(.*)" + re.escape(tail), part)
+            if found:
+                shown.append(_(template, **{field: show(found.group(1))}))
+                break
+        else:
+            shown.append(_(part))  # a fixed basis (the trust quiz's) is a msgid; anything else shows as it is
+    return "; ".join(shown)
 
 
 def ask_trust(attempt_id: int, position: int) -> None:
@@ -369,29 +510,36 @@ def ask_trust(attempt_id: int, position: int) -> None:
             return
         st.session_state[key] = q
     q = st.session_state[key]
-    st.subheader(f"Case {position + 1} of {q.total}: which map explains the model?")
+    st.subheader(_("Case {position} of {total}: which map explains the model?", position=position + 1, total=q.total))
     st.caption(
-        f"Each map claims to show where the model found evidence for {q.target}. One comes from the trained "
-        "model; the others do not depend on what it learnt. Same colour scale for all three; green: the lung fields."
+        _(
+            "Each map claims to show where the model found evidence for {target}. One comes from the trained "
+            "model; the others do not depend on what it learnt. Same colour scale for all three; green: the lung "
+            "fields.",
+            target=q.target,
+        )
     )
     mask = unpack_mask(q.lung_mask) if q.lung_mask is not None else None
+    map_names = {letter: _("Map {letter}", letter=letter) for letter in LETTERS}
     cols = st.columns(len(LETTERS))
     for col, letter, heat in zip(cols, LETTERS, q.maps):
-        col.image(map_overlay(q.gray224, heat, "viridis", 0.6, mask), caption=f"Map {letter}", width="stretch")
+        col.image(map_overlay(q.gray224, heat, "viridis", 0.6, mask), caption=map_names[letter], width="stretch")
     with st.form(f"quiz_q_{attempt_id}_{position}"):
         answer = st.radio(
-            "The map that explains the model is…",
+            _("The map that explains the model is…"),
             list(LETTERS),
-            format_func=lambda letter: f"Map {letter}",
+            format_func=map_names.get,
             index=None,
             horizontal=True,
             key=f"quiz_answer_{attempt_id}_{position}",
         )
-        confidence = st.slider("How sure are you? (%)", 50, 100, 75, 5, key=f"quiz_conf_{attempt_id}_{position}")
-        submitted = st.form_submit_button("Answer", icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}")
+        confidence = st.slider(_("How sure are you? (%)"), 50, 100, 75, 5, key=f"quiz_conf_{attempt_id}_{position}")
+        submitted = st.form_submit_button(
+            _("Answer"), icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}"
+        )
     if submitted:
         if answer is None:
-            st.error("Choose a map first.")
+            st.error(_("Choose a map first."))
             return
         require_role("student")
         if db_call(quiz.record_answer, attempt_id, user.id, position, answer, confidence / 100) is not None:
@@ -408,13 +556,24 @@ def reveal_trust(attempt_id: int, position: int, total: int) -> None:
     order = db_call(revealed_order, attempt_id, user.id, position)
     if r is None or order is None:
         return
-    st.subheader(f"Case {position + 1} of {total}: {r.title}")
+    st.subheader(_("Case {position} of {total}: {title}", position=position + 1, total=total, title=r.title))
     right = LETTERS[order.index(TRAINED)]
+
+    def words(candidate: str) -> str:
+        return _(CANDIDATE_WORDS[candidate]) if candidate in CANDIDATE_WORDS else candidate
+
     (st.success if r.correct else st.error)(
-        f"{'Right' if r.correct else 'Not this time'}: map {right} is {CANDIDATE_WORDS[TRAINED]}; you chose "
-        f"{CANDIDATE_WORDS.get(r.answer, r.answer)} at {r.confidence:.0%}."
+        _(
+            N_("Right: map {letter} is {trained}; you chose {chosen} at {confidence}.")
+            if r.correct
+            else N_("Not this time: map {letter} is {trained}; you chose {chosen} at {confidence}."),
+            letter=right,
+            trained=words(TRAINED),
+            chosen=words(r.answer),
+            confidence=sure(r.confidence),
+        )
     )
-    st.caption(f"Why: {BASIS}.")
+    st.caption(_("Why: {basis}.", basis=_(BASIS)))
     q = st.session_state.get(f"quiz_trust_{attempt_id}_{position}")
     if q is not None:
         mask = unpack_mask(q.lung_mask) if q.lung_mask is not None else None
@@ -422,15 +581,17 @@ def reveal_trust(attempt_id: int, position: int, total: int) -> None:
         for col, letter, heat, candidate in zip(cols, LETTERS, q.maps, order):
             col.image(
                 map_overlay(q.gray224, heat, "viridis", 0.6, mask),
-                caption=f"Map {letter}: {CANDIDATE_WORDS[candidate]}",
+                caption=_("Map {letter}: {what}", letter=letter, what=words(candidate)),
                 width="stretch",
             )
     st.markdown(
-        "A map that hardly changes when the model is scrambled, or that an edge detector draws with no model at "
-        "all, explains the picture rather than the model: the model-randomisation sanity check (Adebayo et al., "
-        "2018). The Explain page shows this check for every method."
+        _(
+            "A map that hardly changes when the model is scrambled, or that an edge detector draws with no model at "
+            "all, explains the picture rather than the model: the model-randomisation sanity check (Adebayo et al., "
+            "2018). The Explain page shows this check for every method."
+        )
     )
-    st.markdown(f"**Instructor's notes.** {r.notes}" if r.notes.strip() else "_No instructor's notes on this case._")
+    instructor_notes(r.notes)
     next_case_button(attempt_id, position, total)
 
 
@@ -463,8 +624,8 @@ if answers is None:  # the library is down, or the attempt is gone
 mode, total = attempt.mode, len(attempt.case_ids)
 reviews = db_call(quiz.review_cases, attempt_id, user.id) or []
 st.caption(
-    f"{MODES[mode].label} · {attempt.source}"
-    + (f" · {len(reviews)} case(s) you missed before are back for review" if reviews else "")
+    f"{mode_label(mode)} · {source_name(attempt.source)}"
+    + (" · " + _("{n} case(s) you missed before are back for review", n=len(reviews)) if reviews else "")
 )
 position = min(st.session_state.get(POSITION, 0), len(answers))
 if position < total:
@@ -474,9 +635,9 @@ if position < total:
     else:
         VIEWS[mode].reveal(attempt_id, position, total)
 else:
-    st.subheader("Quiz finished")
+    st.subheader(_("Quiz finished"))
     running_score(attempt_id, mode)
-    if st.button("Take another quiz", key="quiz_again", icon=":material/replay:"):
+    if st.button(_("Take another quiz"), key="quiz_again", icon=":material/replay:"):
         st.session_state.pop(ATTEMPT, None)
         st.session_state.pop(POSITION, None)
         st.rerun()

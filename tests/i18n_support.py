@@ -8,6 +8,7 @@ go through the catalogue (or a translation that is missing).
 
 from __future__ import annotations
 
+import json
 import re
 
 from streamlit.testing.v1 import AppTest
@@ -39,6 +40,8 @@ ALLOWED = {
     "ROUGE-L", "ROUGE", "BLEU", "Brier", "Leitner", "Plotly", "English", "safetensors", "python", "users",
     "create", "NAME", "role", "instructor", "marker", "shortcut", "viridis", "cividis", "placeholder-untrained",
     "weights", "classifier", "Telea", "U-Net", "SQLite", "PostgreSQL",
+    # explanation methods' technical words and the authors the method cards cite
+    "layer4", "ReLU", "BatchNorm", "DeepLIFT", "SHAP", "Shapley", "zennit", "Captum", "Saporta", "Arun", "Adebayo",
     # user names and case-library contents the tests make
     "tester", "alice", "carol", "newbie", "bob", "demo",
 }  # fmt: skip
@@ -88,6 +91,36 @@ def untranslated(at: AppTest, allowed: set[str] | frozenset[str] = frozenset()) 
     """The shown texts that still carry English words, with those words."""
     found = {}
     for text in shown_texts(at):
+        words = english_words(text, allowed)
+        if words:
+            found[text[:160]] = words
+    return found
+
+
+def chart_texts(at: AppTest) -> list[str]:
+    """The words in every Plotly chart: titles, axis titles, legend names and category labels."""
+    texts: list[str] = []
+    for chart in at.get("plotly_chart"):
+        figure = json.loads(chart.proto.spec)
+        layout = figure.get("layout", {})
+        for key, value in layout.items():
+            if key == "title" or key.startswith(("xaxis", "yaxis")):
+                title = value.get("text") if key == "title" else (value.get("title") or {}).get("text")
+                if title:
+                    texts.append(str(title))
+        for trace in figure.get("data", []):
+            if trace.get("name"):
+                texts.append(str(trace["name"]))
+            for axis in ("x", "y"):
+                values = trace.get(axis)
+                if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
+                    texts += values
+    return texts
+
+
+def untranslated_charts(at: AppTest, allowed: set[str] | frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    found = {}
+    for text in chart_texts(at):
         words = english_words(text, allowed)
         if words:
             found[text[:160]] = words

@@ -12,11 +12,12 @@ import numpy as np
 from matplotlib import colormaps
 
 from core.explain.limits import lung_contour_overlay
+from core.i18n import N_
 
-COLOUR_MAPS = {
-    "viridis": "viridis (perceptually uniform)",
-    "cividis": "cividis (uniform, colour-blind safe)",
-    "jet": "jet (classic, not uniform)",
+COLOUR_MAPS = {  # N_-marked labels: pages show them translated
+    "viridis": N_("viridis (perceptually uniform)"),
+    "cividis": N_("cividis (uniform, colour-blind safe)"),
+    "jet": N_("jet (classic, not uniform)"),
 }
 PERCENTILE = 99.0
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.i18n import N_
 from core.teaching import trust_quiz
 from core.teaching.quiz_rules import MODES, due_for_review, review_schedule
 from core.vocabulary import CLASS_NAMES, QUIZ_MODES
@@ -21,7 +22,7 @@ from db.models import Case, Image, Prediction, QuizAnswer, QuizAttempt, Teaching
 from db.repository import case_prediction, meta_once, prediction_cam
 from db.teaching import set_case_ids
 
-RANDOM_SOURCE = "random from the library"
+RANDOM_SOURCE = N_("random from the library")  # stored as the attempt's source; shown translated
 MAX_LENGTH = 50
 
 
@@ -155,7 +156,7 @@ def start_attempt(
     if set_id is not None:
         teaching_set = session.get(TeachingSet, set_id)
         if teaching_set is None or not teaching_set.published:
-            raise NotFound("That teaching set is not published (or no longer exists).")
+            raise NotFound(N_("That teaching set is not published (or no longer exists)."))
         order = set_case_ids(session, set_id)
         usable = set(session.scalars(query.where(Case.id.in_(order))))
         review = set([c for c in due if c in usable][:length])
@@ -172,14 +173,16 @@ def start_attempt(
         rng.shuffle(chosen)  # review cases first would tell the student which ones they missed
         source = RANDOM_SOURCE
     if not chosen:
-        needs = (
-            " and the model-limits figures (`python -m db limits`)"
+        raise LibraryError(
+            N_(
+                "No cases with a ground truth and the model-limits figures (`python -m db limits`) are available "
+                "for this quiz."
+            )
             if MODES[mode].needs_limits
-            else " and a stored model prediction"
+            else N_("No cases with a ground truth and a stored model prediction are available for this quiz.")
             if MODES[mode].needs_model
-            else ""
+            else N_("No cases with a ground truth are available for this quiz.")
         )
-        raise LibraryError("No cases with a ground truth" + needs + " are available for this quiz.")
     attempt = QuizAttempt(
         user_id=user_id, set_id=set_id, source=source, mode=mode, case_ids=chosen, model_version=model_version
     )
@@ -191,7 +194,7 @@ def start_attempt(
 def get_attempt(session: Session, attempt_id: int, user_id: int) -> QuizAttempt:
     attempt = session.get(QuizAttempt, attempt_id)
     if attempt is None or attempt.user_id != user_id:  # nobody reads or answers someone else's quiz
-        raise NotFound("That quiz does not exist.")
+        raise NotFound(N_("That quiz does not exist."))
     return attempt
 
 
@@ -205,12 +208,12 @@ def answered_count(session: Session, attempt_id: int) -> int:
 def question(session: Session, attempt_id: int, user_id: int, position: int) -> Question:
     attempt = get_attempt(session, attempt_id, user_id)
     if not 0 <= position < len(attempt.case_ids):
-        raise LibraryError("That question is not part of this quiz.")
+        raise LibraryError(N_("That question is not part of this quiz."))
     png = session.scalar(
         select(Image.png).join(Case, Case.image_id == Image.id).where(Case.id == attempt.case_ids[position])
     )
     if png is None:
-        raise NotFound("This case was removed from the library since the quiz started.")
+        raise NotFound(N_("This case was removed from the library since the quiz started."))
     return Question(attempt.id, position, len(attempt.case_ids), png)
 
 
@@ -220,10 +223,10 @@ def heatmap_question(session: Session, attempt_id: int, user_id: int, position: 
     attempt = get_attempt(session, attempt_id, user_id)
     case = session.get(Case, attempt.case_ids[position])
     if case is None:
-        raise NotFound("This case was removed from the library since the quiz started.")
+        raise NotFound(N_("This case was removed from the library since the quiz started."))
     pred = case_prediction(session, case, attempt.model_version)
     if pred is None or pred.limits is None:
-        raise NotFound("This case has no model-limits figures for the quiz's model any more.")
+        raise NotFound(N_("This case has no model-limits figures for the quiz's model any more."))
     return HeatmapQuestion(q.attempt_id, q.position, q.total, q.png, prediction_cam(pred), pred.lung_mask)
 
 
@@ -242,7 +245,7 @@ def _shortcut_truth(session: Session, case: Case, pred: Prediction | None, model
 
     # A stored prediction implies a model version (case_prediction finds none without one).
     if pred is None or pred.limits is None or model_version is None:
-        raise NotFound("This case lost its model-limits figures since the quiz started.")
+        raise NotFound(N_("This case lost its model-limits figures since the quiz started."))
     verdicts = latest_verdicts(session, [case.id], model_version).get(case.id, {})
     rejected = [flag for flag, v in verdicts.items() if v.verdict == "rejected"]
     return shortcut_truth(
@@ -278,14 +281,14 @@ def record_answer(
     if not reading and not trust and answer not in CHOICES:
         raise LibraryError(f"Answer one of {', '.join(CHOICES)}, not {answer!r}.")
     if not 0.5 <= confidence <= 1.0:
-        raise LibraryError("Confidence is between 50 % and 100 %.")
+        raise LibraryError(N_("Confidence is between 50 % and 100 %."))
     if mark is not None and not all(isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in mark):
-        raise LibraryError("A mark is a point on the image: x and y between 0 and 1.")
+        raise LibraryError(N_("A mark is a point on the image: x and y between 0 and 1."))
     if position != answered_count(session, attempt_id):
-        raise LibraryError("This question was already answered (or an earlier one was not).")
+        raise LibraryError(N_("This question was already answered (or an earlier one was not)."))
     case = session.get(Case, attempt.case_ids[position])
     if case is None or case.truth_label not in CLASS_NAMES:
-        raise NotFound("This case was removed or lost its ground truth since the quiz started.")
+        raise NotFound(N_("This case was removed or lost its ground truth since the quiz started."))
     pred = case_prediction(session, case, attempt.model_version)
     the_answer = {
         "attempt_id": attempt.id,
@@ -339,7 +342,7 @@ def reveal(session: Session, attempt_id: int, user_id: int, position: int) -> Re
         select(QuizAnswer).where(QuizAnswer.attempt_id == attempt.id, QuizAnswer.position == position)
     ).first()
     if row is None:
-        raise LibraryError("Answer first; the truth is shown after.")
+        raise LibraryError(N_("Answer first; the truth is shown after."))
     case = session.get(Case, row.case_id) if row.case_id is not None else None
     pred = case_prediction(session, case, attempt.model_version) if case is not None else None
     return Reveal(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from core.i18n import N_
+
 POSITIVE = "PNEUMONIA"
 
 
@@ -22,7 +24,7 @@ class QuizMode:
     """
 
     key: str
-    label: str
+    label: str  # N_-marked: pages show _(label)
     help: str
     needs_model: bool = False  # every case must have the installed model's stored prediction
     reading: bool = True  # the student reads the image NORMAL/PNEUMONIA: misses feed the review schedule
@@ -32,24 +34,35 @@ class QuizMode:
 MODES = {
     m.key: m
     for m in (
-        QuizMode("diagnose", "Diagnose", "Read each image, then see the truth, the model and the instructor's notes."),
         QuizMode(
-            "versus", "You vs the model", "A running score of you and the model on the same cases.", needs_model=True
+            "diagnose",
+            N_("Diagnose"),
+            N_("Read each image, then see the truth, the model and the instructor's notes."),
+        ),
+        QuizMode(
+            "versus",
+            N_("You vs the model"),
+            N_("A running score of you and the model on the same cases."),
+            needs_model=True,
         ),
         QuizMode(
             "shortcut",
-            "Spot the shortcut",
-            "See the model's heatmap and say what it looked at: the lungs, a "
-            "marker, an edge or border, or elsewhere. Scored against the shortcut flags and reviewers' tags.",
+            N_("Spot the shortcut"),
+            N_(
+                "See the model's heatmap and say what it looked at: the lungs, a "
+                "marker, an edge or border, or elsewhere. Scored against the shortcut flags and reviewers' tags."
+            ),
             needs_model=True,
             reading=False,
             needs_limits=True,
         ),
         QuizMode(
             "trust",
-            "Which map can you trust?",
-            "Three maps of the same case: one from the trained model, one from the model with its top layers "
-            "scrambled, one from an edge detector that ignores the model. Pick the one that explains the model.",
+            N_("Which map can you trust?"),
+            N_(
+                "Three maps of the same case: one from the trained model, one from the model with its top layers "
+                "scrambled, one from an edge detector that ignores the model. Pick the one that explains the model."
+            ),
             needs_model=True,
             reading=False,
         ),

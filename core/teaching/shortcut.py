@@ -11,14 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.explain.limits import mainly_on_lungs
+from core.i18n import N_
 
 LUNGS, MARKER, BORDER, OUTSIDE = "lungs", "marker", "border", "outside"
-CHOICES = {
-    LUNGS: "At the lungs",
-    MARKER: "At a burned-in marker (letter, text)",
-    BORDER: "At an edge or the image border",
-    OUTSIDE: "Elsewhere outside the lungs (heart, diaphragm, abdomen, neck)",
+CHOICES = {  # N_-marked: pages show _(CHOICES[answer])
+    LUNGS: N_("At the lungs"),
+    MARKER: N_("At a burned-in marker (letter, text)"),
+    BORDER: N_("At an edge or the image border"),
+    OUTSIDE: N_("Elsewhere outside the lungs (heart, diaphragm, abdomen, neck)"),
 }
+# The parts of ShortcutTruth.basis (joined by "; "; stored with the answer in English). A page shows
+# each part in its language by matching these templates (pages/quiz.py).
+BASIS_MOSTLY_OUTSIDE = N_("only {share} of the heatmap lies on the lung fields (not more than half)")
+BASIS_FLAGS = N_("flags: {flags}")
+BASIS_REJECTED = N_("rejected by a reviewer: {flags}")
+BASIS_TAGS = N_("reviewer tags: {tags}")
+BASIS_NOTHING = N_("no shortcut flag or reviewer tag")
 FLAG_CATEGORY = {
     "heatmap_on_marker": MARKER,
     "marker_dependent": MARKER,
@@ -67,11 +75,11 @@ def shortcut_truth(
     parts = []
     if not categories and lung_share is not None and not mainly_on_lungs(lung_share):
         categories = {OUTSIDE}
-        parts.append(f"only {lung_share:.0%} of the heatmap lies on the lung fields (not more than half)")
+        parts.append(BASIS_MOSTLY_OUTSIDE.format(share=f"{lung_share:.0%}"))
     if kept:
-        parts.append("flags: " + ", ".join(f.replace("_", " ") for f in kept))
+        parts.append(BASIS_FLAGS.format(flags=", ".join(f.replace("_", " ") for f in kept)))
     if rejected:
-        parts.append("rejected by a reviewer: " + ", ".join(f.replace("_", " ") for f in rejected))
+        parts.append(BASIS_REJECTED.format(flags=", ".join(f.replace("_", " ") for f in rejected)))
     if tags:
-        parts.append("reviewer tags: " + ", ".join(tags))
-    return ShortcutTruth(frozenset(categories), "; ".join(parts) or "no shortcut flag or reviewer tag")
+        parts.append(BASIS_TAGS.format(tags=", ".join(tags)))
+    return ShortcutTruth(frozenset(categories), "; ".join(parts) or BASIS_NOTHING)

@@ -13,16 +13,18 @@ import hashlib
 import hmac
 import random
 
+from core.i18n import N_
+
 TRAINED, SCRAMBLED, EDGES = "trained", "scrambled", "edges"
 CANDIDATES = (TRAINED, SCRAMBLED, EDGES)
 LETTERS = ("A", "B", "C")
 SCRAMBLED_LEVEL = "layer4"  # core.explain.trust.randomisation: fc and layer4 re-initialised
-CANDIDATE_WORDS = {
-    TRAINED: "the trained model's Grad-CAM",
-    SCRAMBLED: "Grad-CAM of the same network with its top layers (fc and layer4) scrambled",
-    EDGES: "an edge detector's map of the image, which ignores every model",
+CANDIDATE_WORDS = {  # N_-marked: pages show _(CANDIDATE_WORDS[candidate])
+    TRAINED: N_("the trained model's Grad-CAM"),
+    SCRAMBLED: N_("Grad-CAM of the same network with its top layers (fc and layer4) scrambled"),
+    EDGES: N_("an edge detector's map of the image, which ignores every model"),
 }
-BASIS = (
+BASIS = N_(
     "the map that explains the model is the one computed from the trained model; a map that looks much the "
     "same after the model is scrambled, or that an edge detector draws without any model, explains the image"
 )

@@ -9,6 +9,7 @@ import numpy as np
 
 from core.explain.methods import activation, gradient, perturbation, relevance
 from core.explain.methods.context import MethodRun
+from core.i18n import N_
 
 FAMILIES = ("activation", "gradient", "relevance", "perturbation")
 BACKWARD_COST = 3.0  # a forward and backward pass cost about three forward passes (for progress weights)
@@ -18,9 +19,9 @@ BACKWARD_COST = 3.0  # a forward and backward pass cost about three forward pass
 class Method:
     name: str
     family: str
-    computes: str  # one line: what the map is
+    computes: str  # one line: what the map is (N_-marked: pages show it translated)
     library: str  # the call that computes it
-    reduction: str  # how the library's output becomes one (H, W) map
+    reduction: str  # how the library's output becomes one (H, W) map (N_-marked)
     citation: str
     compute: Callable[[MethodRun], np.ndarray]
     defaults: dict = field(default_factory=dict)
@@ -42,10 +43,21 @@ class Method:
         return self.images(params, run) * (BACKWARD_COST if self.backward else 1.0)
 
 
-CAM_REDUCTION = "positive part, min-max scaled, bilinearly upsampled to the input grid and scaled 0..1 again"
-ABS_SUM = "sum over the 3 input channels of absolute values"
-SIGNED_SUM = "signed sum over the 3 input channels (a pixel's total contribution)"
-CHANNEL_MEAN = "channel mean (the patch / superpixel spans all channels, which carry one value)"
+# Each reduction is one whole message (N_), so that a page can translate it.
+CAM_REDUCTION = N_("positive part, min-max scaled, bilinearly upsampled to the input grid and scaled 0..1 again")
+EIGENCAM_REDUCTION = N_(
+    "positive part, min-max scaled, bilinearly upsampled to the input grid and scaled 0..1 again; "
+    "the SVD's sign is arbitrary, so the map may be the complement"
+)
+ABS_SUM = N_("sum over the 3 input channels of absolute values")
+SMOOTHGRAD_REDUCTION = N_(
+    "mean raw gradient over the noisy samples, then sum over the 3 input channels of absolute values"
+)
+SIGNED_SUM = N_("signed sum over the 3 input channels (a pixel's total contribution)")
+CHANNEL_MEAN = N_("channel mean (the patch / superpixel spans all channels, which carry one value)")
+SUPERPIXEL_REDUCTION = N_(
+    "channel mean (the patch / superpixel spans all channels, which carry one value); one value per superpixel"
+)
 IG_PARAMS = {"baseline": "black", "blur_sigma": 12.0, "steps": 32, "method": "gausslegendre", "internal_batch_size": 16}
 
 
@@ -56,7 +68,7 @@ def _superpixel_surrogate(name: str, computes: str, library: str, citation: str,
         "perturbation",
         computes,
         library,
-        CHANNEL_MEAN + "; one value per superpixel",
+        SUPERPIXEL_REDUCTION,
         citation,
         compute,
         defaults={
@@ -82,7 +94,7 @@ _METHODS = [
     Method(
         "gradcam",
         "activation",
-        "layer4 activations weighted by the target logit's mean gradient, ReLU (computed from the fc weights)",
+        N_("layer4 activations weighted by the target logit's mean gradient, ReLU (computed from the fc weights)"),
         "core.explain.gradcam.fast_gradcam (forward only; equal to pytorch-grad-cam GradCAM, tested)",
         CAM_REDUCTION,
         "Selvaraju, Cogswell, Das, Vedantam, Parikh, Batra. Grad-CAM. ICCV 2017",
@@ -92,7 +104,7 @@ _METHODS = [
     Method(
         "gradcam_pp",
         "activation",
-        "Grad-CAM with channel weights from positive second-order gradient terms (better for several regions)",
+        N_("Grad-CAM with channel weights from positive second-order gradient terms (better for several regions)"),
         "pytorch_grad_cam.GradCAMPlusPlus(target_layers=[layer4])",
         CAM_REDUCTION,
         "Chattopadhay, Sarkar, Howlader, Balasubramanian. Grad-CAM++. WACV 2018",
@@ -102,7 +114,7 @@ _METHODS = [
     Method(
         "scorecam",
         "activation",
-        "layer4 channels weighted by the softmaxed target logit of the image masked by each upsampled channel",
+        N_("layer4 channels weighted by the softmaxed target logit of the image masked by each upsampled channel"),
         "pytorch_grad_cam.ScoreCAM(target_layers=[layer4])",
         CAM_REDUCTION,
         "Wang, Wang, Du, Yang, Zhang, Ding, Mardziel, Hu. Score-CAM. CVPR Workshops 2020",
@@ -116,9 +128,9 @@ _METHODS = [
     Method(
         "eigencam",
         "activation",
-        "projection of layer4 activations on their first principal component (class-agnostic)",
+        N_("projection of layer4 activations on their first principal component (class-agnostic)"),
         "pytorch_grad_cam.EigenCAM(target_layers=[layer4])",
-        CAM_REDUCTION + "; the SVD's sign is arbitrary, so the map may be the complement",
+        EIGENCAM_REDUCTION,
         "Muhammad, Yeasin. Eigen-CAM. IJCNN 2020",
         activation.eigencam,
         class_specific=False,
@@ -128,7 +140,7 @@ _METHODS = [
     Method(
         "layercam",
         "activation",
-        "layer4 activations weighted position by position by the positive gradient of the target logit",
+        N_("layer4 activations weighted position by position by the positive gradient of the target logit"),
         "pytorch_grad_cam.LayerCAM(target_layers=[layer4])",
         CAM_REDUCTION,
         "Jiang, Zhang, Hou, Cheng, Wei. LayerCAM. IEEE Transactions on Image Processing 2021",
@@ -138,7 +150,7 @@ _METHODS = [
     Method(
         "hirescam",
         "activation",
-        "layer4 activations times the gradient element-wise, summed over channels (no spatial averaging)",
+        N_("layer4 activations times the gradient element-wise, summed over channels (no spatial averaging)"),
         "pytorch_grad_cam.HiResCAM(target_layers=[layer4])",
         CAM_REDUCTION,
         "Draelos, Carin. Use HiResCAM instead of Grad-CAM for faithful explanations of CNNs. arXiv:2011.08891, 2020",
@@ -148,7 +160,7 @@ _METHODS = [
     Method(
         "saliency",
         "gradient",
-        "magnitude of the target logit's gradient with respect to each input pixel",
+        N_("magnitude of the target logit's gradient with respect to each input pixel"),
         "captum.attr.Saliency.attribute(abs=True)",
         ABS_SUM,
         "Simonyan, Vedaldi, Zisserman. Deep Inside Convolutional Networks. ICLR Workshop 2014",
@@ -157,7 +169,7 @@ _METHODS = [
     Method(
         "input_x_gradient",
         "gradient",
-        "input times gradient: a first-order estimate of each pixel's contribution to the logit",
+        N_("input times gradient: a first-order estimate of each pixel's contribution to the logit"),
         "captum.attr.InputXGradient.attribute",
         SIGNED_SUM,
         "Shrikumar, Greenside, Shcherbina, Kundaje. Not Just a Black Box. arXiv:1605.01713, 2016",
@@ -167,9 +179,9 @@ _METHODS = [
     Method(
         "smoothgrad",
         "gradient",
-        "gradient averaged over noisy copies of the image, then its magnitude",
+        N_("gradient averaged over noisy copies of the image, then its magnitude"),
         "captum.attr.NoiseTunnel(Saliency).attribute(nt_type='smoothgrad', abs=False, nt_samples_batch_size=samples)",
-        "mean raw gradient over the noisy samples, then " + ABS_SUM,
+        SMOOTHGRAD_REDUCTION,
         "Smilkov, Thorat, Kim, Viégas, Wattenberg. SmoothGrad. ICML Workshop on Visualization for Deep Learning 2017",
         gradient.smoothgrad,
         defaults={"samples": 16, "noise_level": 0.15, "seed": 0},
@@ -178,7 +190,7 @@ _METHODS = [
     Method(
         "integrated_gradients",
         "gradient",
-        "gradients integrated along the straight path from a black image, times the input difference",
+        N_("gradients integrated along the straight path from a black image, times the input difference"),
         "captum.attr.IntegratedGradients.attribute(baselines=black, internal_batch_size=...)",
         SIGNED_SUM,
         "Sundararajan, Taly, Yan. Axiomatic Attribution for Deep Networks. ICML 2017",
@@ -190,7 +202,7 @@ _METHODS = [
     Method(
         "integrated_gradients_blur",
         "gradient",
-        "integrated gradients from a blurred copy of the image: what the fine detail adds",
+        N_("integrated gradients from a blurred copy of the image: what the fine detail adds"),
         "captum.attr.IntegratedGradients.attribute(baselines=Gaussian-blurred image)",
         SIGNED_SUM,
         "Sundararajan, Taly, Yan. ICML 2017; blurred baseline: Sturmfels, Lundberg, Lee. Visualizing the Impact of "
@@ -203,7 +215,7 @@ _METHODS = [
     Method(
         "deeplift",
         "gradient",
-        "contributions relative to a black image, propagated with DeepLIFT's rescale rule",
+        N_("contributions relative to a black image, propagated with DeepLIFT's rescale rule"),
         "captum.attr.DeepLift(copy with one non-inplace ReLU per use).attribute(baselines=black)",
         SIGNED_SUM,
         "Shrikumar, Greenside, Kundaje. Learning Important Features Through Propagating Activation Differences. "
@@ -217,7 +229,9 @@ _METHODS = [
     Method(
         "gradient_shap",
         "gradient",
-        "expected gradients × (input − baseline) over random points between noisy inputs and baselines (SHAP values)",
+        N_(
+            "expected gradients × (input − baseline) over random points between noisy inputs and baselines (SHAP values)"
+        ),
         "captum.attr.GradientShap.attribute(baselines=[black, blurred])",
         SIGNED_SUM,
         "Lundberg, Lee. A Unified Approach to Interpreting Model Predictions. NeurIPS 2017",
@@ -229,7 +243,7 @@ _METHODS = [
     Method(
         "guided_backprop",
         "gradient",
-        "gradient with only positive signals passed back through each ReLU (fine edges, barely class-specific)",
+        N_("gradient with only positive signals passed back through each ReLU (fine edges, barely class-specific)"),
         "captum.attr.GuidedBackprop(copy with one non-inplace ReLU per use).attribute",
         ABS_SUM,
         "Springenberg, Dosovitskiy, Brox, Riedmiller. Striving for Simplicity. ICLR Workshop 2015",
@@ -239,7 +253,7 @@ _METHODS = [
     Method(
         "guided_gradcam",
         "gradient",
-        "guided backpropagation times the upsampled Grad-CAM: fine detail where Grad-CAM looks",
+        N_("guided backpropagation times the upsampled Grad-CAM: fine detail where Grad-CAM looks"),
         "captum.attr.GuidedGradCam(copy, layer4).attribute(interpolate_mode='bilinear')",
         ABS_SUM,
         "Selvaraju, Cogswell, Das, Vedantam, Parikh, Batra. Grad-CAM. ICCV 2017",
@@ -251,7 +265,7 @@ _METHODS = [
     Method(
         "lrp",
         "relevance",
-        "the target logit redistributed layer by layer onto the pixels, conserving relevance (LRP)",
+        N_("the target logit redistributed layer by layer onto the pixels, conserving relevance (LRP)"),
         "zennit.attribution.Gradient(composite=EpsilonPlusFlat(canonizers=[ResNetCanonizer()]))",
         SIGNED_SUM,
         "Bach, Binder, Montavon, Klauschen, Müller, Samek. On Pixel-Wise Explanations by Layer-Wise Relevance "
@@ -265,7 +279,9 @@ _METHODS = [
     Method(
         "occlusion",
         "perturbation",
-        "drop in the target logit when a square patch is replaced by mean grey, averaged over the patches covering a pixel",
+        N_(
+            "drop in the target logit when a square patch is replaced by mean grey, averaged over the patches covering a pixel"
+        ),
         "captum.attr.Occlusion.attribute(sliding_window_shapes=(3, patch, patch), strides=(3, stride, stride))",
         CHANNEL_MEAN,
         "Zeiler, Fergus. Visualizing and Understanding Convolutional Networks. ECCV 2014",
@@ -278,14 +294,14 @@ _METHODS = [
     ),
     _superpixel_surrogate(
         "lime",
-        "weights of a sparse linear model fitted to the target logit over random on/off patterns of superpixels",
+        N_("weights of a sparse linear model fitted to the target logit over random on/off patterns of superpixels"),
         "captum.attr.Lime.attribute(feature_mask=SLIC superpixels)",
         "Ribeiro, Singh, Guestrin. 'Why Should I Trust You?'. KDD 2016; superpixels: Achanta et al. SLIC. TPAMI 2012",
         perturbation.lime,
     ),
     _superpixel_surrogate(
         "kernel_shap",
-        "Shapley values of the superpixels for the target logit, estimated by kernel-weighted regression",
+        N_("Shapley values of the superpixels for the target logit, estimated by kernel-weighted regression"),
         "captum.attr.KernelShap.attribute(feature_mask=SLIC superpixels)",
         "Lundberg, Lee. A Unified Approach to Interpreting Model Predictions. NeurIPS 2017",
         perturbation.kernel_shap,
