@@ -21,21 +21,14 @@ class MethodNotes:
 
 METHOD_NOTES = {
     "gradcam": MethodNotes(
-<<<<<<< HEAD
-        "Class-specific, cheap (one forward pass here), stable from run to run; in Saporta et al. it generally "
-        "localised pathologies better than the other methods they evaluated, though all fell short of radiologists.",
-        "Coarse: layer4 is a 7×7 grid, so a map cannot be sharper than a seventh of the film; only positive "
-        "evidence is shown, and an upsampled blob can look more precise than it is.",
-=======
         N_(
-            "Class-specific, cheap (one forward pass here), stable from run to run; in Saporta et al. the best of "
-            "the saliency methods at localising pathology, though still below radiologists."
+            "Class-specific, cheap (one forward pass here), stable from run to run; in Saporta et al. it generally "
+            "localised pathologies better than the other methods they evaluated, though all fell short of radiologists."
         ),
         N_(
             "Coarse: layer4 is a 7×7 grid, so a map cannot be sharper than a seventh of the film; only positive "
             "evidence is shown, and an upsampled blob can look more precise than it is."
         ),
->>>>>>> i18n2
     ),
     "gradcam_pp": MethodNotes(
         N_("Spreads weight over several regions that each raise the score, where Grad-CAM tends to pick one."),
@@ -76,17 +69,11 @@ METHOD_NOTES = {
         N_("Same 7×7 resolution; adds little beside Grad-CAM on a ResNet with global average pooling."),
     ),
     "saliency": MethodNotes(
-<<<<<<< HEAD
-        "Pixel-level resolution at the cost of one backward pass; the oldest and simplest gradient map.",
-        "Noisy and edge-like; maps of raw gradients can look like an edge detector's (Adebayo et al.), and in "
-        "Arun et al. every one of the eight methods tested failed at least one trust criterion.",
-=======
         N_("Pixel-level resolution at the cost of one backward pass; the oldest and simplest gradient map."),
         N_(
-            "Noisy and edge-like; Arun et al. found gradient maps among the least repeatable and the weakest at "
-            "localisation, and Adebayo et al. showed such maps can look alike even for a randomised model."
+            "Noisy and edge-like; maps of raw gradients can look like an edge detector's (Adebayo et al.), and in "
+            "Arun et al. every one of the eight methods tested failed at least one trust criterion."
         ),
->>>>>>> i18n2
     ),
     "input_x_gradient": MethodNotes(
         N_("Signed: shows pixels that speak for and against the class; same cost as saliency."),
@@ -136,40 +123,26 @@ METHOD_NOTES = {
         N_("Stochastic: without a fixed seed two runs differ, and it needs many samples to settle."),
     ),
     "guided_backprop": MethodNotes(
-<<<<<<< HEAD
-        "Very sharp, edge-rich pictures that look convincing.",
-        "Barely depends on the class or even on the trained weights: Adebayo et al. found it nearly unchanged "
-        "when the model is randomised. It reconstructs the image more than it explains the model.",
-=======
         N_("Very sharp, edge-rich pictures that look convincing."),
         N_(
-            "Barely depends on the class or even on the trained weights (Adebayo et al.; Arun et al. saw it fail "
-            "the randomisation test): it reconstructs the image more than it explains the model."
+            "Barely depends on the class or even on the trained weights: Adebayo et al. found it nearly unchanged "
+            "when the model is randomised. It reconstructs the image more than it explains the model."
         ),
->>>>>>> i18n2
     ),
     "guided_gradcam": MethodNotes(
         N_("Combines Grad-CAM's class-specific region with guided backpropagation's sharp detail."),
         N_("Inherits guided backpropagation's weakness: the fine detail is largely image structure, not evidence."),
     ),
     "lrp": MethodNotes(
-<<<<<<< HEAD
-        "Relevance is conserved layer by layer, so the map accounts for the score; rules per layer type "
-        "give sharp, less noisy maps than raw gradients. zennit's canonizer merges BatchNorm and handles "
-        "ResNet's skip connections.",
-        "The rules (epsilon, alpha-beta, the flat first layer) are choices that change the map; here it shows "
-        "a regular grid pattern from the strided convolutions.",
-=======
         N_(
             "Relevance is conserved layer by layer, so the map accounts for the score; rules per layer type "
             "give sharp, less noisy maps than raw gradients. zennit's canonizer merges BatchNorm and handles "
             "ResNet's skip connections."
         ),
         N_(
-            "The rules (epsilon, alpha-beta, the flat first layer) are choices that change the map; in Saporta "
-            "et al. LRP localised pathology poorly."
+            "The rules (epsilon, alpha-beta, the flat first layer) are choices that change the map; here it shows "
+            "a regular grid pattern from the strided convolutions."
         ),
->>>>>>> i18n2
     ),
     "occlusion": MethodNotes(
         N_(
