@@ -38,6 +38,7 @@ __all__ = [
     "role_name",
     "outcome_name",
     "shown_as",
+    "from_template",
     "certainty_level",
     "uncertainty_reason",
     "guard_reason",
@@ -87,6 +88,22 @@ def shown_as(names: dict | None = None, other=None):
         return other(value) if other is not None else str(value)
 
     return show
+
+
+def from_template(text: str, *templates: str) -> str:
+    """A text the domain formatted from one of `templates` (N_-marked, named placeholders), in the session's
+    language; a text that matches none is translated as a msgid, or shown as it is."""
+    import re
+
+    for template in templates:
+        pattern = "".join(
+            f"(?P<{part[1:-1]}>.*?)" if re.fullmatch(r"\{\w+\}", part) else re.escape(part)
+            for part in re.split(r"(\{\w+\})", template)
+        )
+        found = re.fullmatch(pattern, text, re.S)
+        if found:
+            return _(template, **found.groupdict())
+    return _(text)
 
 
 ROLE_NAMES = {"instructor": N_("instructor"), "student": N_("student"), "reviewer": N_("reviewer")}

@@ -42,6 +42,8 @@ ALLOWED = {
     "weights", "classifier", "Telea", "U-Net", "SQLite", "PostgreSQL",
     # explanation methods' technical words and the authors the method cards cite
     "layer4", "ReLU", "BatchNorm", "DeepLIFT", "SHAP", "Shapley", "zennit", "Captum", "Saporta", "Arun", "Adebayo",
+    # the Model Card's libraries, data sets and the paper it compares with
+    "torchvision", "ImageNet", "Dice", "lungs224", "kermany224", "kermany", "Kermany", "Labs", "scikit-image",
     # user names and case-library contents the tests make
     "tester", "alice", "carol", "newbie", "bob", "demo",
 }  # fmt: skip

@@ -388,3 +388,26 @@ def test_explain_in_korean_on_a_library_case_with_every_method_card(
         assert "**계산하는 것.**" in shown and "**강점.**" in shown and "**약점.**" in shown, name
     at.selectbox(key="explain_cmap").set_value("jet").run()
     scan(at, kept)
+
+
+def test_model_card_in_korean_with_the_committed_model(monkeypatch):
+    """The committed weights carry everything the card shows: test predictions, the input check's evaluation,
+    the previous model, the lung segmenter and the explanation metrics."""
+    from core.evaluation import model_card as mc
+
+    monkeypatch.setenv("CXR_WEIGHTS_DIR", str(REPO / "weights"))
+    kept = {w for citation in mc.DATA_CITATIONS for w in english_words(citation)}  # citations stay as published
+    at = app()
+    at.run()
+    at.switch_page("pages/model_card.py").run()
+    assert at.title[0].value == "모델 카드"
+    scan(at, kept)
+    assert {m.label for m in at.metric} >= {"정확도", "민감도", "특이도", "정밀도 (양성 예측도)"}
+    assert {"ROC 곡선 (시험 세트)", "1 − 특이도", "예측 P(폐렴)", "보정 후"} <= set(chart_texts(at))
+    comparison, checks, flags = (d.value for d in at.dataframe)
+    assert list(comparison.columns)[:2] == ["모델", "시험 영상 수"] and comparison["모델"][0].startswith("이 모델 (")
+    assert "흉부 X선: kermany224/test (따로 둔 시험 세트)" in list(checks["영상"])
+    assert "(경고 없음)" in list(flags["경고"])
+    at.slider(key="card_threshold").set_value(0.3).run()
+    scan(at, kept)
+    assert any(t.startswith("임계값 0.30에서의 혼동 행렬") for t in chart_texts(at))

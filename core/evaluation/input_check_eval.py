@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.i18n import N_
 from core.imaging.decode import ImageRejected, XRayImage, load_image
 
 SKIMAGE_PHOTOS = (
@@ -81,14 +82,15 @@ OTHER_MODALITIES = (
 )
 OTHER_CHEST = (("RG1_UNCR.dcm", "adult chest CR, MONOCHROME1"),)
 
-IN_DIST_TEST = "chest X-ray: kermany224/test (held out)"
-IN_DIST_VAL = "chest X-ray: kermany224/train validation split"
-PHOTOS = "photos and textures (scikit-image)"
-DOCUMENTS = "documents and screenshots"
-MODALITIES = "other modalities and body parts (DICOM)"
-OTHER_CHEST_X = "adult chest CR from elsewhere (should be analysed; stage 2 may warn)"
-SIMULATED_SITES = "kermany test re-processed as at other sites (should be analysed; stage 2 may warn)"
-TRANSFORMED = "kermany test turned 90° or inverted (informational)"
+# The categories' names are stored in classifier.json; N_-marked, the Model Card shows them translated.
+IN_DIST_TEST = N_("chest X-ray: kermany224/test (held out)")
+IN_DIST_VAL = N_("chest X-ray: kermany224/train validation split")
+PHOTOS = N_("photos and textures (scikit-image)")
+DOCUMENTS = N_("documents and screenshots")
+MODALITIES = N_("other modalities and body parts (DICOM)")
+OTHER_CHEST_X = N_("adult chest CR from elsewhere (should be analysed; stage 2 may warn)")
+SIMULATED_SITES = N_("kermany test re-processed as at other sites (should be analysed; stage 2 may warn)")
+TRANSFORMED = N_("kermany test turned 90° or inverted (informational)")
 CHEST_CATEGORIES = (IN_DIST_TEST, IN_DIST_VAL, OTHER_CHEST_X, SIMULATED_SITES)
 NON_CHEST_CATEGORIES = (PHOTOS, DOCUMENTS, MODALITIES)
 

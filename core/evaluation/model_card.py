@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from core.evaluation.metrics import classification_report
+from core.i18n import N_
 from core.models.weights import META_FILE, WEIGHTS_FILE, sha256_file
 
 TEST_PREDICTIONS_FILE = "test_predictions.json"
@@ -48,22 +49,37 @@ DATA_CITATIONS = [
     "Lung masks: V7 Labs, COVID-19 X-ray dataset (2020) — licence CC BY 4.0.",
 ]
 
-INTENDED_USE = (
+# N_-marked: the Model Card shows them in the session's language.
+INTENDED_USE = N_(
     "Teaching: showing students how a chest X-ray classifier reaches its output, how sure it is, and "
     "where it fails. Not for diagnosis, triage or any clinical decision; not a medical device."
 )
 
 LIMITATIONS = [
-    "Pediatric only: trained on frontal chest X-rays of children aged 1–5 from one hospital in Guangzhou. "
-    "Adults, lateral views and other hospitals are outside what it has seen.",
-    "Burned-in markers and shortcut learning: laterality letters, text and the image border differ between "
-    "sources and classes; a model can score well by reading them instead of the lungs. Check the Grad-CAM.",
-    "Domain shift: other scanners, exposures, post-processing, resolutions or populations change the pixel "
-    "statistics; accuracy measured here does not carry over. The input guard catches gross mismatches only.",
-    "Two labels only: NORMAL vs PNEUMONIA (bacterial and viral merged). Every other finding — effusion, "
-    "masses, tubes, fractures — is invisible to it, and it always answers one of the two.",
-    "Test set of 313 images: the 95% intervals show how much the figures could move on another sample.",
+    N_(
+        "Pediatric only: trained on frontal chest X-rays of children aged 1–5 from one hospital in Guangzhou. "
+        "Adults, lateral views and other hospitals are outside what it has seen."
+    ),
+    N_(
+        "Burned-in markers and shortcut learning: laterality letters, text and the image border differ between "
+        "sources and classes; a model can score well by reading them instead of the lungs. Check the Grad-CAM."
+    ),
+    N_(
+        "Domain shift: other scanners, exposures, post-processing, resolutions or populations change the pixel "
+        "statistics; accuracy measured here does not carry over. The input guard catches gross mismatches only."
+    ),
+    N_(
+        "Two labels only: NORMAL vs PNEUMONIA (bacterial and viral merged). Every other finding — effusion, "
+        "masses, tubes, fractures — is invisible to it, and it always answers one of the two."
+    ),
+    N_("Test set of 313 images: the 95% intervals show how much the figures could move on another sample."),
 ]
+NO_PREDICTIONS = N_("no per-image test predictions were exported")
+OTHER_WEIGHTS = N_("the stored test predictions belong to other weights")
+TEST_IMAGES = N_("{n} images of {folder}")
+THIS_MODEL = N_("This model ({id})")
+PREVIOUS_MODEL = N_("Previous model ({version})")
+NO_FLAG_ROW = N_("(no flag)")
 
 
 @dataclass
@@ -92,10 +108,10 @@ def load_card(weights_dir: Path) -> CardData | None:
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     preds_path = weights_dir / TEST_PREDICTIONS_FILE
     if not preds_path.is_file():
-        return CardData(meta, None, None, None, "no per-image test predictions were exported")
+        return CardData(meta, None, None, None, NO_PREDICTIONS)
     preds = json.loads(preds_path.read_text())
     if preds.get("weights_sha256") != sha256_file(weights_dir / WEIGHTS_FILE):
-        return CardData(meta, None, None, None, "the stored test predictions belong to other weights")
+        return CardData(meta, None, None, None, OTHER_WEIGHTS)
     logits = np.asarray(preds.get("logits", []), dtype=float)
     uncalibrated = None
     if logits.ndim == 2 and len(logits):
@@ -106,7 +122,7 @@ def load_card(weights_dir: Path) -> CardData | None:
         np.asarray(preds["labels"], int),
         np.asarray(preds["probability"], float),
         uncalibrated,
-        f"{len(preds['labels'])} images of {preds.get('folder', 'the test folder')}",
+        TEST_IMAGES.format(n=len(preds["labels"]), folder=preds.get("folder", "the test folder")),
     )
 
 
@@ -197,7 +213,7 @@ def reference_comparison(card: CardData, ci: dict | None) -> list[dict]:
     """Our test figures next to the published ones, in one table."""
     test = card.meta.get("metrics", {}).get("test", {})
     ours = {
-        "model": f"This model ({card.meta.get('weights_sha256', '')[:12] or 'installed'})",
+        "model": THIS_MODEL.format(id=card.meta.get("weights_sha256", "")[:12] or "installed"),
         "test images": int(test.get("n", len(card.labels) if card.labels is not None else 0)),
     }
     for key in ("accuracy", "auc", "f1", "sensitivity", "specificity"):
@@ -209,7 +225,7 @@ def reference_comparison(card: CardData, ci: dict | None) -> list[dict]:
         old = previous["metrics"]["test"]
         rows.append(
             {
-                "model": f"Previous model ({previous['model_version']})",
+                "model": PREVIOUS_MODEL.format(version=previous["model_version"]),
                 "test images": int(old.get("n", 0)),
                 **{
                     k: (None if old.get(k) is None else float(old[k]))
@@ -297,7 +313,7 @@ def flag_table(summary: dict) -> list[dict]:
     unflagged = summary.get("error_rate_unflagged")
     rows.append(
         {
-            "flag": "(no flag)",
+            "flag": NO_FLAG_ROW,
             "images": "–",
             "share": "",
             "error rate": "–" if unflagged is None else f"{unflagged:.1%}",
