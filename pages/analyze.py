@@ -21,7 +21,7 @@ disclaimer()
 service = model_service()
 lang = language()
 
-upload = st.file_uploader(_("Upload a frontal chest X-ray ({formats})", formats=ACCEPTED), key="analyze_upload")
+upload = st.file_uploader(_("Upload a frontal chest X-ray ({formats})", formats=_(ACCEPTED)), key="analyze_upload")
 if upload is None:
     st.caption(_("Nothing is stored until you choose to save a case; identifiers in file metadata are never kept."))
     st.stop()

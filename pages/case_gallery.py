@@ -17,7 +17,7 @@ from db.repository import SORTS, GalleryFilter
 from pages import library_ui as ui
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, no_trained_model_notice
-from pages.i18n_ui import N_, _, guard_reason, language, ngettext, outcome_name, shown_as
+from pages.i18n_ui import N_, _, choices_placeholder, guard_reason, language, ngettext, outcome_name, shown_as
 from pages.library_ui import (
     Unavailable,
     current_model_version,
@@ -466,7 +466,7 @@ def show_grid() -> None:
                 margin=share(UNCERTAIN_MARGIN, 0, lang),
             ),
         )
-        row[2].multiselect(_("Tags (all of)"), tags, key="f_tags")
+        row[2].multiselect(_("Tags (all of)"), tags, key="f_tags", placeholder=choices_placeholder(tags))
         row[3].text_input(_("Text in notes or title"), key="f_text")
         row = st.columns(4)
         sorts = [k for k in SORTS if model_version or not k.startswith(("probability", "uncertain"))]

@@ -36,10 +36,21 @@ def _model_service() -> ModelService:
     return ModelService()
 
 
+_LOADED = threading.Event()
+
+
 def model_service() -> ModelService:
-    """One model for every page and every session; loaded once per server process."""
-    with st.spinner(_("Loading the classifier…")):  # shown only if loading takes a while (the first time)
+    """One model for every page and every session; loaded once per server process.
+
+    The spinner (in the session's language) only around the first load: a spinner is an element, and one
+    that came and went between reruns would shift every element after it.
+    """
+    if _LOADED.is_set():
         return _model_service()
+    with st.spinner(_("Loading the classifier…")):
+        service = _model_service()
+    _LOADED.set()
+    return service
 
 
 def disclaimer() -> None:

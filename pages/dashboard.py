@@ -10,7 +10,7 @@ from core.formatting import percent
 from core.services.class_dashboard import class_results
 from pages.auth_ui import require_role
 from pages.common import disclaimer, number_table
-from pages.i18n_ui import _, language, ngettext
+from pages.i18n_ui import _, choices_placeholder, language, ngettext
 from pages.library_ui import library_or_stop, read_or_stop
 
 GALLERY_PAGE = "pages/case_gallery.py"
@@ -126,7 +126,9 @@ with tab_cases:
 
 with tab_students:
     st.subheader(_("Progress over time"))
-    chosen = st.multiselect(_("Students"), students, default=students, key="dash_students")
+    chosen = st.multiselect(
+        _("Students"), students, default=students, key="dash_students", placeholder=choices_placeholder(students)
+    )
     shown = [a for a in attempts if a.user in chosen]
     if shown:
         table = {

@@ -39,7 +39,7 @@ source = st.radio(
 
 
 def upload_subject():
-    upload = st.file_uploader(_("Upload a frontal chest X-ray ({formats})", formats=ACCEPTED), key="explain_upload")
+    upload = st.file_uploader(_("Upload a frontal chest X-ray ({formats})", formats=_(ACCEPTED)), key="explain_upload")
     if upload is None:
         st.caption(_("Nothing is stored from an upload; its maps are kept for this session only."))
         return None

@@ -39,6 +39,7 @@ __all__ = [
     "outcome_name",
     "shown_as",
     "from_template",
+    "choices_placeholder",
     "certainty_level",
     "uncertainty_reason",
     "guard_reason",
@@ -88,6 +89,11 @@ def shown_as(names: dict | None = None, other=None):
         return other(value) if other is not None else str(value)
 
     return show
+
+
+def choices_placeholder(options) -> str:
+    """A multiselect's placeholder in the session's language (Streamlit's own is English)."""
+    return _("Choose options") if len(options) else _("No options to select")
 
 
 def from_template(text: str, *templates: str) -> str:

@@ -24,6 +24,9 @@ def _library(url: str) -> Engine:
     return ensure_library(url)
 
 
+_opened: set[str] = set()  # library URLs this process has opened (the spinner is shown before the first only)
+
+
 class Unavailable(Exception):
     """Raised inside `lost_connection_shown` after the message is shown; callers fall back to what they have."""
 
@@ -58,8 +61,14 @@ def lost_connection_shown() -> Iterator[None]:
 def library() -> Engine | None:
     """The migrated library engine, or None after showing why it cannot be opened."""
     try:
-        with lost_connection_shown(), st.spinner(_("Opening the case library…")):
-            return _library(database_url())
+        with lost_connection_shown():
+            url = database_url()
+            if url in _opened:
+                return _library(url)
+            with st.spinner(_("Opening the case library…")):  # only the first time: see common.model_service
+                engine = _library(url)
+            _opened.add(url)
+            return engine
     except Unavailable:
         return None
 

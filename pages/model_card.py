@@ -125,10 +125,16 @@ else:
         col.caption(f"[{fixed(m['low'])}, {fixed(m['high'])}]")
 
 st.subheader(_("Compared with published figures"))
-comparison = [
-    row | {"model": from_template(row["model"], mc.THIS_MODEL, mc.PREVIOUS_MODEL)}
-    for row in mc.reference_comparison(card, ci)
-]  # the published models' names stay as published
+
+
+def model_name(name: str) -> str:
+    """The comparison's model names: this one and the previous in the session's language; published ones as published."""
+    if name == mc.THIS_MODEL.format(id="installed"):  # no weights hash recorded
+        return _(mc.THIS_MODEL, id=_("installed"))
+    return from_template(name, mc.THIS_MODEL, mc.PREVIOUS_MODEL)
+
+
+comparison = [row | {"model": model_name(row["model"])} for row in mc.reference_comparison(card, ci)]
 st.dataframe(
     renamed(comparison, COMPARISON_COLUMNS),
     hide_index=True,

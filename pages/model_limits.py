@@ -22,7 +22,7 @@ from db.errors import LibraryError
 from pages import library_ui as ui
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, no_trained_model_notice
-from pages.i18n_ui import N_, _, language, outcome_name, shown_as
+from pages.i18n_ui import N_, _, choices_placeholder, language, outcome_name, shown_as
 from pages.library_ui import (
     Unavailable,
     current_model_version,
@@ -281,8 +281,15 @@ def show_gallery() -> None:
             LIMIT_FLAGS,
             format_func=shown_as(FLAG_NAMES, lambda f: FLAG_TITLES.get(f, f)),
             key="lim_f_flags",
+            placeholder=choices_placeholder(LIMIT_FLAGS),
         )
-        row[1].multiselect(_("Reviewer tags (any of)"), REVIEW_TAGS, format_func=shown_as(TAG_NAMES), key="lim_f_tags")
+        row[1].multiselect(
+            _("Reviewer tags (any of)"),
+            REVIEW_TAGS,
+            format_func=shown_as(TAG_NAMES),
+            key="lim_f_tags",
+            placeholder=choices_placeholder(REVIEW_TAGS),
+        )
         row[2].selectbox(
             _("Correct / error"), list(ERROR_CHOICES), format_func=shown_as(ERROR_LABELS), key="lim_f_error"
         )
@@ -482,7 +489,13 @@ def show_tags(detail: lim.LimitsDetail) -> None:
     key = f"lim_tagsel_{detail.case_id}"
     st.session_state.setdefault(key, list(detail.tags))
     c = st.columns([4, 1])
-    c[0].multiselect(_("What the heatmap sits on"), REVIEW_TAGS, format_func=shown_as(TAG_NAMES), key=key)
+    c[0].multiselect(
+        _("What the heatmap sits on"),
+        REVIEW_TAGS,
+        format_func=shown_as(TAG_NAMES),
+        key=key,
+        placeholder=choices_placeholder(REVIEW_TAGS),
+    )
     if c[1].button(_("Save tags"), key=f"lim_tags_save_{detail.case_id}"):
         wanted = list(st.session_state[key])
         if act(lambda s, who: lim.set_limit_tags(s, detail.case_id, wanted, who), _("Tags saved.")):

@@ -7,7 +7,7 @@ from db.errors import LibraryError
 from db.users import create_user, list_users, set_active
 from pages.auth_ui import require_role
 from pages.common import disclaimer
-from pages.i18n_ui import _, ngettext, role_name
+from pages.i18n_ui import _, choices_placeholder, ngettext, role_name
 from pages.library_ui import Unavailable, library_or_stop, lost_connection_shown, session
 
 me = require_role("instructor")
@@ -27,6 +27,7 @@ with st.form("user_add", clear_on_submit=True):
         default=["student"],
         format_func=role_name,
         key="user_add_roles",
+        placeholder=choices_placeholder(ROLES),
         help=_("An instructor holds every role."),
     )
     if st.form_submit_button(_("Add user"), icon=":material/person_add:", key="user_add_submit"):

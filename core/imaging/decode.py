@@ -13,10 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from core.i18n import N_
+
 MAX_FILE_BYTES = 30 * 1024 * 1024
 MAX_PIXELS = 50_000_000
 MIN_SIDE = 64
-ACCEPTED = "PNG, JPEG or DICOM"
+ACCEPTED = N_("PNG, JPEG or DICOM")  # pages show _(ACCEPTED)
 
 
 class ImageRejected(ValueError):
