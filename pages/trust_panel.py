@@ -78,12 +78,11 @@ def trust_benchmark(summary: dict | None, key: str) -> None:
         return
     st.caption(
         _(
-            "{n} test images of {folder}, model {version}, measured in {minutes} min on this 2-core machine; "
+            "{n} test images, model {version}, measured in {minutes} min on this 2-core machine; "
             "mean [95% bootstrap interval] over images. Sanity check: {rule}. Faithfulness on the target logit: "
             "deletion (lower is better) and insertion and ROAD (higher is better), each minus a random map of the "
             "same smoothness; max-sensitivity (lower is steadier).",
             n=summary["n_images"],
-            folder=summary.get("folder", ""),
             version=summary.get("model_version", ""),
             minutes=f"{summary.get('wall_time_s', 0) / 60:.0f}",
             rule=_(

@@ -34,6 +34,13 @@ LABELLED = (
     "button_group",
 )
 ALLOWED = {
+    "ROAD",
+    "NeurIPS",  # journal and venue names, as published
+    "Radiology",
+    "Artificial",
+    "Intelligence",
+    "Nature",
+    "Machine",
     # the lab's technical names and labels that stay as they are in every language
     "CXR", "Teaching", "Lab", "ResNet34", "ResNet", "Grad-CAM", "Grad", "CAM", "ROC", "AUC", "DICOM", "PNG", "JPEG",
     "CSV", "JSON", "NORMAL", "PNEUMONIA", "Gemini", "LIME", "KernelSHAP", "Score-CAM", "SmoothGrad", "LRP",

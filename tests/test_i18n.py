@@ -404,7 +404,7 @@ def test_model_card_in_korean_with_the_committed_model(monkeypatch):
     scan(at, kept)
     assert {m.label for m in at.metric} >= {"정확도", "민감도", "특이도", "정밀도 (양성 예측도)"}
     assert {"ROC 곡선 (시험 세트)", "1 − 특이도", "예측 P(폐렴)", "보정 후"} <= set(chart_texts(at))
-    comparison, checks, flags = (d.value for d in at.dataframe)
+    comparison, checks, flags, _trust = (d.value for d in at.dataframe)
     assert list(comparison.columns)[:2] == ["모델", "시험 영상 수"] and comparison["모델"][0].startswith("이 모델 (")
     assert "흉부 X선: kermany224/test (따로 둔 시험 세트)" in list(checks["영상"])
     assert "(경고 없음)" in list(flags["경고"])
