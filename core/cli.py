@@ -372,6 +372,7 @@ def _cmd_bench(args) -> int:
         repeats=args.repeats,
         gradient_images=args.gradient_images,
         sanity_images=args.sanity_images,
+        sanity_methods=args.sanity_methods,
     )
     if args.json:
         print(json.dumps(report, indent=2))
@@ -635,6 +636,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--sanity-images", type=int, default=1, help="images for the randomisation-check timing (0: skip; seconds)"
+    )
+    p.add_argument(
+        "--sanity-methods",
+        default="fast",
+        help="methods for the randomisation-check timing: fast (every method not marked slow, and the control), "
+        "all (the slow ones add about a minute), or NAME,...",
     )
     p.set_defaults(func=_cmd_bench)
 

@@ -3,7 +3,9 @@ from core.evaluation.bench import run_bench
 
 def test_bench_reports_p50s_and_ratios(use_trained_weights):
     # The gradient set (a minute per image at 224 px) is timed in tests/test_explain_methods.py on a tiny model.
-    report = run_bench(n_images=2, repeats=1, warmup=1, gradient_images=0, sanity_images=1)
+    report = run_bench(
+        n_images=2, repeats=1, warmup=1, gradient_images=0, sanity_images=1, sanity_methods="gradcam,sobel_control"
+    )
     ratios = {k: v for k, v in report.items() if "ratio" in k}
     assert set(ratios) == {
         "ratio_full_vs_forward",
@@ -18,8 +20,9 @@ def test_bench_reports_p50s_and_ratios(use_trained_weights):
     assert abs(report["ratio_full_vs_forward"] - report["p50_ms_full_analysis"] / report["p50_ms_forward"]) < 0.01
     # No lung segmenter in this weights folder: the probe is not timed, and says so with None.
     assert report["p50_ms_limits_probe"] is None and report["ratio_limits_probe_vs_forward"] is None
-    # The randomisation sanity check: one image, one level, fast methods, each as a ratio to the forward pass.
+    # The randomisation sanity check: one image, one level, each named method as a ratio to the forward pass.
     sanity = report["sanity_check"]
+    assert list(sanity["methods"]) == ["gradcam", "sobel_control"]
     assert sanity["images"] == 1 and sanity["level"] == "layer4" and sanity["ms_randomised_copy"] > 0
     for timing in sanity["methods"].values():
         assert timing["p50_ms"] > 0
@@ -36,3 +39,13 @@ def test_bench_times_the_limits_probe_when_a_segmenter_is_installed(limits_weigh
     assert (
         abs(report["ratio_limits_probe_vs_forward"] - report["p50_ms_limits_probe"] / report["p50_ms_forward"]) < 0.01
     )
+
+
+def test_bench_times_the_sanity_check_of_every_fast_method_by_default():
+    from core.evaluation.bench import sanity_method_names
+    from core.explain.methods import METHODS
+
+    fast = sanity_method_names()
+    assert "sobel_control" in fast and "gradcam" in fast and "scorecam" not in fast
+    assert set(fast) >= {n for n, m in METHODS.items() if not m.slow}
+    assert set(sanity_method_names("all")) >= set(METHODS)

@@ -10,7 +10,8 @@ calling them out of the box costs; Captum's IG then takes 50 steps in one batch,
 GradientSHAP 5 samples).
 
 The model-randomisation sanity check (core.explain.trust) is timed per method on one image at one
-level (fc + layer4 re-initialised), fast methods only: its cost beyond the map the page already
+level (fc + layer4 re-initialised), for every method not marked slow and the edge-map control
+(`--sanity-methods all` adds the slow ones): its cost beyond the map the page already
 shows is one map on the randomised copy plus the two similarity measures, as a ratio to the
 forward pass; making the randomised copy is timed once, apart (the app caches it per model).
 """
@@ -106,24 +107,31 @@ def bench_gradient_set(model, tensors: list[torch.Tensor], target: int = 1, repe
     return {k: statistics.median(v) for k, v in results.items()}
 
 
-SANITY_METHODS = ("gradcam", "saliency", "guided_backprop", "lrp")
+def sanity_method_names(spec: str = "fast") -> list[str]:
+    """'fast': every method not marked slow, and the controls; 'all': every method; or 'a,b'."""
+    from core.explain.trust.maps import is_slow, known_names, trust_names
+
+    if spec == "fast":
+        return [n for n in known_names() if not is_slow(n)]
+    return trust_names(spec)
 
 
 def bench_sanity_check(
-    model, tensors: list[torch.Tensor], forward_ms: float, repeats: int = 1, target: int = 1
+    model, tensors: list[torch.Tensor], forward_ms: float, methods_spec: str = "fast", repeats: int = 1, target: int = 1
 ) -> dict:
     """Median ms of the randomisation check per method (trained map given), and its ratio to the forward pass."""
     from core.explain.trust import compute_maps, randomisation_check, randomised_models
     from core.explain.trust.randomisation import VERDICT_LEVEL
 
+    names = sanity_method_names(methods_spec)
     level = (VERDICT_LEVEL,)
     t0 = time.perf_counter()
     cascade = randomised_models(model, level)
     copy_ms = (time.perf_counter() - t0) * 1000
-    trained = {x_index: compute_maps(model, x, target, list(SANITY_METHODS)) for x_index, x in enumerate(tensors)}
-    randomisation_check(model, tensors[0], target, SANITY_METHODS[0], level, models=cascade)  # warm-up
+    trained = {x_index: compute_maps(model, x, target, names) for x_index, x in enumerate(tensors)}
+    randomisation_check(model, tensors[0], target, names[0], level, models=cascade)  # warm-up
     methods = {}
-    for name in SANITY_METHODS:
+    for name in names:
         times = []
         for _ in range(repeats):
             for i, x in enumerate(tensors):
@@ -136,7 +144,12 @@ def bench_sanity_check(
 
 
 def run_bench(
-    n_images: int = 12, repeats: int = 3, warmup: int = 3, gradient_images: int = 2, sanity_images: int = 1
+    n_images: int = 12,
+    repeats: int = 3,
+    warmup: int = 3,
+    gradient_images: int = 2,
+    sanity_images: int = 1,
+    sanity_methods: str = "fast",
 ) -> dict:
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
@@ -180,7 +193,9 @@ def run_bench(
     p50 = {k: statistics.median(v) for k, v in results.items()}
     limits = _bench_limits(service, images, repeats) if service.segmenter is not None and service.info.trained else None
     grad = bench_gradient_set(model, tensors[:gradient_images]) if gradient_images > 0 else None
-    sanity = bench_sanity_check(model, tensors[:sanity_images], p50["forward"]) if sanity_images > 0 else None
+    sanity = None
+    if sanity_images > 0:
+        sanity = bench_sanity_check(model, tensors[:sanity_images], p50["forward"], sanity_methods)
     return {
         "images": len(images),
         "repeats": repeats,
@@ -210,7 +225,7 @@ def run_bench(
         "ratio_gradient_set_vs_forward": grad and round(grad["gradient_set"] / p50["forward"], 2),
         "ratio_gradient_set_vs_one_at_a_time": grad and round(grad["gradient_set"] / grad["one_at_a_time"], 3),
         "ratio_gradient_set_vs_library_defaults": grad and round(grad["gradient_set"] / grad["library_defaults"], 3),
-        # The randomisation sanity check (fc + layer4 re-initialised) per fast method, beyond the map itself.
+        # The randomisation sanity check (fc + layer4 re-initialised) per method, beyond the map itself.
         "sanity_check": sanity,
     }
 
