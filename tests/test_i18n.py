@@ -40,7 +40,7 @@ def catalogue(language: str):
 
 def extracted_ids() -> set[str]:
     """What `pybabel extract -F babel.cfg` finds in the code now."""
-    method_map = [("Home.py", "python"), ("pages/**.py", "python"), ("core/**.py", "python")]
+    method_map = [("Home.py", "python"), ("pages/**.py", "python"), ("core/**.py", "python"), ("db/**.py", "python")]
     ids = set()
     for _filename, _lineno, message, _comments, _context in extract_from_dir(str(REPO), method_map):
         ids.add(message if isinstance(message, str) else message[0])
