@@ -6,6 +6,7 @@
     _("Logged in as **{name}**", name=user.name)  # placeholders are named, str.format style
     _.ngettext("{n} case", "{n} cases", n)        # the count is the placeholder {n}
     N_("Analyze")                                 # marks a string for extraction; translated later by _()
+    _.worded(exc)                                 # a core.vocabulary.Worded exception, e.g. db.errors.LibraryError
 
 Messages are written in English (the msgid) with *named* `{placeholders}` filled by keyword only, so
 a translation may reorder them. The catalogues are `locales/<language>/LC_MESSAGES/messages.po`,
@@ -31,16 +32,13 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 
 from core.settings import REPO_ROOT
+from core.vocabulary import N_ as N_  # re-exported: the one marker, also used by db/
+from core.vocabulary import Term, Worded
 
 LOCALE_DIR = REPO_ROOT / "locales"
 DOMAIN = "messages"
 DEFAULT_LANGUAGE = "en"
 _TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
-
-
-def N_(message: str) -> str:
-    """Mark a message for extraction without translating it (module-level tables); `_()` translates it later."""
-    return message
 
 
 def catalogue_path(language: str) -> Path:
@@ -93,6 +91,18 @@ def _translations(language: str) -> Translations:
     return Translations(buffer, domain=DOMAIN)
 
 
+@functools.cache
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """`template`'s text with each `{name}` a named group matching what was filled in."""
+    return re.compile(
+        "".join(
+            f"(?P<{part[1:-1]}>.*?)" if re.fullmatch(r"\{\w+\}", part) else re.escape(part)
+            for part in re.split(r"(\{\w+\})", template)
+        ),
+        re.S,
+    )
+
+
 class Translator:
     """`_` for one language: call it with a message (and named placeholders), or use .ngettext."""
 
@@ -106,6 +116,28 @@ class Translator:
 
     def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
         return self._gettext.ngettext(singular, plural, n).format(n=n, **values)
+
+    def from_template(self, text: str, *templates: str) -> str:
+        """A text the domain formatted from one of `templates` (N_-marked, named placeholders; e.g. a reason
+        stored in the library), in this language; a text that matches none is translated as a msgid."""
+        for template in templates:
+            found = _template_pattern(template).fullmatch(text)
+            if found:
+                return self(template, **found.groupdict())
+        return self(text)
+
+    def worded(self, error: BaseException) -> str:
+        """An exception's text in this language: a `Worded` one through the catalogue (a parameter that is
+        itself Worded, e.g. the decoder's reason inside an import refusal, or a Term, translated too); any other
+        exception as it is."""
+        if not isinstance(error, Worded):
+            return str(error)
+        return self(error.message, **{key: self._parameter(value) for key, value in error.params.items()})
+
+    def _parameter(self, value: object) -> object:
+        if isinstance(value, Worded):
+            return self.worded(value)
+        return self(value) if isinstance(value, Term) else value
 
     def __repr__(self) -> str:
         return f"Translator({self.language!r})"

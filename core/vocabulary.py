@@ -1,4 +1,6 @@
-"""The plain words the domain and the case library share: class names, flags, tags, modes, roles.
+"""The plain words the domain and the case library share: class names, flags, tags, modes, roles,
+and the shape of a message meant for a person (`N_`, `Worded`), so that db/ can word its refusals
+for the catalogue without importing the translator.
 
 Standard library and NumPy only. This is the one core module that db/ may import (an import
 contract holds that), so a fact both sides need is written here once.
@@ -45,3 +47,22 @@ def pixel_hash(pixels: np.ndarray) -> str:
     digest = hashlib.sha256(f"{pixels.shape[0]}x{pixels.shape[1]}:".encode())
     digest.update(pixels.tobytes())
     return digest.hexdigest()
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction without translating it (babel's default keyword); `_()` translates it later."""
+    return message
+
+
+class Term(str):
+    """A catalogue word passed as a parameter of a Worded message (e.g. "PNG, JPEG or DICOM"): translated with it."""
+
+
+class Worded(Exception):
+    """An exception whose text is a catalogue message: `message` (English, N_-marked, named {placeholders})
+    and `params`. str() is the English text (the CLI's); pages show `_(exc.message, **exc.params)`."""
+
+    def __init__(self, message: str, /, **params: object) -> None:
+        self.message = message
+        self.params = params
+        super().__init__(message.format(**params) if params else message)

@@ -1,10 +1,13 @@
-"""Errors with a message meant for the user (the CLI prints it; pages show it)."""
+"""Errors with a message meant for the user: the CLI prints str(exc) (English); pages show it in the
+session's language from its catalogue message and parameters (core.vocabulary.Worded)."""
 
 from __future__ import annotations
 
+from core.vocabulary import Worded
 
-class LibraryError(ValueError):
-    """Bad input or a refused operation; nothing was changed."""
+
+class LibraryError(Worded, ValueError):
+    """Bad input or a refused operation; nothing was changed. Raised as `LibraryError(N_("… {name!r} …"), name=…)`."""
 
 
 class NotFound(LibraryError):

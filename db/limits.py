@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
-from core.vocabulary import LIMIT_FLAGS, REVIEW_TAGS, VERDICTS, outcome
+from core.vocabulary import LIMIT_FLAGS, N_, REVIEW_TAGS, VERDICTS, outcome
 from db.codec import unpack_cam
 from db.errors import LibraryError, NotFound
 from db.models import Case, FlagReview, Image, LimitTag, Prediction, PredictionFlag, utcnow
@@ -35,7 +35,9 @@ def _check_flags(flags) -> list[str]:
     flags = list(flags or [])
     unknown = [f for f in flags if f not in LIMIT_FLAGS]
     if unknown:
-        raise LibraryError(f"Unknown flag {unknown[0]!r}: use one of {', '.join(LIMIT_FLAGS)}.")
+        raise LibraryError(
+            N_("Unknown flag {flag!r}: use one of {choices}."), flag=unknown[0], choices=", ".join(LIMIT_FLAGS)
+        )
     return flags
 
 
@@ -43,14 +45,16 @@ def _check_tags(tags) -> list[str]:
     tags = list(dict.fromkeys(tags or []))
     unknown = [t for t in tags if t not in REVIEW_TAGS]
     if unknown:
-        raise LibraryError(f"Unknown tag {unknown[0]!r}: use one of {', '.join(REVIEW_TAGS)}.")
+        raise LibraryError(
+            N_("Unknown tag {tag!r}: use one of {choices}."), tag=unknown[0], choices=", ".join(REVIEW_TAGS)
+        )
     return tags
 
 
 def _who(name: str) -> str:
     who = " ".join((name or "").split())
     if not who:
-        raise LibraryError("Say who reviews (your user name is recorded with the review).")
+        raise LibraryError(N_("Say who reviews (your user name is recorded with the review)."))
     return who[:MAX_REVIEWER_LENGTH]
 
 
@@ -127,7 +131,11 @@ def _limits_query(filters: LimitsFilter, model_version: str) -> Select:
         query = query.where(exists().where(LimitTag.case_id == Case.id, LimitTag.tag.in_(tags)))
     if filters.error:
         if filters.error not in ERROR_TYPES:
-            raise LibraryError(f"Unknown error type {filters.error!r}: use one of {', '.join(ERROR_TYPES)}.")
+            raise LibraryError(
+                N_("Unknown error type {error!r}: use one of {choices}."),
+                error=filters.error,
+                choices=", ".join(ERROR_TYPES),
+            )
         query = query.where(
             Case.truth_label.is_not(None),
             {
@@ -138,7 +146,11 @@ def _limits_query(filters: LimitsFilter, model_version: str) -> Select:
         )
     if filters.review:
         if filters.review not in REVIEW_STATES:
-            raise LibraryError(f"Unknown review state {filters.review!r}: use one of {', '.join(REVIEW_STATES)}.")
+            raise LibraryError(
+                N_("Unknown review state {state!r}: use one of {choices}."),
+                state=filters.review,
+                choices=", ".join(REVIEW_STATES),
+            )
         # Only the flags the prediction carries now count (a recomputed prediction may have lost one).
         own_flag = [PredictionFlag.prediction_id == Prediction.id] + ([PredictionFlag.flag.in_(flags)] if flags else [])
         if filters.review == "unreviewed":
@@ -180,7 +192,7 @@ def limits_page(
 ) -> LimitsPage:
     """One page of cases with limits figures; three queries (count, rows, tags) plus one for verdicts."""
     if sort not in LIMITS_SORTS:
-        raise LibraryError(f"Unknown sort {sort!r}.")
+        raise LibraryError(N_("Unknown sort {sort!r}."), sort=sort)
     query = _limits_query(filters, model_version)
     total, page, per_page = page_window(session, query, page, per_page, most=100)
     order: list[ColumnElement[Any]] = [Prediction.lung_share.asc(), Case.id.asc()]
@@ -274,7 +286,9 @@ def limits_detail(session: Session, case_id: int, model_version: str) -> LimitsD
         select(Prediction).where(Prediction.image_id == case_row.image_id, Prediction.model_version == model_version)
     ).first()
     if pred is None or pred.limits is None:
-        raise NotFound(f"Case {case_id} has no limits figures for model {model_version} yet.")
+        raise NotFound(
+            N_("Case {case_id} has no limits figures for model {version} yet."), case_id=case_id, version=model_version
+        )
     history = session.execute(
         select(FlagReview.flag, FlagReview.verdict, FlagReview.reviewer, FlagReview.reviewed_at)
         .where(FlagReview.case_id == case_id, FlagReview.model_version == model_version)
@@ -308,7 +322,9 @@ def review_flag(
     who = _who(reviewer)
     _check_flags([flag])
     if verdict not in VERDICTS:
-        raise LibraryError(f"A verdict is one of {', '.join(VERDICTS)}, not {verdict!r}.")
+        raise LibraryError(
+            N_("A verdict is one of {choices}, not {verdict!r}."), choices=", ".join(VERDICTS), verdict=verdict
+        )
     get_case(session, case_id)
     carried = session.scalar(
         select(PredictionFlag.flag)
@@ -318,7 +334,10 @@ def review_flag(
     )
     if carried is None:
         raise LibraryError(
-            f"Case {case_id} does not carry the flag {flag!r} under model {model_version}; nothing was recorded."
+            N_("Case {case_id} does not carry the flag {flag!r} under model {version}; nothing was recorded."),
+            case_id=case_id,
+            flag=flag,
+            version=model_version,
         )
     row = FlagReview(
         case_id=case_id, model_version=model_version, flag=flag, verdict=verdict, reviewer=who, reviewed_at=utcnow()

@@ -18,6 +18,7 @@ from core.vocabulary import (
     CLASS_NAMES,
     DIFFICULTIES,
     LIMIT_FLAGS,
+    N_,
     OUTCOMES,
     PLACEHOLDER_VERSION,
     UNCERTAIN_MARGIN,
@@ -87,7 +88,11 @@ def normalise_label(label: str | None) -> str | None:
         return None
     upper = str(label).strip().upper()
     if upper not in CLASS_NAMES:
-        raise LibraryError(f"Unknown label {label!r}: use one of {', '.join(CLASS_NAMES)} or leave it empty.")
+        raise LibraryError(
+            N_("Unknown label {label!r}: use one of {choices} or leave it empty."),
+            label=label,
+            choices=", ".join(CLASS_NAMES),
+        )
     return upper
 
 
@@ -162,7 +167,7 @@ def add_prediction(session: Session, image_id: int, record: PredictionRecord) ->
     the segmenter arrived completes older rows instead of ignoring the new figures.
     """
     if record.model_version == PLACEHOLDER_VERSION:
-        raise LibraryError("The untrained placeholder's output is not a prediction and is never stored.")
+        raise LibraryError(N_("The untrained placeholder's output is not a prediction and is never stored."))
     cam = np.asarray(record.cam, dtype=np.float32)
     limits = None if record.limits is None else clean_limits(record.limits)
     prediction, created = _get_or_create(
@@ -204,17 +209,21 @@ def _plain(value):
 def clean_limits(limits: dict) -> dict:
     """Check the figures the gallery relies on; returns a JSON-plain copy. Refuses (LibraryError) anything else."""
     if not isinstance(limits, dict):
-        raise LibraryError("The limits figures must be a dict.")
+        raise LibraryError(N_("The limits figures must be a dict."))
     try:
         plain = json.loads(json.dumps(limits, default=_plain))
     except (TypeError, ValueError) as exc:
-        raise LibraryError(f"The limits figures cannot be stored as JSON: {exc}.") from None
+        raise LibraryError(N_("The limits figures cannot be stored as JSON: {reason}."), reason=exc) from None
     share = plain.get("lung_share")
     if isinstance(share, bool) or not isinstance(share, int | float) or not math.isfinite(share) or not 0 <= share <= 1:
-        raise LibraryError(f"limits['lung_share'] must be a number from 0 to 1, not {share!r}.")
+        raise LibraryError(N_("limits['lung_share'] must be a number from 0 to 1, not {share!r}."), share=share)
     flags = plain.get("flags", [])
     if not isinstance(flags, list) or any(f not in LIMIT_FLAGS for f in flags):
-        raise LibraryError(f"limits['flags'] must list some of {', '.join(LIMIT_FLAGS)}; got {flags!r}.")
+        raise LibraryError(
+            N_("limits['flags'] must list some of {choices}; got {flags!r}."),
+            choices=", ".join(LIMIT_FLAGS),
+            flags=flags,
+        )
     plain["flags"] = [f for f in LIMIT_FLAGS if f in flags]  # the order of FLAGS, no repeats
     plain["lung_share"] = float(share)
     return plain
@@ -237,7 +246,7 @@ def set_prediction_limits(session: Session, prediction_id: int, limits: dict, lu
     """Attach (or replace) the limits figures, lung mask and flags of a stored prediction (back-fill)."""
     prediction = session.get(Prediction, prediction_id)
     if prediction is None:
-        raise NotFound(f"Prediction {prediction_id} is not in the library.")
+        raise NotFound(N_("Prediction {prediction_id} is not in the library."), prediction_id=prediction_id)
     _store_limits(session, prediction, clean_limits(limits), lung_mask)
     return prediction
 
@@ -300,7 +309,7 @@ def normalise_tags(tags) -> list[str]:
         if not tag:
             continue
         if len(tag) > MAX_TAG_LENGTH:
-            raise LibraryError(f"Tag {tag[:20]!r}… is longer than {MAX_TAG_LENGTH} characters.")
+            raise LibraryError(N_("Tag {tag!r}… is longer than {most} characters."), tag=tag[:20], most=MAX_TAG_LENGTH)
         if tag not in out:
             out.append(tag)
     return out
@@ -309,30 +318,35 @@ def normalise_tags(tags) -> list[str]:
 T = TypeVar("T")
 
 
-def _get(session: Session, model: type[T], what: str, row_id: int) -> T:
-    row = session.get(model, row_id)
-    if row is None:
-        raise NotFound(f"{what} {row_id} is not in the library (it may have been deleted).")
-    return row
+CASE_GONE = N_("Case {case_id} is not in the library (it may have been deleted).")
 
 
 def get_case(session: Session, case_id: int) -> Case:
-    return _get(session, Case, "Case", case_id)
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(CASE_GONE, case_id=case_id)
+    return case
 
 
 def get_image(session: Session, image_id: int) -> Image:
-    return _get(session, Image, "Image", image_id)
+    image = session.get(Image, image_id)
+    if image is None:
+        raise NotFound(N_("Image {image_id} is not in the library (it may have been deleted)."), image_id=image_id)
+    return image
 
 
 def lock_case(session: Session, case_id: int, expected_revision: int | None) -> Case:
     """The case, row-locked for this transaction; CaseChanged if someone saved it since `expected_revision`."""
     case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).first()
     if case is None:
-        raise NotFound(f"Case {case_id} is not in the library (it may have been deleted).")
+        raise NotFound(CASE_GONE, case_id=case_id)
     if expected_revision is not None and case.revision != expected_revision:
         raise CaseChanged(
-            f"Case {case_id} was changed by someone else since you opened it; your edit was not saved. "
-            "Your text is still on the page: reload the case, then apply it again."
+            N_(
+                "Case {case_id} was changed by someone else since you opened it; your edit was not saved. "
+                "Your text is still on the page: reload the case, then apply it again."
+            ),
+            case_id=case_id,
         )
     return case
 
@@ -351,13 +365,13 @@ def update_case(
     case = lock_case(session, case_id, expected_revision)
     if title is not None:
         if not title.strip():
-            raise LibraryError("A case needs a title.")
+            raise LibraryError(N_("A case needs a title."))
         case.title = title.strip()[:MAX_TITLE_LENGTH]
     if notes is not None:
         case.notes = notes
     if difficulty is not UNCHANGED:
         if difficulty not in (None, "", *DIFFICULTIES):
-            raise LibraryError(f"Difficulty must be one of {', '.join(DIFFICULTIES)}.")
+            raise LibraryError(N_("Difficulty must be one of {choices}."), choices=", ".join(DIFFICULTIES))
         case.difficulty = difficulty or None
     if tags is not None:
         wanted = normalise_tags(tags)
@@ -387,7 +401,7 @@ def set_truth(
     """Change the ground truth and record who did it, when, and what it was before."""
     who = (changed_by or "").strip()
     if not who:
-        raise LibraryError("Say who sets the ground truth (e.g. your name): the change is recorded.")
+        raise LibraryError(N_("Say who sets the ground truth (e.g. your name): the change is recorded."))
     new = normalise_label(label)
     case = lock_case(session, case_id, expected_revision)
     if case.truth_label == new:
@@ -412,12 +426,13 @@ def set_reference(
     """Write (or, with empty text, clear) the instructor's reference interpretation; who and when are kept."""
     who = (set_by or "").strip()
     if not who:
-        raise LibraryError("Say who writes the reference interpretation (e.g. your name): it is recorded.")
+        raise LibraryError(N_("Say who writes the reference interpretation (e.g. your name): it is recorded."))
     body = (text or "").strip()
     if len(body) > MAX_REFERENCE_LENGTH:
         raise LibraryError(
-            f"The reference is {len(body):,} characters long; keep it under {MAX_REFERENCE_LENGTH:,}. "
-            "Your text is still on the page."
+            N_("The reference is {length:,} characters long; keep it under {most:,}. Your text is still on the page."),
+            length=len(body),
+            most=MAX_REFERENCE_LENGTH,
         )
     case = lock_case(session, case_id, expected_revision)
     new = body or None
@@ -618,7 +633,7 @@ def _gallery_query(
                 )
             if filters.outcome:
                 if filters.outcome not in OUTCOMES:
-                    raise LibraryError(f"Unknown outcome {filters.outcome!r}.")
+                    raise LibraryError(N_("Unknown outcome {outcome!r}."), outcome=filters.outcome)
                 conditions.append(Case.truth_label.is_not(None))
                 conditions.append(
                     {
@@ -643,7 +658,7 @@ def gallery_page(
 ) -> GalleryPage:
     """One page of cases matching `filters`; predictions are those of `model_version` only."""
     if sort not in SORTS:
-        raise LibraryError(f"Unknown sort {sort!r}.")
+        raise LibraryError(N_("Unknown sort {sort!r}."), sort=sort)
     query, pred, _ = _gallery_query(filters, model_version)
     total, page, per_page = page_window(session, query, page, per_page, most=200)
 

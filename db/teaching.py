@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.vocabulary import N_
 from db.errors import LibraryError, NotFound
 from db.models import Case, TeachingSet, TeachingSetItem, utcnow
 
@@ -25,9 +26,9 @@ class SetSummary:
 def _clean_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name:
-        raise LibraryError("A teaching set needs a name.")
+        raise LibraryError(N_("A teaching set needs a name."))
     if len(name) > MAX_NAME_LENGTH:
-        raise LibraryError(f"The name is longer than {MAX_NAME_LENGTH} characters.")
+        raise LibraryError(N_("The name is longer than {most} characters."), most=MAX_NAME_LENGTH)
     return name
 
 
@@ -43,7 +44,7 @@ def get_set(session: Session, set_id: int, lock: bool = False) -> TeachingSet:
     # Locking the set row serialises concurrent edits of its order (PostgreSQL; SQLite writes are serial anyway).
     found = session.scalars(query.with_for_update() if lock else query).first()
     if found is None:
-        raise NotFound(f"Teaching set {set_id} does not exist (it may have been deleted).")
+        raise NotFound(N_("Teaching set {set_id} does not exist (it may have been deleted)."), set_id=set_id)
     return found
 
 
@@ -54,7 +55,7 @@ def find_set(session: Session, name: str) -> TeachingSet | None:
 def create_set(session: Session, name: str, description: str = "") -> TeachingSet:
     name = _clean_name(name)
     if _name_taken(session, name):
-        raise LibraryError(f"A teaching set called {name!r} already exists.")
+        raise LibraryError(N_("A teaching set called {name!r} already exists."), name=name)
     row = TeachingSet(name=name, description=description or "", published=False)
     session.add(row)
     session.flush()
@@ -65,7 +66,7 @@ def rename_set(session: Session, set_id: int, name: str) -> TeachingSet:
     name = _clean_name(name)
     row = get_set(session, set_id, lock=True)
     if _name_taken(session, name, except_id=set_id):
-        raise LibraryError(f"A teaching set called {name!r} already exists.")
+        raise LibraryError(N_("A teaching set called {name!r} already exists."), name=name)
     row.name, row.updated_at = name, utcnow()
     return row
 
@@ -79,7 +80,7 @@ def describe_set(session: Session, set_id: int, description: str) -> TeachingSet
 def publish_set(session: Session, set_id: int, published: bool = True) -> TeachingSet:
     row = get_set(session, set_id, lock=True)
     if published and not row.items:
-        raise LibraryError("An empty teaching set cannot be published: add cases first.")
+        raise LibraryError(N_("An empty teaching set cannot be published: add cases first."))
     row.published, row.updated_at = bool(published), utcnow()
     return row
 
@@ -138,7 +139,7 @@ def add_to_set(session: Session, set_id: int, case_ids: list[int]) -> int:
     existing = set(session.scalars(select(Case.id).where(Case.id.in_(wanted)))) if wanted else set()
     missing = [c for c in wanted if c not in existing]
     if missing:
-        raise NotFound(f"Case {missing[0]} is not in the library; nothing was added.")
+        raise NotFound(N_("Case {case_id} is not in the library; nothing was added."), case_id=missing[0])
     start = max((item.position for item in row.items), default=-1) + 1
     for offset, case_id in enumerate(wanted):
         row.items.append(TeachingSetItem(case_id=case_id, position=start + offset))
@@ -151,7 +152,7 @@ def remove_from_set(session: Session, set_id: int, case_id: int) -> None:
     row = get_set(session, set_id, lock=True)
     order = [item.case_id for item in row.items]
     if case_id not in order:
-        raise NotFound(f"Case {case_id} is not in the set {row.name!r}.")
+        raise NotFound(N_("Case {case_id} is not in the set {name!r}."), case_id=case_id, name=row.name)
     row.items.remove(next(item for item in row.items if item.case_id == case_id))
     session.flush()
     order.remove(case_id)
@@ -163,7 +164,7 @@ def move_in_set(session: Session, set_id: int, case_id: int, steps: int) -> None
     row = get_set(session, set_id, lock=True)
     order = [item.case_id for item in row.items]
     if case_id not in order:
-        raise NotFound(f"Case {case_id} is not in the set {row.name!r}.")
+        raise NotFound(N_("Case {case_id} is not in the set {name!r}."), case_id=case_id, name=row.name)
     i = order.index(case_id)
     j = max(0, min(len(order) - 1, i + steps))
     order.insert(j, order.pop(i))
@@ -175,5 +176,5 @@ def reorder_set(session: Session, set_id: int, ordered_case_ids: list[int]) -> N
     row = get_set(session, set_id, lock=True)
     ordered = [int(c) for c in ordered_case_ids]
     if sorted(ordered) != sorted(item.case_id for item in row.items):
-        raise LibraryError("The new order must list every case of the set exactly once.")
+        raise LibraryError(N_("The new order must list every case of the set exactly once."))
     _renumber(session, row, ordered)

@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.vocabulary import ROLES
+from core.vocabulary import N_, ROLES
 from db.errors import LibraryError, NotFound
 from db.models import User, UserRole, utcnow
 
@@ -47,8 +47,10 @@ def clean_name(name: str) -> str:
     name = (name or "").strip().lower()
     if not NAME_PATTERN.match(name):
         raise LibraryError(
-            "A user name is 1–100 characters: letters, digits, dot, dash or underscore, "
-            "starting with a letter or digit."
+            N_(
+                "A user name is 1–100 characters: letters, digits, dot, dash or underscore, "
+                "starting with a letter or digit."
+            )
         )
     return name
 
@@ -58,14 +60,16 @@ def check_roles(roles) -> list[str]:
     unknown = [r for r in wanted if r not in ROLES]
     if unknown or not wanted:
         raise LibraryError(
-            f"Unknown or missing role {unknown[0] if unknown else ''!r}: choose from {', '.join(ROLES)}."
+            N_("Unknown or missing role {role!r}: choose from {choices}."),
+            role=unknown[0] if unknown else "",
+            choices=", ".join(ROLES),
         )
     return wanted
 
 
 def check_password(password: str) -> str:
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise LibraryError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+        raise LibraryError(N_("The password must have at least {least} characters."), least=MIN_PASSWORD_LENGTH)
     return password
 
 
@@ -85,7 +89,7 @@ def find_user(session: Session, name: str) -> User | None:
 def create_user(session: Session, name: str, password: str, roles) -> User:
     name, roles, password = clean_name(name), check_roles(roles), check_password(password)
     if find_user(session, name) is not None:
-        raise LibraryError(f"A user called {name!r} already exists.")
+        raise LibraryError(N_("A user called {name!r} already exists."), name=name)
     user = User(
         name=name,
         password_hash=_hasher.hash(password),
@@ -101,14 +105,14 @@ def create_user(session: Session, name: str, password: str, roles) -> User:
 def create_first_instructor(session: Session, name: str, password: str) -> User:
     """First-run setup: allowed only while the library has no users at all."""
     if has_users(session):
-        raise LibraryError("The first instructor already exists: log in instead.")
+        raise LibraryError(N_("The first instructor already exists: log in instead."))
     return create_user(session, name, password, ["instructor"])
 
 
 def set_active(session: Session, name: str, active: bool) -> User:
     user = find_user(session, name)
     if user is None:
-        raise NotFound(f"No user called {name!r}.")
+        raise NotFound(N_("No user called {name!r}."), name=name)
     if not active and "instructor" in {r.role for r in user.roles}:
         others = session.scalar(
             select(func.count())
@@ -117,7 +121,9 @@ def set_active(session: Session, name: str, active: bool) -> User:
             .where(UserRole.role == "instructor", User.active.is_(True), User.id != user.id)
         )
         if not others:
-            raise LibraryError(f"{user.name!r} is the last active instructor; nobody could manage the users.")
+            raise LibraryError(
+                N_("{name!r} is the last active instructor; nobody could manage the users."), name=user.name
+            )
     user.active = bool(active)
     if active:
         user.failed_logins, user.locked_until = 0, None
@@ -143,9 +149,9 @@ def set_language(session: Session, user_id: int, language: str | None) -> User:
     """Remember the user's interface language (None: follow the browser again)."""
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"No user with id {user_id}.")
+        raise NotFound(N_("No user with id {user_id}."), user_id=user_id)
     if language is not None and not LANGUAGE_TAG.match(language):
-        raise LibraryError(f"{language!r} is not a language tag such as 'en' or 'ko'.")
+        raise LibraryError(N_("{language!r} is not a language tag such as 'en' or 'ko'."), language=language)
     user.language = language
     return user
 

@@ -9,7 +9,7 @@ from core.imaging.decode import ACCEPTED, ImageRejected
 from pages.auth_ui import require_login
 from pages.common import disclaimer, model_service, no_trained_model_notice
 from pages.explain_grid import analysis_subject, explanation_grid
-from pages.i18n_ui import _, certainty_level, guard_reason, language, uncertainty_reason
+from pages.i18n_ui import _, certainty_level, guard_reason, language, uncertainty_reason, worded
 from pages.limits_panel import limits_panel
 from pages.report_panel import report_panel
 from pages.save_to_library import save_to_library_button
@@ -54,7 +54,9 @@ if cached is None or cached[0] != (digest, service.version, force):
         st.stop()
     except ImageRejected as exc:
         st.session_state.pop("analysis", None)
-        st.error(_("**{name}** was not analysed: {reason}", name=upload.name, reason=exc), icon=":material/block:")
+        st.error(
+            _("**{name}** was not analysed: {reason}", name=upload.name, reason=worded(exc)), icon=":material/block:"
+        )
         st.stop()
 result = st.session_state["analysis"][1]
 

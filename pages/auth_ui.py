@@ -14,7 +14,7 @@ from db.errors import LibraryError, is_connection_problem
 from db.users import active_user as load_active_user
 from db.users import authenticate, create_first_instructor, effective_roles, has_users, set_language
 from pages.common import route_through_home
-from pages.i18n_ui import LANGUAGE_KEY, _, role_name
+from pages.i18n_ui import LANGUAGE_KEY, _, role_name, worded
 from pages.library_ui import Unavailable, library, lost_connection_shown, session
 
 USER_KEY = "auth_user_id"
@@ -188,7 +188,7 @@ def first_run_page() -> None:
         with lost_connection_shown(), session(engine) as s:
             user_id = create_first_instructor(s, name, password).id
     except LibraryError as exc:
-        st.error(_("{reason} Nothing was created.", reason=exc))
+        st.error(_("{reason} Nothing was created.", reason=worded(exc)))
         return
     except Unavailable:
         return

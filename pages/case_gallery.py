@@ -17,7 +17,17 @@ from db.repository import SORTS, GalleryFilter
 from pages import library_ui as ui
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, no_trained_model_notice
-from pages.i18n_ui import N_, _, choices_placeholder, guard_reason, language, ngettext, outcome_name, shown_as
+from pages.i18n_ui import (
+    N_,
+    _,
+    choices_placeholder,
+    guard_reason,
+    language,
+    ngettext,
+    outcome_name,
+    shown_as,
+    worded,
+)
 from pages.library_ui import (
     Unavailable,
     current_model_version,
@@ -190,7 +200,7 @@ def show_case(case_id: int) -> None:
             st.stop()
         st.caption(_("Showing the case as last loaded."))
     except LibraryError as exc:
-        st.error(str(exc))
+        st.error(worded(exc))
         st.session_state.pop("gallery_case", None)
         st.stop()
     show_flash()
@@ -582,7 +592,7 @@ def show_sets() -> None:
     except Unavailable:
         st.stop()
     except LibraryError as exc:
-        st.error(str(exc))
+        st.error(worded(exc))
         return
     name, description, published = info
     st.subheader(name)

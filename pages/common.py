@@ -91,6 +91,15 @@ def sidebar(user=None) -> None:
 MISSING = "—"
 
 
+def translated_columns(rows: list[dict], shown: dict | None = None) -> list[dict]:
+    """Rows a service built with N_-marked English column names, with the names in the session's language;
+    `shown` maps a column to the function that shows its values (English keys) in that language too."""
+    shown = shown or {}
+    return [
+        {_(column): shown[column](value) if column in shown else value for column, value in row.items()} for row in rows
+    ]
+
+
 def number_table(
     rows: list[dict], *, percent: tuple[str, ...] = (), decimals: dict[str, int] | None = None, key: str | None = None
 ) -> None:

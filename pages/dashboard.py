@@ -9,7 +9,7 @@ import streamlit as st
 from core.formatting import percent
 from core.services.class_dashboard import class_results
 from pages.auth_ui import require_role
-from pages.common import disclaimer, number_table
+from pages.common import disclaimer, number_table, translated_columns
 from pages.i18n_ui import _, choices_placeholder, language, ngettext
 from pages.library_ui import library_or_stop, read_or_stop
 
@@ -32,6 +32,20 @@ if not results.rows:
 
 def pct(value) -> str:
     return "—" if value is None else f"{value:.0%}"
+
+
+def shortcut_answers(expected: str | None) -> str:
+    """A "Spot the shortcut" answer's accepted choices (comma-joined keys, as stored) in the session's language."""
+    from core.teaching.shortcut import CHOICES
+
+    keys = [key for key in (expected or "").split(",") if key]
+    return _(" or ").join(_(CHOICES[key]) if key in CHOICES else key for key in keys) or "—"
+
+
+def trust_answer(expected: str | None) -> str:
+    from core.teaching.trust_quiz import CANDIDATE_WORDS
+
+    return _(CANDIDATE_WORDS[expected]) if expected in CANDIDATE_WORDS else expected or "—"
 
 
 students = results.students
@@ -119,10 +133,18 @@ with tab_cases:
     spotted = results.shortcut
     if spotted:
         st.subheader(_("Spot the shortcut: where students placed the heatmap"))
-        number_table(spotted, percent=("right",), key="dash_shortcut_table")
+        number_table(
+            translated_columns(spotted, {"accepted answer": shortcut_answers}),
+            percent=(_("right"),),
+            key="dash_shortcut_table",
+        )
     if results.trust:
         st.subheader(_("Which map can you trust? How often students picked the trained model's map"))
-        number_table(results.trust, percent=("right",), key="dash_trust_table")
+        number_table(
+            translated_columns(results.trust, {"accepted answer": trust_answer}),
+            percent=(_("right"),),
+            key="dash_trust_table",
+        )
 
 with tab_students:
     st.subheader(_("Progress over time"))
@@ -157,8 +179,8 @@ with tab_students:
             )
             fig.update_layout(yaxis_tickformat=fmt, height=300, margin=dict(t=40, b=10))
             st.plotly_chart(fig, key=f"dash_progress_{y}")
-    summary = results.per_student(chosen)
-    number_table(summary, percent=("accuracy",), decimals={"last quiz Brier": 3}, key="dash_student_table")
+    summary = translated_columns(results.per_student(chosen))
+    number_table(summary, percent=(_("accuracy"),), decimals={_("last quiz Brier"): 3}, key="dash_student_table")
 
 with tab_sets:
     st.subheader(_("Teaching sets: the class and the model"))

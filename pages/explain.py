@@ -11,7 +11,7 @@ from db import teaching
 from pages.auth_ui import require_login
 from pages.common import disclaimer, model_service, no_trained_model_notice
 from pages.explain_grid import analysis_subject, case_subject, explanation_grid
-from pages.i18n_ui import N_, _, guard_reason, ngettext, shown_as
+from pages.i18n_ui import N_, _, guard_reason, ngettext, shown_as, worded
 from pages.library_ui import library, read_or_stop
 from pages.trust_panel import trust_benchmark
 
@@ -61,7 +61,10 @@ def upload_subject():
             )
             return None
         except ImageRejected as exc:
-            st.error(_("**{name}** was not explained: {reason}", name=upload.name, reason=exc), icon=":material/block:")
+            st.error(
+                _("**{name}** was not explained: {reason}", name=upload.name, reason=worded(exc)),
+                icon=":material/block:",
+            )
             return None
     return analysis_subject(st.session_state["explain_analysis"][1])
 

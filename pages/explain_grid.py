@@ -26,7 +26,7 @@ from core.services.explanations import (
 from core.vocabulary import CLASS_NAMES
 from db.errors import LibraryError
 from pages.common import model_service
-from pages.i18n_ui import N_, _, language, shown_as
+from pages.i18n_ui import N_, _, language, shown_as, worded
 from pages.library_ui import Unavailable, library, lost_connection_shown, session
 from pages.trust_panel import card_trust
 
@@ -96,7 +96,7 @@ def case_subject(engine, case_id: int) -> Subject | None:
         except Unavailable:
             return None
         except LibraryError as exc:
-            st.error(str(exc), icon=":material/block:")
+            st.error(worded(exc), icon=":material/block:")
             return None
     return st.session_state["explain_case_subject"][1]
 

@@ -32,6 +32,7 @@ __all__ = [
     "N_",
     "_",
     "ngettext",
+    "worded",
     "language",
     "language_switch",
     "adopt_user_language",
@@ -72,6 +73,12 @@ def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
     return translator(language()).ngettext(singular, plural, n, **values)
 
 
+def worded(error: BaseException) -> str:
+    """A refusal's text in the session's language: db's LibraryError, the decoder's ImageRejected and every
+    other core.vocabulary.Worded through the catalogue; any other exception as it is."""
+    return translator(language()).worded(error)
+
+
 def shown_as(names: dict | None = None, other=None):
     """A widget's format_func for values that are English keys: each shown in the session's language.
 
@@ -98,18 +105,8 @@ def choices_placeholder(options) -> str:
 
 def from_template(text: str, *templates: str) -> str:
     """A text the domain formatted from one of `templates` (N_-marked, named placeholders), in the session's
-    language; a text that matches none is translated as a msgid, or shown as it is."""
-    import re
-
-    for template in templates:
-        pattern = "".join(
-            f"(?P<{part[1:-1]}>.*?)" if re.fullmatch(r"\{\w+\}", part) else re.escape(part)
-            for part in re.split(r"(\{\w+\})", template)
-        )
-        found = re.fullmatch(pattern, text, re.S)
-        if found:
-            return _(template, **found.groupdict())
-    return _(text)
+    language; a text that matches none is translated as a msgid, or shown as it is (core.i18n.Translator)."""
+    return translator(language()).from_template(text, *templates)
 
 
 ROLE_NAMES = {"instructor": N_("instructor"), "student": N_("student"), "reviewer": N_("reviewer")}
@@ -171,23 +168,11 @@ def uncertainty_reason(reason: str, certainty, probability: float, threshold: fl
     return reason
 
 
-# core.reliability.input_check's fixed reasons; the ones with measured figures stay English for now.
-GUARD_REASONS = {
-    "no trained model": N_("no trained model"),
-    "no input guard is installed (run `python -m core fit-guard`)": N_(
-        "no input guard is installed (run `python -m core fit-guard`)"
-    ),
-    "the input guard was fitted for other weights (run `python -m core fit-guard`)": N_(
-        "the input guard was fitted for other weights (run `python -m core fit-guard`)"
-    ),
-    "resembles the training chest X-rays": N_("resembles the training chest X-rays"),
-    "no input check was run": N_("no input check was run"),
-}
-
-
 def guard_reason(reason: str) -> str:
-    """The input check's reason in the session's language where it is a fixed one."""
-    return _(GUARD_REASONS[reason]) if reason in GUARD_REASONS else reason
+    """The input check's reason (core.reliability.input_check.REASONS, figures and all) in the session's language."""
+    from core.reliability.input_check import REASONS
+
+    return from_template(reason, *REASONS)
 
 
 def adopt_user_language(user_id: int, stored: str | None) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from core.settings import database_url
 from db.engine import describe_url, ensure_library, session_scope
 from db.errors import LibraryError, is_connection_problem
-from pages.i18n_ui import _, ngettext
+from pages.i18n_ui import _, ngettext, worded
 
 T = TypeVar("T")
 
@@ -107,7 +107,7 @@ def read_or_stop(engine: Engine, read: Callable[[Session], T]) -> T:
     except Unavailable:
         st.stop()
     except LibraryError as exc:
-        st.error(str(exc), icon=":material/block:")
+        st.error(worded(exc), icon=":material/block:")
         st.stop()
     raise AssertionError("unreachable: st.stop() raises")
 
@@ -120,7 +120,7 @@ def write_shown(engine: Engine, write: Callable[[Session], object]) -> bool:
     except Unavailable:
         return False
     except LibraryError as exc:
-        st.error(str(exc), icon=":material/block:")
+        st.error(worded(exc), icon=":material/block:")
         return False
     return True
 

@@ -22,7 +22,7 @@ from db.errors import LibraryError
 from pages import library_ui as ui
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, no_trained_model_notice
-from pages.i18n_ui import N_, _, choices_placeholder, language, outcome_name, shown_as
+from pages.i18n_ui import N_, _, choices_placeholder, language, outcome_name, shown_as, worded
 from pages.library_ui import (
     Unavailable,
     current_model_version,
@@ -552,7 +552,7 @@ def show_case(case_id: int) -> None:
     except Unavailable:
         st.stop()
     except LibraryError as exc:
-        st.error(str(exc))
+        st.error(worded(exc))
         st.session_state.pop(CASE_KEY, None)
         st.stop()
     show_flash()

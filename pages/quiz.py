@@ -22,7 +22,7 @@ from db.errors import LibraryError
 from db.teaching import list_sets
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, number_table
-from pages.i18n_ui import N_, _, language, ngettext, shown_as
+from pages.i18n_ui import N_, _, language, ngettext, shown_as, worded
 from pages.library_ui import Unavailable, current_model_version, library_or_stop, lost_connection_shown, session
 
 ATTEMPT, POSITION = "quiz_attempt", "quiz_position"
@@ -53,7 +53,7 @@ def db_call(fn, *args, **kwargs):
         with lost_connection_shown(), session(engine) as s:
             return fn(s, *args, **kwargs)
     except LibraryError as exc:
-        st.error(_(str(exc)))  # the quiz's refusals are in the catalogue (core.services.quiz); others show as they are
+        st.error(worded(exc))
     except Unavailable:
         pass
     return None

@@ -20,22 +20,23 @@ from core.reports import (
     to_markdown,
 )
 from core.reports.content import LANGUAGES
+from core.reports.fact_check import reason_in
 from core.reports.gemini import GeminiSettings
 from core.reports.redaction import redact
-from core.reports.service import NO_KEY_REASON, key_for
-from pages.i18n_ui import _, language
+from core.reports.service import key_for, source_reason_in
+from pages.i18n_ui import N_, _, language
 
 LANGUAGE_LABELS = {lang: language_name(lang) for lang in LANGUAGES}  # the languages reports are written in
-ASK_NO_KEY_REASON = "no Gemini API key is set"  # core.reports.ask's reason for an offline answer
+SOURCE_NAMES = {"gemini": "Gemini", "offline": N_("offline")}  # a record's source, as the version line names it
 
 
 def source_reason(reason: str | None) -> str:
-    """Why a report or answer is offline, in the session's language when it is one we know."""
-    if reason == NO_KEY_REASON:
-        return _("no Gemini API key is set (GEMINI_API_KEY or GOOGLE_API_KEY)")
-    if reason == ASK_NO_KEY_REASON:
-        return _("no Gemini API key is set")
-    return reason or ""
+    """Why a report or answer is offline, in the session's language."""
+    return source_reason_in(language(), reason)
+
+
+def source_name(source: str) -> str:
+    return _(SOURCE_NAMES[source]) if source in SOURCE_NAMES else source
 
 
 def report_store():
@@ -86,7 +87,7 @@ def _show_record(record, previous=None) -> None:
         st.error(
             _("Fact check FAILED — read this report as an example of what can go wrong, not as an explanation:")
             + "\n\n"
-            + "\n".join(f"- {reason}" for reason in record.guard_reasons),
+            + "\n".join(f"- {reason_in(language(), reason)}" for reason in record.guard_reasons),
             icon=":material/gpp_bad:",
         )
     with st.container(border=True):
@@ -96,9 +97,9 @@ def _show_record(record, previous=None) -> None:
             _(
                 "What changed: version {old} ({old_source}) → version {new} ({new_source})",
                 old=previous.version,
-                old_source=previous.source,
+                old_source=source_name(previous.source),
                 new=record.version,
-                new_source=record.source,
+                new_source=source_name(record.source),
             ),
             expanded=True,
         ):

@@ -7,7 +7,7 @@ from db.errors import LibraryError
 from db.users import create_user, list_users, set_active
 from pages.auth_ui import require_role
 from pages.common import disclaimer
-from pages.i18n_ui import _, choices_placeholder, ngettext, role_name
+from pages.i18n_ui import _, choices_placeholder, ngettext, role_name, worded
 from pages.library_ui import Unavailable, library_or_stop, lost_connection_shown, session
 
 me = require_role("instructor")
@@ -37,7 +37,7 @@ with st.form("user_add", clear_on_submit=True):
                 create_user(s, name, password, roles)
             st.success(_("Added {name}.", name=repr(name.strip().lower())))
         except LibraryError as exc:
-            st.error(_("{reason} Nobody was added.", reason=exc))
+            st.error(_("{reason} Nobody was added.", reason=worded(exc)))
         except Unavailable:
             pass
 
@@ -62,6 +62,6 @@ for name, roles, active in rows:
                 set_active(s, name, not active)
             st.rerun()
         except LibraryError as exc:
-            st.error(str(exc))
+            st.error(worded(exc))
         except Unavailable:
             pass

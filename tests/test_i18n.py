@@ -12,6 +12,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from db_support import small_folder
 from i18n_support import chart_texts, english_words, shown_texts, untranslated, untranslated_charts
+from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 from test_db_pages import fill, library_env
 from test_limits_page import limits_library
@@ -26,6 +27,8 @@ from core.i18n import (
     language_name,
     translator,
 )
+from db.engine import session_scope
+from db.models import Prediction
 
 REPO = LOCALE_DIR.parent
 PLACEHOLDER = re.compile(r"\{(\w*)[^{}]*\}")
@@ -40,7 +43,7 @@ def catalogue(language: str):
 
 def extracted_ids() -> set[str]:
     """What `pybabel extract -F babel.cfg` finds in the code now."""
-    method_map = [("Home.py", "python"), ("pages/**.py", "python"), ("core/**.py", "python")]
+    method_map = [("Home.py", "python"), ("pages/**.py", "python"), ("core/**.py", "python"), ("db/**.py", "python")]
     ids = set()
     for _filename, _lineno, message, _comments, _context in extract_from_dir(str(REPO), method_map):
         ids.add(message if isinstance(message, str) else message[0])
@@ -191,14 +194,34 @@ def test_analyze_in_korean_with_report_limits_and_ask_why(use_trained_weights, x
 
 
 def test_class_dashboard_in_korean_with_answers(class_results):
+    """Every table's headers in Korean — the ones the services build included — and their English-key values."""
+    from limits_support import add_limits_case
+
+    from core.services import quiz
+
+    engine, _cases, students = class_results
+    with session_scope(engine) as s:  # one "Spot the shortcut" answer, for the service-built shortcut table
+        version = s.scalars(select(Prediction.model_version)).first()
+        add_limits_case(s, version, 1, "PNEUMONIA", "PNEUMONIA", 0.3, ["heatmap_on_marker"])
+        attempt = quiz.start_attempt(s, students["sam"], "shortcut", 1, model_version=version)
+    with session_scope(engine) as s:
+        quiz.record_answer(s, attempt.id, students["sam"], 0, "lungs", 0.8)
     at = app(user="teacher")
     at.run()
     at.switch_page("pages/dashboard.py").run()
     assert not at.exception, at.exception
     assert at.title[0].value == "수업 대시보드"
-    assert not untranslated(at, {"Week", "random", "from", "library", "kim", "sam", "teacher"}), untranslated(at)
-    [table] = [d.value for d in at.dataframe if "증례 출처" in d.value.columns]  # page-built tables translated too
-    assert "학생 정확도" in table.columns
+    names = {"Week", "random", "from", "library", "kim", "sam", "teacher", "limits", "case"}
+    assert not untranslated(at, names), untranslated(at, names)
+    tables = [d.value for d in at.dataframe]
+    [by_set] = [t for t in tables if "증례 출처" in t.columns]  # page-built tables translated too
+    assert "학생 정확도" in by_set.columns
+    [by_student] = [t for t in tables if "학생" in t.columns and "퀴즈 수" in t.columns]  # built by the service
+    [shortcut] = [t for t in tables if "인정되는 답" in t.columns]
+    for table in tables:
+        assert not english_words(" ".join(map(str, table.columns)), names), list(table.columns)
+    assert not english_words(" ".join(shortcut["인정되는 답"]), names), list(shortcut["인정되는 답"])
+    assert set(by_student["학생"]) == {"kim", "sam"}
 
 
 def test_english_stays_the_default_without_a_choice(use_placeholder):
@@ -411,3 +434,99 @@ def test_model_card_in_korean_with_the_committed_model(monkeypatch):
     at.slider(key="card_threshold").set_value(0.3).run()
     scan(at, kept)
     assert any(t.startswith("임계값 0.30에서의 혼동 행렬") for t in chart_texts(at))
+
+
+def refusal_shown(at: AppTest) -> str:
+    [error] = [e.value for e in at.error]
+    return error
+
+
+def test_analyze_refusals_in_korean_non_image_corrupt_and_colour_photo(monkeypatch, xray_bytes):
+    """What the decoder and the input check say, figures and all, through the catalogue (committed model)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    monkeypatch.setenv("CXR_WEIGHTS_DIR", str(REPO / "weights"))
+    photo = io.BytesIO()
+    Image.fromarray(np.asarray(data.astronaut())).save(photo, format="PNG")
+    at = app()
+    at.run()
+    at.switch_page("pages/analyze.py").run()
+    for name, content, mime, expected in (
+        ("notes.png", b"Patient: Jane Doe\nFindings: clear lungs.\n" * 20, "image/png", "읽을 수 있는 영상이 아닙니다"),
+        ("cut.jpeg", xray_bytes[: len(xray_bytes) * 2 // 3], "image/jpeg", "잘렸거나 손상되었습니다"),
+        ("empty.png", b"", "image/png", "파일이 비어 있습니다"),
+        ("astronaut.png", photo.getvalue(), "image/png", "컬러 영상임(채도 지표"),
+    ):
+        at.file_uploader(key="analyze_upload").set_value((name, content, mime)).run()
+        assert not at.exception, at.exception
+        shown = refusal_shown(at)
+        assert expected in shown and name in shown, shown
+        assert not english_words(shown), (name, shown)
+        scan(at)
+
+
+def test_library_refusals_in_korean_an_unsigned_truth_and_a_taken_name(
+    library_env, use_placeholder, kermany_test_dir, tmp_path
+):
+    """db's refusals shown by pages.library_ui in the session's language (the CLI keeps str(), English)."""
+    from db import teaching
+    from db.engine import ensure_library
+
+    fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=1, loose=0))
+    with session_scope(ensure_library(library_env)) as s:
+        teaching.create_set(s, "Week 1")
+    at = app()
+    at.run()
+    at.switch_page("pages/case_gallery.py").run()
+    case_id = int(next(b.key for b in at.button if b.key and b.key.startswith("open_")).split("_")[1])
+    at.button(key=f"open_{case_id}").click().run()
+    at.selectbox(key=f"truth_{case_id}").set_value("PNEUMONIA")
+    at.button(key=f"truth_save_{case_id}").click().run()  # nobody named: refused
+    unsigned = refusal_shown(at)
+    assert unsigned == "누가 정답 라벨을 정하는지 적으세요(예: 이름). 변경 내역이 기록됩니다.", unsigned
+    at.button(key="case_back").click().run()
+    at.radio(key="gallery_view").set_value("Teaching sets").run()
+    at.text_input(key="ts_new_name").input("week 1")
+    at.button(key="ts_create").click().run()
+    taken = refusal_shown(at)
+    assert taken == "이름이 'week 1'인 교육 세트가 이미 있습니다." and not english_words(taken, {"week"}), taken
+
+
+def test_worded_errors_and_stored_reasons_in_each_language():
+    """A db refusal and the reasons stored as text (input check, fact check, Gemini) in Korean, figures kept;
+    str() and the English catalogue keep the English text the CLI prints."""
+    from core.imaging.decode import ImageRejected, load_image
+    from core.reliability.input_check import REASONS as GUARD_REASONS
+    from core.reports import ask, gemini
+    from core.reports.fact_check import REASONS as FACT_CHECK_REASONS
+    from core.reports.fact_check import reason_in
+    from core.reports.service import source_reason_in
+    from db.errors import NotFound
+    from db.repository import CASE_GONE
+
+    ko, en = translator("ko"), translator("en")
+    gone = NotFound(CASE_GONE, case_id=7)
+    assert str(gone) == en.worded(gone) == "Case 7 is not in the library (it may have been deleted)."
+    assert ko.worded(gone) == "라이브러리에 증례 7번이 없습니다(삭제되었을 수 있습니다)."
+    with pytest.raises(ImageRejected) as refused:
+        load_image(b"GIF89a" + b"\0" * 200)
+    assert "PNG, JPEG 또는 DICOM 파일을 올리세요" in ko.worded(refused.value)  # a Term parameter translated too
+    assert ko.worded(ValueError("plain")) == "plain"  # not Worded: as it is
+    for template in (*GUARD_REASONS, *FACT_CHECK_REASONS, *gemini.REASONS, ask.NO_KEY):
+        names = PLACEHOLDER.findall(template)
+        figures = {name: f"<{i}.5>" for i, name in enumerate(names)}  # stand-ins no translation can contain
+        stored = template.format(**figures)
+        shown = ko.from_template(stored, *GUARD_REASONS, *FACT_CHECK_REASONS, *gemini.REASONS, ask.NO_KEY)
+        assert shown != stored and all(value in shown for value in figures.values()), (template, shown)
+        assert not english_words(re.sub(r"<[\d.]+>", " ", shown), {"HTTP"}), (template, shown)
+        assert en.from_template(stored, *GUARD_REASONS) == stored
+    failed = ask.FAILED_CHECK.format(reasons="the non-diagnostic notice is missing; section summary is empty")
+    assert (
+        source_reason_in("ko", failed)
+        == "Gemini의 답이 사실 검증에서 탈락함: 비진단 고지가 없음; `summary` 섹션이 비어 있음"
+    )
+    assert reason_in("ko", "a reason from an older release") == "a reason from an older release"

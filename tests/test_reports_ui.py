@@ -75,7 +75,7 @@ def test_report_panel_with_the_fake_gemini(use_trained_weights, xray_bytes, fake
     at.button(key="report_regenerate").click().run()
     assert not at.exception, at.exception
     assert len(fake_server.requests) == 2
-    assert any("version 1 (gemini) → version 2 (gemini)" in e.label for e in at.expander)
+    assert any("version 1 (Gemini) → version 2 (Gemini)" in e.label for e in at.expander)
     assert "identical text" in all_text(at)
 
     at.text_input(key="report_question").input("Why pneumonia?")

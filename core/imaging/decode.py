@@ -13,16 +13,16 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.i18n import N_
+from core.vocabulary import N_, Term, Worded
 
 MAX_FILE_BYTES = 30 * 1024 * 1024
 MAX_PIXELS = 50_000_000
 MIN_SIDE = 64
-ACCEPTED = N_("PNG, JPEG or DICOM")  # pages show _(ACCEPTED)
+ACCEPTED = Term(N_("PNG, JPEG or DICOM"))  # pages show _(ACCEPTED); a refusal translates it with itself
 
 
-class ImageRejected(ValueError):
-    """The input is not something we analyse; the message says exactly why."""
+class ImageRejected(Worded, ValueError):
+    """The input is not something we analyse; the message (a catalogue message, see Worded) says exactly why."""
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,19 @@ class XRayImage:
 def _check_dimensions(width: int, height: int) -> None:
     if width * height > MAX_PIXELS:
         raise ImageRejected(
-            f"Image is {width}×{height} = {width * height / 1e6:.0f} megapixels; "
-            f"the limit is {MAX_PIXELS / 1e6:.0f} megapixels."
+            N_("Image is {width}×{height} = {megapixels:.0f} megapixels; the limit is {limit:.0f} megapixels."),
+            width=width,
+            height=height,
+            megapixels=width * height / 1e6,
+            limit=MAX_PIXELS / 1e6,
         )
     if min(width, height) < MIN_SIDE:
-        raise ImageRejected(f"Image is {width}×{height} px; at least {MIN_SIDE} px a side is needed.")
+        raise ImageRejected(
+            N_("Image is {width}×{height} px; at least {least} px a side is needed."),
+            width=width,
+            height=height,
+            least=MIN_SIDE,
+        )
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:
@@ -76,23 +84,29 @@ def _decode_raster(data: bytes) -> XRayImage:
         image: Image.Image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
         # Pillow refuses headers claiming hundreds of megapixels before we can see the size.
-        raise ImageRejected(f"Image is far over the limit of {MAX_PIXELS / 1e6:.0f} megapixels.") from None
+        raise ImageRejected(
+            N_("Image is far over the limit of {limit:.0f} megapixels."), limit=MAX_PIXELS / 1e6
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise ImageRejected(f"Not an image this tool reads: upload {ACCEPTED}.") from None
+        raise ImageRejected(N_("Not an image this tool reads: upload {accepted}."), accepted=ACCEPTED) from None
     # Cameras write "MPO" JPEGs (a .jpg with extra preview/depth frames); frame 0 is the picture.
     fmt = "JPEG" if image.format == "MPO" else image.format
     if fmt not in ("PNG", "JPEG"):
-        raise ImageRejected(f"{image.format} files are not accepted: upload {ACCEPTED}.")
+        raise ImageRejected(
+            N_("{format} files are not accepted: upload {accepted}."), format=image.format, accepted=ACCEPTED
+        )
     _check_dimensions(*image.size)
     if image.format != "MPO" and getattr(image, "n_frames", 1) > 1:
-        raise ImageRejected("Animated or multi-frame images are not accepted: upload a single radiograph.")
+        raise ImageRejected(N_("Animated or multi-frame images are not accepted: upload a single radiograph."))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
         image = ImageOps.exif_transpose(image)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected(f"The {fmt} file is truncated or corrupt ({exc}).") from None
+        raise ImageRejected(
+            N_("The {format} file is truncated or corrupt ({detail})."), format=fmt, detail=exc
+        ) from None
 
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         return XRayImage(_to_uint8(np.asarray(image)), fmt, 0.0)
@@ -162,16 +176,18 @@ def _decode_dicom(data: bytes) -> XRayImage:
         sop_class = ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
         is_image_class = "Image Storage" in str(getattr(sop_class, "name", ""))
     except Exception as exc:  # pydicom raises many types for malformed files
-        raise ImageRejected(f"The DICOM file is truncated or corrupt ({type(exc).__name__}).") from None
+        raise ImageRejected(
+            N_("The DICOM file is truncated or corrupt ({detail})."), detail=type(exc).__name__
+        ) from None
     if not has_pixels:
         # pydicom stops quietly at end of file, so a cut-off image just lacks its pixel data.
         if len(ds) == 0 or is_image_class or rows or cols or "BitsAllocated" in ds:
-            raise ImageRejected("The DICOM file is truncated or corrupt (its pixel data is missing).")
-        raise ImageRejected("This DICOM file holds no image (no pixel data): it may be a report or a study index.")
+            raise ImageRejected(N_("The DICOM file is truncated or corrupt (its pixel data is missing)."))
+        raise ImageRejected(N_("This DICOM file holds no image (no pixel data): it may be a report or a study index."))
     if frames > 1:
-        raise ImageRejected("Multi-frame DICOM (a series or cine loop) is not accepted: upload one radiograph.")
+        raise ImageRejected(N_("Multi-frame DICOM (a series or cine loop) is not accepted: upload one radiograph."))
     if rows <= 0 or cols <= 0:
-        raise ImageRejected("The DICOM file is truncated or corrupt (no image size).")
+        raise ImageRejected(N_("The DICOM file is truncated or corrupt (no image size)."))
     _check_dimensions(cols, rows)
     try:
         pixels = ds.pixel_array  # pydicom 3 returns YBR_* colour already converted to RGB
@@ -181,15 +197,20 @@ def _decode_dicom(data: bytes) -> XRayImage:
         syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         if syntax in _NATIVE_SYNTAXES:  # raw pixels fail only when cut short
             raise ImageRejected(
-                f"The DICOM file is truncated or corrupt (its pixel data is incomplete: {type(exc).__name__})."
+                N_("The DICOM file is truncated or corrupt (its pixel data is incomplete: {detail})."),
+                detail=type(exc).__name__,
             ) from None
         name = getattr(syntax, "name", "an unknown transfer syntax")
-        raise ImageRejected(f"The DICOM pixel data ({name}) cannot be decoded: {type(exc).__name__}.") from None
+        raise ImageRejected(
+            N_("The DICOM pixel data ({syntax}) cannot be decoded: {detail}."), syntax=name, detail=type(exc).__name__
+        ) from None
     if pixels.ndim == 3 and pixels.shape[-1] == 3:
         rgb = _to_uint8(pixels)
         return XRayImage(np.asarray(Image.fromarray(rgb).convert("L")), "DICOM", _colourfulness(rgb))
     if pixels.ndim != 2:
-        raise ImageRejected(f"DICOM pixel data has shape {pixels.shape}; one grayscale frame is needed.")
+        raise ImageRejected(
+            N_("DICOM pixel data has shape {shape}; one grayscale frame is needed."), shape=tuple(pixels.shape)
+        )
     values = apply_modality_lut(pixels, ds)
     gray = _voi_to_uint8(values, ds)
     if photometric == "MONOCHROME1":  # bright = air in MONOCHROME1; show dense as bright
@@ -205,7 +226,11 @@ def is_dicom(data: bytes) -> bool:
 def load_image(data: bytes) -> XRayImage:
     """Validate and decode an upload. Raises ImageRejected with a user-facing reason."""
     if not data:
-        raise ImageRejected("The file is empty.")
+        raise ImageRejected(N_("The file is empty."))
     if len(data) > MAX_FILE_BYTES:
-        raise ImageRejected(f"The file is {len(data) / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+        raise ImageRejected(
+            N_("The file is {size:.1f} MB; the limit is {limit} MB."),
+            size=len(data) / 2**20,
+            limit=MAX_FILE_BYTES // 2**20,
+        )
     return _decode_dicom(data) if is_dicom(data) else _decode_raster(data)

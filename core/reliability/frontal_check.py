@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from core.i18n import N_
+
 COLOUR_LIMIT = 15.0  # Hasler–Süsstrunk "slightly colourful", where photos start; radiographs are grey
 
 # Reason codes, stable for the JSON, the stored prediction and translations.
@@ -27,6 +29,33 @@ NOT_SIDE_BY_SIDE = "fields_not_side_by_side"
 ODD_SIZE = "lung_fields_implausible"
 UNSURE_SEGMENTATION = "lung_fields_unclear"
 PASSED = "frontal_chest"
+
+# Each reason is one of these templates filled with figures formatted here (English digits): the stored
+# reason stays plain text, and a page translates it by matching the template (pages.i18n_ui.from_template).
+COLOUR_REASON = N_(
+    "it is in colour (colourfulness {colourfulness}; radiographs are grey, limit {limit}): a photo or a screenshot, "
+    "not an X-ray"
+)
+NO_LUNGS_REASON = N_(
+    "no lung fields were found (lung share {share} of the image, at least {least} expected): another body part "
+    "or modality, a document or a photo?"
+)
+ONE_FIELD_REASON = N_(
+    "only one lung field was found, not two (a lateral view, another body part, or a film cropped to one side?)"
+)
+NOT_SIDE_BY_SIDE_REASON = N_(
+    "the two lung fields do not lie side by side as on a frontal view (a lateral view, or an image turned on its side?)"
+)
+ODD_SIZE_REASON = N_(
+    "the 'lung fields' cover {share} of the image, more than any chest film: not a frontal chest X-ray"
+)
+UNSURE_REASON = N_(
+    "the lung fields are unclear (segmentation confidence {confidence} < {least}): not a frontal chest X-ray?"
+)
+PASSED_REASON = N_("two lung fields side by side, as on a frontal chest X-ray")
+REASONS = (
+    COLOUR_REASON, NO_LUNGS_REASON, ONE_FIELD_REASON, NOT_SIDE_BY_SIDE_REASON, ODD_SIZE_REASON, UNSURE_REASON, PASSED_REASON
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -100,52 +129,45 @@ def judge(signals: FrontalSignals, limits: FrontalLimits = FrontalLimits()) -> F
         return FrontalVerdict(
             False,
             COLOUR,
-            f"it is in colour (colourfulness {s.colourfulness:.0f}; radiographs are "
-            f"grey, limit {lim.colour_limit:.0f}): a photo or a screenshot, not an X-ray",
+            COLOUR_REASON.format(colourfulness=f"{s.colourfulness:.0f}", limit=f"{lim.colour_limit:.0f}"),
             s,
         )
     if s.total_area < lim.min_total_area:
         return FrontalVerdict(
             False,
             NO_LUNGS,
-            f"no lung fields were found (lung share {s.total_area:.0%} of the image, "
-            f"at least {lim.min_total_area:.0%} expected): another body part or modality, a "
-            "document or a photo?",
+            NO_LUNGS_REASON.format(share=f"{s.total_area:.0%}", least=f"{lim.min_total_area:.0%}"),
             s,
         )
     if len(s.field_areas) < 2 or s.field_areas[1] < lim.min_field_area or s.balance < lim.min_balance:
         return FrontalVerdict(
             False,
             ONE_FIELD,
-            "only one lung field was found, not two (a lateral view, another "
-            "body part, or a film cropped to one side?)",
+            ONE_FIELD_REASON,
             s,
         )
     if s.separation < lim.min_separation or s.vertical_offset > lim.max_vertical_offset:
         return FrontalVerdict(
             False,
             NOT_SIDE_BY_SIDE,
-            "the two lung fields do not lie side by side as on a frontal "
-            "view (a lateral view, or an image turned on its side?)",
+            NOT_SIDE_BY_SIDE_REASON,
             s,
         )
     if s.total_area > lim.max_total_area:
         return FrontalVerdict(
             False,
             ODD_SIZE,
-            f"the 'lung fields' cover {s.total_area:.0%} of the image, more than "
-            "any chest film: not a frontal chest X-ray",
+            ODD_SIZE_REASON.format(share=f"{s.total_area:.0%}"),
             s,
         )
     if s.confidence < lim.min_confidence:
         return FrontalVerdict(
             False,
             UNSURE_SEGMENTATION,
-            f"the lung fields are unclear (segmentation confidence "
-            f"{s.confidence:.2f} < {lim.min_confidence:.2f}): not a frontal chest X-ray?",
+            UNSURE_REASON.format(confidence=f"{s.confidence:.2f}", least=f"{lim.min_confidence:.2f}"),
             s,
         )
-    return FrontalVerdict(True, PASSED, "two lung fields side by side, as on a frontal chest X-ray", s)
+    return FrontalVerdict(True, PASSED, PASSED_REASON, s)
 
 
 def check_frontal(prob224: np.ndarray, colourfulness: float, limits: FrontalLimits = FrontalLimits()) -> FrontalVerdict:

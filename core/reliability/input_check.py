@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from core.i18n import N_
+from core.reliability import frontal_check
 from core.reliability.frontal_check import COLOUR_LIMIT  # one colour rule for both stages
 
 if TYPE_CHECKING:
@@ -38,6 +40,34 @@ IN_DISTRIBUTION = "in_distribution"
 OUT_OF_DISTRIBUTION = "out_of_distribution"  # stage 2: a chest X-ray unlike the training films; analysed, warned
 NOT_CHEST_XRAY = "not_chest_xray"  # stage 1: refused unless the user overrides
 UNCHECKED = "unchecked"
+
+# The reasons, as templates filled with figures formatted here (see frontal_check.REASONS); pages translate a
+# stored reason by matching them.
+COLOUR_REASON = N_("it is in colour (colourfulness {colourfulness}, radiographs are grey: limit {limit})")
+FAR_REASON = N_(
+    "it does not look like the chest X-rays the model was trained on (feature distance {distance} > limit {limit}, "
+    "set so {percentile}% of validation X-rays pass)"
+)
+UNLIKE_TRAINING_REASON = N_(
+    "a chest X-ray unlike the training films (feature distance {distance} > limit {limit}, set so {percentile}% "
+    "of validation X-rays pass): the model learnt from pediatric films of one centre, so its output here is unreliable"
+)
+FAMILIAR_REASON = N_("resembles the training chest X-rays")
+NO_MODEL_REASON = N_("no trained model")
+NO_GUARD_REASON = N_("no input guard is installed (run `python -m core fit-guard`)")
+OTHER_WEIGHTS_REASON = N_("the input guard was fitted for other weights (run `python -m core fit-guard`)")
+NOT_RUN_REASON = N_("no input check was run")
+REASONS = (
+    *frontal_check.REASONS,
+    COLOUR_REASON,
+    FAR_REASON,
+    UNLIKE_TRAINING_REASON,
+    FAMILIAR_REASON,
+    NO_MODEL_REASON,
+    NO_GUARD_REASON,
+    OTHER_WEIGHTS_REASON,
+    NOT_RUN_REASON,
+)
 
 
 def penultimate(features: torch.Tensor) -> np.ndarray:
@@ -111,10 +141,7 @@ class InputGuard:
         distance = float(self.distances(feats)[0])
         familiar = self.familiarity(distance)
         far = distance > self.threshold
-        far_text = (
-            f"feature distance {distance:.1f} > limit {self.threshold:.1f}, set so {self.percentile:g}% "
-            "of validation X-rays pass"
-        )
+        far_figures = dict(distance=f"{distance:.1f}", limit=f"{self.threshold:.1f}", percentile=f"{self.percentile:g}")
         stage1 = frontal.to_dict() if frontal is not None else None
         if frontal is not None and not frontal.passed:
             verdict, stage, reason = NOT_CHEST_XRAY, 1, frontal.reason
@@ -122,28 +149,23 @@ class InputGuard:
             verdict, stage, reason = (
                 NOT_CHEST_XRAY,
                 1,
-                (
-                    f"it is in colour (colourfulness {colourfulness:.0f}, radiographs are grey: limit {self.colour_limit:.0f})"
-                ),
+                COLOUR_REASON.format(colourfulness=f"{colourfulness:.0f}", limit=f"{self.colour_limit:.0f}"),
             )
         elif far and frontal is None:
             # No stage 1 to vouch that it is a chest X-ray at all: refuse as the single-stage guard did.
             verdict, stage, reason = (
                 NOT_CHEST_XRAY,
                 1,
-                (f"it does not look like the chest X-rays the model was trained on ({far_text})"),
+                FAR_REASON.format(**far_figures),
             )
         elif far:
             verdict, stage, reason = (
                 OUT_OF_DISTRIBUTION,
                 2,
-                (
-                    f"a chest X-ray unlike the training films ({far_text}): the model learnt from pediatric films "
-                    "of one centre, so its output here is unreliable"
-                ),
+                UNLIKE_TRAINING_REASON.format(**far_figures),
             )
         else:
-            verdict, stage, reason = IN_DISTRIBUTION, 2, "resembles the training chest X-rays"
+            verdict, stage, reason = IN_DISTRIBUTION, 2, FAMILIAR_REASON
         return GuardVerdict(
             verdict, reason, distance, self.threshold, colourfulness, familiar, stage=stage, frontal=stage1
         )
@@ -210,14 +232,14 @@ def load_guard(weights_dir: Path, classifier_sha256: str | None) -> tuple[InputG
 
     path = Path(weights_dir) / GUARD_FILE
     if classifier_sha256 is None:
-        return None, "no trained model"
+        return None, NO_MODEL_REASON
     if not path.is_file():
-        return None, "no input guard is installed (run `python -m core fit-guard`)"
+        return None, NO_GUARD_REASON
     with safe_open(str(path), framework="numpy") as fh:
         fitted_for = fh.metadata().get("classifier_sha256")
         if fitted_for != classifier_sha256:
             # A guard fitted on other weights measures distances in another feature space.
-            return None, "the input guard was fitted for other weights (run `python -m core fit-guard`)"
+            return None, OTHER_WEIGHTS_REASON
         tensors = {k: fh.get_tensor(k).astype(np.float64) for k in fh.keys()}
         threshold = float(fh.metadata()["threshold"])
     meta_path = Path(weights_dir) / "classifier.json"

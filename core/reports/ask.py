@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from core.formatting import percent
+from core.i18n import N_
 from core.korean import josa
 from core.reports.content import CLASS_WORDS, check_language
 from core.reports.fact_check import check_answer
@@ -21,6 +22,8 @@ from core.reports.redaction import redact
 
 logger = logging.getLogger("core.reports.ask")
 MAX_QUESTION = 500
+NO_KEY = N_("no Gemini API key is set")  # why an answer is offline (a report names the variables too)
+FAILED_CHECK = N_("Gemini's answer failed the fact check: {reasons}")  # the fact check's reasons, "; "-joined
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ def ask_why(facts: ReportFacts, question: str, language: str, settings: GeminiSe
     if not question:
         raise ValueError("the question is empty")
     if settings is None or not settings.online:
-        return Answer(offline_answer(facts, question, language), "offline", "no Gemini API key is set")
+        return Answer(offline_answer(facts, question, language), "offline", NO_KEY)
     try:
         text = ask_gemini(settings, facts, question, language)
     except GeminiFailure as exc:
@@ -137,7 +140,7 @@ def ask_why(facts: ReportFacts, question: str, language: str, settings: GeminiSe
         return Answer(offline_answer(facts, question, language), "offline", exc.reason)
     check = check_answer(text, facts)
     if not check.passed:
-        reason = "Gemini's answer failed the fact check: " + "; ".join(check.reasons)
+        reason = FAILED_CHECK.format(reasons="; ".join(check.reasons))
         logger.warning("Ask-why: %s", reason)
         return Answer(offline_answer(facts, question, language), "offline", reason)
     return Answer(redact(text), "gemini", None)

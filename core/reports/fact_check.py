@@ -12,9 +12,52 @@ import re
 from dataclasses import dataclass
 
 from core.explain.limits import mainly_on_lungs
+from core.i18n import N_, translator
 from core.reports.content import SECTION_KEYS, ReportSections
 from core.reports.facts import SMALL_SIDE_PX, ReportFacts
 from core.reports.offline import MOST_OF_THE_MASS, ZONE_WORDS
+
+# Each reason is one of these templates, filled with figures formatted here: stored as plain English text
+# with the report, and shown in a reader's language by matching the template (reason_in).
+WRONG_CLASS = N_("states the class {stated}; the model's output is {label}")
+NO_CLASS = N_("states no class; the model's output is {label}")
+WRONG_PROBABILITY = N_("states P(pneumonia) = {stated}; the facts say {probability}")
+NO_NOTICE = N_("the non-diagnostic notice is missing")
+SUMMARY_WITHOUT_OUTPUT = N_("the summary does not name the model's output ({label})")
+SUMMARY_WITH_ALTERNATIVE = N_("the summary presents {alternative} as the model's output; the output is {label}")
+EMPTY_SECTION = N_("section {section} is empty")
+NOT_MAINLY_ON_LUNGS = N_("says the heatmap lies mainly on the lungs, but only {share} of it does (not more than half)")
+UNKNOWN_PROBABILITY = N_("quotes {quoted} as a probability that matches no fact")
+UNKNOWN_FIGURE = N_("quotes {quoted} as a figure that matches no fact")
+OTHER_CONDITION = N_(
+    "asserts a condition other than pneumonia ({condition}): the model knows only NORMAL and PNEUMONIA"
+)
+NOT_CLOSE = N_(
+    "says the probability is close to the threshold, but P(pneumonia) {probability} lies outside the uncertain band "
+    "{low}–{high}"
+)
+NOT_WELL_AWAY = N_(
+    "says the probability is well away from the threshold, but P(pneumonia) {probability} lies inside the uncertain "
+    "band {low}–{high}"
+)
+NOT_UPSCALED = N_(
+    "says the model sees an upscaled picture, but the image is {width}×{height} px (not smaller than the model "
+    "input, {side} px on a side)"
+)
+NOT_MOST = N_(
+    "says most of the heatmap mass lies in {zones}, but those zones hold only {share} of it (not more than half)"
+)
+REASONS = (
+    WRONG_CLASS, NO_CLASS, WRONG_PROBABILITY, NO_NOTICE, SUMMARY_WITHOUT_OUTPUT, SUMMARY_WITH_ALTERNATIVE,
+    EMPTY_SECTION, NOT_MAINLY_ON_LUNGS, UNKNOWN_PROBABILITY, UNKNOWN_FIGURE, OTHER_CONDITION, NOT_CLOSE,
+    NOT_WELL_AWAY, NOT_UPSCALED, NOT_MOST,
+)  # fmt: skip
+
+
+def reason_in(language: str | None, reason: str) -> str:
+    """A fact-check reason (stored in English) in `language`."""
+    return translator(language).from_template(reason, *REASONS)
+
 
 PROBABILITY_TOLERANCE = 0.01  # the model may round 87.34% to 87.3% or 87%
 PERCENT_TOLERANCE = 0.011
@@ -152,27 +195,30 @@ def check_report(report: ReportSections, facts: ReportFacts) -> GuardResult:
 
     stated = (report.stated_label or "").strip().upper()
     if stated != facts.label:
-        reasons.append(f"states the class {stated or '(none)'}; the model's output is {facts.label}")
+        reasons.append(
+            WRONG_CLASS.format(stated=stated, label=facts.label) if stated else NO_CLASS.format(label=facts.label)
+        )
     p = report.stated_probability_pneumonia
     p = p / 100 if p is not None and 1.0 < p <= 100.0 else p  # a percentage in the number field
     if p is None or abs(p - facts.probability_pneumonia) > PROBABILITY_TOLERANCE:
         reasons.append(
-            f"states P(pneumonia) = {report.stated_probability_pneumonia}; "
-            f"the facts say {facts.probability_pneumonia:.4f}"
+            WRONG_PROBABILITY.format(
+                stated=report.stated_probability_pneumonia, probability=f"{facts.probability_pneumonia:.4f}"
+            )
         )
 
     if not any(re.search(pat, text, re.I) for pat in NOTICE_PATTERNS):
-        reasons.append("the non-diagnostic notice is missing")
+        reasons.append(NO_NOTICE)
     if not _mentions_class(report.summary, facts.label):
-        reasons.append(f"the summary does not name the model's output ({facts.label})")
+        reasons.append(SUMMARY_WITHOUT_OUTPUT.format(label=facts.label))
     if _asserts_class(report.summary, facts.alternative):
-        reasons.append(f"the summary presents {facts.alternative} as the model's output; the output is {facts.label}")
+        reasons.append(SUMMARY_WITH_ALTERNATIVE.format(alternative=facts.alternative, label=facts.label))
 
     reasons += _fact_checks(text, facts)
 
     for key in SECTION_KEYS:
         if not getattr(report, key).strip():
-            reasons.append(f"section {key} is empty")
+            reasons.append(EMPTY_SECTION.format(section=key))
     unique = tuple(dict.fromkeys(reasons))
     return GuardResult(passed=not unique, reasons=unique)
 
@@ -197,21 +243,16 @@ def _fact_checks(text: str, facts: ReportFacts) -> list[str]:
             and not OUTSIDE_RE.search(sentence)
             and not NEGATION_RE.search(sentence)
         ):
-            reasons.append(
-                f"says the heatmap lies mainly on the lungs, but only {lung[1]:.1%} of it does (not more than half)"
-            )
+            reasons.append(NOT_MAINLY_ON_LUNGS.format(share=f"{lung[1]:.1%}"))
         for match in re.finditer(r"(\d+(?:[.,]\d+)?)\s*%", sentence):
             value = float(match.group(1).replace(",", ".")) / 100
             pool = probability_values if PROBABILITY_WORDS.search(sentence) else known
             if not any(abs(value - k) <= PERCENT_TOLERANCE for k in pool):
-                kind = "a probability" if pool is probability_values else "a figure"
-                reasons.append(f"quotes {match.group(0)} as {kind} that matches no fact")
+                unknown = UNKNOWN_PROBABILITY if pool is probability_values else UNKNOWN_FIGURE
+                reasons.append(unknown.format(quoted=match.group(0)))
         disease = DISEASE_RE.search(sentence)
         if disease and not NEGATION_RE.search(sentence):
-            reasons.append(
-                f"asserts a condition other than pneumonia ({disease.group(0)!r}): "
-                "the model knows only NORMAL and PNEUMONIA"
-            )
+            reasons.append(OTHER_CONDITION.format(condition=repr(disease.group(0))))
     return reasons
 
 
@@ -232,31 +273,19 @@ def _conditional_claims(sentence: str, facts: ReportFacts) -> list[str]:
     reasons = []
     negated = bool(NEGATION_RE.search(sentence))
     low, high = facts.uncertainty_band
-    band = f"the uncertain band {low:.1%}–{high:.1%}"
+    figures = dict(probability=f"{facts.probability_pneumonia:.1%}", low=f"{low:.1%}", high=f"{high:.1%}")
     if CLOSE_TO_THRESHOLD_RE.search(sentence) and not negated and not facts.in_uncertain_band:
-        reasons.append(
-            f"says the probability is close to the threshold, but P(pneumonia) {facts.probability_pneumonia:.1%} "
-            f"lies outside {band}"
-        )
+        reasons.append(NOT_CLOSE.format(**figures))
     if WELL_AWAY_RE.search(sentence) and not negated and facts.in_uncertain_band:
-        reasons.append(
-            f"says the probability is well away from the threshold, but P(pneumonia) "
-            f"{facts.probability_pneumonia:.1%} lies inside {band}"
-        )
+        reasons.append(NOT_WELL_AWAY.format(**figures))
     if UPSCALED_RE.search(sentence) and not negated and not facts.upscaled:
-        reasons.append(
-            f"says the model sees an upscaled picture, but the image is {facts.image_width}×{facts.image_height} px "
-            f"(not smaller than the model input, {SMALL_SIDE_PX} px on a side)"
-        )
+        reasons.append(NOT_UPSCALED.format(width=facts.image_width, height=facts.image_height, side=SMALL_SIDE_PX))
     if MOST_MASS_RE.search(sentence) and not negated:
         shares = dict(facts.cam_zone_share)
         named = _named_zones(sentence) & shares.keys()
         total = sum(shares[z] for z in named)
         if named and total <= MOST_OF_THE_MASS:
-            reasons.append(
-                f"says most of the heatmap mass lies in {', '.join(sorted(named))}, but those zones hold only "
-                f"{total:.1%} of it (not more than half)"
-            )
+            reasons.append(NOT_MOST.format(zones=", ".join(sorted(named)), share=f"{total:.1%}"))
     return reasons
 
 

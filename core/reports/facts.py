@@ -16,7 +16,7 @@ import numpy as np
 from core.formatting import json_probability
 from core.imaging.preprocess import INPUT_SIZE
 from core.reliability.frontal_check import COLOUR_LIMIT  # one colour rule for the check and the facts
-from core.reliability.input_check import IN_DISTRIBUTION, OUT_OF_DISTRIBUTION, UNCHECKED
+from core.reliability.input_check import IN_DISTRIBUTION, NOT_RUN_REASON, OUT_OF_DISTRIBUTION, UNCHECKED
 from core.reliability.uncertainty import CONFIDENT, UNUSUAL_FAMILIARITY
 from core.vocabulary import CLASS_NAMES, UNCERTAIN_MARGIN, pixel_hash
 
@@ -199,7 +199,7 @@ def _guard(analysis) -> tuple[str, str]:
     """core.reliability.input_check.GuardVerdict → passed / unlike_training / failed / overridden / not_checked."""
     guard = getattr(analysis, "guard", None)
     if guard is None or guard.verdict == UNCHECKED:
-        return "not_checked", guard.reason if guard is not None else "no input check was run"
+        return "not_checked", guard.reason if guard is not None else NOT_RUN_REASON
     if guard.verdict == IN_DISTRIBUTION:
         return "passed", guard.reason
     if guard.verdict == OUT_OF_DISTRIBUTION:

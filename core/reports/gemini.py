@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import settings
+from core.i18n import N_
 from core.reports.content import ReportSections
 from core.reports.facts import ReportFacts
 from core.reports.prompt import build_ask_prompt, build_prompt
@@ -25,6 +26,29 @@ MODEL_SETTING = settings.GEMINI_MODEL
 TIMEOUT_SETTING = settings.GEMINI_TIMEOUT_S
 RETRY_STATUS = (408, 429, 500, 502, 503, 504)
 ACCEPTED_FINISH = ("STOP", "FINISH_REASON_UNSPECIFIED")
+
+# Each failure reason is one of these templates (stored with an offline report as its source_reason; a page
+# shows it in the reader's language by matching them: core.reports.service.source_reason_in).
+NO_KEY = N_("no Gemini API key is set (GEMINI_API_KEY or GOOGLE_API_KEY)")
+QUOTA = N_("Gemini's rate limit or quota was exceeded (HTTP 429) on all {attempts} attempts{detail}")
+KEY_REFUSED = N_("Gemini refused the API key (HTTP {code}){detail}")
+UNKNOWN_MODEL = N_("Gemini does not know the model {model} (HTTP 404){detail}")
+SERVER_ERROR = N_("Gemini had a server error (HTTP {code}) on all {attempts} attempts{detail}")
+REJECTED = N_("Gemini rejected the request (HTTP {code}){detail}")
+REPLY_NOT_JSON = N_("Gemini's reply was not valid JSON")
+TIMED_OUT = N_("Gemini did not answer within {seconds} s on any of {attempts} attempts")
+UNREACHABLE = N_("Gemini could not be reached ({error}) on any of {attempts} attempts")
+UNEXPECTED = N_("the Gemini call failed unexpectedly ({error})")
+BLOCKED = N_("Gemini blocked the request (block reason {name})")
+NO_CANDIDATES = N_("Gemini returned no answer (no candidates)")
+INCOMPLETE = N_("Gemini stopped without a complete answer (finish reason {name})")
+EMPTY = N_("Gemini returned an empty answer (finish reason {name})")
+ANSWER_NOT_JSON = N_("Gemini's answer was not valid JSON")
+ANSWER_NOT_REPORT = N_("Gemini's answer was not in the report's format")
+REASONS = (
+    NO_KEY, QUOTA, KEY_REFUSED, UNKNOWN_MODEL, SERVER_ERROR, REJECTED, REPLY_NOT_JSON, TIMED_OUT, UNREACHABLE,
+    UNEXPECTED, BLOCKED, NO_CANDIDATES, INCOMPLETE, EMPTY, ANSWER_NOT_JSON, ANSWER_NOT_REPORT,
+)  # fmt: skip
 
 
 class GeminiFailure(Exception):
@@ -93,7 +117,7 @@ def _client(settings: GeminiSettings):
     from google.genai import types
 
     if settings.api_key is None:
-        raise GeminiFailure("no Gemini API key is set (GEMINI_API_KEY or GOOGLE_API_KEY)")
+        raise GeminiFailure(NO_KEY)
     retry = types.HttpRetryOptions(
         attempts=settings.attempts,
         initial_delay=settings.initial_delay_s,
@@ -110,28 +134,28 @@ def _explain(exc: Exception, settings: GeminiSettings) -> str:
     """One user-facing line for an exception from the SDK or httpx; the key never survives `redact`."""
     from google.genai import errors
 
-    tries = f"{settings.attempts} attempt{'s' if settings.attempts != 1 else ''}"
+    attempts = settings.attempts
     if isinstance(exc, errors.APIError):
         detail = redact(exc.message or exc.status or "")[:160]
-        detail = f": {detail}" if detail else ""
+        detail = f": {detail}" if detail else ""  # the server's own words, as it sent them
         if exc.code == 429:
-            return f"Gemini's rate limit or quota was exceeded (HTTP 429) on all {tries}{detail}"
+            return QUOTA.format(attempts=attempts, detail=detail)
         if exc.code in (401, 403):
-            return f"Gemini refused the API key (HTTP {exc.code}){detail}"
+            return KEY_REFUSED.format(code=exc.code, detail=detail)
         if exc.code == 404:
-            return f"Gemini does not know the model {settings.model!r} (HTTP 404){detail}"
+            return UNKNOWN_MODEL.format(model=repr(settings.model), detail=detail)
         if exc.code >= 500 or exc.code == 408:
-            return f"Gemini had a server error (HTTP {exc.code}) on all {tries}{detail}"
-        return f"Gemini rejected the request (HTTP {exc.code}){detail}"
+            return SERVER_ERROR.format(code=exc.code, attempts=attempts, detail=detail)
+        return REJECTED.format(code=exc.code, detail=detail)
     if isinstance(exc, errors.UnknownApiResponseError) or "JSONDecodeError" in {c.__name__ for c in type(exc).__mro__}:
-        return "Gemini's reply was not valid JSON"
+        return REPLY_NOT_JSON
     # The SDK sends through httpx or its fork httpx2; match their exception classes by name.
     lineage = {cls.__name__ for cls in type(exc).__mro__}
     if "TimeoutException" in lineage:
-        return f"Gemini did not answer within {settings.timeout_s:g} s on any of {tries}"
+        return TIMED_OUT.format(seconds=f"{settings.timeout_s:g}", attempts=attempts)
     if "HTTPError" in lineage or "TransportError" in lineage:
-        return f"Gemini could not be reached ({type(exc).__name__}) on any of {tries}"
-    return f"the Gemini call failed unexpectedly ({type(exc).__name__}: {redact(exc)[:160]})"
+        return UNREACHABLE.format(error=type(exc).__name__, attempts=attempts)
+    return UNEXPECTED.format(error=f"{type(exc).__name__}: {redact(exc)[:160]}")
 
 
 def _call(settings: GeminiSettings, system: str, user: str, schema=None):
@@ -156,16 +180,16 @@ def _call(settings: GeminiSettings, system: str, user: str, schema=None):
     feedback = response.prompt_feedback
     if feedback is not None and feedback.block_reason is not None:
         name = getattr(feedback.block_reason, "name", str(feedback.block_reason))
-        raise GeminiFailure(f"Gemini blocked the request (block reason {name})")
+        raise GeminiFailure(BLOCKED.format(name=name))
     if not response.candidates:
-        raise GeminiFailure("Gemini returned no answer (no candidates)")
+        raise GeminiFailure(NO_CANDIDATES)
     finish = response.candidates[0].finish_reason
     finish_name = getattr(finish, "name", None) if finish is not None else None
     if finish_name is not None and finish_name not in ACCEPTED_FINISH:
-        raise GeminiFailure(f"Gemini stopped without a complete answer (finish reason {finish_name})")
+        raise GeminiFailure(INCOMPLETE.format(name=finish_name))
     text = response.text
     if not text or not text.strip():
-        raise GeminiFailure(f"Gemini returned an empty answer (finish reason {finish_name or 'none'})")
+        raise GeminiFailure(EMPTY.format(name=finish_name or "NONE"))
     return response, text
 
 
@@ -179,12 +203,8 @@ def generate_sections(settings: GeminiSettings, facts: ReportFacts, language: st
     try:
         return ReportSections.model_validate_json(text)
     except Exception as exc:
-        kind = (
-            "not valid JSON"
-            if "json" in type(exc).__name__.lower() or "Invalid JSON" in str(exc)
-            else "not in the report's format"
-        )
-        raise GeminiFailure(f"Gemini's answer was {kind}") from None
+        not_json = "json" in type(exc).__name__.lower() or "Invalid JSON" in str(exc)
+        raise GeminiFailure(ANSWER_NOT_JSON if not_json else ANSWER_NOT_REPORT) from None
 
 
 def ask_gemini(settings: GeminiSettings, facts: ReportFacts, question: str, language: str) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import difflib
 
 from core.reports.content import HEADINGS, NOTICE, SECTION_KEYS
+from core.reports.fact_check import reason_in
 from core.reports.redaction import redact
+from core.reports.service import source_reason_in
 from core.reports.store import ReportRecord
 
 SOURCE_LINE = {
@@ -46,11 +48,11 @@ def to_markdown(record: ReportRecord, *, header: bool = True) -> str:
             )
         )
         if record.source_reason:
-            lines.append(f"> {words['why']}: {record.source_reason}")
+            lines.append(f"> {words['why']}: {source_reason_in(lang, record.source_reason)}")
         if record.guard_passed:
             lines.append(f"✅ {words['guard_ok']}")
         else:
-            lines.append(f"⚠️ **{words['guard_fail']}:** " + "; ".join(record.guard_reasons))
+            lines.append(f"⚠️ **{words['guard_fail']}:** " + "; ".join(reason_in(lang, r) for r in record.guard_reasons))
         lines.append("")
     sections = sections_of(record)
     for key in SECTION_KEYS:

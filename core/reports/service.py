@@ -6,8 +6,10 @@ import json
 import logging
 from dataclasses import dataclass
 
+from core.i18n import translator
+from core.reports import ask, gemini
 from core.reports.content import ReportSections, check_language
-from core.reports.fact_check import check_report
+from core.reports.fact_check import check_report, reason_in
 from core.reports.facts import ReportFacts
 from core.reports.gemini import GeminiFailure, GeminiSettings, generate_sections
 from core.reports.offline import OFFLINE_MODEL, offline_report
@@ -16,7 +18,19 @@ from core.reports.redaction import redact
 from core.reports.store import ReportKey, ReportRecord, ReportStore, cache_key
 
 logger = logging.getLogger("core.reports.service")
-NO_KEY_REASON = "no Gemini API key is set (GEMINI_API_KEY or GOOGLE_API_KEY)"
+NO_KEY_REASON = gemini.NO_KEY
+
+
+def source_reason_in(language: str | None, reason: str | None) -> str:
+    """Why a report or an Ask-why answer is offline (a stored English reason), in `language`."""
+    if not reason:
+        return ""
+    translate = translator(language)
+    prefix = ask.FAILED_CHECK.split("{reasons}")[0]
+    if reason.startswith(prefix):
+        reasons = "; ".join(reason_in(language, part) for part in reason[len(prefix) :].split("; "))
+        return translate(ask.FAILED_CHECK, reasons=reasons)
+    return translate.from_template(reason, *gemini.REASONS, ask.NO_KEY)
 
 
 @dataclass(frozen=True)

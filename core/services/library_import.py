@@ -20,7 +20,7 @@ from core.imaging.decode import MAX_FILE_BYTES, ImageRejected, XRayImage, load_i
 from core.imaging.preprocess import resize_gray
 from core.model_service import ModelService
 from core.models.lungs import LungSegmenter
-from core.vocabulary import CLASS_NAMES
+from core.vocabulary import CLASS_NAMES, N_
 from db import repository
 from db.codec import EncodedImage, decode_png, encode_image
 from db.engine import refresh_statistics, session_scope
@@ -278,7 +278,10 @@ def backfill_limits(engine, service: ModelService, progress: Callable[[int, int]
         with session_scope(engine) as session:
             prediction = session.get(Prediction, prediction_id)
             if prediction is None:
-                raise NotFound(f"Prediction {prediction_id} is not in the library (it may have been deleted).")
+                raise NotFound(
+                    N_("Prediction {prediction_id} is not in the library (it may have been deleted)."),
+                    prediction_id=prediction_id,
+                )
             gray = decode_png(repository.get_image(session, prediction.image_id).png)
             cam = repository.prediction_cam(prediction)
             probability, label = prediction.probability, prediction.cam_target

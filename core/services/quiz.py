@@ -139,11 +139,11 @@ def start_attempt(
     set only, when there is one); the rest are the set's first cases or a random sample.
     """
     if mode not in QUIZ_MODES or mode not in MODES:
-        raise LibraryError(f"Unknown quiz mode {mode!r}.")
+        raise LibraryError(N_("Unknown quiz mode {mode!r}."), mode=mode)
     if MODES[mode].needs_model and model_version is None:
-        raise LibraryError(f"“{MODES[mode].label}” needs a trained model; none is installed.")
+        raise LibraryError(N_("This quiz mode needs a trained model; none is installed."))
     if not 1 <= length <= MAX_LENGTH:
-        raise LibraryError(f"A quiz has 1 to {MAX_LENGTH} cases.")
+        raise LibraryError(N_("A quiz has 1 to {most} cases."), most=MAX_LENGTH)
     query = _labelled(select(Case.id))
     if model_version is not None and MODES[mode].needs_model:
         # The model must have an answer on every case, or the running score compares different things.
@@ -275,11 +275,13 @@ def record_answer(
     reading = MODES[attempt.mode].reading
     trust = attempt.mode == "trust"
     if reading and answer not in CLASS_NAMES:
-        raise LibraryError(f"Answer NORMAL or PNEUMONIA, not {answer!r}.")
+        raise LibraryError(N_("Answer NORMAL or PNEUMONIA, not {answer!r}."), answer=answer)
     if trust and answer not in trust_quiz.LETTERS:
-        raise LibraryError(f"Answer one of {', '.join(trust_quiz.LETTERS)}, not {answer!r}.")
+        raise LibraryError(
+            N_("Answer one of {choices}, not {answer!r}."), choices=", ".join(trust_quiz.LETTERS), answer=answer
+        )
     if not reading and not trust and answer not in CHOICES:
-        raise LibraryError(f"Answer one of {', '.join(CHOICES)}, not {answer!r}.")
+        raise LibraryError(N_("Answer one of {choices}, not {answer!r}."), choices=", ".join(CHOICES), answer=answer)
     if not 0.5 <= confidence <= 1.0:
         raise LibraryError(N_("Confidence is between 50 % and 100 %."))
     if mark is not None and not all(isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in mark):

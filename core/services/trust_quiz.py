@@ -18,7 +18,7 @@ from core.imaging.preprocess import resize_gray, to_model_input
 from core.model_service import ModelService
 from core.services.quiz import get_attempt, question, trust_secret
 from core.teaching import trust_quiz
-from core.vocabulary import CLASS_NAMES
+from core.vocabulary import CLASS_NAMES, N_
 from db.codec import decode_png
 from db.errors import NotFound
 from db.models import Case
@@ -56,11 +56,11 @@ def trust_question(
     q = question(session, attempt_id, user_id, position)
     attempt = get_attempt(session, attempt_id, user_id)
     if attempt.model_version != service.version:
-        raise NotFound("The installed model changed since this quiz started; start a new one.")
+        raise NotFound(N_("The installed model changed since this quiz started; start a new one."))
     case = session.get(Case, attempt.case_ids[position])
     pred = case_prediction(session, case, attempt.model_version) if case is not None else None
     if case is None or pred is None:
-        raise NotFound("This case or its stored prediction was removed since the quiz started.")
+        raise NotFound(N_("This case or its stored prediction was removed since the quiz started."))
     gray224 = resize_gray(decode_png(q.png))
     maps = candidate_maps(service, gray224, pred.label)
     order = trust_quiz.shown_order(trust_secret(session), attempt.id, position)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.i18n import N_
 from core.teaching.quiz_rules import MODES, confidence_brier, streaks
 
 
@@ -161,19 +162,19 @@ CSV_COLUMNS = (
 
 def shortcut_summary(rows: Sequence, mode: str = "shortcut") -> list[dict]:
     """Answers of one non-reading mode ("Spot the shortcut", "Which map can you trust?") per case, the least
-    often right first."""
+    often right first. The keys are N_-marked column names: pages show them translated."""
     by: dict[tuple, list[bool]] = {}
     for r in rows:
         if r.mode == mode:
             by.setdefault((r.case_id, r.case_title, r.expected), []).append(r.correct)
     return [
-        {"case": f"#{c} · {t}", "accepted answer": e, "answers": len(v), "right": sum(v) / len(v)}
+        {N_("case"): f"#{c} · {t}", N_("accepted answer"): e, N_("answers"): len(v), N_("right"): sum(v) / len(v)}
         for (c, t, e), v in sorted(by.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))
     ]
 
 
 def per_student(rows: Sequence, students: Sequence[str], attempts: Sequence[AttemptResult]) -> list[dict]:
-    """One row per student: quizzes, answers, accuracy, the last quiz's Brier score and streaks."""
+    """One row per student: quizzes, answers, accuracy, the last quiz's Brier score and streaks (N_-marked keys)."""
     summary = []
     for name in students:
         mine = [r for r in rows if r.user == name]
@@ -183,13 +184,13 @@ def per_student(rows: Sequence, students: Sequence[str], attempts: Sequence[Atte
         quizzes = [a for a in attempts if a.user == name]
         summary.append(
             {
-                "student": name,
-                "quizzes": len(quizzes),
-                "answers": len(mine),
-                "accuracy": sum(r.correct for r in mine) / len(mine) if mine else None,
-                "last quiz Brier": quizzes[-1].brier if quizzes else None,
-                "best streak": best,
-                "current streak": current,
+                N_("student"): name,
+                N_("quizzes"): len(quizzes),
+                N_("answers"): len(mine),
+                N_("accuracy"): sum(r.correct for r in mine) / len(mine) if mine else None,
+                N_("last quiz Brier"): quizzes[-1].brier if quizzes else None,
+                N_("best streak"): best,
+                N_("current streak"): current,
             }
         )
     return summary
