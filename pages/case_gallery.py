@@ -575,7 +575,7 @@ def show_sets() -> None:
                         present=r.cases_already_present,
                         in_set=r.added_to_set,
                     )
-                    + "".join(f"\n\n{n}" for n in r.notes),
+                    + "".join(f"\n\n{worded(n)}" for n in r.notes),
                 )
                 st.rerun()
     sets = ui.read_or_stop(engine, set_options)

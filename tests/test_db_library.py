@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import zipfile
 from datetime import UTC
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from db_support import library, library_url, pg_server
 
+from core.i18n import translator
 from core.services.set_exchange import BadArchive, export_set, import_set
 from core.vocabulary import PLACEHOLDER_VERSION
 from db import repository as repo
@@ -373,6 +375,9 @@ def test_hostile_or_malformed_zips_are_refused_and_change_nothing(library, kind)
         with session_scope(library) as s:
             import_set(s, data)
     assert str(info.value).startswith("Refused")
+    # The same refusal in Korean: through the catalogue, with the English wording gone.
+    korean = translator("ko").worded(info.value)
+    assert korean != str(info.value) and re.search("[가-힣]", korean) and "Refused" not in korean
     with session_scope(library) as s:
         assert repo.stats(s) == {"cases": 0, "images": 0, "predictions": 0, "reports": 0, "teaching_sets": 0}
 

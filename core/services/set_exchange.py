@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from core.vocabulary import CLASS_NAMES, DIFFICULTIES
+from core.vocabulary import CLASS_NAMES, DIFFICULTIES, N_, Worded
 from db import repository, teaching
 from db.codec import encode_image
 from db.errors import LibraryError
@@ -49,7 +49,7 @@ class ImportResult:
     cases_added: int = 0
     cases_already_present: int = 0
     added_to_set: int = 0
-    notes: list[str] = field(default_factory=list)
+    notes: list[Worded] = field(default_factory=list)  # shown through the catalogue; str() is English
 
 
 def export_set(session: Session, set_id: int) -> bytes:
@@ -88,9 +88,9 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> byte
     with zf.open(info) as fh:
         data = fh.read(limit + 1)
     if len(data) > limit:
-        raise BadArchive(f"Refused: {info.filename} expands beyond {limit // 2**20} MB.")
+        raise BadArchive(N_("Refused: {entry} expands beyond {most} MB."), entry=info.filename, most=limit // 2**20)
     if len(data) != info.file_size:
-        raise BadArchive(f"Refused: {info.filename} is not the size its header declares.")
+        raise BadArchive(N_("Refused: {entry} is not the size its header declares."), entry=info.filename)
     return data
 
 
@@ -99,7 +99,9 @@ def _check_members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
 
     infos = zf.infolist()
     if len(infos) > MAX_MEMBERS:
-        raise BadArchive(f"Refused: the zip has {len(infos)} entries; at most {MAX_MEMBERS} are accepted.")
+        raise BadArchive(
+            N_("Refused: the zip has {count} entries; at most {most} are accepted."), count=len(infos), most=MAX_MEMBERS
+        )
     members: dict[str, zipfile.ZipInfo] = {}
     total = 0
     for info in infos:
@@ -107,36 +109,42 @@ def _check_members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
         if info.is_dir():
             if name in ("images/",):
                 continue
-            raise BadArchive(f"Refused: unexpected folder {name!r} in the zip.")
+            raise BadArchive(N_("Refused: unexpected folder {entry!r} in the zip."), entry=name)
         if name in members:
-            raise BadArchive(f"Refused: {name!r} appears twice in the zip.")
+            raise BadArchive(N_("Refused: {entry!r} appears twice in the zip."), entry=name)
         if name != MANIFEST and not IMAGE_NAME.match(name):
             # Catches '../x', '/etc/x', 'C:\\x', 'images/../../x' and anything else off-format.
             raise BadArchive(
-                f"Refused: unexpected entry {name!r} (a teaching-set zip holds only "
-                "manifest.json and images/<sha256>.png; paths outside it are not allowed)."
+                N_(
+                    "Refused: unexpected entry {entry!r} (a teaching-set zip holds only "
+                    "manifest.json and images/<sha256>.png; paths outside it are not allowed)."
+                ),
+                entry=name,
             )
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise BadArchive(f"Refused: {name!r} is a symbolic link.")
+            raise BadArchive(N_("Refused: {entry!r} is a symbolic link."), entry=name)
         if info.flag_bits & 0x1:
-            raise BadArchive(f"Refused: {name!r} is encrypted.")
+            raise BadArchive(N_("Refused: {entry!r} is encrypted."), entry=name)
         limit = MAX_MANIFEST_BYTES if name == MANIFEST else MAX_FILE_BYTES
         if info.file_size > limit:
             raise BadArchive(
-                f"Refused: {name} would expand to {info.file_size / 2**20:.0f} MB; "
-                f"the limit is {limit // 2**20} MB per entry."
+                N_("Refused: {entry} would expand to {size} MB; the limit is {most} MB per entry."),
+                entry=name,
+                size=round(info.file_size / 2**20),
+                most=limit // 2**20,
             )
         if info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1) and info.file_size > 2**20:
             raise BadArchive(
-                f"Refused: {name} is compressed {info.file_size // max(info.compress_size, 1)}:1, "
-                "which looks like a zip bomb."
+                N_("Refused: {entry} is compressed {ratio}:1, which looks like a zip bomb."),
+                entry=name,
+                ratio=info.file_size // max(info.compress_size, 1),
             )
         total += info.file_size
         if total > MAX_TOTAL_BYTES:
-            raise BadArchive(f"Refused: the zip would expand to more than {MAX_TOTAL_BYTES // 2**20} MB.")
+            raise BadArchive(N_("Refused: the zip would expand to more than {most} MB."), most=MAX_TOTAL_BYTES // 2**20)
         members[name] = info
     if MANIFEST not in members:
-        raise BadArchive("Refused: the zip has no manifest.json, so it is not an exported teaching set.")
+        raise BadArchive(N_("Refused: the zip has no manifest.json, so it is not an exported teaching set."))
     return members
 
 
@@ -145,9 +153,13 @@ def _text(entry: dict, key: str, where: str, limit: int, required: bool = False)
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value.strip()):
-        raise BadArchive(f"Refused: wrong manifest: {where}.{key} must be {'non-empty ' if required else ''}text.")
+        if required:
+            raise BadArchive(N_("Refused: wrong manifest: {field} must be non-empty text."), field=f"{where}.{key}")
+        raise BadArchive(N_("Refused: wrong manifest: {field} must be text."), field=f"{where}.{key}")
     if len(value) > limit:
-        raise BadArchive(f"Refused: wrong manifest: {where}.{key} is longer than {limit} characters.")
+        raise BadArchive(
+            N_("Refused: wrong manifest: {field} is longer than {most} characters."), field=f"{where}.{key}", most=limit
+        )
     return value
 
 
@@ -155,50 +167,62 @@ def _parse_manifest(raw: bytes) -> dict:
     try:
         manifest = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadArchive(f"Refused: manifest.json is not valid JSON ({exc.__class__.__name__}).") from None
+        raise BadArchive(
+            N_("Refused: manifest.json is not valid JSON ({error})."), error=exc.__class__.__name__
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BadArchive(f"Refused: wrong manifest: 'format' must be {FORMAT!r}.")
+        raise BadArchive(N_("Refused: wrong manifest: 'format' must be {expected!r}."), expected=FORMAT)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise BadArchive(
-            f"Refused: manifest format_version {manifest.get('format_version')!r} is not supported "
-            f"(this version reads {FORMAT_VERSION})."
+            N_("Refused: manifest format_version {found!r} is not supported (this version reads {expected})."),
+            found=manifest.get("format_version"),
+            expected=FORMAT_VERSION,
         )
     info = manifest.get("set")
     if not isinstance(info, dict):
-        raise BadArchive("Refused: wrong manifest: 'set' must be an object with a name.")
+        raise BadArchive(N_("Refused: wrong manifest: 'set' must be an object with a name."))
     _text(info, "name", "set", teaching.MAX_NAME_LENGTH, required=True)
     _text(info, "description", "set", 20_000)
     cases = manifest.get("cases")
     if not isinstance(cases, list) or not cases:
-        raise BadArchive("Refused: wrong manifest: 'cases' must be a non-empty list.")
+        raise BadArchive(N_("Refused: wrong manifest: 'cases' must be a non-empty list."))
     seen = set()
     for i, entry in enumerate(cases):
         where = f"cases[{i}]"
         if not isinstance(entry, dict):
-            raise BadArchive(f"Refused: wrong manifest: {where} must be an object.")
+            raise BadArchive(N_("Refused: wrong manifest: {field} must be an object."), field=where)
         image = entry.get("image")
         match = IMAGE_NAME.match(image) if isinstance(image, str) else None
         if not match or entry.get("sha256") != match.group(1):
-            raise BadArchive(f"Refused: wrong manifest: {where}.image must be images/<sha256>.png matching its sha256.")
+            raise BadArchive(
+                N_("Refused: wrong manifest: {field} must be images/<sha256>.png matching its sha256."),
+                field=f"{where}.image",
+            )
         if image in seen:
-            raise BadArchive(f"Refused: wrong manifest: {image} is listed twice.")
+            raise BadArchive(N_("Refused: wrong manifest: {entry} is listed twice."), entry=image)
         seen.add(image)
         _text(entry, "title", where, repository.MAX_TITLE_LENGTH)
         _text(entry, "notes", where, 100_000)
         _text(entry, "truth_set_by", where, 100)
         if entry.get("truth_label") not in (None, *CLASS_NAMES):
-            raise BadArchive(f"Refused: wrong manifest: {where}.truth_label must be null, NORMAL or PNEUMONIA.")
+            raise BadArchive(
+                N_("Refused: wrong manifest: {field} must be null, NORMAL or PNEUMONIA."), field=f"{where}.truth_label"
+            )
         if entry.get("difficulty") not in (None, *DIFFICULTIES):
             raise BadArchive(
-                f"Refused: wrong manifest: {where}.difficulty must be null or one of {', '.join(DIFFICULTIES)}."
+                N_("Refused: wrong manifest: {field} must be null or one of {allowed}."),
+                field=f"{where}.difficulty",
+                allowed=", ".join(DIFFICULTIES),
             )
         tags = entry.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags) or len(tags) > 100:
-            raise BadArchive(f"Refused: wrong manifest: {where}.tags must be a list of text.")
+            raise BadArchive(N_("Refused: wrong manifest: {field} must be a list of text."), field=f"{where}.tags")
         try:
             entry["tags"] = repository.normalise_tags(tags)
         except LibraryError as exc:
-            raise BadArchive(f"Refused: wrong manifest: {where}.tags: {exc}") from None
+            raise BadArchive(
+                N_("Refused: wrong manifest: {field}: {reason}"), field=f"{where}.tags", reason=exc
+            ) from None
     return manifest
 
 
@@ -208,12 +232,14 @@ def read_archive(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
 
     if len(data) > MAX_ARCHIVE_BYTES:
         raise BadArchive(
-            f"Refused: the zip is {len(data) / 2**20:.0f} MB; the limit is {MAX_ARCHIVE_BYTES // 2**20} MB."
+            N_("Refused: the zip is {size} MB; the limit is {most} MB."),
+            size=round(len(data) / 2**20),
+            most=MAX_ARCHIVE_BYTES // 2**20,
         )
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
-        raise BadArchive("Refused: this is not a readable zip file.") from None
+        raise BadArchive(N_("Refused: this is not a readable zip file.")) from None
     with zf:
         members = _check_members(zf)
         try:
@@ -221,24 +247,32 @@ def read_archive(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
             listed = {entry["image"] for entry in manifest["cases"]}
             unlisted = sorted(set(members) - listed - {MANIFEST})
             if unlisted:
-                raise BadArchive(f"Refused: {unlisted[0]} is in the zip but not in the manifest.")
+                raise BadArchive(N_("Refused: {entry} is in the zip but not in the manifest."), entry=unlisted[0])
             pixels: dict[str, np.ndarray] = {}
             for entry in manifest["cases"]:
                 name = entry["image"]
                 if name not in members:
-                    raise BadArchive(f"Refused: wrong manifest: {name} is listed but missing from the zip.")
+                    raise BadArchive(
+                        N_("Refused: wrong manifest: {entry} is listed but missing from the zip."), entry=name
+                    )
                 raw = _read_member(zf, members[name], members[name].file_size)
                 try:
                     image = load_image(raw)
                 except ImageRejected as exc:
-                    raise BadArchive(f"Refused: {name} is not a valid radiograph: {exc}") from None
+                    raise BadArchive(
+                        N_("Refused: {entry} is not a valid radiograph: {reason}"), entry=name, reason=exc
+                    ) from None
                 if image.source_format != "PNG":
-                    raise BadArchive(f"Refused: {name} is {image.source_format}, not PNG.")
+                    raise BadArchive(N_("Refused: {entry} is {found}, not PNG."), entry=name, found=image.source_format)
                 if encode_image(image.pixels).sha256 != entry["sha256"]:
-                    raise BadArchive(f"Refused: {name}'s pixels do not match its sha256 (corrupt or altered).")
+                    raise BadArchive(
+                        N_("Refused: the pixels of {entry} do not match its sha256 (corrupt or altered)."), entry=name
+                    )
                 pixels[name] = image.pixels
         except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError) as exc:
-            raise BadArchive(f"Refused: the zip is corrupt ({exc.__class__.__name__}: {exc}).") from None
+            raise BadArchive(
+                N_("Refused: the zip is corrupt ({error}: {detail})."), error=exc.__class__.__name__, detail=str(exc)
+            ) from None
     return manifest, pixels
 
 
@@ -284,7 +318,12 @@ def import_set(session: Session, data: bytes, imported_by: str = "teaching-set i
                 repository.set_truth(session, case.id, truth, entry.get("truth_set_by") or imported_by)
             elif truth and case.truth_label != truth:
                 result.notes.append(
-                    f"{case.title}: kept this library's ground truth ({case.truth_label}); the zip says {truth}."
+                    Worded(
+                        N_("{title}: kept this library's ground truth ({kept}); the zip says {zipped}."),
+                        title=case.title,
+                        kept=case.truth_label,
+                        zipped=truth,
+                    )
                 )
         case_ids.append(case.id)
     result.added_to_set = teaching.add_to_set(session, target.id, case_ids)
