@@ -10,22 +10,11 @@ import streamlit as st
 
 from pages.auth_ui import account_sidebar, current_user, first_run_page, library_has_users, login_page
 from pages.common import sidebar
-from pages.i18n_ui import N_, _, adopt_user_language
+from pages.i18n_ui import _, adopt_user_language
+from pages.navigation import HOME_PAGE, pages_for
 
 st.set_page_config(page_title="CXR Teaching Lab", page_icon=":material/radiology:", layout="wide")
 
-# (section, path, title, icon, role needed; None = any logged-in user); titles are translated below.
-PAGES = [
-    (N_("Learn"), "pages/welcome.py", N_("Welcome"), ":material/home:", None),
-    (N_("Learn"), "pages/analyze.py", N_("Analyze"), ":material/search:", None),
-    (N_("Learn"), "pages/explain.py", N_("Explain"), ":material/grid_view:", None),
-    (N_("Learn"), "pages/quiz.py", N_("Quiz"), ":material/quiz:", "student"),
-    (N_("Library"), "pages/case_gallery.py", N_("Case Gallery"), ":material/photo_library:", "instructor"),
-    (N_("Library"), "pages/model_limits.py", N_("Model Limits"), ":material/flag:", "reviewer"),
-    (N_("Library"), "pages/dashboard.py", N_("Class Dashboard"), ":material/monitoring:", "instructor"),
-    (N_("Library"), "pages/users.py", N_("Users"), ":material/group:", "instructor"),
-    (N_("About"), "pages/model_card.py", N_("Model Card"), ":material/description:", None),
-]
 
 user = current_user()
 if user is None:
@@ -43,11 +32,10 @@ if user is None:
 else:
     adopt_user_language(user.id, user.language)
     sections: dict[str, list] = {}
-    for section, path, title, icon, role in PAGES:
-        if role is None or user.can(role):
-            sections.setdefault(_(section), []).append(
-                st.Page(path, title=_(title), icon=icon, default=path == PAGES[0][1])
-            )
+    for page in pages_for(user):
+        sections.setdefault(_(page.section), []).append(
+            st.Page(page.path, title=_(page.title), icon=page.icon, default=page.path == HOME_PAGE)
+        )
     navigation = st.navigation(sections)
     account_sidebar(user)
 sidebar(user)

@@ -7,6 +7,9 @@ keep four decimals, clamped to the same open interval.
 With a `language` ("en", "ko", any Babel locale) the number is written the locale's way by Babel
 (decimal mark, grouping, where the percent sign goes); without one, the fixed English form that the
 CLI, the JSON and the reports use.
+
+A figure that rounds to zero is written without a sign: never "-0.0%" or "-0.00". `signed_share` and
+`signed_number` write a change with its sign ("+1.2%", "-0.40", "0.0%").
 """
 
 from __future__ import annotations
@@ -30,11 +33,33 @@ def _percent_in(language: str, x: float, decimals: int) -> str:
     return pattern.apply(x, locale)
 
 
+def _rounded(x: float, decimals: int) -> float:
+    """`x` rounded as it will be shown, with -0.0 turned into 0.0 (IEEE: -0.0 + 0.0 is +0.0)."""
+    return round(float(x), decimals) + 0.0
+
+
 def share(x: float, decimals: int = 1, language: str | None = None) -> str:
     """A share that may be 0 % or 100 % (lung share, accuracy): 0.4321 → "43.2%"."""
+    x = _rounded(float(x) * 100, decimals) / 100
     if language is None:
-        return f"{float(x) * 100:.{decimals}f}%"
-    return _percent_in(language, float(x), decimals)
+        return f"{x * 100:.{decimals}f}%"
+    return _percent_in(language, x, decimals)
+
+
+def _with_sign(x: float, text: str) -> str:
+    return text if x == 0 else ("+" if x > 0 else "-") + text
+
+
+def signed_share(x: float, decimals: int = 1, language: str | None = None) -> str:
+    """A change of a share or probability, in percentage points of 100 %: 0.0123 → "+1.2%", -0.0001 → "0.0%"."""
+    x = _rounded(float(x) * 100, decimals) / 100
+    return _with_sign(x, share(abs(x), decimals, language))
+
+
+def signed_number(x: float, decimals: int = 2, language: str | None = None) -> str:
+    """A signed plain number: 0.4 → "+0.40", -0.004 → "0.00"."""
+    x = _rounded(x, decimals)
+    return _with_sign(x, number(abs(x), decimals, language))
 
 
 def percent(p: float, decimals: int = 1, language: str | None = None) -> str:
@@ -49,6 +74,7 @@ def percent(p: float, decimals: int = 1, language: str | None = None) -> str:
 
 def number(x: float, decimals: int = 2, language: str | None = None) -> str:
     """A plain number with exactly `decimals` decimals: 1234.5 → "1,234.50" (en)."""
+    x = _rounded(x, decimals)
     if language is None:
         return f"{float(x):,.{decimals}f}"
     pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")

@@ -14,6 +14,11 @@ class NotFound(LibraryError):
     pass
 
 
+class Forbidden(LibraryError):
+    """The user's roles do not allow this. The message is a catalogue msgid without placeholders,
+    so pages show it translated."""
+
+
 class CaseChanged(LibraryError):
     """Someone else saved this case since it was loaded: the edit was not applied."""
 

@@ -28,8 +28,9 @@ if upload is None:
 
 data = upload.getvalue()
 digest = hashlib.sha256(data).hexdigest()
-# "Analyze anyway" applies to this one upload only, never to the next file.
-force = st.session_state.get("analyze_override") == digest
+# "Analyze anyway" applies to this one upload only: it is remembered by the upload (file_id), not by the
+# content, so the same file uploaded again is checked and asked about again.
+force = st.session_state.get("analyze_override") == upload.file_id
 cached = st.session_state.get("analysis")
 # The analysis is computed once per upload; sliders and reruns reuse it.
 if cached is None or cached[0] != (digest, service.version, force):
@@ -49,7 +50,7 @@ if cached is None or cached[0] != (digest, service.version, force):
             icon=":material/block:",
         )
         if st.button(_("Analyze anyway (the result will be marked unreliable)"), key="analyze_anyway"):
-            st.session_state["analyze_override"] = digest
+            st.session_state["analyze_override"] = upload.file_id
             st.rerun()
         st.stop()
     except ImageRejected as exc:

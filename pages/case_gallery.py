@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
 from core.formatting import percent, share
 from core.reliability.input_check import GuardVerdict
+from core.services import teaching_sets
 from core.vocabulary import CLASS_NAMES, DIFFICULTIES, UNCERTAIN_MARGIN, outcome
 from db import repository as repo
 from db import teaching
@@ -39,7 +42,7 @@ from pages.library_ui import (
     show_page_position,
 )
 
-require_role("instructor")  # server-side: a user without the role gets this message and nothing else
+user = require_role("instructor")  # server-side: a user without the role gets this message and nothing else
 
 # Filter choices: the keys are the widgets' values (English, kept in session_state) and are shown translated.
 ANY = N_("Any")
@@ -376,21 +379,106 @@ def show_case(case_id: int) -> None:
         c1, c2 = st.columns([4, 1])
         target = c1.selectbox(_("Add to a teaching set"), list(others), key="case_add_set")
         if c2.button(_("Add"), key="case_add_btn"):
-            if act(lambda s: teaching.add_to_set(s, others[target], [snap.id]), _("Added to the teaching set.")):
+            if act(
+                lambda s: teaching_sets.add_cases(s, user.id, others[target], [snap.id]),
+                _("Added to the teaching set."),
+            ):
                 st.rerun()
 
 
 # ---------- the grid -----------------------------------------------------------------------
 
 
+# The grid's filters also live in the URL query: a widget forgets its value while it is not drawn (a case
+# open, the Teaching sets view), and a filtered view's address can be shared. Each entry: widget key →
+# (query name, default, to the query, from the query); a value the page does not offer is ignored.
+Codec = tuple[str, object, Callable[[Any], list[str]], Callable[[list[str]], Any]]
+PER_PAGE_CHOICES = [12, 24, 48]
+DEFAULT_SORT, DEFAULT_PER_PAGE, FULL_RANGE = "newest", 24, (0.0, 1.0)
+
+
+def choice_codec(name: str, choices: dict[str, Any]) -> Codec:
+    """A selectbox whose values are `choices`' keys; the URL holds the key's code (None: not written)."""
+    by_code = {str(code): value for value, code in choices.items() if code is not None}
+    return (
+        name,
+        next(iter(choices)),
+        lambda value: [] if choices.get(value) is None else [str(choices[value])],
+        lambda texts: by_code[texts[0]],
+    )
+
+
+def probability_range(texts: list[str]) -> tuple[float, float]:
+    low, high = (round(float(x), 2) for x in texts[0].split("-"))
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(texts[0])
+    return low, high
+
+
+def one_of(allowed, parse=str) -> Callable[[list[str]], Any]:
+    def read(texts: list[str]):
+        value = parse(texts[0])
+        if value not in allowed:
+            raise ValueError(value)
+        return value
+
+    return read
+
+
+def url_filters(sets: dict[str, int], tags: list[str], sorts: list[str]) -> dict[str, Codec]:
+    def unless(default):
+        return lambda value: [] if value == default else [str(value)]
+
+    return {
+        "f_truth": choice_codec("truth", TRUTH_CHOICES),
+        "f_pred": choice_codec("predicted", PRED_CHOICES),
+        "f_outcome": choice_codec("outcome", OUTCOME_CHOICES),
+        "f_set": choice_codec("set", {ANY: None, **sets}),
+        "f_prob": (
+            "p",
+            FULL_RANGE,
+            lambda v: [] if tuple(v) == FULL_RANGE else ["{:g}-{:g}".format(*v)],
+            probability_range,
+        ),
+        "f_uncertain": ("uncertain", False, lambda v: ["1"] if v else [], lambda texts: texts[0] == "1"),
+        "f_tags": ("tag", [], list, lambda texts: [t for t in texts if t in tags]),
+        "f_text": ("q", "", unless(""), lambda texts: texts[0]),
+        "f_sort": ("sort", DEFAULT_SORT, unless(DEFAULT_SORT), one_of(sorts)),
+        "f_per_page": ("per_page", DEFAULT_PER_PAGE, unless(DEFAULT_PER_PAGE), one_of(PER_PAGE_CHOICES, int)),
+        "f_page": ("page", 1, unless(1), one_of(range(1, 1_000_000), int)),
+    }
+
+
+def restore_filters(codecs: dict[str, Codec]) -> None:
+    """Each filter widget without a value in this session takes the URL's, else its default."""
+    for key, (name, default, _to_url, from_url) in codecs.items():
+        if key in st.session_state:
+            continue
+        texts = st.query_params.get_all(name)
+        try:
+            st.session_state[key] = from_url(texts) if texts else default
+        except (KeyError, ValueError, IndexError):
+            st.session_state[key] = default
+
+
+def write_filters_to_url(codecs: dict[str, Codec]) -> None:
+    for key, (name, default, to_url, _from_url) in codecs.items():
+        texts = to_url(st.session_state.get(key, default))
+        if texts != st.query_params.get_all(name):
+            if texts:
+                st.query_params[name] = texts
+            else:
+                del st.query_params[name]
+
+
 def current_filters() -> GalleryFilter:
     g = st.session_state.get
-    prob = tuple(g("f_prob", (0.0, 1.0)))
+    prob = tuple(g("f_prob", FULL_RANGE))
     return GalleryFilter(
         truth=TRUTH_CHOICES[g("f_truth", ANY)],
         predicted=PRED_CHOICES[g("f_pred", ANY)] if model_version else None,
         outcome=OUTCOME_CHOICES[g("f_outcome", ANY)] if model_version else None,
-        probability=prob if model_version and prob != (0.0, 1.0) else None,
+        probability=prob if model_version and prob != FULL_RANGE else None,
         uncertain=bool(g("f_uncertain", False)) and bool(model_version),
         tags=list(g("f_tags", [])),
         set_id=st.session_state.get("_set_ids", {}).get(g("f_set", ANY)),
@@ -420,6 +508,9 @@ def show_grid() -> None:
         ),
     )
     st.session_state["_set_ids"] = sets
+    sorts = [k for k in SORTS if model_version or not k.startswith(("probability", "uncertain"))]
+    codecs = url_filters(sets, tags, sorts)
+    restore_filters(codecs)
     show_flash()
     if missing:
         c1, c2 = st.columns([3, 1])
@@ -465,7 +556,7 @@ def show_grid() -> None:
         )
         row[3].selectbox(_("Teaching set"), [ANY, *sets], format_func=shown_as({ANY: ANY}), key="f_set")
         row = st.columns(4)
-        row[0].slider(_("P(pneumonia) range"), 0.0, 1.0, (0.0, 1.0), 0.05, key="f_prob", disabled=not model_version)
+        row[0].slider(_("P(pneumonia) range"), 0.0, 1.0, step=0.05, key="f_prob", disabled=not model_version)
         row[1].checkbox(
             _("Uncertain only"),
             key="f_uncertain",
@@ -479,15 +570,14 @@ def show_grid() -> None:
         row[2].multiselect(_("Tags (all of)"), tags, key="f_tags", placeholder=choices_placeholder(tags))
         row[3].text_input(_("Text in notes or title"), key="f_text")
         row = st.columns(4)
-        sorts = [k for k in SORTS if model_version or not k.startswith(("probability", "uncertain"))]
         row[0].selectbox(_("Sort"), sorts, format_func=shown_as(SORT_NAMES, SORTS.get), key="f_sort")
-        row[1].selectbox(_("Per page"), [12, 24, 48], index=1, key="f_per_page")
+        row[1].selectbox(_("Per page"), PER_PAGE_CHOICES, key="f_per_page")
 
     filters = current_filters()
     first_page_when_filters_change("f_", filters)
 
     def read(s):
-        page = repo.gallery_page(s, filters, model_version, **ui.paging("f_", "newest", 24))
+        page = repo.gallery_page(s, filters, model_version, **ui.paging("f_", DEFAULT_SORT, DEFAULT_PER_PAGE))
         return page, repo.latest_reports_with_reference(s, [r.case_id for r in page.rows])
 
     page, referenced = ui.read_or_stop(engine, read)
@@ -529,12 +619,13 @@ def show_grid() -> None:
     if st.session_state.get("f_page", 1) > page.pages:
         st.session_state["f_page"] = page.pages
     nav[0].number_input(_("Page"), 1, page.pages, key="f_page", step=1)
+    write_filters_to_url(codecs)
     picked = [r.case_id for r in page.rows if st.session_state.get(f"pick_{r.case_id}")]
     if sets:
         target = nav[2].selectbox(_("Add picked cases to"), list(sets), key="grid_add_set")
         if nav[2].button(_("Add {n} picked case(s)", n=len(picked)), key="grid_add_btn", disabled=not picked):
             if act(
-                lambda s: teaching.add_to_set(s, sets[target], picked),
+                lambda s: teaching_sets.add_cases(s, user.id, sets[target], picked),
                 _("Added {n} case(s) to the set.", n=len(picked)),
             ):
                 for case_id in picked:

@@ -10,7 +10,7 @@ from core.formatting import percent
 from core.services.class_dashboard import class_results
 from pages.auth_ui import require_role
 from pages.common import disclaimer, number_table, translated_columns
-from pages.i18n_ui import _, choices_placeholder, language, ngettext
+from pages.i18n_ui import N_, _, choices_placeholder, language, ngettext
 from pages.library_ui import library_or_stop, read_or_stop
 
 GALLERY_PAGE = "pages/case_gallery.py"
@@ -97,7 +97,9 @@ with tab_cases:
     )
     if chart is not None:
         chart.update_layout(yaxis_tickformat=".0%", yaxis_range=[0, 1], height=320, margin=dict(t=10, b=10))
-        chart.update_xaxes(type="category")  # "#12" is a case, not a number
+        # "#12" is a case, not a number. Colour splits the bars into one trace per colour, and Plotly
+        # orders categories trace by trace: the array keeps the table's hardest-first order.
+        chart.update_xaxes(type="category", categoryorder="array", categoryarray=[f"#{c.case_id}" for c in by_case])
         st.plotly_chart(chart, key="dash_case_chart")
     header = st.columns([4, 2, 2, 3, 2]) if by_case else []
     for col, name in zip(header, (_("Case"), _("Truth"), _("Students right"), _("Model"), "")):
@@ -110,8 +112,11 @@ with tab_cases:
         cols[3].markdown(
             "—"
             if c.model_label is None
-            else f"{c.model_label} {percent(c.model_probability, language=lang)} · "
-            + (_("right") if c.model_right else _("wrong"))
+            else _(
+                N_("{label} (P(pneumonia) {p}) · right") if c.model_right else N_("{label} (P(pneumonia) {p}) · wrong"),
+                label=c.model_label,
+                p=percent(c.model_probability, language=lang),
+            )
         )
         if cols[4].button(
             _("Open"),

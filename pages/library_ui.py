@@ -210,9 +210,11 @@ def current_model_version(service) -> str | None:
 def first_page_when_filters_change(prefix: str, filters) -> None:
     """New filters, sort or page size start on page 1 (keys `<prefix>sort`, `<prefix>per_page`, `<prefix>page`)."""
     signature = (repr(filters), st.session_state.get(f"{prefix}sort"), st.session_state.get(f"{prefix}per_page"))
-    if st.session_state.get(f"_{prefix}signature") != signature:
-        st.session_state[f"_{prefix}signature"] = signature
-        st.session_state[f"{prefix}page"] = 1
+    key = f"_{prefix}signature"
+    if st.session_state.get(key) != signature:
+        if key in st.session_state:  # a change; the first look keeps its page (a shared address may name one)
+            st.session_state[f"{prefix}page"] = 1
+        st.session_state[key] = signature
 
 
 def paging(prefix: str, default_sort: str, default_per_page: int) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.explain.limits import FLAG_TITLES, draw_boxes, lung_contour_overlay, mainly_on_lungs
-from core.formatting import percent, share
+from core.formatting import percent, share, signed_number, signed_share
 from pages.i18n_ui import N_, _, language, ngettext
 
 # The flags' titles (core.explain.limits.FLAG_TITLES) and explanations, translated where shown.
@@ -73,7 +73,7 @@ def limits_panel(result, opacity: float) -> None:
         return
     m = probe.metrics
     lung = share(m["lung_share"], 0, lang)
-    cols = st.columns(4)
+    cols = st.columns(3)
     cols[0].metric(_("Heatmap on the lungs"), lung)
     cols[1].metric(_("On the border frame"), share(m["border_share"], 0, lang))
     cols[2].metric(
@@ -81,7 +81,8 @@ def limits_panel(result, opacity: float) -> None:
         share(m["marker_share"], 0, lang),
         help=ngettext("{n} marker detected", "{n} markers detected", len(m["markers"])),
     )
-    cols[3].metric(_("Peak lies on"), region_name(m["peak_region"]))
+    # A line, not a fourth metric: a metric cuts a long region name short ("below diaph…").
+    st.markdown(_("The heatmap's peak lies on: **{region}**", region=region_name(m["peak_region"])))
     if m["flags"]:
         for flag in m["flags"]:
             st.warning(f"**{flag_title(flag)}** — {flag_help(flag)}", icon=":material/flag:")
@@ -116,7 +117,7 @@ def limits_panel(result, opacity: float) -> None:
         caption=_(
             "Outside the lungs blanked: P(pneumonia) {p} ({delta})",
             p=percent(c["p_outside_blanked"], language=lang),
-            delta=f"{c['outside_delta']:+.1%}",
+            delta=signed_share(c["outside_delta"], 1, lang),
         ),
         width="stretch",
     )
@@ -127,7 +128,7 @@ def limits_panel(result, opacity: float) -> None:
             caption=_(
                 "Markers erased (inpainted): P(pneumonia) {p} ({delta})",
                 p=percent(c["p_marker_erased"], language=lang),
-                delta=f"{c['marker_delta']:+.1%}",
+                delta=signed_share(c["marker_delta"], 1, lang),
             ),
         )
     faithfulness_line(result)
@@ -153,10 +154,10 @@ def faithfulness_line(result) -> None:
             "same smoothness: {deletion_random}; lower is better), revealing them first on a blurred copy raises it "
             "to {insertion} (random: {insertion_random}; higher is better). {verdict}",
             target=result.cam_target,
-            deletion=f"{f['deletion_auc']:+.2f}",
-            deletion_random=f"{f['deletion_auc_random']:+.2f}",
-            insertion=f"{f['insertion_auc']:+.2f}",
-            insertion_random=f"{f['insertion_auc_random']:+.2f}",
+            deletion=signed_number(f["deletion_auc"], 2, language()),
+            deletion_random=signed_number(f["deletion_auc_random"], 2, language()),
+            insertion=signed_number(f["insertion_auc"], 2, language()),
+            insertion_random=signed_number(f["insertion_auc_random"], 2, language()),
             verdict=_("On both curves the heatmap beats the random map.")
             if better
             else _("The heatmap does not beat the random map on both curves: read it with care."),

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.evaluation import model_card as mc
 from core.explain.limits import FLAG_TITLES
-from core.formatting import number, share
+from core.formatting import number, share, signed_number
 from core.services.explanations import trust_summary
 from pages.auth_ui import require_login
 from pages.common import MISSING, disclaimer, model_service, no_trained_model_notice
@@ -376,7 +376,7 @@ else:
     erasure = test_limits["marker_erasure"]
     cols[3].metric(
         _("Mean P change when markers are erased"),
-        f"{erasure['mean_delta']:+.3f}" if erasure["mean_delta"] is not None else "–",
+        signed_number(erasure["mean_delta"], 3, lang) if erasure["mean_delta"] is not None else "–",
         help=_(
             "Over the {n} test images with a detected marker; mean absolute change {change}",
             n=test_limits["images_with_marker"],

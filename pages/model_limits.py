@@ -12,7 +12,9 @@ import streamlit as st
 
 from core.explain.limits import FLAG_TITLES, blank_outside, lung_contour_overlay, unpack_mask
 from core.explain.markers import erase_markers
-from core.formatting import percent, share
+from core.formatting import number, percent, share, signed_number
+from core.services import teaching_sets
+from core.teaching.set_rules import may_change_set
 from core.vocabulary import LIMIT_FLAGS, REVIEW_TAGS, outcome
 from db import limits as lim
 from db import repository as repo
@@ -34,7 +36,7 @@ from pages.library_ui import (
 )
 from pages.limits_panel import FLAG_NAMES, TAG_NAMES, region_name, tag_name
 
-require_role("reviewer")  # server-side: a user without the role gets this message and nothing else
+viewer = require_role("reviewer")  # server-side: a user without the role gets this message and nothing else
 
 ANY = N_("Any")
 ERROR_CHOICES = {ANY: None, **{label: key for key, label in lim.ERROR_TYPES.items()}}
@@ -339,7 +341,7 @@ def probability_text(p) -> str:
 
 
 def delta_text(d) -> str | None:
-    return None if d is None else _("{delta} points", delta=f"{float(d) * 100:+.1f}")
+    return None if d is None else _("{delta} points", delta=signed_number(float(d) * 100, 1, lang))
 
 
 def where_the_heat_is(limits: dict) -> go.Figure:
@@ -439,7 +441,7 @@ def show_faithfulness(limits: dict) -> None:
         ),
     ):
         value = faith.get(key)
-        col.metric(label, "—" if value is None else f"{float(value):.2f}")
+        col.metric(label, "—" if value is None else number(value, 2, lang))
 
 
 def show_reviews(detail: lim.LimitsDetail) -> None:
@@ -506,11 +508,13 @@ def show_teaching(detail: lim.LimitsDetail) -> None:
     st.markdown("#### " + _("Teaching"))
     try:
         with lost_connection_shown(), session(engine) as s:
-            sets = {x.name: x.id for x in teaching.list_sets(s)}
+            all_sets = teaching.list_sets(s)
             member = {x.id for x in teaching.sets_for_case(s, detail.case_id)}
     except Unavailable:
         return
-    names = [n for n, i in sets.items() if i not in member]
+    sets = {x.name: x.id for x in all_sets}
+    # Offered: the sets this user may change (a published one only an instructor); the service checks again.
+    names = [x.name for x in all_sets if x.id not in member and may_change_set(viewer.roles, x.published)]
     new_label = f"New set “{NEW_SET_NAME}”"  # the choice's value; shown in the session's language
     new_name = _(NEW_SET_NAME)
     if new_name.lower() not in {n.lower() for n in sets}:
@@ -535,7 +539,7 @@ def show_teaching(detail: lim.LimitsDetail) -> None:
                 if target == new_label
                 else sets[target]
             )
-            teaching.add_to_set(s, set_id, [detail.case_id])
+            teaching_sets.add_cases(s, viewer.id, set_id, [detail.case_id])
 
         added_to = new_name if target == new_label else target
         if act(add, _("Added case #{id} to {name}.", id=detail.case_id, name=added_to)):
@@ -647,6 +651,9 @@ def show_summary() -> None:
             text=[
                 _("{rate} of {n}", rate="—" if r is None else pct(r), n=errors[k].cases) for k, r in zip(keys, rates)
             ],
+            # Above the bar: inside ("auto") a bar of height 0 has no room, and its label vanished.
+            textposition="outside",
+            cliponaxis=False,
         )
     )
     error_bars.update_layout(

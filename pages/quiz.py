@@ -16,7 +16,7 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 
 from core.formatting import number, percent, share
 from core.services import quiz
-from core.teaching.quiz_rules import MODES, score, streaks
+from core.teaching.quiz_rules import MODES, score
 from db.codec import decode_png
 from db.errors import LibraryError
 from db.teaching import list_sets
@@ -26,6 +26,7 @@ from pages.i18n_ui import N_, _, language, ngettext, shown_as, worded
 from pages.library_ui import Unavailable, current_model_version, library_or_stop, lost_connection_shown, session
 
 ATTEMPT, POSITION = "quiz_attempt", "quiz_position"
+ASKED_LENGTH = "quiz_asked_length"  # (attempt id, cases asked for): a shorter quiz says so
 QUESTION_WIDTH = 448  # px: the 224 px library images shown at twice their size
 
 user = require_role("student")
@@ -72,6 +73,16 @@ def sure(confidence: float) -> str:
     return share(confidence, 0, lang)
 
 
+def show_streak(col) -> None:
+    """The one streak the quiz shows (core.services.quiz.streaks_of), in one metric."""
+    current, best = db_call(quiz.streaks_of, user.id) or (0, 0)
+    col.metric(
+        _("Streak (best)"),
+        f"{current} ({best})",
+        help=_("Right answers in a row across all your quizzes: now, and your longest run (in brackets)."),
+    )
+
+
 def running_score(attempt_id: int, mode: str) -> None:
     answers = db_call(quiz.attempt_answers, attempt_id, user.id) or []
     s = score(answers)
@@ -82,7 +93,7 @@ def running_score(attempt_id: int, mode: str) -> None:
         "—" if s.brier is None else number(s.brier, 3, lang),
         help=_("0 is perfect; always 50 % scores 0.250"),
     )
-    cols[2].metric(_("Streak (best)"), f"{s.current_streak} ({s.best_streak})")
+    show_streak(cols[2])
     if MODES[mode].needs_model and MODES[mode].reading:
         cols[3].metric(
             _("Model"),
@@ -118,6 +129,7 @@ def start_form() -> None:
         attempt = db_call(quiz.start_attempt, user.id, mode, int(length), set_id=source, model_version=model_version)
         if attempt is not None:
             st.session_state[ATTEMPT], st.session_state[POSITION] = attempt.id, 0
+            st.session_state[ASKED_LENGTH] = (attempt.id, int(length))
             st.rerun()
     if model_version is None:
         st.caption(
@@ -128,17 +140,17 @@ def start_form() -> None:
         )
 
 
-def show_history() -> None:
+def show_history(with_streak: bool) -> None:
+    """The student's past quizzes; the streak too unless the running score above already shows it."""
     past = db_call(quiz.history, user.id) or []
     if not past:
         return
     st.subheader(_("Your history"))
-    current, best = streaks([a.correct for a in db_call(quiz.answers_in_order, user.id) or []])
     due = db_call(quiz.review_due, user.id) or []
-    cols = st.columns(3)
-    cols[0].metric(_("Current streak"), current, help=_("Right answers in a row, across all your quizzes."))
-    cols[1].metric(_("Best streak"), best, help=_("Your longest run of right answers, across all your quizzes."))
-    cols[2].metric(
+    cols = st.columns(2)
+    if with_streak:
+        show_streak(cols[0])
+    cols[1].metric(
         _("Cases under review"),
         db_call(quiz.under_review, user.id) or 0,
         help=_(
@@ -154,7 +166,6 @@ def show_history() -> None:
         "answered": _("answered"),
         "accuracy": _("accuracy"),
         "Brier": _("Brier"),
-        "best streak": _("best streak"),
         "model accuracy": _("model accuracy"),
     }
     rows = []
@@ -168,7 +179,6 @@ def show_history() -> None:
                 columns["answered"]: f"{s.answered}/{len(attempt.case_ids)}",
                 columns["accuracy"]: s.accuracy,
                 columns["Brier"]: s.brier,
-                columns["best streak"]: s.best_streak,
                 columns["model accuracy"]: s.model_accuracy if kind and kind.needs_model else None,
             }
         )
@@ -614,7 +624,7 @@ VIEWS = {
 attempt_id = st.session_state.get(ATTEMPT)
 if attempt_id is None:
     start_form()
-    show_history()
+    show_history(with_streak=True)
     st.stop()
 
 attempt = db_call(quiz.get_attempt, attempt_id, user.id)
@@ -628,6 +638,19 @@ st.caption(
     + (" · " + _("{n} case(s) you missed before are back for review", n=len(reviews)) if reviews else "")
 )
 position = min(st.session_state.get(POSITION, 0), len(answers))
+asked_for = st.session_state.get(ASKED_LENGTH)
+if asked_for is not None and asked_for[0] == attempt_id and asked_for[1] > total and position == 0:
+    st.info(
+        ngettext(
+            "You asked for {asked} cases, but only {n} case can be used for this quiz "
+            "(it needs a ground truth, and what this mode needs): the quiz has {n}.",
+            "You asked for {asked} cases, but only {n} cases can be used for this quiz "
+            "(they need a ground truth, and what this mode needs): the quiz has {n}.",
+            total,
+            asked=asked_for[1],
+        ),
+        icon=":material/info:",
+    )
 if position < total:
     running_score(attempt_id, mode)
     if position >= len(answers):
@@ -641,4 +664,4 @@ else:
         st.session_state.pop(ATTEMPT, None)
         st.session_state.pop(POSITION, None)
         st.rerun()
-    show_history()
+    show_history(with_streak=False)

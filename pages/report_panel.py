@@ -28,6 +28,7 @@ from pages.i18n_ui import N_, _, language
 
 LANGUAGE_LABELS = {lang: language_name(lang) for lang in LANGUAGES}  # the languages reports are written in
 SOURCE_NAMES = {"gemini": "Gemini", "offline": N_("offline")}  # a record's source, as the version line names it
+REPORT_LANGUAGE_KEY = "report_language_choice"  # the user's last pick of a report language
 
 
 def source_reason(reason: str | None) -> str:
@@ -183,14 +184,17 @@ def report_panel(source, *, image_key: str | None = None, key: str = "report", r
             )
         )
     choices = list(LANGUAGE_LABELS)
-    ui = language()  # the report starts in the interface language; the other one can still be picked
+    # The report starts in the language last picked for a report in this session, else the interface's. The
+    # choice is kept outside the widget: a widget's state goes whenever it is not drawn (each new upload).
+    wanted = st.session_state.get(REPORT_LANGUAGE_KEY) or language()
     language_ = st.radio(
         _("Report language"),
         choices,
-        index=choices.index(ui) if ui in choices else 0,
+        index=choices.index(wanted) if wanted in choices else 0,
         format_func=LANGUAGE_LABELS.get,
         horizontal=True,
         key=f"{key}_language",
+        on_change=lambda: st.session_state.update({REPORT_LANGUAGE_KEY: st.session_state[f"{key}_language"]}),
     )
     report_language: str = language_ or choices[0]
     shown: dict = st.session_state.setdefault(f"{key}_shown", {})

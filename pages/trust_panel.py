@@ -9,9 +9,10 @@ from __future__ import annotations
 import streamlit as st
 
 from core.explain.trust import LEVEL_TITLES, VERDICT_LEVEL, VERDICT_THRESHOLD
+from core.formatting import number, signed_number
 from core.i18n import N_
 from pages.common import number_table
-from pages.i18n_ui import _
+from pages.i18n_ui import _, language
 
 LITERATURE = (
     N_(
@@ -42,8 +43,11 @@ def _with_interval(figure, digits: int = 2) -> str:
     if not isinstance(figure, dict) or figure.get("mean") is None:
         return "—"
     low, high = figure.get("ci95") or (None, None)
-    text = f"{figure['mean']:.{digits}f}"
-    return text + (f" [{low:.{digits}f}, {high:.{digits}f}]" if low is not None and high is not None else "")
+    lang = language()
+    text = number(figure["mean"], digits, lang)
+    if low is None or high is None:
+        return text
+    return f"{text} [{number(low, digits, lang)}, {number(high, digits, lang)}]"
 
 
 def trust_rows(summary: dict) -> list[dict]:
@@ -118,7 +122,7 @@ def method_trust_line(summary: dict | None, method: str) -> str | None:
         "{lungs} of it on the lungs.",
         n=summary["n_images"],
         verdict=_(VERDICT_WORDS.get(verdict, "—")),
-        rho="—" if spearman is None else f"{spearman:.2f}",
+        rho="—" if spearman is None else number(spearman, 2, language()),
         level=(summary.get("level_titles") or {}).get(level, level or "—"),
         changed=_("did change") if verdict == "pass" else _("did not change"),
         deletion=_with_interval(m.get("deletion_vs_random")),
@@ -158,7 +162,7 @@ def card_trust(subject, method: str, target: str, colour_map: str, opacity: floa
                 "{deletion}, insertion vs random {insertion}, ROAD vs random {road} (log-odds; deletion lower is "
                 "better). Max-sensitivity {stability}. On the lungs: {lungs}.",
                 verdict=_(VERDICT_WORDS.get(verdict, "—")),
-                rho="—" if rho is None else f"{rho:.2f}",
+                rho="—" if rho is None else number(rho, 2, language()),
                 level=LEVEL_TITLES.get(level, level or "—"),
                 deletion=_number(figures.get("deletion_vs_random")),
                 insertion=_number(figures.get("insertion_vs_random")),
@@ -178,7 +182,7 @@ def card_trust(subject, method: str, target: str, colour_map: str, opacity: floa
         ]
         cols = st.columns(min(len(shown), 4))
         for i, (title, heat, rho) in enumerate(shown):
-            caption = title if rho is None else f"{title} · ρ = {rho:.2f}"
+            caption = title if rho is None else f"{title} · ρ = {number(rho, 2, language())}"
             cols[i % len(cols)].image(
                 map_overlay(subject.gray224, heat, colour_map, opacity, subject.lung_mask),
                 caption=caption,
@@ -189,4 +193,4 @@ def card_trust(subject, method: str, target: str, colour_map: str, opacity: floa
 def _number(value, digits: int = 2) -> str:
     if isinstance(value, dict):
         value = value.get("mean")
-    return "—" if value is None else f"{value:+.{digits}f}"
+    return "—" if value is None else signed_number(value, digits, language())

@@ -3,8 +3,9 @@ import streamlit as st
 from pages.auth_ui import require_login
 from pages.common import disclaimer
 from pages.i18n_ui import _
+from pages.navigation import pages_for
 
-require_login()
+user = require_login()
 
 st.title("CXR Teaching Lab")
 disclaimer()
@@ -15,14 +16,5 @@ st.markdown(
         "a model sees — and where it fails."
     )
 )
-st.markdown(
-    "\n".join(
-        [
-            _("- **Analyze** — upload a chest X-ray (PNG, JPEG or DICOM) and see the prediction and heatmap."),
-            _("- **Case Gallery** — browse the case library and curate teaching sets."),
-            _("- **Model Limits** — cases where the heatmap sits on a marker, a rib edge or the border."),
-            _("- **Quiz** — test yourself against the library, and against the model."),
-            _("- **Model Card** — how the model was trained and how well it does."),
-        ]
-    )
-)
+# Only the pages this role may open, as in the sidebar (pages/navigation.py).
+st.markdown("\n".join(f"- **{_(page.title)}** — {_(page.blurb)}" for page in pages_for(user) if page.blurb))

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from core.i18n import N_
 from core.teaching import trust_quiz
-from core.teaching.quiz_rules import MODES, due_for_review, review_schedule
+from core.teaching.quiz_rules import MODES, due_for_review, review_schedule, streaks
 from core.vocabulary import CLASS_NAMES, QUIZ_MODES
 from db.errors import LibraryError, NotFound
 from db.models import Case, Image, Prediction, QuizAnswer, QuizAttempt, TeachingSet, utcnow
@@ -382,13 +382,15 @@ def history(session: Session, user_id: int) -> list[tuple[QuizAttempt, list[Quiz
     return [(a, list(a.answers)) for a in attempts]
 
 
-def answers_in_order(session: Session, user_id: int) -> list[QuizAnswer]:
-    """Every answer of the student, quiz after quiz: what streaks across attempts are counted on."""
-    return list(
-        session.scalars(
-            select(QuizAnswer)
-            .join(QuizAttempt, QuizAttempt.id == QuizAnswer.attempt_id)
-            .where(QuizAttempt.user_id == user_id)
-            .order_by(QuizAttempt.started_at, QuizAttempt.id, QuizAnswer.position)
+def streaks_of(session: Session, user_id: int) -> tuple[int, int]:
+    """(current, best) run of right answers over every answer of the student, quiz after quiz: the streak."""
+    return streaks(
+        list(
+            session.scalars(
+                select(QuizAnswer.correct)
+                .join(QuizAttempt, QuizAttempt.id == QuizAnswer.attempt_id)
+                .where(QuizAttempt.user_id == user_id)
+                .order_by(QuizAttempt.started_at, QuizAttempt.id, QuizAnswer.position)
+            )
         )
     )

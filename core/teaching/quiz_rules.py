@@ -92,7 +92,8 @@ def confidence_brier(answers: Sequence) -> float | None:
 
 
 def streaks(correct: Sequence[bool]) -> tuple[int, int]:
-    """(current run of right answers at the end, longest run)."""
+    """(current run of right answers at the end, longest run). The lab counts streaks over all of a
+    student's answers, quiz after quiz (core.services.quiz.streaks_of), never within one quiz."""
     current = best = 0
     for ok in correct:
         current = current + 1 if ok else 0
@@ -105,8 +106,6 @@ class Score:
     answered: int
     correct: int
     brier: float | None
-    current_streak: int
-    best_streak: int
     # The model on the same cases (only those where a stored prediction existed).
     model_answered: int = 0
     model_correct: int = 0
@@ -124,14 +123,11 @@ class Score:
 def score(answers: Sequence) -> Score:
     """`answers`: objects with answer, confidence, truth_label, correct, model_label, model_probability."""
     right = [a.correct for a in answers]
-    current, best = streaks(right)
     with_model = [a for a in answers if a.model_label is not None and a.model_probability is not None]
     return Score(
         answered=len(answers),
         correct=sum(right),
         brier=confidence_brier(answers),
-        current_streak=current,
-        best_streak=best,
         model_answered=len(with_model),
         model_correct=sum(a.model_label == a.truth_label for a in with_model),
         model_brier=brier([a.model_probability for a in with_model], [a.truth_label for a in with_model]),
