@@ -27,7 +27,7 @@ def write(change, done: str, refused: str) -> bool:
         with lost_connection_shown(), session(engine) as s:
             change(s)
     except LibraryError as exc:
-        st.error(_("{reason} {refused}", reason=exc, refused=refused))
+        st.error(f"{exc} {refused}")  # the library's reason, then what did not happen (translated)
         return False
     except Unavailable:
         return False
