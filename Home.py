@@ -31,6 +31,7 @@ PAGES = [
     (N_("Library"), "pages/users.py", N_("Users"), ":material/group:", "instructor"),
     (N_("About"), "pages/model_card.py", N_("Model Card"), ":material/description:", None),
 ]
+ACCOUNT = (N_("About"), "pages/account.py", N_("Your account"), ":material/manage_accounts:", None)
 
 
 def url_path(path: str) -> str:
@@ -46,7 +47,7 @@ def stand_ins(show, skip: set[str] = frozenset()) -> list:
     """
     return [
         st.Page(lambda role=role: show(role), title=_(title), url_path=url_path(path), visibility="hidden")
-        for _section, path, title, _icon, role in PAGES
+        for _section, path, title, _icon, role in [*PAGES, ACCOUNT]
         if url_path(path) not in skip
     ]
 
@@ -82,8 +83,12 @@ if user is None:
     navigation = st.navigation([entry, *stand_ins(lambda _role: entry_page())])
 elif user.must_change_password:
     # After an instructor's reset nothing opens but the new password; every address shows that form.
-    account = st.Page("pages/account.py", title=_("Your account"), icon=":material/key:", default=True)
-    navigation = st.navigation([account, *stand_ins(lambda _role: forced_password_change(user))])
+    account = st.Page(
+        ACCOUNT[1], title=_(ACCOUNT[2]), icon=":material/key:", url_path=url_path(ACCOUNT[1]), default=True
+    )
+    navigation = st.navigation(
+        [account, *stand_ins(lambda _role: forced_password_change(user), skip={url_path(ACCOUNT[1])})]
+    )
 else:
     adopt_user_language(user.id, user.language)
     sections: dict[str, list] = {}
@@ -92,10 +97,10 @@ else:
             sections.setdefault(_(section), []).append(
                 st.Page(path, title=_(title), icon=icon, url_path=url_path(path), default=path == PAGES[0][1])
             )
-    sections.setdefault(_("About"), []).append(
-        st.Page("pages/account.py", title=_("Your account"), icon=":material/manage_accounts:")
+    sections.setdefault(_(ACCOUNT[0]), []).append(
+        st.Page(ACCOUNT[1], title=_(ACCOUNT[2]), icon=ACCOUNT[3], url_path=url_path(ACCOUNT[1]))
     )
-    allowed = {url_path(p) for _s, p, _t, _i, role in PAGES if role is None or user.can(role)}
+    allowed = {url_path(p) for _s, p, _t, _i, role in [*PAGES, ACCOUNT] if role is None or user.can(role)}
     refused = stand_ins(lambda role: not_for_your_role(user, role), skip=allowed)
     navigation = st.navigation({**sections, "": refused} if refused else sections)
     account_sidebar(user)

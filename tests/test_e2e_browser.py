@@ -100,7 +100,7 @@ def app_server(trained_weights_dir, tmp_path_factory, e2e_data_dir, kermany_test
                 "-m",
                 "streamlit",
                 "run",
-                "Home.py",
+                "app.py",  # as run.sh serves it: Home.py plus the login cookie's routes
                 "--server.port",
                 str(port),
                 "--server.address",
@@ -202,6 +202,9 @@ def test_quiz_click_to_mark_in_browser(app_server, browser, e2e_data_dir):
     shots = os.environ.get("CXR_SCREENSHOT_DIR")
     if shots:
         page.screenshot(path=str(Path(shots) / "quiz_reveal.png"), full_page=True)
+    # End the quiz here: an unfinished one would be resumed by the later tests' quiz pages.
+    page.get_by_role("button", name="End this quiz now").click()
+    page.get_by_role("button", name="Start the quiz").wait_for(timeout=60_000)
     # The answer is in the instructor's dashboard at once.
     page.get_by_role("link", name="Class Dashboard").first.click()
     page.get_by_text(re.compile(r"^(0% \(0/1\)|100% \(1/1\))$")).first.wait_for(timeout=60_000)
