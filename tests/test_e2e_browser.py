@@ -202,15 +202,16 @@ def test_quiz_click_to_mark_in_browser(app_server, browser, e2e_data_dir):
     shots = os.environ.get("CXR_SCREENSHOT_DIR")
     if shots:
         page.screenshot(path=str(Path(shots) / "quiz_reveal.png"), full_page=True)
-    # End the quiz here: an unfinished one would be resumed by the later tests' quiz pages.
-    page.get_by_role("button", name="End this quiz now").click()
-    page.get_by_role("button", name="Start the quiz").wait_for(timeout=60_000)
     # The answer is in the instructor's dashboard at once.
     page.get_by_role("link", name="Class Dashboard").first.click()
     page.get_by_text(re.compile(r"^(0% \(0/1\)|100% \(1/1\))$")).first.wait_for(timeout=60_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     if shots:
         page.screenshot(path=str(Path(shots) / "dashboard.png"), full_page=True)
+    # End the quiz: an unfinished one would be resumed by the later tests' quiz pages.
+    page.get_by_role("link", name="Quiz").first.click()
+    page.get_by_role("button", name="End this quiz now").click()
+    page.get_by_role("button", name="Start the quiz").wait_for(timeout=60_000)
     page.close()
     with session_scope(ensure_library(f"sqlite:///{e2e_data_dir / 'library.db'}")) as s:
         [answer] = s.scalars(select(QuizAnswer)).all()
