@@ -15,6 +15,8 @@ GEMINI_KEY_NAMES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # the google-genai SDK'
 GEMINI_MODEL = "CXR_GEMINI_MODEL"
 GEMINI_TIMEOUT_S = "CXR_GEMINI_TIMEOUT_S"
 NEW_USER_PASSWORD = "CXR_NEW_USER_PASSWORD"
+SESSION_HOURS = "CXR_SESSION_HOURS"
+DEFAULT_SESSION_HOURS = 12.0
 
 
 def _value(name: str) -> str | None:
@@ -68,3 +70,20 @@ def gemini_value(name: str) -> str | None:
 def new_user_password() -> str | None:
     """CXR_NEW_USER_PASSWORD: the password `python -m db add-user` uses instead of asking (scripts, tests)."""
     return _value(NEW_USER_PASSWORD)
+
+
+def session_hours() -> float:
+    """CXR_SESSION_HOURS: how long a login lasts, reloads and browser restarts included (default 12).
+
+    Counted from the login; a value that is not a positive number is refused rather than guessed at.
+    """
+    raw = _value(SESSION_HOURS)
+    if raw is None:
+        return DEFAULT_SESSION_HOURS
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = 0.0
+    if not 0 < hours <= 24 * 366:
+        raise ValueError(f"{SESSION_HOURS}={raw!r}: give a number of hours above 0 (and at most a year).")
+    return hours

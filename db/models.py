@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -216,10 +217,30 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Interface language the user chose ("en", "ko", …; migration 0009); None: the browser's.
     language: Mapped[str | None] = mapped_column(String(16))
+    # Set by an instructor's password reset (migration 0010): nothing opens until the user picks a new one.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     roles: Mapped[list[UserRole]] = relationship(
         cascade="all, delete-orphan", order_by="UserRole.role", lazy="selectin"
     )
+
+
+class UserSession(Base):
+    """One login (migration 0010). The browser holds a signed random token; only its SHA-256 is kept here.
+
+    A session ends when it expires, or when it is revoked: logout, deactivation, a password change or reset,
+    a change of roles.
+    """
+
+    __tablename__ = "sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_sessions_user", "user_id", "revoked_at"),)
 
 
 class UserRole(Base):

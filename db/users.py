@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from core.vocabulary import N_, ROLES
 from db.errors import LibraryError, NotFound
 from db.models import User, UserRole, utcnow
+from db.sessions import revoke_all
 
 MIN_PASSWORD_LENGTH = 8
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -55,14 +57,32 @@ def clean_name(name: str) -> str:
     return name
 
 
+class NoRole(LibraryError):
+    """No role was chosen: a form says so next to its roles field."""
+
+
+class WrongPassword(LibraryError):
+    """The current password given with a change was wrong, or the login brake is on (wait that long)."""
+
+    def __init__(self, retry_after_seconds: int = 0) -> None:
+        if retry_after_seconds:
+            super().__init__(
+                N_("The current password is wrong, or too many failed tries: wait {seconds} s."),
+                seconds=retry_after_seconds,
+            )
+        else:
+            super().__init__(N_("The current password is wrong."))
+        self.retry_after_seconds = retry_after_seconds
+
+
 def check_roles(roles) -> list[str]:
     wanted = sorted(set(roles or ()))
+    if not wanted:
+        raise NoRole(N_("Choose at least one role: {choices}."), choices=", ".join(ROLES))
     unknown = [r for r in wanted if r not in ROLES]
-    if unknown or not wanted:
+    if unknown:
         raise LibraryError(
-            N_("Unknown or missing role {role!r}: choose from {choices}."),
-            role=unknown[0] if unknown else "",
-            choices=", ".join(ROLES),
+            N_("Unknown role {role!r}: choose from {choices}."), role=unknown[0], choices=", ".join(ROLES)
         )
     return wanted
 
@@ -109,24 +129,83 @@ def create_first_instructor(session: Session, name: str, password: str) -> User:
     return create_user(session, name, password, ["instructor"])
 
 
-def set_active(session: Session, name: str, active: bool) -> User:
+def _named(session: Session, name: str) -> User:
     user = find_user(session, name)
     if user is None:
         raise NotFound(N_("No user called {name!r}."), name=name)
+    return user
+
+
+def _keep_an_instructor(session: Session, user: User) -> None:
+    """Refuse a change that would leave no active instructor (nobody could manage the users)."""
+    others = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .join(UserRole)
+        .where(UserRole.role == "instructor", User.active.is_(True), User.id != user.id)
+    )
+    if not others:
+        raise LibraryError(N_("{name!r} is the last active instructor; nobody could manage the users."), name=user.name)
+
+
+def set_active(session: Session, name: str, active: bool) -> User:
+    """Deactivating ends the user's sessions at once; reactivating clears the login brake."""
+    user = _named(session, name)
     if not active and "instructor" in {r.role for r in user.roles}:
-        others = session.scalar(
-            select(func.count())
-            .select_from(User)
-            .join(UserRole)
-            .where(UserRole.role == "instructor", User.active.is_(True), User.id != user.id)
-        )
-        if not others:
-            raise LibraryError(
-                N_("{name!r} is the last active instructor; nobody could manage the users."), name=user.name
-            )
+        _keep_an_instructor(session, user)
     user.active = bool(active)
     if active:
         user.failed_logins, user.locked_until = 0, None
+    else:
+        revoke_all(session, user.id)
+    return user
+
+
+def set_roles(session: Session, name: str, roles) -> User:
+    """Replace a user's roles. Their sessions end: the next login starts with the new privileges (and a new token)."""
+    user = _named(session, name)
+    wanted = check_roles(roles)
+    held = {r.role for r in user.roles}
+    if "instructor" in held and "instructor" not in wanted and user.active:
+        _keep_an_instructor(session, user)
+    if set(wanted) != held:
+        user.roles = [UserRole(role=r) for r in wanted]
+        session.flush()
+        revoke_all(session, user.id)
+    return user
+
+
+ONE_TIME_PASSWORD_BYTES = 9  # 12 URL-safe characters, about 72 bits
+
+
+def reset_password(session: Session, name: str) -> str:
+    """An instructor's reset: a one-time password (returned once, stored only as a hash), to be changed at next login.
+
+    Every session of the user ends, and the login brake is cleared so the new password works at once.
+    """
+    user = _named(session, name)
+    one_time = secrets.token_urlsafe(ONE_TIME_PASSWORD_BYTES)
+    user.password_hash = _hasher.hash(one_time)
+    user.must_change_password = True
+    user.failed_logins, user.locked_until = 0, None
+    revoke_all(session, user.id)
+    return one_time
+
+
+def change_password(session: Session, user_id: int, old: str, new: str) -> User:
+    """The user's own change: the current password is required; every session of theirs ends (the caller opens a new one)."""
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise NotFound(N_("No active user with id {user_id}."), user_id=user_id)
+    check_password(new)
+    result = authenticate(session, user.name, old)  # the same brake as logins: guessing gains nothing here either
+    if not result.ok:
+        raise WrongPassword(result.retry_after_seconds)
+    if old == new:
+        raise LibraryError(N_("The new password is the same as the current one."))
+    user.password_hash = _hasher.hash(new)
+    user.must_change_password = False
+    revoke_all(session, user.id)
     return user
 
 

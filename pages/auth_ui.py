@@ -1,24 +1,35 @@
 """Who is logged in, what they may open, and the login / first-run / logout faces.
 
-Only the user's id lives in st.session_state (server-side); the user and their roles are read
-from the database on every run, so a deactivated user is out at their next click.
+A login is a server-side session (core.services.sessions): this page session holds only its id in
+st.session_state, and every run checks it in the library again, so a logout, deactivation or password
+change elsewhere ends it at the next click. A reload, a new tab or a restarted browser finds it again
+through the HttpOnly cookie the browser sends (st.context.cookies); the cookie is written and cleared by
+app.py's own routes (core.services.session_cookie), to which this module hands one-time codes.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import streamlit as st
 
+from core.services import session_cookie, sessions
+from core.session_tokens import COOKIE_NAME
 from db.errors import LibraryError, is_connection_problem
+from db.sessions import live_session
 from db.users import active_user as load_active_user
 from db.users import authenticate, create_first_instructor, effective_roles, has_users, set_language
 from pages.common import route_through_home
 from pages.i18n_ui import LANGUAGE_KEY, _, role_name, worded
 from pages.library_ui import Unavailable, library, lost_connection_shown, session
 
-USER_KEY = "auth_user_id"
+SESSION_KEY = "auth_session_id"
 VERIFIED_KEY = "auth_verified"  # the identity as the database confirmed it on the last run
+COOKIE_CHECKED = "auth_cookie_checked"  # the cookie this page session opened with was tried already
+COOKIE_OFFER = "auth_cookie_offer"  # a one-time code the browser exchanges for the new cookie on this run
+COOKIE_CLEAR = "auth_cookie_clear"  # ask the browser to drop its cookie on this run
+ENDED_KEY = "auth_session_ended"  # the session ended elsewhere: the login form says why it is back
 
 
 @dataclass(frozen=True)
@@ -27,22 +38,44 @@ class SignedIn:
     name: str
     roles: frozenset[str]
     language: str | None = None  # the interface language the user chose last (None: the browser's)
+    must_change_password: bool = False  # after an instructor's reset: nothing else opens until it is changed
+    session_id: int | None = None
 
     def can(self, role: str) -> bool:
         return role in self.roles
 
 
+def browser_cookie() -> str | None:
+    """The session cookie the browser sent when this page session opened (None in AppTest and without one)."""
+    return st.context.cookies.get(COOKIE_NAME)
+
+
+def _lookup(s, session_id: int | None):
+    """(session id, user) from this page session's id, or else once from the browser's cookie."""
+    if session_id is None and not st.session_state.get(COOKIE_CHECKED):
+        cookie = browser_cookie()
+        st.session_state[COOKIE_CHECKED] = True
+        row = sessions.resume(s, cookie) if cookie else None
+        if cookie and row is None:
+            st.session_state[COOKIE_CLEAR] = True  # expired or revoked: the browser may as well drop it
+        session_id = row.id if row is not None else None
+    row = live_session(s, session_id)
+    user = load_active_user(s, row.user_id) if row is not None else None
+    if row is None or user is None:
+        return None
+    return SignedIn(user.id, user.name, effective_roles(user), user.language, bool(user.must_change_password), row.id)
+
+
 def current_user() -> SignedIn | None:
-    user_id = st.session_state.get(USER_KEY)
-    if user_id is None:
+    session_id = st.session_state.get(SESSION_KEY)
+    if session_id is None and st.session_state.get(COOKIE_CHECKED):
         return None
     engine = library()
     if engine is None:
         return None
     try:
         with session(engine) as s:
-            user = load_active_user(s, user_id)
-            found = SignedIn(user.id, user.name, effective_roles(user), user.language) if user else None
+            found = _lookup(s, session_id)
     except Exception as exc:
         if not is_connection_problem(exc):
             raise
@@ -50,13 +83,33 @@ def current_user() -> SignedIn | None:
         # render (and keep what the user typed). Nothing can be read or written until it is back,
         # and the page's own database call says so.
         last = st.session_state.get(VERIFIED_KEY)
-        return last if last is not None and last.id == user_id else None
+        return last if last is not None and last.session_id == session_id else None
     if found is None:
-        st.session_state.pop(USER_KEY, None)
-        st.session_state.pop(VERIFIED_KEY, None)
+        if session_id is not None:  # ended elsewhere (logout, password change, deactivation) or expired
+            _forget_everything()
+            st.session_state[ENDED_KEY] = True
+            st.session_state[COOKIE_CHECKED] = st.session_state[COOKIE_CLEAR] = True
     else:
+        st.session_state[SESSION_KEY] = found.session_id
         st.session_state[VERIFIED_KEY] = found
     return found
+
+
+def cookie_sync() -> None:
+    """Hand the browser its new cookie (or tell it to drop the old one): one same-origin POST, once.
+
+    The code in the script is single-use and lives a minute; the cookie itself never reaches the page.
+    """
+    code = st.session_state.pop(COOKIE_OFFER, None)
+    clear = st.session_state.pop(COOKIE_CLEAR, False)
+    if code:
+        route, headers = session_cookie.SESSION_ROUTE, {session_cookie.HANDOFF_HEADER: code}
+    elif clear:
+        route, headers = session_cookie.LOGOUT_ROUTE, {}
+    else:
+        return
+    options = {"method": "POST", "headers": headers, "credentials": "same-origin", "cache": "no-store"}
+    st.html(f"<script>fetch({json.dumps(route)}, {json.dumps(options)});</script>", unsafe_allow_javascript=True)
 
 
 def library_has_users() -> bool | None:
@@ -109,10 +162,40 @@ def _forget_everything() -> None:
             del st.session_state[key]
 
 
+def adopt_session(issued: sessions.Issued) -> None:
+    """This page session now belongs to `issued`; the browser gets its cookie on the next run."""
+    st.session_state[SESSION_KEY] = issued.session_id
+    st.session_state[COOKIE_OFFER] = session_cookie.offer(issued)
+    st.session_state[COOKIE_CHECKED] = True
+
+
 def _sign_in(user_id: int) -> None:
+    """A new session with a new token at every login (never one the browser brought along)."""
+    engine = library()
+    if engine is None:
+        return
+    try:
+        with lost_connection_shown(), session(engine) as s:
+            issued = sessions.issue(s, user_id)
+    except Unavailable:
+        return
     _forget_everything()
-    st.session_state[USER_KEY] = user_id
+    adopt_session(issued)
     st.rerun()
+
+
+def log_out() -> None:
+    """End the session in the library (every tab of it), forget this page session, drop the cookie."""
+    session_id = st.session_state.get(SESSION_KEY)
+    engine = library()
+    if engine is not None and session_id is not None:
+        try:
+            with lost_connection_shown(), session(engine) as s:
+                sessions.end(s, session_id)
+        except Unavailable:
+            pass  # the cookie is still cleared; the session expires on its own
+    _forget_everything()
+    st.session_state[COOKIE_CHECKED] = st.session_state[COOKIE_CLEAR] = True
 
 
 def login_page() -> None:
@@ -120,6 +203,11 @@ def login_page() -> None:
     from pages.common import disclaimer
 
     disclaimer()
+    if st.session_state.get(ENDED_KEY):
+        st.info(
+            _("Your session has ended (logged out, password changed, or expired). Log in again."),
+            icon=":material/lock_clock:",
+        )
     with st.form("login_form", clear_on_submit=True):
         name = st.text_input(_("User name"), key="login_name")
         password = st.text_input(_("Password"), type="password", key="login_password")
@@ -199,7 +287,7 @@ def account_sidebar(user: SignedIn) -> None:
     with st.sidebar:
         roles = ", ".join(role_name(r) for r in sorted(user.roles))
         st.caption(_("Logged in as **{name}** · {roles}", name=user.name, roles=roles))
-        st.button(_("Log out"), key="logout", icon=":material/logout:", on_click=_forget_everything)
+        st.button(_("Log out"), key="logout", icon=":material/logout:", on_click=log_out)
 
 
 def save_language(user_id: int, language: str) -> None:

@@ -97,6 +97,11 @@ def show_flash() -> None:
     ui.show_flash(FLASH_KEY)
 
 
+def writer() -> str:
+    """Who a change is recorded under: the logged-in user, never a name typed into a field."""
+    return require_role("instructor").name
+
+
 def act(fn, success: str | None = None) -> bool:
     """Run a library write; on success, say so after the rerun."""
     done = ui.write_shown(engine, fn)
@@ -315,7 +320,7 @@ def show_case(case_id: int) -> None:
         )
     else:
         st.caption(_("No ground truth recorded."))
-    cols = st.columns([1, 1, 1])
+    cols = st.columns([1, 1])
     labels = [NO_LABEL, *CLASS_NAMES]
     new_truth = cols[0].selectbox(
         _("Set ground truth"),
@@ -324,8 +329,8 @@ def show_case(case_id: int) -> None:
         format_func=shown_as({NO_LABEL: N_("none")}),
         key=f"truth_{snap.id}",
     )
-    who = cols[1].text_input(_("Your name (recorded)"), key="instructor_name")
-    if cols[2].button(_("Record ground truth"), key=f"truth_save_{snap.id}"):
+    if cols[1].button(_("Record ground truth"), key=f"truth_save_{snap.id}"):
+        who = writer()  # the logged-in instructor, checked again at the moment of writing
         if act(
             lambda s: repo.set_truth(s, snap.id, None if new_truth == NO_LABEL else new_truth, who, snap.revision),
             _("Ground truth recorded."),
@@ -353,16 +358,16 @@ def show_case(case_id: int) -> None:
         st.caption(
             _(
                 "No reference yet. Write how you would interpret this image; reports are then scored against it "
-                "(ROUGE-L, BLEU). Your name above is recorded. Saving an empty text removes the reference."
+                "(ROUGE-L, BLEU). Your user name is recorded with it. Saving an empty text removes the reference."
             )
         )
     ref_key = f"reference_{snap.id}"
     st.session_state.setdefault(ref_key, snap.reference_text or "")
     st.text_area(_("Instructor reference interpretation"), key=ref_key, height=140, max_chars=repo.MAX_REFERENCE_LENGTH)
     if st.button(_("Save reference"), key=f"reference_save_{snap.id}"):
-        text = st.session_state[ref_key]
+        text, who = st.session_state[ref_key], writer()
         if act(
-            lambda s: repo.set_reference(s, snap.id, text, st.session_state.get("instructor_name", ""), snap.revision),
+            lambda s: repo.set_reference(s, snap.id, text, who, snap.revision),
             _("Reference saved.") if text.strip() else _("Reference removed."),
         ):
             st.rerun()

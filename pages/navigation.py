@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from pages.i18n_ui import N_
 
@@ -87,10 +88,23 @@ PAGES = [
         None,
         N_("how the model was trained and how well it does."),
     ),
+    PageEntry(
+        N_("About"),
+        "pages/account.py",
+        N_("Your account"),
+        ":material/manage_accounts:",
+        None,
+        N_("change your password."),
+    ),
 ]
 HOME_PAGE = PAGES[0].path
+ACCOUNT_PAGE = PAGES[-1]  # the one page a user with a reset password can open
 
 
 def pages_for(user) -> list[PageEntry]:
     """The pages this user may open, in menu order (each page checks the role again itself)."""
     return [page for page in PAGES if page.open_to(user)]
+
+
+def url_path(path: str) -> str:
+    return Path(path).stem  # what Streamlit derives from the file name, stated so the stand-ins in Home.py match

@@ -176,7 +176,8 @@ def show_history(with_streak: bool) -> None:
                 columns["started"]: attempt.started_at.strftime("%Y-%m-%d %H:%M"),
                 columns["cases from"]: source_name(attempt.source),
                 columns["mode"]: mode_label(attempt.mode),
-                columns["answered"]: f"{s.answered}/{len(attempt.case_ids)}",
+                columns["answered"]: f"{s.answered}/{len(attempt.case_ids)}"
+                + ("" if attempt.finished_at else " · " + _("in progress")),
                 columns["accuracy"]: s.accuracy,
                 columns["Brier"]: s.brier,
                 columns["model accuracy"]: s.model_accuracy if kind and kind.needs_model else None,
@@ -621,7 +622,29 @@ VIEWS = {
 }
 
 
+def resume_unfinished() -> int | None:
+    """After a reload or a new login: the quiz left unfinished, at its first unanswered case."""
+    unfinished = db_call(quiz.unfinished_attempt, user.id)
+    if unfinished is None:
+        return None
+    st.session_state[ATTEMPT] = unfinished.id
+    st.session_state[POSITION] = db_call(quiz.answered_count, unfinished.id) or 0
+    st.toast(_("Your unfinished quiz continues where you stopped."), icon=":material/restore:")
+    return unfinished.id
+
+
+def end_quiz_button(attempt_id: int) -> None:
+    if st.button(_("End this quiz now"), key=f"quiz_end_{attempt_id}", icon=":material/stop:"):
+        require_role("student")
+        if db_call(quiz.end_attempt, attempt_id, user.id) is not None:
+            st.session_state.pop(ATTEMPT, None)
+            st.session_state.pop(POSITION, None)
+            st.rerun()
+
+
 attempt_id = st.session_state.get(ATTEMPT)
+if attempt_id is None:
+    attempt_id = resume_unfinished()
 if attempt_id is None:
     start_form()
     show_history(with_streak=True)
@@ -657,6 +680,8 @@ if position < total:
         VIEWS[mode].ask(attempt_id, position)
     else:
         VIEWS[mode].reveal(attempt_id, position, total)
+    if attempt.finished_at is None:
+        end_quiz_button(attempt_id)
 else:
     st.subheader(_("Quiz finished"))
     running_score(attempt_id, mode)

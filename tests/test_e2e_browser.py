@@ -100,7 +100,7 @@ def app_server(trained_weights_dir, tmp_path_factory, e2e_data_dir, kermany_test
                 "-m",
                 "streamlit",
                 "run",
-                "Home.py",
+                "app.py",  # as run.sh serves it: Home.py plus the login cookie's routes
                 "--server.port",
                 str(port),
                 "--server.address",
@@ -208,6 +208,10 @@ def test_quiz_click_to_mark_in_browser(app_server, browser, e2e_data_dir):
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     if shots:
         page.screenshot(path=str(Path(shots) / "dashboard.png"), full_page=True)
+    # End the quiz: an unfinished one would be resumed by the later tests' quiz pages.
+    page.get_by_role("link", name="Quiz").first.click()
+    page.get_by_role("button", name="End this quiz now").click()
+    page.get_by_role("button", name="Start the quiz").wait_for(timeout=60_000)
     page.close()
     with session_scope(ensure_library(f"sqlite:///{e2e_data_dir / 'library.db'}")) as s:
         [answer] = s.scalars(select(QuizAnswer)).all()

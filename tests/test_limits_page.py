@@ -138,10 +138,10 @@ def test_a_reviewer_who_lost_the_role_cannot_write(limits_library):
 
 
 def test_a_student_is_refused(limits_library):
-    from auth_support import ensure_user
+    from auth_support import ensure_user, sign_in
 
     direct = AppTest.from_file(f"../{PAGE}", default_timeout=120)
-    direct.session_state["auth_user_id"] = ensure_user("sam", ["student"])
+    sign_in(direct, ensure_user("sam", ["student"]))
     direct.run()
     assert not direct.exception, direct.exception
     assert "your account (sam) does not have it" in direct.error[0].value

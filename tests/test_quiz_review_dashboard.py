@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from auth_support import TEST_PASSWORD, ensure_user
+from auth_support import TEST_PASSWORD, ensure_user, sign_in
 from db_support import library, library_url, pg_server, small_folder
 from quiz_support import start_quiz
 from sqlalchemy import select
@@ -493,17 +493,17 @@ def test_a_student_replaying_dashboard_actions_gets_nothing(class_results, monke
     engine, (a, b, c), users = class_results
     # Through the router: the instructor's page, then the session turns into the student's and replays a click.
     at, _ = _open_dashboard(monkeypatch)
-    at.session_state["auth_user_id"] = users["sam"]
+    sign_in(at, users["sam"])
     at.button(key=f"dash_open_{b}").click().run()
     assert not at.exception, at.exception
     assert "gallery_case" not in at.session_state and not at.get("download_button")
     assert "Class dashboard" not in [t.value for t in at.title]
     # The page itself, run directly (a typed URL): loaded as an instructor, replayed as the student.
     direct = AppTest.from_file("../pages/dashboard.py", default_timeout=120)
-    direct.session_state["auth_user_id"] = ensure_user("teacher", ["instructor"])
+    sign_in(direct, ensure_user("teacher", ["instructor"]))
     direct.run()
     assert direct.button(key=f"dash_open_{b}")
-    direct.session_state["auth_user_id"] = users["sam"]
+    sign_in(direct, users["sam"])
     direct.button(key=f"dash_open_{b}").click().run()
     assert "your account (sam) does not have it" in direct.error[0].value
     assert "gallery_case" not in direct.session_state and not direct.get("download_button") and not direct.dataframe

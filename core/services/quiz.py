@@ -198,6 +198,23 @@ def get_attempt(session: Session, attempt_id: int, user_id: int) -> QuizAttempt:
     return attempt
 
 
+def unfinished_attempt(session: Session, user_id: int) -> QuizAttempt | None:
+    """The student's latest quiz that still has unanswered cases: a reload or a new login resumes it."""
+    return session.scalars(
+        select(QuizAttempt)
+        .where(QuizAttempt.user_id == user_id, QuizAttempt.finished_at.is_(None))
+        .order_by(QuizAttempt.started_at.desc(), QuizAttempt.id.desc())
+    ).first()
+
+
+def end_attempt(session: Session, attempt_id: int, user_id: int) -> QuizAttempt:
+    """The student stops a quiz before its last case: it stays in the history with the answers given."""
+    attempt = get_attempt(session, attempt_id, user_id)
+    if attempt.finished_at is None:
+        attempt.finished_at = utcnow()
+    return attempt
+
+
 def answered_count(session: Session, attempt_id: int) -> int:
     # COUNT(*) always yields exactly one row.
     return session.execute(
