@@ -41,7 +41,7 @@ for i in range(N):
 log = open(data / "server.log", "w")
 port = 8611
 server = subprocess.Popen(
-    [py, "-m", "streamlit", "run", "Home.py", "--server.headless", "true", "--server.port", str(port)],
+    [py, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port)],
     cwd=REPO,
     env=env,
     stdout=log,
