@@ -68,3 +68,12 @@ def gemini_value(name: str) -> str | None:
 def new_user_password() -> str | None:
     """CXR_NEW_USER_PASSWORD: the password `python -m db add-user` uses instead of asking (scripts, tests)."""
     return _value(NEW_USER_PASSWORD)
+
+
+def korean_font() -> Path | None:
+    """CXR_KOREAN_FONT: a font file with Hangul for PDF reports and figure labels (.ttf, .otf or .ttc).
+
+    Unset: core.fonts looks for Noto Sans CJK (Debian's fonts-noto-cjk, which scripts/system-deps.sh installs).
+    """
+    value = _value("CXR_KOREAN_FONT")
+    return Path(value) if value else None
