@@ -12,6 +12,7 @@ from core.teaching.quiz_rules import brier, pneumonia_probability, score, streak
 from db import teaching
 from db.engine import ensure_library, session_scope
 from db.models import Case, QuizAnswer, QuizAttempt
+from viewer_support import viewer_charts
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 INSTRUCTOR_PAGES = ["pages/case_gallery.py", "pages/users.py", "pages/dashboard.py"]
@@ -129,7 +130,7 @@ def test_student_takes_a_whole_quiz_against_the_model(library_env, use_trained_w
         assert not at.exception, at.exception
         shown = texts(at)
         assert f"the ground truth is **{truth[case_id]}**" in shown and "The model (" in shown
-        assert len(at.image) == 3  # the image, the Grad-CAM overlay and its colour bar
+        assert len(viewer_charts(at)) == 1 and len(at.image) == 1  # the viewer with the Grad-CAM, its colour bar
         if position == 0:
             assert "Look behind the heart." in shown
         at.button(key=f"quiz_next_{attempt.id}_{position}").click().run()
@@ -175,7 +176,8 @@ def test_without_a_trained_model_diagnose_works_and_versus_is_refused(
     at.radio(key=f"quiz_answer_{attempt.id}_0").set_value("NORMAL")
     at.button(key=f"quiz_submit_{attempt.id}_0").click().run()
     assert not at.exception, at.exception
-    assert "No stored prediction" in texts(at) and len(at.image) == 1  # no model output from the placeholder
+    assert "No stored prediction" in texts(at)
+    assert len(viewer_charts(at)) == 1 and not at.image  # the image alone: no map, so no colour bar
 
 
 def test_instructor_adds_and_deactivates_a_user_in_the_app(library_env, use_placeholder):
