@@ -3,8 +3,8 @@
 Used on Analyze, in a case's detail (Case Gallery), in Model Limits and in the quiz. It takes arrays already
 computed (the radiograph, the coarse map, the lung mask, marker boxes, a student's mark) and redraws them with
 cheap numpy on every slider move (core.explain.view). Zoom and pan are Plotly's, in the browser: the picture
-is one image trace, and `uirevision` keeps the zoom while window/level or the map change; "Reset view" clears
-both. With `mark_key` the picture is drawn as a click surface instead (streamlit-image-coordinates), so the
+is one image trace. Streamlit 1.67 redraws a changed figure whole, so a new window/level or map setting shows
+the whole picture again; "Reset view" also restores the settings. With `mark_key` the picture is drawn as a click surface instead (streamlit-image-coordinates), so the
 quiz's click-to-mark works on the same windowed picture; zoom is off there, as a click must land on pixels.
 """
 
@@ -133,10 +133,9 @@ def _png_data_uri(picture: np.ndarray) -> str:
 
 
 def _figure(picture: np.ndarray, revision: str) -> go.Figure:
-    h, w = picture.shape[:2]
     fig = go.Figure(go.Image(source=_png_data_uri(picture), hovertemplate="x %{x:.0f} · y %{y:.0f}<extra></extra>"))
-    fig.update_xaxes(visible=False, range=[0, w], constrain="domain")
-    fig.update_yaxes(visible=False, range=[h, 0], scaleanchor="x", constrain="domain")
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, scaleanchor="x", constrain="domain")
     fig.update_layout(
         height=CHART_HEIGHT, margin=dict(l=0, r=0, t=0, b=0), dragmode="zoom", uirevision=revision, hovermode="closest"
     )

@@ -126,10 +126,13 @@ def test_student_takes_a_whole_quiz_against_the_model(library_env, use_trained_w
         assert "NORMAL" not in sent and "PNEUMONIA" not in sent and titles[case_id] not in sent
         at.radio(key=f"quiz_answer_{attempt.id}_{position}").set_value(answer)
         at.slider(key=f"quiz_conf_{attempt.id}_{position}").set_value(confidence)
-        at.button(key=f"quiz_submit_{attempt.id}_{position}").click().run()
+        submit = at.button(key=f"quiz_submit_{attempt.id}_{position}")
+        assert submit.proto.shortcut == "ctrl+enter"  # answering from the keyboard; Streamlit shows the key
+        submit.click().run()
         assert not at.exception, at.exception
         shown = texts(at)
         assert f"the ground truth is **{truth[case_id]}**" in shown and "The model (" in shown
+        assert at.button(key=f"quiz_next_{attempt.id}_{position}").proto.shortcut == "n"
         assert len(viewer_charts(at)) == 1 and len(at.image) == 1  # the viewer with the Grad-CAM, its colour bar
         if position == 0:
             assert "Look behind the heart." in shown
