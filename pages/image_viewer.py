@@ -79,7 +79,7 @@ def _controls(key: str, has_map: bool, colour_map: str, opacity: float) -> ViewS
     st.session_state.setdefault(k["level"], float(DEFAULT.level))
     st.session_state.setdefault(k["width"], float(DEFAULT.width))
     presets = {name: label for name, (_w, label) in PRESETS.items()} | {CUSTOM: CUSTOM_LABEL}
-    cols = st.columns([3, 2, 2, 1], vertical_alignment="bottom")
+    cols = st.columns([3, 2, 2, 1.5], vertical_alignment="bottom")
     cols[0].selectbox(
         _("Window/level preset"),
         list(presets),

@@ -4,11 +4,11 @@ import pytest
 from auth_support import logged_in
 from db_support import pg_server, small_folder
 from streamlit.testing.v1 import AppTest
+from viewer_support import download_keys, viewer_charts
 
 from db import repository as repo
 from db import teaching
 from db.engine import ensure_library, session_scope
-from viewer_support import download_keys, viewer_charts
 
 
 @pytest.fixture

@@ -6,13 +6,13 @@ from limits_support import add_limits_case, add_named_cases
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 from test_db_pages import library_env, texts
+from viewer_support import viewer_charts
 
 from core.settings import database_url
 from db import limits as lim
 from db import teaching
 from db.engine import ensure_library, session_scope
 from db.models import FlagReview, LimitTag, UserRole
-from viewer_support import viewer_charts
 
 PAGE = "pages/model_limits.py"
 

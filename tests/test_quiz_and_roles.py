@@ -7,12 +7,12 @@ from quiz_support import start_quiz
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 from test_db_pages import fill, library_env, texts
+from viewer_support import viewer_charts
 
 from core.teaching.quiz_rules import brier, pneumonia_probability, score, streaks
 from db import teaching
 from db.engine import ensure_library, session_scope
 from db.models import Case, QuizAnswer, QuizAttempt
-from viewer_support import viewer_charts
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 INSTRUCTOR_PAGES = ["pages/case_gallery.py", "pages/users.py", "pages/dashboard.py"]

@@ -19,6 +19,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 from test_db_pages import fill, library_env, texts
 from test_quiz_and_roles import app, log_in
+from viewer_support import viewer_charts
 
 from core.explain.gradcam import upsample
 from core.formatting import percent
@@ -35,7 +36,6 @@ from db.codec import pack_cam
 from db.engine import ensure_library, session_scope
 from db.models import Case, Prediction, QuizAnswer, QuizAttempt, User
 from db.repository import prediction_cam
-from viewer_support import viewer_charts
 
 SHOWN = 448  # the quiz shows the 224 px images at this width
 

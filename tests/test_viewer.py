@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 from core.analysis import DISCLAIMER
+from core.explain.view import ViewSettings, compose_view, fit_for_display
 from core.exports.case_figures import case_figures, figures_json
 from core.exports.figure import WIDTH, FigureWords, figure_png, wrap
 from core.exports.report_files import report_markdown, report_pdf
-from core.explain.view import ViewSettings, compose_view, fit_for_display
 from core.fonts import FontMissing, korean_font
 from core.imaging.window import DEFAULT, PRESETS, Window, apply_window, window_table
 from core.reports.content import NOTICE
@@ -219,3 +219,12 @@ def test_the_figures_json_has_its_keys_and_no_pictures():
         figures_json(case_figures(notice="n", source={}, label=None, probability=None, model_version=None))
     )
     assert none["prediction"] is None and none["cam"] is None
+
+
+def test_the_menu_offers_a_light_and_a_dark_theme():
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["toolbarMode"] == "viewer"  # "minimal" hides the menu and its theme choice
+    assert {"light", "dark"} <= set(config["theme"]) and "base" not in config["theme"]  # a base pins one theme
