@@ -87,3 +87,12 @@ def session_hours() -> float:
     if not 0 < hours <= 24 * 366:
         raise ValueError(f"{SESSION_HOURS}={raw!r}: give a number of hours above 0 (and at most a year).")
     return hours
+
+
+def korean_font() -> Path | None:
+    """CXR_KOREAN_FONT: a font file with Hangul for PDF reports and figure labels (.ttf, .otf or .ttc).
+
+    Unset: core.fonts looks for Noto Sans CJK (Debian's fonts-noto-cjk, which scripts/system-deps.sh installs).
+    """
+    value = _value("CXR_KOREAN_FONT")
+    return Path(value) if value else None

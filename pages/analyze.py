@@ -2,14 +2,15 @@ import hashlib
 
 import streamlit as st
 
-from core.analysis import InputFlagged, analyze_bytes
-from core.explain.gradcam import colour_bar
+from core.analysis import DISCLAIMER, InputFlagged, analyze_bytes
+from core.exports.case_figures import case_figures, figures_json
 from core.formatting import number, percent, share
 from core.imaging.decode import ACCEPTED, ImageRejected
 from pages.auth_ui import require_login
 from pages.common import disclaimer, model_service, no_trained_model_notice
 from pages.explain_grid import analysis_subject, explanation_grid
 from pages.i18n_ui import _, certainty_level, guard_reason, language, uncertainty_reason, worded
+from pages.image_viewer import Downloads, image_viewer
 from pages.limits_panel import limits_panel
 from pages.report_panel import report_panel
 from pages.save_to_library import save_to_library_button
@@ -131,21 +132,36 @@ if guard.familiarity_percentile is not None:
         )
     )
 
-opacity = st.slider(_("Heatmap opacity"), 0.0, 1.0, 0.45, 0.05, key="analyze_opacity")
-left, right = st.columns(2)
-left.image(
+settings = image_viewer(
     result.image.pixels,
-    caption=_("Uploaded image ({width}×{height} px)", width=result.image.width, height=result.image.height),
-    width="stretch",
+    key="analyze_view",
+    caption=_(
+        "Grad-CAM for {target} over the uploaded image ({width}×{height} px). Grad-CAM shows where the model's "
+        "evidence lies, at 7×7 resolution — not where disease is.",
+        target=result.cam_target,
+        width=result.image.width,
+        height=result.image.height,
+    ),
+    cam=result.cam,
+    downloads=Downloads(
+        file_stem=f"analysis-{digest[:12]}",
+        model_version=result.model_version,
+        figures_json=figures_json(
+            case_figures(
+                notice=_(DISCLAIMER),
+                source={"kind": "upload", "sha256": digest, "width": result.image.width, "height": result.image.height},
+                label=result.label,
+                probability=result.probability,
+                model_version=result.model_version,
+                cam_target=result.cam_target,
+                cam=result.cam,
+                cam_summary=result.to_dict()["cam_summary"],
+                limits=None if result.limits is None else result.limits.metrics,
+            )
+        ),
+    ),
 )
-right.image(result.overlay(opacity), caption=_("Grad-CAM for {target}", target=result.cam_target), width="stretch")
-right.image(colour_bar(512, 14), width="stretch")
-right.caption(
-    _(
-        "Colour scale: blue = low attention → red = highest attention. Grad-CAM shows where the "
-        "model's evidence lies, at 7×7 resolution — not where disease is."
-    )
-)
+opacity = settings.opacity if settings.show_map else 0.0
 if result.cam_summary.get("peak") is None:
     st.caption(_("The heatmap is empty: no region raised this class's score (Grad-CAM keeps only positive evidence)."))
 limits_panel(result, opacity)

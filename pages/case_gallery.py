@@ -192,6 +192,40 @@ def load_snapshot(s, case_id: int) -> CaseSnapshot:
     )
 
 
+def case_viewer(snap: CaseSnapshot, gray) -> None:
+    """The stored image in the viewer, with the stored Grad-CAM when there is a prediction."""
+    from core.analysis import DISCLAIMER
+    from core.exports.case_figures import case_figures, figures_json
+    from pages.image_viewer import Downloads, image_viewer
+
+    pred = snap.prediction
+    image_viewer(
+        gray,
+        key=f"case_view_{snap.id}",
+        caption=_("Stored image with the Grad-CAM for {target}", target=pred["cam_target"])
+        if pred is not None
+        else _("Stored image"),
+        cam=None if pred is None else pred["cam"],
+        downloads=Downloads(
+            file_stem=f"case-{snap.id}",
+            model_version=None if pred is None else pred["model_version"],
+            figures_json=figures_json(
+                case_figures(
+                    notice=_(DISCLAIMER),
+                    source={"kind": "library", "case_id": snap.id, "width": snap.size[0], "height": snap.size[1]},
+                    label=None if pred is None else pred["label"],
+                    probability=None if pred is None else pred["probability"],
+                    model_version=None if pred is None else pred["model_version"],
+                    cam_target=None if pred is None else pred["cam_target"],
+                    cam=None if pred is None else pred["cam"],
+                    cam_summary=None if pred is None else pred["cam_summary"],
+                    truth_label=snap.truth_label,
+                )
+            ),
+        ),
+    )
+
+
 def show_case(case_id: int) -> None:
     if st.button(_("Back to the gallery"), icon=":material/arrow_back:", key="case_back"):
         st.session_state.pop("gallery_case", None)
@@ -216,18 +250,9 @@ def show_case(case_id: int) -> None:
     st.subheader(_("Case #{id}: {title}", id=snap.id, title=snap.title))
     st.caption(_("Source: {source} · {width}×{height} px", source=snap.source, width=snap.size[0], height=snap.size[1]))
     gray = decode_png(snap.png)
-    left, right = st.columns(2)
-    left.image(gray, caption=_("Stored image"), width="stretch")
     pred = snap.prediction
+    case_viewer(snap, gray)
     if pred is not None:
-        from core.explain.gradcam import colour_bar, render_overlay
-
-        right.image(
-            render_overlay(gray, pred["cam"]),
-            caption=_("Grad-CAM for {target}", target=pred["cam_target"]),
-            width="stretch",
-        )
-        right.image(colour_bar(512, 14), width="stretch")
         top = st.columns(3)
         top[0].metric(_("Model output"), pred["label"])
         top[1].metric(_("Probability of pneumonia"), percent(pred["probability"], language=lang))
@@ -246,11 +271,11 @@ def show_case(case_id: int) -> None:
         if result:
             st.caption(_("Against the ground truth: **{outcome}**.", outcome=outcome_name(result)))
     elif model_version:
-        right.info(
+        st.info(
             _("No prediction from the installed model is stored for this case yet (`python -m db predict` adds them).")
         )
     else:
-        right.info(_("No prediction is shown: no trained model is installed."))
+        st.info(_("No prediction is shown: no trained model is installed."))
 
     if pred is not None:
         st.markdown("#### " + _("Explanation Lab"))

@@ -546,6 +546,39 @@ def show_teaching(detail: lim.LimitsDetail) -> None:
             st.rerun()
 
 
+def limits_viewer(detail, gray: np.ndarray) -> None:
+    """The case in the viewer: Grad-CAM, lung outline (green) and detected markers (pink) on the stored image."""
+    from core.analysis import DISCLAIMER
+    from core.exports.case_figures import case_figures, figures_json
+    from pages.image_viewer import Downloads, image_viewer
+
+    image_viewer(
+        gray,
+        key=f"lim_view_{detail.case_id}",
+        caption=_("Grad-CAM ({target}), lung fields (green) and detected markers (pink)", target=detail.cam_target),
+        cam=detail.cam,
+        lung_mask=None if detail.lung_mask is None else unpack_mask(detail.lung_mask),
+        marker_boxes=list(detail.limits.get("markers") or []),
+        downloads=Downloads(
+            file_stem=f"case-{detail.case_id}-limits",
+            model_version=model_version,
+            figures_json=figures_json(
+                case_figures(
+                    notice=_(DISCLAIMER),
+                    source={"kind": "library", "case_id": detail.case_id},
+                    label=detail.predicted,
+                    probability=detail.probability,
+                    model_version=model_version,
+                    cam_target=detail.cam_target,
+                    cam=detail.cam,
+                    limits=detail.limits,
+                    truth_label=detail.truth_label,
+                )
+            ),
+        ),
+    )
+
+
 def show_case(case_id: int) -> None:
     if st.button(_("Back to the gallery"), icon=":material/arrow_back:", key="lim_back"):
         st.session_state.pop(CASE_KEY, None)
@@ -563,7 +596,7 @@ def show_case(case_id: int) -> None:
     st.subheader(_("Case #{id}: {title}", id=detail.case_id, title=detail.title))
     st.caption(outcome_line(detail.truth_label, detail.predicted, detail.probability))
     gray = decode_png(detail.png)
-    three_views(gray, detail.cam, detail.lung_mask, detail.cam_target)
+    limits_viewer(detail, gray)
     show_badges(detail.limits, list(detail.limits.get("flags") or []), detail.verdicts)
     left, right = st.columns([3, 2])
     left.plotly_chart(where_the_heat_is(detail.limits), key="lim_shares")

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
-from streamlit_image_coordinates import streamlit_image_coordinates
 
 from core.formatting import number, percent, share
 from core.services import quiz
@@ -23,11 +22,14 @@ from db.teaching import list_sets
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, number_table
 from pages.i18n_ui import N_, _, language, ngettext, shown_as, worded
+from pages.image_viewer import Downloads, image_viewer
 from pages.library_ui import Unavailable, current_model_version, library_or_stop, lost_connection_shown, session
 
 ATTEMPT, POSITION = "quiz_attempt", "quiz_position"
 ASKED_LENGTH = "quiz_asked_length"  # (attempt id, cases asked for): a shorter quiz says so
 QUESTION_WIDTH = 448  # px: the 224 px library images shown at twice their size
+# Keyboard: answer and go on without the mouse; Streamlit shows each key on its button.
+ANSWER_SHORTCUT, NEXT_SHORTCUT = "Ctrl+Enter", "N"
 
 user = require_role("student")
 st.title(_("Quiz"))
@@ -43,6 +45,7 @@ def next_case_button(attempt_id: int, position: int, total: int) -> None:
         _("See the result") if last else _("Next case"),
         key=f"quiz_next_{attempt_id}_{position}",
         icon=":material/arrow_forward:",
+        shortcut=NEXT_SHORTCUT,
     ):
         st.session_state[POSITION] = position + 1
         st.rerun()
@@ -207,8 +210,6 @@ def remove_mark(mark_key: str) -> None:
 
 def ask_reading(attempt_id: int, position: int) -> None:
     """The image alone; the student may click where they see the finding, then answers with a confidence."""
-    from core.teaching.click_marks import draw_mark
-
     q = db_call(quiz.question, attempt_id, user.id, position)
     if q is None:
         return
@@ -217,12 +218,12 @@ def ask_reading(attempt_id: int, position: int) -> None:
     mark = current_mark(mark_key)
     gray = decode_png(q.png)
     st.caption(_("Optional: click on the image where you see the finding (click again to move your mark)."))
-    streamlit_image_coordinates(
-        draw_mark(gray, mark) if mark else gray,
-        width=QUESTION_WIDTH,
-        key=mark_key,
-        cursor="crosshair",
-        png_compression_level=1,
+    image_viewer(
+        gray,
+        key=f"quiz_view_{attempt_id}_{position}",
+        caption=_("The image (window/level changes only what you see)"),
+        mark=mark,
+        mark_key=mark_key,
     )
     if mark:
         cols = st.columns([3, 1])
@@ -258,7 +259,7 @@ def ask_reading(attempt_id: int, position: int) -> None:
             help=_("50 % is a coin flip; 100 % is certain."),
         )
         submitted = st.form_submit_button(
-            _("Answer"), icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}"
+            _("Answer"), icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}", shortcut=ANSWER_SHORTCUT
         )
     if submitted:
         if answer is None:
@@ -291,9 +292,9 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
     r = db_call(quiz.reveal, attempt_id, user.id, position)
     if r is None:
         return
-    from core.explain.gradcam import colour_bar, render_overlay
     from core.reports.render import to_markdown
-    from core.teaching.click_marks import HOT, cam_value_at, draw_mark
+    from core.teaching.click_marks import HOT, cam_value_at
+    from pages.report_panel import report_downloads
 
     st.subheader(_("Case {position} of {total}: {title}", position=position + 1, total=total, title=r.title))
     (st.success if r.correct else st.error)(
@@ -306,13 +307,22 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
             confidence=sure(r.confidence),
         )
     )
-    cols = st.columns(2)
     gray = decode_png(r.png) if r.png else None
     has_map = r.model_label is not None and r.cam is not None and gray is not None
     if gray is not None:
-        plain = draw_mark(gray, r.mark) if r.mark and not has_map else gray
-        cols[0].image(
-            plain, caption=_("The image with your mark") if r.mark and not has_map else _("The image"), width="stretch"
+        if has_map:
+            caption = _("Grad-CAM: where the model looked for {target}", target=r.cam_target) + (
+                " · ○ " + _("your mark") if r.mark else ""
+            )
+        else:
+            caption = _("The image with your mark") if r.mark else _("The image")
+        image_viewer(
+            gray,
+            key=f"quiz_reveal_view_{attempt_id}_{position}",
+            caption=caption,
+            cam=r.cam if has_map else None,
+            mark=r.mark,
+            downloads=Downloads(file_stem=f"quiz-{attempt_id}-case-{position + 1}", model_version=r.model_version),
         )
     if r.model_label is not None:
         st.info(
@@ -327,14 +337,6 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
             icon=":material/smart_toy:",
         )
         if has_map:
-            overlay = render_overlay(gray, r.cam)
-            cols[1].image(
-                draw_mark(overlay, r.mark) if r.mark else overlay,
-                width="stretch",
-                caption=_("Grad-CAM: where the model looked for {target}", target=r.cam_target)
-                + (" · ○ " + _("your mark") if r.mark else ""),
-            )
-            cols[1].image(colour_bar(512, 14), width="stretch")
             if r.mark:
                 value = cam_value_at(r.cam, r.mark, gray.shape)
                 if value >= HOT:
@@ -368,6 +370,7 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
     if record is not None:
         with st.expander(_("The stored report on this case"), expanded=True, icon=":material/description:"):
             st.markdown(to_markdown(record))
+            report_downloads(record, f"quiz_report_{attempt_id}_{position}")
     else:
         st.caption(_("No report is stored for this case yet."))
     next_case_button(attempt_id, position, total)
@@ -409,7 +412,7 @@ def ask_shortcut(attempt_id: int, position: int) -> None:
         )
         confidence = st.slider(_("How sure are you? (%)"), 50, 100, 75, 5, key=f"quiz_conf_{attempt_id}_{position}")
         submitted = st.form_submit_button(
-            _("Answer"), icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}"
+            _("Answer"), icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}", shortcut=ANSWER_SHORTCUT
         )
     if submitted:
         if answer is None:
@@ -421,8 +424,7 @@ def ask_shortcut(attempt_id: int, position: int) -> None:
 
 
 def reveal_shortcut(attempt_id: int, position: int, total: int) -> None:
-    from core.explain.gradcam import render_overlay
-    from core.explain.limits import draw_boxes, lung_contour_overlay, unpack_mask
+    from core.explain.limits import unpack_mask
     from core.teaching.shortcut import CHOICES
     from pages.limits_panel import flag_title
 
@@ -447,13 +449,17 @@ def reveal_shortcut(attempt_id: int, position: int, total: int) -> None:
     )
     st.caption(_("Scored on: {basis}.", basis=shortcut_basis(r.expected_basis or "")))
     if r.png and r.cam is not None and r.limits is not None:
-        gray = decode_png(r.png)
-        shown = render_overlay(gray, r.cam)
-        if r.lung_mask is not None:
-            shown = lung_contour_overlay(shown, unpack_mask(r.lung_mask))
-        shown = draw_boxes(shown, r.limits.get("markers", []))
-        cols = st.columns(2)
-        cols[0].image(shown, caption=_("Grad-CAM, lung fields (green) and detected markers (pink)"), width="stretch")
+        cols = st.columns([3, 2])
+        with cols[0]:
+            image_viewer(
+                decode_png(r.png),
+                key=f"quiz_reveal_view_{attempt_id}_{position}",
+                caption=_("Grad-CAM, lung fields (green) and detected markers (pink)"),
+                cam=r.cam,
+                lung_mask=unpack_mask(r.lung_mask) if r.lung_mask is not None else None,
+                marker_boxes=list(r.limits.get("markers", [])),
+                downloads=Downloads(file_stem=f"quiz-{attempt_id}-case-{position + 1}", model_version=r.model_version),
+            )
         m = r.limits
         cols[1].markdown(
             _(
@@ -546,7 +552,7 @@ def ask_trust(attempt_id: int, position: int) -> None:
         )
         confidence = st.slider(_("How sure are you? (%)"), 50, 100, 75, 5, key=f"quiz_conf_{attempt_id}_{position}")
         submitted = st.form_submit_button(
-            _("Answer"), icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}"
+            _("Answer"), icon=":material/check:", key=f"quiz_submit_{attempt_id}_{position}", shortcut=ANSWER_SHORTCUT
         )
     if submitted:
         if answer is None:

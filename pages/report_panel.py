@@ -111,6 +111,38 @@ def _show_record(record, previous=None) -> None:
                 st.caption(_("No difference: the two versions have identical text."))
 
 
+def report_downloads(record, key: str) -> None:
+    """The report as PDF (font embedded) and Markdown, in the report's language; made when clicked."""
+    from core.exports.report_files import report_markdown, report_pdf
+    from core.fonts import FontMissing, korean_font
+
+    stem = f"report-{record.image_id[:12]}-v{record.version}-{record.language}"
+    cols = st.columns(2)
+    try:
+        korean_font()
+    except FontMissing:
+        cols[0].caption(_("PDF export needs a font with Korean glyphs: install fonts-noto-cjk or set CXR_KOREAN_FONT."))
+    else:
+        cols[0].download_button(
+            _("Download the report (PDF)"),
+            data=lambda: report_pdf(record),
+            file_name=f"{stem}.pdf",
+            mime="application/pdf",
+            key=f"{key}_pdf",
+            icon=":material/picture_as_pdf:",
+            on_click="ignore",
+        )
+    cols[1].download_button(
+        _("Download the report (Markdown)"),
+        data=lambda: report_markdown(record),
+        file_name=f"{stem}.md",
+        mime="text/markdown",
+        key=f"{key}_md",
+        icon=":material/description:",
+        on_click="ignore",
+    )
+
+
 def _ask_box(facts: ReportFacts, language: str, settings: GeminiSettings, key: str) -> None:
     st.markdown(_("**Ask why** — a short question about this case, answered from its facts only."))
     with st.form(f"{key}_ask_form", clear_on_submit=False, border=False):
@@ -247,6 +279,7 @@ def report_panel(source, *, image_key: str | None = None, key: str = "report", r
         st.caption(_("Press **Generate report** to write one."))
     else:
         _show_record(current, previous)
+        report_downloads(current, key)
         if reference and reference.strip():
             _reference_scores(current, reference)
         versions = store.versions(current.key)

@@ -54,10 +54,12 @@ def test_analyze_shows_prediction_overlay_and_version(use_trained_weights, xray_
     assert metrics["Model output"] in ("NORMAL", "PNEUMONIA")
     assert metrics["Probability of pneumonia"].endswith("%")
     assert len(metrics["Model version"]) == 12
-    assert at.slider(key="analyze_opacity").value == 0.45
-    at.slider(key="analyze_opacity").set_value(0.8).run()
+    assert at.slider(key="analyze_view_opacity").value == 0.45
+    at.slider(key="analyze_view_opacity").set_value(0.8).run()
+    at.selectbox(key="analyze_view_preset").set_value("lung").run()
     assert not at.exception
-    assert {m.label: m.value for m in at.metric} == metrics  # the slider re-renders, never re-predicts
+    assert (at.slider(key="analyze_view_level").value, at.slider(key="analyze_view_width").value) == (100.0, 160.0)
+    assert {m.label: m.value for m in at.metric} == metrics  # the viewer re-renders, never re-predicts
 
 
 def test_analyze_refuses_non_image_with_a_specific_message(use_trained_weights):

@@ -4,6 +4,7 @@ import pytest
 from auth_support import logged_in
 from db_support import pg_server, small_folder
 from streamlit.testing.v1 import AppTest
+from viewer_support import download_keys, viewer_charts
 
 from db import repository as repo
 from db import teaching
@@ -70,7 +71,8 @@ def test_filter_open_edit_and_record_ground_truth(library_env, use_trained_weigh
     at.button(key=f"open_{case_id}").click().run()
     assert not at.exception, at.exception
     assert {m.label for m in at.metric} == {"Model output", "Probability of pneumonia", "Model version"}
-    assert len(at.image) >= 2  # original and overlay
+    assert len(viewer_charts(at)) == 1 and len(at.image) == 1  # the viewer with the overlay, its colour bar
+    assert {f"case_view_{case_id}_png", f"case_view_{case_id}_json"} <= download_keys(at)
     # The report panel works on the stored prediction and keeps its report with the case.
     at.button(key=f"case_report_{case_id}_generate").click().run()
     assert not at.exception, at.exception

@@ -290,3 +290,68 @@ def test_korean_walk_in_browser_analyze_gallery_quiz_model_card(app_server, brow
     page.close()
     log = log_path.read_text()
     assert "Traceback" not in log, log
+
+
+def viewer_state(page) -> dict:
+    """The viewer's Plotly chart as the browser has it: the shown x range and the picture's bytes."""
+    return page.evaluate(
+        """() => {
+            const plot = document.querySelector('.js-plotly-plot');
+            const image = plot && plot.querySelector('image');
+            return plot && image ? {range: plot._fullLayout.xaxis.range.slice(), href: image.getAttribute('href')} : null;
+        }"""
+    )
+
+
+def wait_for_change(page, before: dict, field: str, timeout_s: float = 60) -> dict:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        now = viewer_state(page)
+        if now is not None and now[field] != before[field]:
+            return now
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the viewer's {field} did not change")
+
+
+def test_viewer_zoom_and_window_level_change_the_view(app_server, browser, xray_bytes, tmp_path):
+    url, log_path = app_server
+    image = tmp_path / "case.jpeg"
+    image.write_bytes(xray_bytes)
+    page = open_logged_in(browser, url, "Analyze", viewport={"width": 1400, "height": 1600})
+    page.locator("input[type=file]").set_input_files(str(image))
+    page.locator(".js-plotly-plot image").first.wait_for(timeout=90_000)
+    start = viewer_state(page)
+    width = start["range"][1] - start["range"][0]
+
+    # Zoom: the mouse wheel over the picture narrows the shown range (Plotly, in the browser).
+    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(3):
+        page.mouse.wheel(0, -300)
+        page.wait_for_timeout(200)
+    zoomed = wait_for_change(page, start, "range")
+    assert zoomed["range"][1] - zoomed["range"][0] < 0.9 * width and zoomed["href"] == start["href"]
+
+    # Window/level: the lung preset redraws the picture on the server (a new picture: Plotly shows it whole).
+    preset = page.locator("[data-testid='stSelectbox']").filter(has_text="Window/level preset")
+    preset.locator("input").first.click()
+    page.keyboard.type("Lung")
+    page.keyboard.press("Enter")
+    windowed = wait_for_change(page, zoomed, "href")
+    assert windowed["href"] != start["href"]
+    page.screenshot(path=str(tmp_path / "viewer.png"), full_page=True)
+    shots = os.environ.get("CXR_SCREENSHOT_DIR")
+    if shots:
+        shutil.copy(tmp_path / "viewer.png", Path(shots) / "viewer.png")
+
+    # Reset: the stored grey levels and the whole picture again.
+    page.get_by_role("button", name="Reset view").click()
+    reset = wait_for_change(page, windowed, "href")
+    deadline = time.time() + 30
+    while abs((reset["range"][1] - reset["range"][0]) - width) > 1e-6 and time.time() < deadline:
+        page.wait_for_timeout(250)
+        reset = viewer_state(page) or reset
+    assert reset["href"] == start["href"] and abs((reset["range"][1] - reset["range"][0]) - width) < 1e-6
+    page.close()
+    log = log_path.read_text()
+    assert "Traceback" not in log, log

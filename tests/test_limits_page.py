@@ -6,6 +6,7 @@ from limits_support import add_limits_case, add_named_cases
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 from test_db_pages import library_env, texts
+from viewer_support import viewer_charts
 
 from core.settings import database_url
 from db import limits as lim
@@ -85,7 +86,8 @@ def test_detail_review_tags_and_teaching_set(limits_library):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["P(pneumonia)"] == "80.0%" and metrics["P(pneumonia), marker erased"] == "10.0%"
     assert metrics["P(pneumonia), outside blanked"] == "61.0%" and metrics["Faithfulness score"] == "0.47"
-    assert len(at.image) == 3 + 3  # the three views, then model input, marker erased, outside blanked
+    assert len(viewer_charts(at)) == 1  # the viewer: Grad-CAM, lung outline and markers on the stored image
+    assert len(at.image) == 1 + 3  # its colour bar, then model input, marker erased, outside blanked
 
     at.button(key=f"lim_confirmed_{case_id}_heatmap_on_marker").click().run()
     assert not at.exception, at.exception

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 from test_db_pages import fill, library_env, texts
+from viewer_support import viewer_charts
 
 from core.teaching.quiz_rules import brier, pneumonia_probability, score, streaks
 from db import teaching
@@ -134,11 +135,14 @@ def test_student_takes_a_whole_quiz_against_the_model(library_env, use_trained_w
         assert "NORMAL" not in sent and "PNEUMONIA" not in sent and titles[case_id] not in sent
         at.radio(key=f"quiz_answer_{attempt.id}_{position}").set_value(answer)
         at.slider(key=f"quiz_conf_{attempt.id}_{position}").set_value(confidence)
-        at.button(key=f"quiz_submit_{attempt.id}_{position}").click().run()
+        submit = at.button(key=f"quiz_submit_{attempt.id}_{position}")
+        assert submit.proto.shortcut == "ctrl+enter"  # answering from the keyboard; Streamlit shows the key
+        submit.click().run()
         assert not at.exception, at.exception
         shown = texts(at)
         assert f"the ground truth is **{truth[case_id]}**" in shown and "The model (" in shown
-        assert len(at.image) == 3  # the image, the Grad-CAM overlay and its colour bar
+        assert at.button(key=f"quiz_next_{attempt.id}_{position}").proto.shortcut == "n"
+        assert len(viewer_charts(at)) == 1 and len(at.image) == 1  # the viewer with the Grad-CAM, its colour bar
         if position == 0:
             assert "Look behind the heart." in shown
         at.button(key=f"quiz_next_{attempt.id}_{position}").click().run()
@@ -185,7 +189,8 @@ def test_without_a_trained_model_diagnose_works_and_versus_is_refused(
     at.radio(key=f"quiz_answer_{attempt.id}_0").set_value("NORMAL")
     at.button(key=f"quiz_submit_{attempt.id}_0").click().run()
     assert not at.exception, at.exception
-    assert "No stored prediction" in texts(at) and len(at.image) == 1  # no model output from the placeholder
+    assert "No stored prediction" in texts(at)
+    assert len(viewer_charts(at)) == 1 and not at.image  # the image alone: no map, so no colour bar
 
 
 def test_instructor_adds_and_deactivates_a_user_in_the_app(library_env, use_placeholder):

@@ -39,6 +39,16 @@ def colourise(values: np.ndarray, colour_map: str) -> np.ndarray:
     return (colormaps[colour_map](np.asarray(values, dtype=np.float32))[..., :3] * 255).astype(np.uint8)
 
 
+def blend(gray: np.ndarray, values: np.ndarray, colour_map: str, opacity: float) -> np.ndarray:
+    """Colour `values` (0..1, same grid as the uint8 grey image) over it as RGB.
+
+    Cold pixels stay see-through: the blend weight follows the value, so the anatomy shows where the map is low.
+    """
+    base = np.repeat(np.asarray(gray, dtype=np.float32)[..., None], 3, axis=2)
+    alpha = (opacity * np.asarray(values, dtype=np.float32))[..., None]
+    return (base * (1 - alpha) + colourise(values, colour_map).astype(np.float32) * alpha).astype(np.uint8)
+
+
 def map_overlay(
     gray224: np.ndarray,
     heat: np.ndarray,
@@ -47,12 +57,18 @@ def map_overlay(
     lung_mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """The map over the model-input picture (same grid), with the lung outline when there is a mask."""
-    values = display_values(heat)
-    base = np.repeat(np.asarray(gray224, dtype=np.float32)[..., None], 3, axis=2)
-    # Cold pixels stay see-through: the blend weight follows the value, so the anatomy shows where the map is low.
-    alpha = (opacity * values)[..., None]
-    blended = (base * (1 - alpha) + colourise(values, colour_map).astype(np.float32) * alpha).astype(np.uint8)
+    blended = blend(gray224, display_values(heat), colour_map, opacity)
     return lung_contour_overlay(blended, lung_mask) if lung_mask is not None else blended
+
+
+def cam_display_values(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A coarse class-activation map (e.g. 7×7 Grad-CAM) on an image's grid, by the shared rule above.
+
+    Bilinear upsampling first, as the quiz's hot-region check reads the map, then the shared scaling.
+    """
+    from core.explain.gradcam import upsample
+
+    return display_values(upsample(np.clip(cam, 0, None), *shape))
 
 
 def colour_scale(colour_map: str, width: int = 256, height: int = 12) -> np.ndarray:
