@@ -27,7 +27,6 @@ from pages.library_ui import Unavailable, current_model_version, library_or_stop
 
 ATTEMPT, POSITION = "quiz_attempt", "quiz_position"
 ASKED_LENGTH = "quiz_asked_length"  # (attempt id, cases asked for): a shorter quiz says so
-QUESTION_WIDTH = 448  # px: the 224 px library images shown at twice their size
 # Keyboard: answer and go on without the mouse; Streamlit shows each key on its button.
 ANSWER_SHORTCUT, NEXT_SHORTCUT = "Ctrl+Enter", "N"
 
