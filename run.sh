@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh requirements.txt
+# The Korean font for PDF and PNG downloads; without it the app still runs and says why those are missing.
+scripts/system-deps.sh font || echo "warning: could not install fonts-noto-cjk; Korean PDF/PNG downloads are off" >&2
 exec .venv/bin/python -m streamlit run app.py "$@"
