@@ -285,11 +285,42 @@ def test_korean_walk_in_browser_analyze_gallery_quiz_model_card(app_server, brow
         )
         body = page.inner_text("body")
         assert "진단을 대신하지 않습니다" in body and "does not diagnose" not in body, link
+        if link == "분석":
+            check_korean_downloads(page, tmp_path)
         if shots:
             page.screenshot(path=str(Path(shots) / f"ko_{name}.png"), full_page=True)
     page.close()
     log = log_path.read_text()
     assert "Traceback" not in log, log
+
+
+def download(page, label: str, tmp_path) -> Path:
+    """Click a download button as a person would; the file the browser received."""
+    with page.expect_download(timeout=120_000) as info:
+        page.locator("[data-testid=stDownloadButton] button").filter(has_text=label).first.click()
+    target = tmp_path / info.value.suggested_filename
+    info.value.save_as(target)
+    return target
+
+
+def check_korean_downloads(page, tmp_path) -> None:
+    """Analyze's picture (PNG) and report (PDF) downloads as a Korean user gets them: the PNG at the export
+    width with the captions below the picture, the PDF stating the model's label and the Korean notice."""
+    from PIL import Image
+    from pypdf import PdfReader
+
+    from core.exports.figure import WIDTH
+    from core.reports.content import CLASS_WORDS, NOTICE
+
+    with Image.open(download(page, "영상 내려받기 (PNG)", tmp_path)) as png:
+        assert png.format == "PNG" and png.width == WIDTH and png.height > WIDTH  # 224² picture + bar + captions
+    page.get_by_role("button", name="리포트 생성").click()  # the offline template, in the interface's language
+    reader = PdfReader(download(page, "리포트 내려받기 (PDF)", tmp_path))
+    # pypdf yields a NUL before each character of fpdf2's CID-keyed font (tests/test_viewer.py says why).
+    text = "".join(p.extract_text() for p in reader.pages).replace("\x00", "")
+    flat = "".join(text.split())
+    assert "".join(NOTICE["ko"].split()) in flat and NOTICE["en"][:30] not in text
+    assert any(f"모델출력:{''.join(word.split())}" in flat for word in CLASS_WORDS["ko"].values()), text[:300]
 
 
 def viewer_state(page) -> dict:
