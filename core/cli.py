@@ -328,22 +328,28 @@ def _cmd_xai_eval(args) -> int:
         return _fail("--limit must be at least 1")
     if args.slow_limit is not None and args.slow_limit < 0:
         return _fail("--slow-limit must be 0 or more")
+    if args.resume and args.records is None:
+        return _fail("--resume needs --records FILE")
     from core.model_service import ModelService
 
     service = ModelService()
     if not service.info.trained:
         print("warning: no trained model is installed; the placeholder's maps explain nothing", file=sys.stderr)
-    report = evaluate_folder(
-        service,
-        args.folder,
-        lambda path: _analyze_one(service, path, force=False, with_limits=False),
-        names,
-        settings,
-        args.limit,
-        slow_limit=args.slow_limit,
-        max_minutes=args.max_minutes,
-        records_file=args.records,
-    )
+    try:
+        report = evaluate_folder(
+            service,
+            args.folder,
+            lambda path: _analyze_one(service, path, force=False, with_limits=False),
+            names,
+            settings,
+            args.limit,
+            slow_limit=args.slow_limit,
+            max_minutes=args.max_minutes,
+            records_file=args.records,
+            resume=args.resume,
+        )
+    except BadFolder as exc:
+        return _fail(str(exc))
     if report["n_images"] == 0:
         return _fail(f"no image in {args.folder} could be evaluated ({report['skipped']})")
     text = json.dumps(report, indent=1)
@@ -671,6 +677,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slow-limit", type=int, default=None, help="run the slow methods on the first N images only")
     p.add_argument("--max-minutes", type=float, default=None, help="start no new image after this much wall time")
     p.add_argument("--records", type=Path, default=None, metavar="FILE", help="per-image records as JSON lines")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the images --records FILE already holds (same settings, model and methods) and add the rest",
+    )
     p.set_defaults(func=_cmd_xai_eval)
 
     p = sub.add_parser("evaluate", help="metrics of the installed model on a folder with NORMAL/ and PNEUMONIA/")

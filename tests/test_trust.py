@@ -380,6 +380,31 @@ def test_cli_xai_eval_writes_the_report(tmp_path):
     assert "xai-eval" in done.stderr  # the progress line
 
 
+def test_cli_xai_eval_resumes_from_its_records_with_the_same_settings_only(tmp_path):
+    from core.training import dataset
+
+    folder = tmp_path / "films"
+    for label in ("NORMAL", "PNEUMONIA"):
+        (folder / label).mkdir(parents=True)
+        shutil.copy(sorted((dataset.KERMANY / "train" / label).glob("*.jpeg"))[0], folder / label)
+    records = tmp_path / "records.jsonl"
+    quick = ("--methods", "gradcam,sobel_control", "--levels", "layer4", "--steps", "4", "--road-percentiles", "90")
+    common = (folder, *quick, "--stability-samples", "1", "--records", records, "--json")
+    whole = run_cli("xai-eval", *common)
+    assert whole.returncode == 0, whole.stderr
+    lines = records.read_text().splitlines()
+    assert json.loads(lines[0])["xai_eval_records"] == 1 and len(lines) == 1 + 2 + 1  # header, images, run
+    again = run_cli("xai-eval", *common, "--resume")
+    assert again.returncode == 0, again.stderr
+    before, after = json.loads(whole.stdout), json.loads(again.stdout)
+    assert after["methods"] == before["methods"] and after["n_images"] == 2  # read back, not measured again
+    assert [run["new_images"] for run in after["runs"]] == [2, 0]
+    assert after["wall_time_s"] >= before["wall_time_s"]
+    other = run_cli("xai-eval", folder, *quick, "--stability-samples", "2", "--records", records, "--resume")
+    assert other.returncode == 2 and "other settings" in other.stderr and len(other.stderr.strip().splitlines()) == 1
+    assert len(records.read_text().splitlines()) == 1 + 2 + 2  # the refused run wrote nothing
+
+
 def test_cli_xai_eval_bad_folder_exits_2_with_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     for args in ((tmp_path / "missing",), (tmp_path / "empty",), (tmp_path / "empty", "--methods", "bogus")):

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from core.explain.trust import TrustSettings, aggregate, decision_logodds, image_trust, randomised_models
@@ -84,6 +85,40 @@ def pick_balanced(items: list[tuple[Path, str | None]], limit: int | None) -> li
     return [lst[i] for i in range(max(map(len, picked), default=0)) for lst in picked if i < len(lst)]
 
 
+def records_header(model_version: str, names: list[str], settings: TrustSettings, limit, slow_limit) -> dict:
+    """The first line of a records file: what must match for a resumed run to add to it."""
+    return {
+        "xai_eval_records": 1,
+        "model_version": model_version,
+        "methods": list(names),
+        "settings": settings.to_dict(),
+        "limit": limit,
+        "slow_limit": slow_limit,
+    }
+
+
+def read_records(path: Path, header: dict) -> tuple[dict[str, dict], list[dict]]:
+    """An earlier run's records ({file: record}) and run lines, if it used these settings; else BadFolder."""
+    if not path.is_file():
+        return {}, []
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not lines or lines[0] != json.loads(json.dumps(header)):
+        raise BadFolder(f"{path} was written with other settings, model or methods: resume with the same ones")
+    done = {
+        line["file"]: {k: v for k, v in line.items() if k not in ("file", "truth")} for line in lines if "file" in line
+    }
+    return done, [line["run"] for line in lines if "run" in line]
+
+
+def image_entry(path: Path, truth: str | None, analysis) -> dict:
+    return {
+        "file": path.name,
+        "truth": truth,
+        "predicted": analysis.label,
+        "probability_pneumonia": round(float(analysis.probability), 4),
+    }
+
+
 def evaluate_folder(
     service: ModelService,
     folder: Path,
@@ -95,30 +130,43 @@ def evaluate_folder(
     max_minutes: float | None = None,
     records_file: Path | None = None,
     progress_file=None,
+    resume: bool = False,
 ) -> dict:
     """The xai-eval report: metadata, per-method summaries with 95 % bootstrap intervals, per-image list.
 
     `slow_limit`: the registry's slow methods run on the first that many evaluated images only (a
     balanced prefix); `max_minutes`: no new image is started after that much wall time (the rest of
     the planned list is left out and the report says so); `records_file`: every image's full
-    record, one JSON line each, as it is done.
+    record, one JSON line each, as it is done, after a header line with the run's settings;
+    `resume`: keep the images that file already holds (its settings must be these) and append the rest.
     """
     t0 = time.perf_counter()
     chosen = pick_balanced(list_images(folder), limit)
     margin = decision_logodds(service.info.temperature, service.info.threshold)
+    header = records_header(service.version, names, settings, limit, slow_limit)
+    done, earlier_runs = read_records(records_file, header) if resume and records_file is not None else ({}, [])
     cascade = randomised_models(service.model, settings.all_levels(), settings.seed)
     records: list[dict] = []
     images: list[dict] = []
     skipped = {"unreadable": 0, "not_chest_xray": 0}
     skipped_files = []
     stopped_early = False
-    records_out = open(records_file, "w") if records_file is not None else None
+    records_out = None
+    if records_file is not None:
+        records_out = open(records_file, "a" if done or earlier_runs else "w")
+        if not (done or earlier_runs):
+            records_out.write(json.dumps(header) + "\n")
+    new_images = 0
     bar = tqdm(chosen, desc="xai-eval", unit="image", file=progress_file or sys.stderr, dynamic_ncols=True)
     for index, (path, truth) in enumerate(bar):
-        if max_minutes is not None and time.perf_counter() - t0 > 60.0 * max_minutes:
+        if path.name not in done and max_minutes is not None and time.perf_counter() - t0 > 60.0 * max_minutes:
             stopped_early = True
             break
         analysis, refused = read(path)
+        if path.name in done and refused is None:  # measured by an earlier run of these settings
+            records.append(done[path.name])
+            images.append(image_entry(path, truth, analysis))
+            continue
         if refused is not None:
             kind = refused[0] if refused[0] in skipped else "unreadable"
             skipped[kind] += 1
@@ -131,6 +179,7 @@ def evaluate_folder(
         def show_stage(name: str, file: str = path.name) -> None:
             bar.set_postfix_str(f"{file}: {name}", refresh=True)
 
+        started = time.perf_counter()
         # Score-CAM draws a tqdm bar per call on stderr: this command shows its own progress instead.
         run = names if slow_limit is None or len(records) < slow_limit else [n for n in names if not is_slow(n)]
         with contextlib.redirect_stderr(io.StringIO()):
@@ -146,21 +195,19 @@ def evaluate_folder(
                 seed=settings.seed + index,
                 on_stage=show_stage,
             )
+        record["seconds"] = round(time.perf_counter() - started, 1)
         records.append(record)
+        new_images += 1
         if records_out is not None:
             records_out.write(json.dumps({"file": path.name, "truth": truth, **record}) + "\n")
             records_out.flush()
-        images.append(
-            {
-                "file": path.name,
-                "truth": truth,
-                "predicted": analysis.label,
-                "probability_pneumonia": round(float(analysis.probability), 4),
-            }
-        )
+        images.append(image_entry(path, truth, analysis))
     bar.close()
+    this_run = {"run": {"wall_time_s": round(time.perf_counter() - t0, 1), "new_images": new_images}}
     if records_out is not None:
+        records_out.write(json.dumps(this_run) + "\n")
         records_out.close()
+    runs = [*earlier_runs, this_run["run"]]
     summary = aggregate(records, names) if records else {"methods": {}, "agreement_spearman": None, "lung_area": None}
     by_class = {name: sum(1 for i in images if i["truth"] == name) for name in CLASS_NAMES}
     return {
@@ -170,7 +217,12 @@ def evaluate_folder(
         "segmenter_version": service.segmenter.version if service.segmenter is not None else None,
         "folder": str(folder),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "wall_time_s": round(time.perf_counter() - t0, 1),
+        # Over every run that measured these images (a resumed report adds the earlier runs' time).
+        "wall_time_s": round(sum(r["wall_time_s"] for r in runs), 1),
+        "runs": runs,
+        "seconds_per_image_median": (
+            round(float(np.median(timed)), 1) if (timed := [r["seconds"] for r in records if "seconds" in r]) else None
+        ),
         "n_images": len(records),
         "n_planned": len(chosen),
         "stopped_early": stopped_early,
