@@ -9,7 +9,7 @@ from test_db_pages import library_env, texts
 from test_quiz_and_roles import app, log_in
 
 from core.teaching.quiz_rules import MODES, score
-from core.teaching.shortcut import BORDER, LUNGS, MARKER, OUTSIDE, shortcut_truth
+from core.teaching.shortcut import BORDER, CHOICES, LUNGS, MARKER, OUTSIDE, shortcut_truth
 from db import limits as limits_db
 from db import teaching
 from db.engine import ensure_library, session_scope
@@ -100,7 +100,9 @@ def test_whole_shortcut_quiz_in_the_app(library_env, use_trained_weights):
     assert not teacher.exception, teacher.exception
     assert "only “Spot the shortcut” answers" in texts(teacher)
     [table] = [d.value for d in teacher.dataframe if "accepted answer" in d.value.columns]
-    assert sorted(table["accepted answer"]) == ["lungs", "marker", "outside"] and list(table["right"])[0] == 0.0
+    # The accepted answers as the choices read (English session), not the stored keys.
+    wanted = sorted(CHOICES[key] for key in ("lungs", "marker", "outside"))
+    assert sorted(table["accepted answer"]) == wanted and list(table["right"])[0] == 0.0
 
 
 def test_shortcut_quiz_needs_limits_figures(library_env, use_trained_weights):
