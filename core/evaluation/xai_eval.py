@@ -217,8 +217,8 @@ def evaluate_folder(
         "segmenter_version": service.segmenter.version if service.segmenter is not None else None,
         "folder": str(folder),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        # Over every run that measured these images (a resumed report adds the earlier runs' time).
-        "wall_time_s": round(sum(r["wall_time_s"] for r in runs), 1),
+        # Over the runs that measured these images (a run that only read records back adds nothing).
+        "wall_time_s": round(sum(r["wall_time_s"] for r in runs if r["new_images"]), 1),
         "runs": runs,
         "seconds_per_image_median": (
             round(float(np.median(timed)), 1) if (timed := [r["seconds"] for r in records if "seconds" in r]) else None
