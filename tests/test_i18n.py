@@ -297,7 +297,7 @@ def test_model_limits_in_korean_with_figures_a_case_reviewed_and_the_summary(lim
     at.run()
     at.switch_page("pages/model_limits.py").run()
     assert at.title[0].value == "모델 한계"
-    cases = {"limits", "case"}  # the cases' titles ("limits case 1")
+    cases = {"limits", "case", "rita"}  # the cases' titles ("limits case 1") and the sidebar's user name
     scan(at, cases)
     shown = "\n".join(shown_texts(at))
     assert "폐 안 20%" in shown and "표지(마커) 위의 히트맵" in shown and "**위양성**" in shown
