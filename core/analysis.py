@@ -15,7 +15,7 @@ from core.explain.gradcam import cam_summary, fast_gradcam, normalise, render_ov
 from core.formatting import json_probability, percent
 from core.i18n import N_
 from core.imaging.decode import ImageRejected, XRayImage, load_image
-from core.imaging.preprocess import INPUT_SIZE, resize_gray, to_model_input
+from core.imaging.preprocess import INPUT_SIZE, normalize, resize_gray, to_model_input
 from core.model_service import ModelService
 from core.reliability.frontal_check import check_frontal
 from core.reliability.input_check import GuardVerdict, penultimate, unchecked_verdict
@@ -109,7 +109,7 @@ def analyze_batch(
     if not images:
         return []
     grays224 = np.stack([resize_gray(image.pixels, INPUT_SIZE) for image in images])  # once, for every step
-    out = service.forward(torch.cat([to_model_input(g) for g in grays224]))
+    out = service.forward(normalize(torch.from_numpy(grays224)[:, None]))
     verdicts, lung_prob = check_input(service, grays224, out.features, [image.colourfulness for image in images])
     labels = [service.label_for(float(p)) for p in out.probability]
     targets = torch.tensor([CLASS_NAMES.index(label) for label in labels])

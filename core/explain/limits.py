@@ -29,7 +29,7 @@ from core.imaging.preprocess import INPUT_SIZE, PIXEL_MEAN, normalize, resize_gr
 from core.models.lungs import clean_mask
 from core.vocabulary import LIMIT_FLAGS
 
-LIMITS_VERSION = "1"
+LIMITS_VERSION = "2"  # 2: one deletion/insertion step instead of three
 THRESHOLDS_FILE = "limits.json"
 FLAG_TITLES = {
     "heatmap_on_marker": "Heatmap on marker",
@@ -39,7 +39,10 @@ FLAG_TITLES = {
 }
 REGIONS = ("marker", "lung", "mediastinum", "below_diaphragm", "border", "outside")
 BORDER_FRACTION = 0.10  # the outer 10 % on each side, as in core.explain.gradcam.cam_summary
-FAITHFULNESS_STEPS = (0.1, 0.25, 0.5)  # fractions of pixels hidden / revealed
+# Fractions of pixels hidden / revealed. One step at half the pixels, against (0.1, 0.25, 0.5) before: on 240
+# validation X-rays the score kept Spearman ρ 0.967 (deletion 0.997, insertion 0.981) and its sign on 96 %,
+# and the probe needs 4 fewer forward passes (scripts/faithfulness_steps.py measures it again).
+FAITHFULNESS_STEPS = (0.5,)
 BLUR_SIGMA = 12.0  # px at 224: removes lung texture and glyphs, keeps the overall exposure
 BLANK_VALUE = int(round(PIXEL_MEAN * 255))  # the grey that normalises to zero: "no signal"
 
@@ -162,14 +165,16 @@ def explanation_shares(cam: np.ndarray, lung_mask: np.ndarray, boxes: list[list[
 # ---------- probes ------------------------------------------------------------------------
 
 
-def faithfulness_images(gray224: np.ndarray, cam: np.ndarray) -> list[np.ndarray]:
+def faithfulness_images(
+    gray224: np.ndarray, cam: np.ndarray, steps: tuple[float, ...] = FAITHFULNESS_STEPS
+) -> list[np.ndarray]:
     """Blurred copy, then deletion steps (most-attended pixels blurred), then insertion steps."""
     heat = upsample(cam, INPUT_SIZE, INPUT_SIZE)
     blurred = cv2.GaussianBlur(gray224, (0, 0), BLUR_SIGMA)
     order = np.argsort(-heat.ravel(), kind="stable")
     images = [blurred]
     for inserting in (False, True):
-        for fraction in FAITHFULNESS_STEPS:
+        for fraction in steps:
             top: np.ndarray = np.zeros(heat.size, bool)  # flat, then reshaped to heat's shape
             top[order[: int(fraction * heat.size)]] = True
             top = top.reshape(heat.shape)
@@ -177,8 +182,8 @@ def faithfulness_images(gray224: np.ndarray, cam: np.ndarray) -> list[np.ndarray
     return images
 
 
-def curve_area(start: float, points: list[float], end: float) -> float:
-    xs = [0.0, *FAITHFULNESS_STEPS, 1.0]
+def curve_area(start: float, points: list[float], end: float, steps: tuple[float, ...] = FAITHFULNESS_STEPS) -> float:
+    xs = [0.0, *steps, 1.0]
     ys = [start, *points, end]
     return float(sum((xs[i + 1] - xs[i]) * (ys[i] + ys[i + 1]) / 2 for i in range(len(xs) - 1)))
 
@@ -234,7 +239,7 @@ def probe_image(
     control: bool = False,
     lung_probability: np.ndarray | None = None,
 ) -> LimitsProbe:
-    """All limit metrics for one analysed image; one batched forward pass of 9 (10 with control) images.
+    """All limit metrics for one analysed image; one batched forward pass of 4-5 (6 with control) images.
 
     `control` adds an erasure of a same-size patch at a non-lung, non-marker spot: the noise
     floor against which marker erasure is judged when thresholds are fitted.
@@ -264,6 +269,7 @@ def probe_image(
         "lung_area": round(float(lung.mean()), 4),
         "markers": boxes,
         "faithfulness": {
+            "steps": list(FAITHFULNESS_STEPS),
             "deletion_auc": round(deletion, 4),
             "insertion_auc": round(insertion, 4),
             "score": round(insertion - deletion, 4),
