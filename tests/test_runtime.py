@@ -124,3 +124,26 @@ def test_cli_export_runtime_exports_once_and_then_reports_it_current(tmp_path):
     assert json.loads(first.stdout)["checked_against_torch"]["images"] == 2
     second = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0 and "current" in second.stdout
+
+
+def test_the_one_thread_steps_around_the_network_equal_their_torch_forms():
+    import torch
+    import torch.nn.functional as F
+
+    from core.explain.gradcam import upsample
+    from core.imaging.preprocess import PIXEL_MEAN, PIXEL_STD, normalize
+    from core.model_service import calibrated_probability
+
+    rng = np.random.default_rng(0)
+    u8 = torch.from_numpy(rng.integers(0, 256, (3, 1, 224, 224), dtype=np.uint8))
+    reference = u8.float().div_(255.0).sub_(PIXEL_MEAN).div_(PIXEL_STD).expand(-1, 3, -1, -1)
+    ours = normalize(u8)
+    assert torch.equal(ours, reference) and ours.is_contiguous(memory_format=torch.channels_last)
+    for shape, size in (((7, 7), (224, 224)), ((7, 7), (1000, 850)), ((128, 128), (224, 224)), ((7, 7), (3, 5))):
+        cam = rng.random(shape).astype(np.float32)
+        torch_form = F.interpolate(torch.from_numpy(cam)[None, None], size=size, mode="bilinear", align_corners=False)
+        assert np.abs(upsample(cam, *size) - torch_form[0, 0].clamp(0, 1).numpy()).max() < 1e-6
+    logits = (rng.standard_normal((500, 2)) * 8).astype(np.float32)
+    for temperature in (1.0, 1.37):
+        softmax = F.softmax(torch.from_numpy(logits) / temperature, dim=1)[:, 1].numpy()
+        assert np.abs(calibrated_probability(logits, temperature) - softmax).max() < 1e-6
