@@ -136,15 +136,20 @@ def analyze_batch(
             lung_probability=None if lung_prob is None else lung_prob[i],
             model_input=grays224[i],
         )
-        analyses.append(with_probe(service, analysis) if with_limits else analysis)
-    return analyses
+        analyses.append(analysis)
+    return with_probes(service, analyses) if with_limits else analyses
+
+
+def with_probes(service: ModelService, analyses: list[Analysis]) -> list[Analysis]:
+    """The analyses with their model-limits probes, all in shared forward passes (unchanged without a
+    trained model or a lung segmenter)."""
+    from core.explain.limits import probe_analyses
+
+    return [replace(a, limits=probe) for a, probe in zip(analyses, probe_analyses(service, analyses))]
 
 
 def with_probe(service: ModelService, analysis: Analysis) -> Analysis:
-    """The analysis with its model-limits probe (unchanged without a trained model or a lung segmenter)."""
-    from core.explain.limits import probe_analysis
-
-    return replace(analysis, limits=probe_analysis(service, analysis))
+    return with_probes(service, [analysis])[0]
 
 
 def analyze_image(service: ModelService, image: XRayImage, force: bool = False, with_limits: bool = False) -> Analysis:

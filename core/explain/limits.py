@@ -228,6 +228,103 @@ class Thresholds:
         return [f for f in LIMIT_FLAGS if fired[f]]
 
 
+@dataclass
+class ProbePlan:
+    """One image's probe before its forward pass: the masks, markers, shares and the images to predict."""
+
+    probability: float
+    cam_target: str
+    thresholds: Thresholds
+    segmenter_version: str
+    lung: np.ndarray
+    boxes: list[list[int]]
+    shares: dict
+    blanked: np.ndarray
+    erased: np.ndarray | None
+    control: bool
+    images: list[np.ndarray]
+
+
+def plan_probe(
+    segmenter,
+    gray224: np.ndarray,
+    cam: np.ndarray,
+    probability: float,
+    cam_target: str,
+    thresholds: Thresholds,
+    control: bool = False,
+    lung_probability: np.ndarray | None = None,
+) -> ProbePlan:
+    gray224 = np.ascontiguousarray(gray224, dtype=np.uint8)
+    lung = segmenter.segment(gray224) if lung_probability is None else clean_mask(lung_probability >= 0.5)
+    boxes = detect_markers(gray224, lung)
+    erased = erase_markers(gray224, boxes) if boxes else None
+    blanked = blank_outside(gray224, lung)
+    images = faithfulness_images(gray224, cam) + [blanked] + ([erased] if erased is not None else [])
+    control_box = _control_box(lung, boxes, gray224) if control else None
+    if control_box is not None:
+        images.append(erase_markers(gray224, [control_box]))
+    shares = explanation_shares(cam, lung, boxes)
+    return ProbePlan(
+        probability, cam_target, thresholds, segmenter.version, lung, boxes, shares, blanked, erased,
+        control_box is not None, images,
+    )  # fmt: skip
+
+
+def finish_probe(plan: ProbePlan, probs: np.ndarray) -> LimitsProbe:
+    """The metrics from P(pneumonia) of `plan.images`, in their order."""
+    probability = plan.probability
+    target_p = (lambda p: p) if plan.cam_target == "PNEUMONIA" else (lambda p: 1.0 - p)
+    n = len(FAITHFULNESS_STEPS)
+    start, blurred_p = target_p(probability), target_p(probs[0])
+    deletion = curve_area(start, [target_p(p) for p in probs[1 : 1 + n]], blurred_p)
+    insertion = curve_area(blurred_p, [target_p(p) for p in probs[1 + n : 1 + 2 * n]], start)
+    p_blanked = float(probs[1 + 2 * n])
+    p_erased = float(probs[2 + 2 * n]) if plan.erased is not None else None
+    metrics = {
+        "version": LIMITS_VERSION,
+        "segmenter_version": plan.segmenter_version,
+        **plan.shares,
+        "lung_area": round(float(plan.lung.mean()), 4),
+        "markers": plan.boxes,
+        "faithfulness": {
+            "steps": list(FAITHFULNESS_STEPS),
+            "deletion_auc": round(deletion, 4),
+            "insertion_auc": round(insertion, 4),
+            "score": round(insertion - deletion, 4),
+        },
+        "counterfactual": {
+            "p_marker_erased": None if p_erased is None else round(p_erased, 4),
+            "marker_delta": None if p_erased is None else round(p_erased - probability, 4),
+            "p_outside_blanked": round(p_blanked, 4),
+            "outside_delta": round(p_blanked - probability, 4),
+        },
+        "thresholds_fitted": plan.thresholds.fitted,
+    }
+    metrics["flags"] = plan.thresholds.flags(metrics)
+    extra = {"control_delta": float(probs[-1]) - probability} if plan.control else {}
+    return LimitsProbe(metrics, plan.lung, plan.erased, plan.blanked, extra)
+
+
+PROBE_CHUNK = 64  # images per forward pass when many probes run together (import, demo seed)
+
+
+def run_probes(service, plans: list[ProbePlan]) -> list[LimitsProbe]:
+    """Every plan's images through the model in as few forward passes as fit PROBE_CHUNK, then the metrics."""
+    images = [image for plan in plans for image in plan.images]
+    probs = np.concatenate(
+        [
+            service.forward(normalize(torch.from_numpy(np.stack(images[i : i + PROBE_CHUNK]))[:, None])).probability
+            for i in range(0, len(images), PROBE_CHUNK)
+        ]
+    ).astype(float) if images else np.zeros(0)  # fmt: skip
+    out, at = [], 0
+    for plan in plans:
+        out.append(finish_probe(plan, probs[at : at + len(plan.images)]))
+        at += len(plan.images)
+    return out
+
+
 def probe_image(
     service,
     segmenter,
@@ -244,49 +341,8 @@ def probe_image(
     `control` adds an erasure of a same-size patch at a non-lung, non-marker spot: the noise
     floor against which marker erasure is judged when thresholds are fitted.
     """
-    gray224 = np.ascontiguousarray(gray224, dtype=np.uint8)
-    lung = segmenter.segment(gray224) if lung_probability is None else clean_mask(lung_probability >= 0.5)
-    boxes = detect_markers(gray224, lung)
-    shares = explanation_shares(cam, lung, boxes)
-    erased = erase_markers(gray224, boxes) if boxes else None
-    blanked = blank_outside(gray224, lung)
-    batch = faithfulness_images(gray224, cam) + [blanked] + ([erased] if erased is not None else [])
-    control_box = _control_box(lung, boxes, gray224) if control else None
-    if control_box is not None:
-        batch.append(erase_markers(gray224, [control_box]))
-    probs = service.forward(normalize(torch.from_numpy(np.stack(batch))[:, None])).probability.astype(float)
-    target_p = (lambda p: p) if cam_target == "PNEUMONIA" else (lambda p: 1.0 - p)
-    n = len(FAITHFULNESS_STEPS)
-    start, blurred_p = target_p(probability), target_p(probs[0])
-    deletion = curve_area(start, [target_p(p) for p in probs[1 : 1 + n]], blurred_p)
-    insertion = curve_area(blurred_p, [target_p(p) for p in probs[1 + n : 1 + 2 * n]], start)
-    p_blanked = float(probs[1 + 2 * n])
-    p_erased = float(probs[2 + 2 * n]) if erased is not None else None
-    metrics = {
-        "version": LIMITS_VERSION,
-        "segmenter_version": segmenter.version,
-        **shares,
-        "lung_area": round(float(lung.mean()), 4),
-        "markers": boxes,
-        "faithfulness": {
-            "steps": list(FAITHFULNESS_STEPS),
-            "deletion_auc": round(deletion, 4),
-            "insertion_auc": round(insertion, 4),
-            "score": round(insertion - deletion, 4),
-        },
-        "counterfactual": {
-            "p_marker_erased": None if p_erased is None else round(p_erased, 4),
-            "marker_delta": None if p_erased is None else round(p_erased - probability, 4),
-            "p_outside_blanked": round(p_blanked, 4),
-            "outside_delta": round(p_blanked - probability, 4),
-        },
-        "thresholds_fitted": thresholds.fitted,
-    }
-    metrics["flags"] = thresholds.flags(metrics)
-    extra = {}
-    if control_box is not None:
-        extra["control_delta"] = float(probs[-1]) - probability
-    return LimitsProbe(metrics, lung, erased, blanked, extra)
+    plan = plan_probe(segmenter, gray224, cam, probability, cam_target, thresholds, control, lung_probability)
+    return run_probes(service, [plan])[0]
 
 
 def _control_box(lung: np.ndarray, boxes: list[list[int]], gray224: np.ndarray) -> list[int] | None:
@@ -299,20 +355,30 @@ def _control_box(lung: np.ndarray, boxes: list[list[int]], gray224: np.ndarray) 
     return None
 
 
+def probe_analyses(service, analyses: list) -> list[LimitsProbe | None]:
+    """The probes of finished core.analysis.Analysis objects, batched; None without a trained model or segmenter."""
+    if service.segmenter is None:
+        return [None] * len(analyses)
+    plans = {}
+    for i, analysis in enumerate(analyses):
+        if not analysis.model_trained:
+            continue
+        gray224 = analysis.model_input
+        if gray224 is None:
+            gray224 = resize_gray(analysis.image.pixels, INPUT_SIZE)
+        plans[i] = plan_probe(
+            service.segmenter,
+            gray224,
+            analysis.cam,
+            analysis.probability,
+            analysis.cam_target,
+            service.limit_thresholds,
+            lung_probability=analysis.lung_probability,
+        )
+    probes = dict(zip(plans, run_probes(service, list(plans.values()))))
+    return [probes.get(i) for i in range(len(analyses))]
+
+
 def probe_analysis(service, analysis) -> LimitsProbe | None:
-    """The probe for a finished core.analysis.Analysis; None without a trained model or segmenter."""
-    if not analysis.model_trained or service.segmenter is None:
-        return None
-    gray224 = (
-        analysis.model_input if analysis.model_input is not None else resize_gray(analysis.image.pixels, INPUT_SIZE)
-    )
-    return probe_image(
-        service,
-        service.segmenter,
-        gray224,
-        analysis.cam,
-        analysis.probability,
-        analysis.cam_target,
-        service.limit_thresholds,
-        lung_probability=analysis.lung_probability,
-    )
+    """The probe for one finished core.analysis.Analysis; None without a trained model or segmenter."""
+    return probe_analyses(service, [analysis])[0]
