@@ -9,7 +9,7 @@ It prints p50/p95 page-ready time per step, errors, lost answers, and each serve
 memory (the model is loaded once per process: memory with 1 and N sessions tells whether it is copied).
 
     .venv/bin/python scripts/loadtest.py --users 1 10 30 [--postgres] [--json OUT]
-    .venv/bin/python scripts/loadtest.py --users 1 20 --idle     # sessions that log in and wait: memory only
+    .venv/bin/python scripts/loadtest.py --users 1 20 --idle     # sessions that open Analyze and wait: memory
 
 Page-ready: from the click (or navigation) until the page's marker text is shown and Streamlit's
 "running" indicator is gone. Load generator and servers share this machine's cores; say so with the figures.
@@ -258,7 +258,10 @@ async def run_user(browser, url: str, name: str, role: str, record: Record, dead
         await page.get_by_label("User name").fill(name)
         await page.get_by_label("Password", exact=True).fill(PASSWORD)
         await step("log in", lambda: page.get_by_role("button", name="Log in").click(), f"Logged in as {name}")
-        if idle:
+        if idle:  # each session holds a page that uses the model, and waits
+            await step(
+                "idle: open Analyze", page.get_by_role("link", name="Analyze").first.click, "# Analyze a chest X-ray"
+            )
             while time.monotonic() < deadline:
                 await asyncio.sleep(1)
             return
@@ -415,7 +418,9 @@ def main() -> int:
     parser.add_argument("--users", type=int, nargs="+", default=[1, 10, 30])
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the users work, per run")
     parser.add_argument("--postgres", action="store_true", help="two server processes on one PostgreSQL")
-    parser.add_argument("--idle", action="store_true", help="users log in and wait: server memory per session")
+    parser.add_argument(
+        "--idle", action="store_true", help="users log in, open Analyze and wait: server memory per session"
+    )
     parser.add_argument("--cases", type=int, default=12, help="held-out cases imported for the quizzes")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
