@@ -162,9 +162,13 @@ class DemoSeedJob:
             thread.join(timeout)
         return self._progress
 
-    def stop(self, timeout: float | None = 30.0) -> None:
-        """Stop after the current batch (the lease is given up); `start` resumes where it stopped."""
+    def cancel(self) -> None:
+        """Ask the job to stop after the current batch (the lease is given up); `start` resumes it."""
         self._cancel.set()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Cancel, and wait for the job to end."""
+        self.cancel()
         self.wait(timeout)
 
     # ---- the work ----------------------------------------------------------------------------
