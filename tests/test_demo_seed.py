@@ -4,6 +4,7 @@ and the job (background thread, small batches first, every figure stored, progre
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -263,6 +264,43 @@ def test_a_stopped_job_gives_the_lease_up_and_a_restart_finishes_without_duplica
     assert stored(engine)[0] == 10
 
 
+def wait_for(condition, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_slow_batch_keeps_beating_and_a_shutdown_gives_the_lease_up_at_once(
+    library_url, demo_dir, use_trained_weights, monkeypatch
+):
+    """One batch of 10 takes seconds: the heartbeat goes on meanwhile, and stop() does not wait for the batch."""
+    monkeypatch.setattr(demo_seed, "HEARTBEAT_SECONDS", 0.2)
+    service = ModelService()
+    job = DemoSeedJob(library_url, lambda: service, demo_dir, first_batches=(10,))
+    job.start()
+    wait_for(lambda: job.progress().state == State.RUNNING)
+    engine = ensure_library(library_url)
+    beats = set()
+    while not job.progress().batches and len(beats) < 3:
+        with session_scope(engine) as s:
+            lease = read_lease(s, LEASE_NAME)
+        if lease is not None:
+            beats.add(lease.heartbeat)
+        time.sleep(0.05)
+    assert len(beats) >= 3 and not job.progress().batches, "no heartbeat during the batch"
+    job.stop(timeout=0.1)  # as a server shutting down does
+    thread_alive = job._thread is not None and job._thread.is_alive()
+    with session_scope(engine) as s:
+        assert read_lease(s, LEASE_NAME) is None  # a restarted server may take over at once
+    assert claim(engine, "restarted server")
+    p = job.wait(300)
+    assert p.state == State.STOPPED
+    with session_scope(engine) as s:
+        assert repo.get_meta(s, DEMO_META_KEY) != "done" and read_lease(s, LEASE_NAME).owner == "restarted server"
+    assert thread_alive, "the test did not stop the job in the middle of its batch"
+
+
 def test_two_cli_processes_on_one_postgresql_library_seed_it_once(pg_server, demo_dir, tmp_path, use_placeholder):
     """Real processes: `python -m db seed-demo` takes the servers' lease; the second waits for the first."""
     url = pg_server.create_database()
@@ -298,3 +336,65 @@ def test_two_cli_processes_on_one_postgresql_library_seed_it_once(pg_server, dem
         assert stored(ensure_library(url))[0] == 10
     finally:
         pg_server.drop_database(url)
+
+
+# ---------- the real server ----------------------------------------------------------------------
+
+
+def start_server(env: dict, log_path: Path) -> subprocess.Popen:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with open(log_path, "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+            + ["--server.address", "127.0.0.1", "--server.headless", "true"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def test_two_servers_on_one_postgresql_library_start_seeding_at_once_and_seed_it_once(
+    pg_server, demo_dir, trained_weights_dir, tmp_path
+):
+    """`streamlit run app.py` twice on one library, and no visitor: the seed starts with the servers, one seeds."""
+    url = pg_server.create_database()
+    env = {k: v for k, v in os.environ.items() if k != "CXR_SEED_DEMO"}
+    env |= {
+        "DATABASE_URL": url,
+        "CXR_DEMO_DIR": str(demo_dir),
+        "CXR_WEIGHTS_DIR": str(trained_weights_dir),
+        "CXR_DATA_DIR": str(tmp_path / "data"),
+    }
+    servers = [start_server(env, tmp_path / f"server{i}.log") for i in range(2)]
+    owners: set[str] = set()
+    try:
+        engine = ensure_library(url)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            with session_scope(engine) as s:
+                lease = read_lease(s, LEASE_NAME)
+                done = repo.get_meta(s, DEMO_META_KEY) == "done"
+            if lease is not None:
+                owners.add(lease.owner)
+            if done:
+                break
+            assert all(p.poll() is None for p in servers), [(tmp_path / f"server{i}.log").read_text() for i in (0, 1)]
+            time.sleep(0.05)
+        assert done, "the servers did not seed the library"
+        cases, predictions, _limits = stored(engine)
+        assert (cases, predictions) == (10, 10)
+        # One seeder, and it is one of the two servers (the owner id names its process).
+        assert len(owners) == 1, owners
+        [owner] = owners
+        assert owner.startswith("server:") and int(owner.split(":")[2]) in {p.pid for p in servers}
+    finally:
+        for p in servers:
+            p.terminate()
+        for p in servers:
+            p.wait(timeout=60)
+        pg_server.drop_database(url)
+    logs = "".join((tmp_path / f"server{i}.log").read_text() for i in (0, 1))
+    assert "Traceback" not in logs, logs

@@ -28,7 +28,6 @@ from sqlalchemy import Engine
 
 from core.model_service import ModelService
 from core.services.library_import import (
-    DEFAULT_BATCH,
     DEMO_META_KEY,
     DEMO_SOURCE,
     ImportSummary,
@@ -44,8 +43,10 @@ from db.leases import claim_lease, read_lease, release_lease, renew_lease
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "demo_seed"
-FIRST_BATCHES = (8, 8, 16)  # the first cases within seconds, then the import's usual batch
+FIRST_BATCHES = (8, 8)  # the first cases within seconds
+BATCH_SIZE = 16  # then batches of 16, so that the bar moves often even on a busy machine
 POLL_SECONDS = 3.0  # how often a waiting process looks at the holder's lease
+HEARTBEAT_SECONDS = 30.0  # the holder's heartbeat between batches (a batch may take longer on a busy machine)
 
 
 class State(StrEnum):
@@ -117,7 +118,7 @@ class DemoSeedJob:
         folder: Path | None = None,
         owner: str | None = None,
         first_batches: tuple[int, ...] = FIRST_BATCHES,
-        batch_size: int = DEFAULT_BATCH,
+        batch_size: int = BATCH_SIZE,
         on_change: Callable[[SeedProgress], None] | None = None,
     ):
         self.url = url
@@ -129,6 +130,8 @@ class DemoSeedJob:
         self._on_change = on_change
         self._lock = threading.Lock()
         self._cancel = threading.Event()
+        self._lost = threading.Event()  # the heartbeat found the lease taken over
+        self._wake = threading.Event()  # ends the heartbeat thread
         self._thread: threading.Thread | None = None
         self._progress = SeedProgress()
         self._engine: Engine | None = None
@@ -167,9 +170,14 @@ class DemoSeedJob:
         self._cancel.set()
 
     def stop(self, timeout: float | None = 30.0) -> None:
-        """Cancel, and wait for the job to end."""
+        """Cancel, and wait for the job to end. Still in a batch after `timeout` (a server shutting down):
+        the lease is given up now, so that a restarted server goes on at once instead of waiting for it
+        to go stale; the batch, if it still commits, only adds cases (the import skips what is present)."""
         self.cancel()
+        thread = self._thread
         self.wait(timeout)
+        if thread is not None and thread.is_alive():
+            self._give_up(self._engine)
 
     # ---- the work ----------------------------------------------------------------------------
 
@@ -225,16 +233,27 @@ class DemoSeedJob:
     def _seed(self, engine) -> None:
         service = self._factory()
         self._set(state=State.RUNNING, elsewhere=False, model_trained=service.info.trained)
-        summary = import_folder(
-            engine,
-            self.folder,
-            service,
-            batch_size=self._batch_size,
-            source=DEMO_SOURCE,
-            progress=self._on_batch,
-            first_batches=self._first_batches,
-            mixed=True,
-        )
+        self._lost.clear()
+        seeding = threading.Event()
+        seeding.set()
+        beat = threading.Thread(target=self._beat, args=(engine, seeding), name="demo-seed-heartbeat", daemon=True)
+        beat.start()
+        try:
+            summary = import_folder(
+                engine,
+                self.folder,
+                service,
+                batch_size=self._batch_size,
+                source=DEMO_SOURCE,
+                progress=self._on_batch,
+                first_batches=self._first_batches,
+                mixed=True,
+            )
+        finally:
+            seeding.clear()
+            self._wake.set()
+            beat.join()
+            self._wake.clear()
         with session_scope(engine) as s:
             repository.set_meta(s, DEMO_META_KEY, "done")
             release_lease(s, LEASE_NAME, self.owner)
@@ -265,9 +284,22 @@ class DemoSeedJob:
         if self._cancel.is_set():
             raise _Cancelled
         assert self._engine is not None  # set by run() before the import starts
-        with session_scope(self._engine) as s:
-            if not renew_lease(s, LEASE_NAME, self.owner, note=self._progress.note()):
-                raise _LeaseLost
+        if self._lost.is_set() or not self._renew(self._engine):
+            raise _LeaseLost
+
+    def _renew(self, engine) -> bool:
+        with session_scope(engine) as s:
+            return renew_lease(s, LEASE_NAME, self.owner, note=self._progress.note())
+
+    def _beat(self, engine, seeding: threading.Event) -> None:
+        """The heartbeat between batches, so that a slow batch does not look like a dead holder."""
+        while not self._wake.wait(HEARTBEAT_SECONDS) and seeding.is_set():
+            try:
+                if not self._renew(engine):
+                    self._lost.set()
+                    return
+            except Exception:  # the import's own writes fail and report it; the beat only keeps trying
+                log.warning("demo seed: heartbeat failed", exc_info=True)
 
     def _give_up(self, engine) -> None:
         if engine is None:
