@@ -55,7 +55,9 @@ def _sidebar_live(job: DemoSeedJob) -> None:
     elif p.state == State.DONE:
         # Shown until the next rerun of the page; then nothing, and the bar stops updating.
         st.caption(
-            ngettext("Demo library ready: {n} case added.", "Demo library ready: {n} cases added.", p.added),
+            ngettext("Demo library ready: {n} case added.", "Demo library ready: {n} cases added.", p.added)
+            if p.batches  # this server seeded it; otherwise another did, and only it knows its count
+            else _("Demo library ready.")
         )
     elif p.state == State.FAILED:
         st.caption(_("Adding the demo cases stopped: see the Case Gallery, or try again."))
