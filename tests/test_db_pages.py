@@ -205,6 +205,17 @@ def test_gallery_renders_at_once_with_the_progress_while_another_server_seeds(
     assert not at.exception, at.exception
     assert "2 cases match" in texts(at) and at.button(key="demo_seed_refresh") and at.toggle(key="demo_seed_follow")
     assert progress_texts(at.main) == ["Adding demo cases: 40/313"]
+    # Cases arrive meanwhile (here: two more, imported directly); Refresh shows them. (AppTest reruns the
+    # whole script after a click; the fragment's timed reruns are the browser's.)
+    more = tmp_path / "more"
+    for label in ("NORMAL", "PNEUMONIA"):
+        (more / label).mkdir(parents=True)
+        src = sorted((kermany_test_dir / label).glob("*.jpeg"))[5]
+        (more / label / src.name).write_bytes(src.read_bytes())
+    fill(library_env, more)
+    at.button(key="demo_seed_refresh").click().run()
+    assert not at.exception, at.exception
+    assert "4 cases match" in texts(at) and progress_texts(at.main) == ["Adding demo cases: 40/313"]
     # The other server finishes: this one's job sees it, and the bar goes.
     from db.leases import release_lease
 
@@ -214,7 +225,7 @@ def test_gallery_renders_at_once_with_the_progress_while_another_server_seeds(
     assert job.wait(60).state == "done" and not job.progress().batches  # it never seeded itself
     at.run()
     assert not at.exception, at.exception
-    assert not progress_texts(at) and "2 cases match" in texts(at)
+    assert not progress_texts(at) and "4 cases match" in texts(at)
     assert "demo_seed_refresh" not in [b.key for b in at.button]
 
 
