@@ -264,41 +264,50 @@ def test_a_stopped_job_gives_the_lease_up_and_a_restart_finishes_without_duplica
     assert stored(engine)[0] == 10
 
 
-def wait_for(condition, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+class GatedService(ModelService):
+    """The real model, whose forward pass waits for the test to open the gate: a batch as slow as the test wants."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate, self.entered = threading.Event(), threading.Event()
+
+    def forward(self, batch):
+        self.entered.set()
+        assert self.gate.wait(120), "the test never opened the gate"
+        return super().forward(batch)
 
 
 def test_a_slow_batch_keeps_beating_and_a_shutdown_gives_the_lease_up_at_once(
     library_url, demo_dir, use_trained_weights, monkeypatch
 ):
-    """One batch of 10 takes seconds: the heartbeat goes on meanwhile, and stop() does not wait for the batch."""
-    monkeypatch.setattr(demo_seed, "HEARTBEAT_SECONDS", 0.2)
-    service = ModelService()
+    """A batch that takes long: the heartbeat goes on meanwhile, and stop() does not wait for the batch."""
+    monkeypatch.setattr(demo_seed, "HEARTBEAT_SECONDS", 0.1)
+    service = GatedService()
     job = DemoSeedJob(library_url, lambda: service, demo_dir, first_batches=(10,))
     job.start()
-    wait_for(lambda: job.progress().state == State.RUNNING)
-    engine = ensure_library(library_url)
-    beats = set()
-    while not job.progress().batches and len(beats) < 3:
+    try:
+        assert service.entered.wait(120)  # in the middle of the first batch, and it stays there
+        engine = ensure_library(library_url)
+        beats = set()
+        deadline = time.monotonic() + 60
+        while len(beats) < 3 and time.monotonic() < deadline:
+            with session_scope(engine) as s:
+                lease = read_lease(s, LEASE_NAME)
+            if lease is not None:
+                beats.add(lease.heartbeat)
+            time.sleep(0.05)
+        assert len(beats) >= 3 and not job.progress().batches, "no heartbeat during the batch"
+        job.stop(timeout=0.1)  # as a server shutting down does: the batch is still running
+        assert job._thread is not None and job._thread.is_alive()
         with session_scope(engine) as s:
-            lease = read_lease(s, LEASE_NAME)
-        if lease is not None:
-            beats.add(lease.heartbeat)
-        time.sleep(0.05)
-    assert len(beats) >= 3 and not job.progress().batches, "no heartbeat during the batch"
-    job.stop(timeout=0.1)  # as a server shutting down does
-    thread_alive = job._thread is not None and job._thread.is_alive()
-    with session_scope(engine) as s:
-        assert read_lease(s, LEASE_NAME) is None  # a restarted server may take over at once
-    assert claim(engine, "restarted server")
+            assert read_lease(s, LEASE_NAME) is None  # a restarted server may take over at once
+        assert claim(engine, "restarted server")
+    finally:
+        service.gate.set()
     p = job.wait(300)
-    assert p.state == State.STOPPED
+    assert p.state == State.STOPPED and p.batches == (10,)  # the batch was committed, then the job stopped
     with session_scope(engine) as s:
         assert repo.get_meta(s, DEMO_META_KEY) != "done" and read_lease(s, LEASE_NAME).owner == "restarted server"
-    assert thread_alive, "the test did not stop the job in the middle of its batch"
 
 
 def test_two_cli_processes_on_one_postgresql_library_seed_it_once(pg_server, demo_dir, tmp_path, use_placeholder):
