@@ -1,9 +1,31 @@
 """The server entry point: `streamlit run app.py` (run.sh does). Home.py is the app; this adds the two HTTP
-routes that write and clear the login cookie (core/services/session_cookie.py), which a script cannot do.
+routes that write and clear the login cookie (core/services/session_cookie.py), which a script cannot do,
+and starts the demo library's background seed when the server starts (core/services/demo_seed.py).
 """
+
+import sys
+import threading
+from contextlib import asynccontextmanager
 
 import streamlit as st
 
 from core.services.session_cookie import routes
 
-app = st.App("Home.py", routes=routes())
+
+def _start_demo_seed() -> None:
+    from pages.demo_seed_ui import start_at_server_start  # torch and the model: off the server's start path
+
+    start_at_server_start()
+
+
+@asynccontextmanager
+async def lifespan(_app):
+    # A thread, so that the server answers at once; the seed itself runs in its own daemon thread.
+    threading.Thread(target=_start_demo_seed, name="demo-seed-start", daemon=True).start()
+    yield
+    seeding = sys.modules.get("core.services.demo_seed")
+    if seeding is not None:  # give the lease up after the current batch: another server may go on at once
+        seeding.stop_all(timeout=10)
+
+
+app = st.App("Home.py", routes=routes(), lifespan=lifespan)

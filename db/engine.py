@@ -112,11 +112,16 @@ def head_revision() -> str:
     return head
 
 
+_migrate_lock = threading.Lock()  # a page and the background demo seed may open a new library at once
+
+
 def ensure_library(url: str) -> Engine:
     """The engine for `url`, with the database created and migrated to the latest schema."""
     engine = make_engine(url)
     if current_revision(engine) != head_revision():
-        upgrade(engine)
+        with _migrate_lock:
+            if current_revision(engine) != head_revision():
+                upgrade(engine)
     return engine
 
 

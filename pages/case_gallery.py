@@ -20,6 +20,7 @@ from db.repository import SORTS, GalleryFilter
 from pages import library_ui as ui
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, no_trained_model_notice
+from pages.demo_seed_ui import gallery_status
 from pages.i18n_ui import (
     N_,
     _,
@@ -37,7 +38,6 @@ from pages.library_ui import (
     first_page_when_filters_change,
     library_or_stop,
     lost_connection_shown,
-    seed_demo_if_needed,
     session,
     show_page_position,
 )
@@ -81,7 +81,6 @@ disclaimer()
 service = model_service()
 model_version = current_model_version(service)
 engine = library_or_stop()
-seed_demo_if_needed(engine, service)
 if not service.info.trained:
     no_trained_model_notice()
 
@@ -529,6 +528,7 @@ def reference_scores(referenced: dict[int, repo.ReferencedReport]) -> dict[int, 
 
 
 def show_grid() -> None:
+    seeding = gallery_status()  # before the cases are read: a batch added meanwhile shows at the next refresh
     tags, sets, missing = ui.read_or_stop(
         engine,
         lambda s: (
@@ -612,7 +612,10 @@ def show_grid() -> None:
 
     page, referenced = ui.read_or_stop(engine, read)
 
-    show_page_position(page)
+    arriving = seeding is not None and seeding.active
+    show_page_position(
+        page, _("The demo cases are on their way: the first ones appear in a few seconds.") if arriving else None
+    )
     scores = reference_scores(referenced)
     for start in range(0, len(page.rows), COLUMNS):
         cols = st.columns(COLUMNS)

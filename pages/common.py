@@ -36,6 +36,11 @@ def _model_service() -> ModelService:
     return ModelService()
 
 
+def cached_model_service() -> ModelService:
+    """The same one model, without a spinner: for work outside a page run (the background demo seed)."""
+    return _model_service()
+
+
 _LOADED = threading.Event()
 
 
@@ -86,6 +91,10 @@ def sidebar(user=None) -> None:
         else:
             st.caption(_("Model: **none trained** (placeholder)"))
         st.caption(_("Educational use only · not a medical device · does not diagnose."))
+        from pages.demo_seed_ui import sidebar_status  # here: demo_seed_ui imports this module
+
+        with st.container():  # always there, so the sidebar keeps its shape whether the seed runs or not
+            sidebar_status()
 
 
 MISSING = "—"

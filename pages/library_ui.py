@@ -1,8 +1,7 @@
-"""What pages share about the case library: the engine, the demo seed, and database-trouble messages."""
+"""What pages share about the case library: the engine and database-trouble messages (the demo seed: demo_seed_ui)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -14,7 +13,7 @@ from sqlalchemy.orm import Session
 from core.settings import database_url
 from db.engine import describe_url, ensure_library, session_scope
 from db.errors import LibraryError, is_connection_problem
-from pages.i18n_ui import _, ngettext, worded
+from pages.i18n_ui import _, worded
 
 T = TypeVar("T")
 
@@ -134,72 +133,6 @@ def show_flash(key: str) -> None:
     kind, text = st.session_state.pop(key, (None, None))
     if kind:
         getattr(st, kind)(text)
-
-
-_seed_lock = threading.Lock()  # one seeding run per server process
-
-
-def seed_demo_if_needed(engine: Engine, service) -> None:
-    """First start: import the demo cases with a visible progress bar (opt out with CXR_SEED_DEMO=0)."""
-    from core.services.library_import import demo_seed_pending, seed_demo
-
-    with lost_connection_shown():
-        if not demo_seed_pending(engine):
-            return
-    if not _seed_lock.acquire(blocking=False):
-        st.info(
-            _(
-                "The demo cases are being added to the library by another session; "
-                "the gallery fills up as they arrive. Reload in a minute."
-            ),
-            icon=":material/hourglass_top:",
-        )
-        return
-    try:
-        trained = service.info.trained
-        bar = st.progress(
-            0.0,
-            text=_("First start: adding the demo cases to the library…")
-            if trained
-            else _(
-                "First start: adding the demo cases to the library (no trained model installed: cases without predictions)…"
-            ),
-        )
-
-        def progress(summary) -> None:
-            share = summary.done / summary.total if summary.total else 1.0
-            figures = dict(
-                done=summary.done,
-                total=summary.total,
-                added=summary.added,
-                present=summary.already_present,
-                refused=len(summary.refused),
-            )
-            bar.progress(
-                min(share, 1.0),
-                text=_(
-                    "First start: adding the demo cases — {done}/{total} images "
-                    "(added {added}, already present {present}, refused {refused})",
-                    **figures,
-                )
-                if trained
-                else _(
-                    "First start: adding the demo cases (no trained model installed: cases without predictions) — "
-                    "{done}/{total} images (added {added}, already present {present}, refused {refused})",
-                    **figures,
-                ),
-            )
-
-        with lost_connection_shown():
-            summary = seed_demo(engine, service, progress=progress)
-        bar.empty()
-        if summary is not None:
-            st.toast(
-                ngettext("Demo library ready: {n} case added.", "Demo library ready: {n} cases added.", summary.added),
-                icon=":material/photo_library:",
-            )
-    finally:
-        _seed_lock.release()
 
 
 def current_model_version(service) -> str | None:

@@ -1,5 +1,7 @@
 """Streamlit AppTest of the Case Gallery, teaching sets, demo seeding, Save to library, and a lost database."""
 
+import time
+
 import pytest
 from auth_support import logged_in
 from db_support import pg_server, small_folder
@@ -133,19 +135,124 @@ def test_teaching_sets_from_the_gallery(library_env, use_placeholder, kermany_te
     assert at.get("download_button"), "no download button for the prepared zip"
 
 
-def test_first_start_seeds_the_demo_library_once(tmp_path, monkeypatch, use_placeholder, kermany_test_dir):
-    url = f"sqlite:///{tmp_path / 'lib.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
+@pytest.fixture
+def seeding_env(tmp_path, monkeypatch, kermany_test_dir):
+    """Demo seeding on, from a folder of 4 kermany224/test images; every job of this process stopped after."""
+    from core.services import demo_seed
+
     monkeypatch.delenv("CXR_SEED_DEMO", raising=False)
     monkeypatch.setenv("CXR_DEMO_DIR", str(small_folder(kermany_test_dir, tmp_path / "demo", per_class=2, loose=0)))
+    yield
+    demo_seed.stop_all(timeout=60)
+
+
+def this_process_job(url):
+    from core.services import demo_seed
+
+    job = demo_seed.start_demo_seed(url, lambda: pytest.fail("no model needed: it is already started"))
+    assert job is not None
+    return job
+
+
+def progress_texts(at_or_block) -> list[str]:
+    return [p.text for p in at_or_block.get("progress")]
+
+
+def test_first_start_seeds_the_demo_library_in_the_background(tmp_path, monkeypatch, use_placeholder, seeding_env):
+    url = f"sqlite:///{tmp_path / 'lib.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
     at = gallery(fresh_app())
     assert not at.exception, at.exception
-    assert "4 cases match" in texts(at)
+    assert at.selectbox(key="f_truth") and at.expander  # the gallery's own content, not a wait
+    job = this_process_job(url)
+    assert job.wait(300).state == "done", job.progress().error
+    at.run()
+    assert not at.exception, at.exception
+    assert "4 cases match" in texts(at) and not progress_texts(at)
     with session_scope(ensure_library(url)) as s:
         assert repo.get_meta(s, "demo_seed") == "done"
         assert {c.source for c in s.scalars(__import__("sqlalchemy").select(repo.Case))} == {"demo: kermany224/test"}
     monkeypatch.setenv("CXR_SEED_DEMO", "0")  # opting out later changes nothing either way
     assert "4 cases match" in texts(gallery(fresh_app()))
+
+
+def hold_the_seed_lease_elsewhere(url, done=40, total=313):
+    """Another server process is seeding this library (it holds the lease and publishes its figures)."""
+    from db.leases import claim_lease
+
+    with session_scope(ensure_library(url)) as s:
+        assert claim_lease(s, "demo_seed", "server:elsewhere", note={"done": done, "total": total, "added": done})
+
+
+def test_gallery_renders_at_once_with_the_progress_while_another_server_seeds(
+    library_env, monkeypatch, use_placeholder, seeding_env, kermany_test_dir, tmp_path
+):
+    fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=1, loose=0))  # 2 cases so far
+    hold_the_seed_lease_elsewhere(library_env)
+    job = this_process_job(library_env)  # as the server start does (app.py); the first page finds it running
+    deadline = time.monotonic() + 60
+    while job.progress().state != "waiting" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Home.py's shared sidebar, on a first run (AppTest runs later runs and switched-to pages on their own).
+    korean = AppTest.from_file("../Home.py", default_timeout=300)
+    logged_in(korean)
+    korean.session_state["ui_language"] = "ko"
+    assert progress_texts(korean.run().sidebar) == ["데모 증례 추가 중: 40/313"]
+    at = fresh_app()
+    assert progress_texts(at.sidebar) == ["Adding demo cases: 40/313"]  # the holder's figures, from its lease
+    at = gallery(at)
+    # Not blocked: the seed cannot finish while the lease is held elsewhere, yet the page is all there.
+    assert not at.exception, at.exception
+    assert "2 cases match" in texts(at) and at.button(key="demo_seed_refresh") and at.toggle(key="demo_seed_follow")
+    assert progress_texts(at.main) == ["Adding demo cases: 40/313"]
+    # Cases arrive meanwhile (here: two more, imported directly); Refresh shows them. (AppTest reruns the
+    # whole script after a click; the fragment's timed reruns are the browser's.)
+    more = tmp_path / "more"
+    for label in ("NORMAL", "PNEUMONIA"):
+        (more / label).mkdir(parents=True)
+        src = sorted((kermany_test_dir / label).glob("*.jpeg"))[5]
+        (more / label / src.name).write_bytes(src.read_bytes())
+    fill(library_env, more)
+    at.button(key="demo_seed_refresh").click().run()
+    assert not at.exception, at.exception
+    assert "4 cases match" in texts(at) and progress_texts(at.main) == ["Adding demo cases: 40/313"]
+    # The other server finishes: this one's job sees it, and the bar goes.
+    from db.leases import release_lease
+
+    with session_scope(ensure_library(library_env)) as s:
+        repo.set_meta(s, "demo_seed", "done")
+        release_lease(s, "demo_seed", "server:elsewhere")
+    assert job.wait(60).state == "done" and not job.progress().batches  # it never seeded itself
+    at.run()
+    assert not at.exception, at.exception
+    assert not progress_texts(at) and "4 cases match" in texts(at)
+    assert "demo_seed_refresh" not in [b.key for b in at.button]
+
+
+def test_a_failed_seed_is_shown_and_can_be_retried(pg_server, monkeypatch, use_placeholder, seeding_env):
+    url = pg_server.create_database()
+    monkeypatch.setenv("DATABASE_URL", url)
+    try:
+        hold_the_seed_lease_elsewhere(url)
+        at = gallery(fresh_app())
+        job = this_process_job(url)
+        pg_server.stop("fast")  # the database goes away while the job waits for the other server
+        try:
+            assert job.wait(60).state == "failed"
+        finally:
+            pg_server.start()
+        at.run()
+        assert not at.exception, at.exception
+        shown = texts(at)
+        assert "The demo cases could not be added to the library (" in shown and "try again" in shown
+        assert at.button(key="demo_seed_retry_gallery")
+        at.button(key="demo_seed_retry_gallery").click().run()
+        assert not at.exception, at.exception
+        assert job.progress().active  # started again: waiting for the other server, whose lease is still there
+        assert "could not be added" not in texts(at)
+        assert progress_texts(at.main) in (["Adding demo cases…"], ["Adding demo cases: 40/313"])
+    finally:
+        pg_server.drop_database(url)
 
 
 def test_save_to_library_from_analyze_links_repeats(library_env, use_trained_weights, xray_bytes):

@@ -135,7 +135,10 @@ def _cmd_stats(args) -> int:
 
 
 def _cmd_seed_demo(args) -> int:
-    from core.services.library_import import DEMO_META_KEY, demo_folder, seed_demo, seeding_wanted
+    import time
+
+    from core.services.demo_seed import DemoSeedJob, State, owner_id
+    from core.services.library_import import DEMO_META_KEY, demo_folder, seeding_wanted
     from db.engine import session_scope
     from db.repository import set_meta
 
@@ -147,13 +150,31 @@ def _cmd_seed_demo(args) -> int:
     if args.force:
         with session_scope(engine) as session:
             set_meta(session, DEMO_META_KEY, "pending")
-    summary = seed_demo(engine, _load_model())
-    if summary is None:
+    started = time.perf_counter()
+    shown: list[tuple] = []
+
+    def report(p) -> None:
+        line = (p.state, p.elsewhere, p.done, p.total)
+        if args.quiet or p.state not in (State.WAITING, State.RUNNING) or (shown and shown[-1] == line):
+            return
+        shown.append(line)
+        who = "another process is seeding" if p.elsewhere else "seeding"
+        print(f"{time.perf_counter() - started:7.1f} s  {who}: {p.done}/{p.total}", flush=True)
+
+    # The same lease as the servers': while a server seeds this library, this waits for it.
+    job = DemoSeedJob(settings.database_url(), _load_model, owner=owner_id("cli"), on_change=report)
+    p = job.run()
+    if p.state == State.FAILED:
+        return _fail(f"the demo seed failed: {p.error}")
+    if not p.batches and not any(line[1] for line in shown):
         print("the demo cases are already seeded (use --force to check again)")
-    else:
+    elif p.batches:
         print(
-            f"demo seed: added {summary.added} · already present {summary.already_present} · refused {len(summary.refused)}"
+            f"demo seed: added {p.added} · already present {p.present} · refused {p.refused} "
+            f"in {time.perf_counter() - started:.1f} s"
         )
+    else:
+        print("demo seed: done by another process")
     return 0
 
 
@@ -349,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("seed-demo", help="import the demo cases (../shared/data/kermany224/test) now")
     p.add_argument("--force", action="store_true", help="run even if the library says it was seeded")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_cmd_seed_demo)
 
     p = sub.add_parser("bench-gallery", help="time the gallery query on a synthetic library (temporary SQLite file)")

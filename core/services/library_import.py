@@ -7,8 +7,9 @@ stores. The db package itself never imports torch.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,26 @@ def list_import_files(folder: Path) -> tuple[list[ImportFile], list[str]]:
     return files, ignored
 
 
+def interleave_labels(files: list[ImportFile]) -> list[ImportFile]:
+    """NORMAL, PNEUMONIA, NORMAL, … (then loose files), so that any first few cases show both classes."""
+    groups: dict[str | None, list[ImportFile]] = {}
+    for item in files:
+        groups.setdefault(item.truth, []).append(item)
+    labelled = [groups.get(name, []) for name in CLASS_NAMES]
+    mixed = [item for row in zip_longest(*labelled) for item in row if item is not None]
+    return mixed + groups.get(None, [])
+
+
+def batch_bounds(n: int, batch_size: int, first_batches: Sequence[int] = ()) -> Iterator[tuple[int, int]]:
+    """(start, stop) of each batch: the sizes in `first_batches`, then `batch_size` until `n`."""
+    sizes = iter(first_batches)
+    start = 0
+    while start < n:
+        size = max(1, next(sizes, batch_size))
+        yield start, min(start + size, n)
+        start += size
+
+
 def predict_batch(service: ModelService, grays: list[np.ndarray]) -> list[repository.PredictionRecord]:
     """Stored predictions for many library images: the analysis pipeline in one batch, probe included."""
     # Library images are already validated grayscale: colourfulness 0.
@@ -153,14 +174,19 @@ def import_folder(
     batch_size: int = DEFAULT_BATCH,
     source: str | None = None,
     progress: Progress | None = None,
+    first_batches: Sequence[int] = (),
+    mixed: bool = False,
 ) -> ImportSummary:
     """Import every image under folder (NORMAL/, PNEUMONIA/, loose files). Safe to rerun or interrupt.
 
     Each batch is decoded and predicted first, then written in one transaction: an interrupted
-    import leaves whole cases only, and a rerun skips what is already there.
+    import leaves whole cases only, and a rerun skips what is already there. `first_batches` are
+    smaller leading batches (the first cases arrive sooner); `mixed` alternates the labels.
     """
     started = time.perf_counter()
     files, ignored = list_import_files(folder)
+    if mixed:
+        files = interleave_labels(files)
     # Predictions are stored only from a trained model; `model` is None otherwise.
     model = service if service is not None and service.info.trained else None
     trained = model is not None
@@ -173,9 +199,9 @@ def import_folder(
     source = (source or f"import: {Path(folder).resolve().name}")[:200]
     if progress:
         progress(summary)
-    for start in range(0, len(files), batch_size):
+    for start, stop in batch_bounds(len(files), batch_size, first_batches):
         batch: list[tuple[ImportFile, EncodedImage, str, np.ndarray]] = []
-        for item in files[start : start + batch_size]:
+        for item in files[start:stop]:
             try:
                 pixels, fmt = _decode(item)
             except ImageRejected as exc:
@@ -313,28 +339,3 @@ def save_analysis(engine, analysis: Analysis, title: str, source: str = "analyze
             repository.add_prediction(session, image.id, record_from_analysis(analysis))
             stored = True
         return SavedCase(case.id, created, stored)
-
-
-def seed_demo(
-    engine, service: ModelService, progress: Progress | None = None, folder: Path | None = None
-) -> ImportSummary | None:
-    """Import the held-out demo cases once per library. None when already done or opted out."""
-    if not seeding_wanted():
-        return None
-    with session_scope(engine) as session:
-        if repository.get_meta(session, DEMO_META_KEY) == "done":
-            return None
-    folder = Path(folder or demo_folder())
-    if not folder.is_dir():
-        return None
-    summary = import_folder(engine, folder, service, source=DEMO_SOURCE, progress=progress)
-    with session_scope(engine) as session:
-        repository.set_meta(session, DEMO_META_KEY, "done")
-    return summary
-
-
-def demo_seed_pending(engine) -> bool:
-    if not seeding_wanted() or not demo_folder().is_dir():
-        return False
-    with session_scope(engine) as session:
-        return repository.get_meta(session, DEMO_META_KEY) != "done"
