@@ -33,7 +33,15 @@ def start_at_server_start() -> None:
 def _bar_text(p: SeedProgress) -> str:
     if not p.total or p.state == State.STARTING:
         return _("Adding demo cases…")
+    if p.limits_total and p.done >= p.total:
+        return _("Demo cases added; model-limit figures: {done}/{total}", done=p.limits_done, total=p.limits_total)
     return _("Adding demo cases: {done}/{total}", done=p.done, total=p.total)
+
+
+def _bar_share(p: SeedProgress) -> float:
+    if p.limits_total and p.done >= p.total:
+        return min(p.limits_done / p.limits_total, 1.0)
+    return p.share
 
 
 def _failure(job: DemoSeedJob, p: SeedProgress, key: str) -> None:
@@ -51,7 +59,7 @@ def _failure(job: DemoSeedJob, p: SeedProgress, key: str) -> None:
 def _sidebar_live(job: DemoSeedJob) -> None:
     p = job.progress()
     if p.active:
-        st.progress(p.share, text=_bar_text(p))
+        st.progress(_bar_share(p), text=_bar_text(p))
     elif p.state == State.DONE:
         # Shown until the next rerun of the page; then nothing, and the bar stops updating.
         st.caption(
@@ -78,7 +86,7 @@ def sidebar_status() -> None:
 def _gallery_live(job: DemoSeedJob) -> None:
     p = job.progress()
     if p.active:
-        st.progress(p.share, text=_bar_text(p))
+        st.progress(_bar_share(p), text=_bar_text(p))
     c1, c2 = st.columns([3, 1], vertical_alignment="center")
     follow = c1.toggle(
         _("Show new cases as they arrive"),

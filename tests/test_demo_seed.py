@@ -162,6 +162,7 @@ def test_the_job_seeds_in_the_background_in_small_batches(library_url, kermany_t
     assert State.RUNNING in seen
     assert p.batches == (2, 4, 6)  # the bar moves after each batch: 2, 2 then the rest (of 6)
     assert (p.total, p.done, p.added, p.present, p.refused) == (6, 6, 6, 0, 0)
+    assert (p.limits_done, p.limits_total) == (6, 6)  # phase 2: the probes of the cases phase 1 stored
     assert p.started_at is not None and p.finished_at is not None and p.finished_at >= p.started_at
     engine = ensure_library(library_url)
     assert stored(engine) == (6, 6, 6)  # every case with its prediction and its limits probe

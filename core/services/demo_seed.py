@@ -2,8 +2,10 @@
 
 The server starts the job when it starts (app.py; at the latest the first page of any session does,
 through pages/demo_seed_ui.py). The job imports the demo folder (kermany224/test) with the ordinary
-folder import, so every figure (prediction, CAM, limits probe) is stored, in small batches first so
-that cases appear within seconds. Pages read `job.progress()`; they never wait for it.
+folder import in two phases: every case with its prediction, Grad-CAM and input check first (one
+forward pass each, in small batches first so that cases appear within seconds), then the limits probe
+of each (four or five passes each, batched) through `backfill_limits`. Pages read `job.progress()`;
+they never wait for it.
 
 Several server processes may share one library: the one that claims the lease in the database
 (db.leases) seeds, the others wait and show the holder's progress, which it publishes with each
@@ -31,6 +33,7 @@ from core.services.library_import import (
     DEMO_META_KEY,
     DEMO_SOURCE,
     ImportSummary,
+    backfill_limits,
     demo_folder,
     import_folder,
     list_import_files,
@@ -77,6 +80,9 @@ class SeedProgress:
     error: str | None = None
     elsewhere: bool = False  # another process is seeding
     model_trained: bool = True
+    # Phase 2: the model-limit figures of the cases phase 1 stored with their predictions only.
+    limits_done: int = 0
+    limits_total: int = 0
 
     @property
     def active(self) -> bool:
@@ -248,7 +254,11 @@ class DemoSeedJob:
                 progress=self._on_batch,
                 first_batches=self._first_batches,
                 mixed=True,
+                # Cases with their prediction and Grad-CAM first (one forward pass each), so the whole
+                # library is there in seconds; the limits probe (4-5 passes each) follows in phase 2.
+                with_limits=False,
             )
+            backfill_limits(engine, service, progress=self._on_limits, batch_size=self._batch_size)
         finally:
             seeding.clear()
             self._wake.set()
@@ -281,6 +291,14 @@ class DemoSeedJob:
         if summary.done:
             self._set(batches=(*self._progress.batches, summary.done))
         self._figures(summary)
+        self._on_batch_checks()
+
+    def _on_limits(self, done: int, total: int) -> None:
+        """After each batch of phase 2: figures, heartbeat, a stop asked for."""
+        self._set(limits_done=done, limits_total=total)
+        self._on_batch_checks()
+
+    def _on_batch_checks(self) -> None:
         if self._cancel.is_set():
             raise _Cancelled
         assert self._engine is not None  # set by run() before the import starts

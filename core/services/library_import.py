@@ -16,11 +16,10 @@ import numpy as np
 
 from core import settings
 from core.analysis import Analysis, analyze_batch
-from core.explain.limits import pack_mask, probe_image
+from core.explain.limits import pack_mask, plan_probe, run_probes
 from core.imaging.decode import MAX_FILE_BYTES, ImageRejected, XRayImage, load_image
 from core.imaging.preprocess import resize_gray
 from core.model_service import ModelService
-from core.models.lungs import LungSegmenter
 from core.vocabulary import CLASS_NAMES, N_
 from db import repository
 from db.codec import EncodedImage, decode_png, encode_image
@@ -114,24 +113,14 @@ def batch_bounds(n: int, batch_size: int, first_batches: Sequence[int] = ()) -> 
         start += size
 
 
-def predict_batch(service: ModelService, grays: list[np.ndarray]) -> list[repository.PredictionRecord]:
-    """Stored predictions for many library images: the analysis pipeline in one batch, probe included."""
+def predict_batch(
+    service: ModelService, grays: list[np.ndarray], with_limits: bool = True
+) -> list[repository.PredictionRecord]:
+    """Stored predictions for many library images: the analysis pipeline in one batch, probe included
+    unless `with_limits=False` (then `backfill_limits` adds it later)."""
     # Library images are already validated grayscale: colourfulness 0.
     images = [XRayImage(pixels=g, source_format="PNG", colourfulness=0.0) for g in grays]
-    return [record_from_analysis(a) for a in analyze_batch(service, images, with_limits=True)]
-
-
-def _stored_prediction_limits(
-    service: ModelService,
-    segmenter: LungSegmenter,
-    gray: np.ndarray,
-    cam: np.ndarray,
-    probability: float,
-    label: str,
-) -> tuple[dict, bytes]:
-    """The model-limits probe for a prediction stored without one (its own CAM, not a new forward pass)."""
-    probe = probe_image(service, segmenter, resize_gray(gray), cam, probability, label, service.limit_thresholds)
-    return probe.metrics, pack_mask(probe.lung_mask)
+    return [record_from_analysis(a) for a in analyze_batch(service, images, with_limits=with_limits)]
 
 
 def record_from_analysis(analysis: Analysis) -> repository.PredictionRecord:
@@ -176,6 +165,7 @@ def import_folder(
     progress: Progress | None = None,
     first_batches: Sequence[int] = (),
     mixed: bool = False,
+    with_limits: bool = True,
 ) -> ImportSummary:
     """Import every image under folder (NORMAL/, PNEUMONIA/, loose files). Safe to rerun or interrupt.
 
@@ -222,7 +212,11 @@ def import_folder(
             for _item, encoded, _fmt, pixels in batch:
                 if encoded.sha256 not in present or encoded.sha256 in missing_prediction:
                     need.setdefault(encoded.sha256, pixels)
-        records = dict(zip(need, predict_batch(model, list(need.values())))) if model is not None and need else {}
+        records = (
+            dict(zip(need, predict_batch(model, list(need.values()), with_limits)))
+            if model is not None and need
+            else {}
+        )
 
         with session_scope(engine) as session:
             added = present_now = predictions = 0
@@ -291,8 +285,14 @@ def predict_missing(
     return done
 
 
-def backfill_limits(engine, service: ModelService, progress: Callable[[int, int], None] | None = None) -> int:
-    """Add the limits probe to this model's stored predictions made before the segmenter existed."""
+def backfill_limits(
+    engine,
+    service: ModelService,
+    progress: Callable[[int, int], None] | None = None,
+    batch_size: int = DEFAULT_BATCH,
+) -> int:
+    """Add the limits probe to this model's stored predictions that lack it (made before the segmenter
+    existed, or imported with `with_limits=False`): a batch of probes shares its forward passes."""
     segmenter = service.segmenter
     if not service.info.trained or segmenter is None:
         return 0
@@ -300,22 +300,30 @@ def backfill_limits(engine, service: ModelService, progress: Callable[[int, int]
         todo = [p.prediction_id for p in repository.predictions_without_limits(session, service.version)]
     if progress:
         progress(0, len(todo))
-    for n, prediction_id in enumerate(todo, 1):
+    for start in range(0, len(todo), batch_size):
+        ids = todo[start : start + batch_size]
+        plans = []
         with session_scope(engine) as session:
-            prediction = session.get(Prediction, prediction_id)
-            if prediction is None:
-                raise NotFound(
-                    N_("Prediction {prediction_id} is not in the library (it may have been deleted)."),
-                    prediction_id=prediction_id,
+            for prediction_id in ids:
+                prediction = session.get(Prediction, prediction_id)
+                if prediction is None:
+                    raise NotFound(
+                        N_("Prediction {prediction_id} is not in the library (it may have been deleted)."),
+                        prediction_id=prediction_id,
+                    )
+                gray = resize_gray(decode_png(repository.get_image(session, prediction.image_id).png))
+                cam = repository.prediction_cam(prediction)
+                plans.append(
+                    plan_probe(
+                        segmenter, gray, cam, prediction.probability, prediction.cam_target, service.limit_thresholds
+                    )
                 )
-            gray = decode_png(repository.get_image(session, prediction.image_id).png)
-            cam = repository.prediction_cam(prediction)
-            probability, label = prediction.probability, prediction.cam_target
-        limits, mask = _stored_prediction_limits(service, segmenter, gray, cam, probability, label)
+        probes = run_probes(service, plans)
         with session_scope(engine) as session:
-            repository.set_prediction_limits(session, prediction_id, limits, mask)
+            for prediction_id, probe in zip(ids, probes):
+                repository.set_prediction_limits(session, prediction_id, probe.metrics, pack_mask(probe.lung_mask))
         if progress:
-            progress(n, len(todo))
+            progress(start + len(ids), len(todo))
     return len(todo)
 
 
