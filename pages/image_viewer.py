@@ -3,16 +3,25 @@
 Used on Analyze, in a case's detail (Case Gallery), in Model Limits and in the quiz. It takes arrays already
 computed (the radiograph, the coarse map, the lung mask, marker boxes, a student's mark) and redraws them with
 cheap numpy on every slider move (core.explain.view). Zoom and pan are Plotly's, in the browser: the picture
-is one image trace. Streamlit 1.67 redraws a changed figure whole, so a new window/level or map setting shows
-the whole picture again; "Reset view" also restores the settings. With `mark_key` the picture is drawn as a click surface instead (streamlit-image-coordinates), so the
-quiz's click-to-mark works on the same windowed picture; zoom is off there, as a click must land on pixels.
+is one image trace, drawn by a small component (viewer_frontend/index.html) rather than st.plotly_chart, which
+mounts a new chart for every changed figure and so loses the zoom. The zoom outlives window/level and map
+changes; "Reset view" (which also restores the settings) and a double-click show the whole picture again.
+With `mark_key` the picture is drawn as a click surface instead (streamlit-image-coordinates), so the quiz's
+click-to-mark works on the same windowed picture; zoom is off there, as a click must land on pixels.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import io
+import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -30,6 +39,7 @@ CHART_HEIGHT = 460  # px
 MARK_WIDTH = 448  # px: the quiz's click surface, the 224 px library images at twice their size
 CUSTOM = "custom"  # the preset shown once the sliders leave every preset
 CUSTOM_LABEL = N_("Custom (sliders)")
+FRONTEND = Path(__file__).with_name("viewer_frontend")
 ZOOM_HINT = N_("Scroll or drag a box to zoom, drag with the pan tool to move, double-click to see the whole picture.")
 
 
@@ -70,7 +80,7 @@ def _reset(key: str, colour_map: str, opacity: float) -> None:
         colour_map,
         True,
     )
-    st.session_state[k["resets"]] = st.session_state.get(k["resets"], 0) + 1  # a new chart: Plotly's zoom resets
+    st.session_state[k["resets"]] = st.session_state.get(k["resets"], 0) + 1  # a new uirevision: Plotly drops the zoom
 
 
 def _controls(key: str, has_map: bool, colour_map: str, opacity: float) -> ViewSettings:
@@ -137,7 +147,13 @@ def _figure(picture: np.ndarray, revision: str) -> go.Figure:
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, scaleanchor="x", constrain="domain")
     fig.update_layout(
-        height=CHART_HEIGHT, margin=dict(l=0, r=0, t=0, b=0), dragmode="zoom", uirevision=revision, hovermode="closest"
+        height=CHART_HEIGHT,
+        margin=dict(l=0, r=0, t=0, b=0),
+        dragmode="zoom",
+        uirevision=revision,
+        hovermode="closest",
+        paper_bgcolor="rgba(0,0,0,0)",  # the app's own background, light or dark
+        plot_bgcolor="rgba(0,0,0,0)",
     )
     return fig
 
@@ -148,6 +164,31 @@ CHART_CONFIG = {
     "doubleClick": "reset",
     "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d", "toImage"],
 }
+
+
+@functools.cache
+def _chart_component():
+    """The picture's component, served from a folder holding its page and the plotly.js that plotly ships.
+
+    Streamlit serves a component's files from one folder and refuses links out of it, so the two are copied
+    once into a folder named by their content (a new plotly or page gets a new folder).
+    """
+    import plotly
+    from streamlit.components.v1 import declare_component
+
+    page = (FRONTEND / "index.html").read_bytes()
+    script = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    digest = hashlib.sha256(page + plotly.__version__.encode()).hexdigest()[:16]
+    served = Path(tempfile.gettempdir()) / f"cxr-viewer-{digest}"
+    if not (served / "index.html").is_file():
+        served.mkdir(exist_ok=True)
+        staged = served / f".plotly.min.js.{os.getpid()}"
+        shutil.copyfile(script, staged)
+        os.replace(staged, served / "plotly.min.js")  # whole or absent, for a second process starting now
+        staged = served / f".index.html.{os.getpid()}"
+        staged.write_bytes(page)
+        os.replace(staged, served / "index.html")  # last: it marks the folder complete
+    return declare_component("cxr_viewer", path=str(served))
 
 
 def _figure_words(caption: str, settings: ViewSettings, model_version: str | None):
@@ -233,7 +274,9 @@ def image_viewer(
         )
     else:
         revision = f"{key}-{st.session_state.get(_keys(key)['resets'], 0)}"
-        st.plotly_chart(_figure(picture, revision), key=f"{key}_chart_{revision}", config=CHART_CONFIG, theme=None)
+        figure = json.loads(_figure(picture, revision).to_json())
+        # One key for the viewer's life: the frame stays, and Plotly keeps the zoom while uirevision does.
+        _chart_component()(figure=figure, config=CHART_CONFIG, height=CHART_HEIGHT, key=f"{key}_chart", default=None)
     st.caption(caption)
     if cam is not None and settings.show_map and settings.opacity > 0:
         st.image(colour_scale(settings.colour_map, 512, 12), width="stretch")

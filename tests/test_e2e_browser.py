@@ -323,13 +323,22 @@ def check_korean_downloads(page, tmp_path) -> None:
     assert any(f"모델출력:{''.join(word.split())}" in flat for word in CLASS_WORDS["ko"].values()), text[:300]
 
 
-def viewer_state(page) -> dict:
-    """The viewer's Plotly chart as the browser has it: the shown x range and the picture's bytes."""
-    return page.evaluate(
+VIEWER_FRAME = "iframe[title*='cxr_viewer']"
+
+
+def viewer_state(page) -> dict | None:
+    """The viewer's Plotly chart as the browser has it (in the viewer's frame): the shown x and y ranges and
+    the picture's bytes."""
+    frame = next((f for f in page.frames if "cxr_viewer" in f.url), None)
+    return frame and frame.evaluate(
         """() => {
             const plot = document.querySelector('.js-plotly-plot');
             const image = plot && plot.querySelector('image');
-            return plot && image ? {range: plot._fullLayout.xaxis.range.slice(), href: image.getAttribute('href')} : null;
+            return plot && plot._fullLayout && image ? {
+                range: plot._fullLayout.xaxis.range.slice(),
+                yrange: plot._fullLayout.yaxis.range.slice(),
+                href: image.getAttribute('href'),
+            } : null;
         }"""
     )
 
@@ -344,18 +353,24 @@ def wait_for_change(page, before: dict, field: str, timeout_s: float = 60) -> di
     raise AssertionError(f"the viewer's {field} did not change")
 
 
-def test_viewer_zoom_and_window_level_change_the_view(app_server, browser, xray_bytes, tmp_path):
+def same_view(one: dict, other: dict) -> bool:
+    return all(
+        a == pytest.approx(b, abs=1e-6) for a, b in zip(one["range"] + one["yrange"], other["range"] + other["yrange"])
+    )
+
+
+def test_viewer_zoom_outlives_window_level_and_map_changes_until_reset(app_server, browser, xray_bytes, tmp_path):
     url, log_path = app_server
     image = tmp_path / "case.jpeg"
     image.write_bytes(xray_bytes)
     page = open_logged_in(browser, url, "Analyze", viewport={"width": 1400, "height": 1600})
     page.locator("input[type=file]").set_input_files(str(image))
-    page.locator(".js-plotly-plot image").first.wait_for(timeout=90_000)
+    page.frame_locator(VIEWER_FRAME).locator(".js-plotly-plot image").first.wait_for(timeout=90_000)
     start = viewer_state(page)
     width = start["range"][1] - start["range"][0]
 
     # Zoom: the mouse wheel over the picture narrows the shown range (Plotly, in the browser).
-    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    box = page.frame_locator(VIEWER_FRAME).locator(".nsewdrag").first.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     for _ in range(3):
         page.mouse.wheel(0, -300)
@@ -363,28 +378,45 @@ def test_viewer_zoom_and_window_level_change_the_view(app_server, browser, xray_
     zoomed = wait_for_change(page, start, "range")
     assert zoomed["range"][1] - zoomed["range"][0] < 0.9 * width and zoomed["href"] == start["href"]
 
-    # Window/level: the lung preset redraws the picture on the server (a new picture: Plotly shows it whole).
+    # Window/level: the lung preset redraws the picture on the server; the zoom stays.
     preset = page.locator("[data-testid='stSelectbox']").filter(has_text="Window/level preset")
     preset.locator("input").first.click()
     page.keyboard.type("Lung")
     page.keyboard.press("Enter")
     windowed = wait_for_change(page, zoomed, "href")
-    assert windowed["href"] != start["href"]
+    assert windowed["href"] != start["href"] and same_view(windowed, zoomed), (windowed["range"], zoomed["range"])
     page.screenshot(path=str(tmp_path / "viewer.png"), full_page=True)
     shots = os.environ.get("CXR_SCREENSHOT_DIR")
     if shots:
         shutil.copy(tmp_path / "viewer.png", Path(shots) / "viewer.png")
 
-    # Reset: the stored grey levels and the whole picture again.
+    # The level slider, dragged: a new picture again, the same zoom.
+    thumb = page.locator("[data-testid='stSlider']").filter(has_text="Level (lower").get_by_role("slider").first
+    at = thumb.bounding_box()
+    page.mouse.move(at["x"] + at["width"] / 2, at["y"] + at["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(at["x"] - 40, at["y"] + at["height"] / 2, steps=5)
+    page.mouse.up()
+    levelled = wait_for_change(page, windowed, "href")
+    assert same_view(levelled, zoomed)
+
+    # The map toggle: the map and its colour bar go (the test model's map is too faint to change the pixels).
+    bar = page.get_by_text("Colour bar: low")
+    bar.first.wait_for(timeout=30_000)
+    page.get_by_role("switch", name="Map").click(force=True)  # the switch's input is visually hidden
+    bar.first.wait_for(state="detached", timeout=60_000)
+    page.wait_for_timeout(1000)  # the frame has had the new render
+    assert same_view(viewer_state(page), zoomed)
+
+    # Reset: the stored grey levels, the map and the whole picture again.
     page.get_by_role("button", name="Reset view").click()
-    # The redraw passes through states without a picture or with the old one: wait for the settled view.
+    # The redraw passes through states with the old picture: wait for the settled view.
     deadline, reset = time.time() + 60, viewer_state(page)
-    while time.time() < deadline and not (
-        reset and reset["href"] == start["href"] and abs((reset["range"][1] - reset["range"][0]) - width) < 1e-6
-    ):
+    while time.time() < deadline and not (reset and reset["href"] == start["href"] and same_view(reset, start)):
         page.wait_for_timeout(250)
         reset = viewer_state(page)
-    assert reset and reset["href"] == start["href"] and abs((reset["range"][1] - reset["range"][0]) - width) < 1e-6
+    assert reset and reset["href"] == start["href"] and same_view(reset, start)
+    assert abs((reset["range"][1] - reset["range"][0]) - width) < 1e-6
     page.close()
     log = log_path.read_text()
     assert "Traceback" not in log, log
