@@ -7,7 +7,8 @@ is one image trace, drawn by a small component (viewer_frontend/index.html) rath
 mounts a new chart for every changed figure and so loses the zoom. The zoom outlives window/level and map
 changes; "Reset view" (which also restores the settings) and a double-click show the whole picture again.
 With `mark_key` the picture is drawn as a click surface instead (streamlit-image-coordinates), so the quiz's
-click-to-mark works on the same windowed picture; zoom is off there, as a click must land on pixels.
+click-to-mark works on the same windowed picture; there the zoom is a factor and an area, cropped on the server
+(core.teaching.click_marks.MarkView), so that a click still maps to one pixel of the whole image.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ class Downloads:
 
 
 def _keys(key: str) -> dict[str, str]:
-    return {name: f"{key}_{name}" for name in ("preset", "level", "width", "opacity", "colours", "map", "resets")}
+    names = ("preset", "level", "width", "opacity", "colours", "map", "resets", "mark_zoom", "mark_across", "mark_down")
+    return {name: f"{key}_{name}" for name in names}
 
 
 def _apply_preset(key: str) -> None:
@@ -81,6 +83,8 @@ def _reset(key: str, colour_map: str, opacity: float) -> None:
         True,
     )
     st.session_state[k["resets"]] = st.session_state.get(k["resets"], 0) + 1  # a new uirevision: Plotly drops the zoom
+    if k["mark_zoom"] in st.session_state:  # the click surface's zoom, too
+        st.session_state[k["mark_zoom"]] = 1
 
 
 def _controls(key: str, has_map: bool, colour_map: str, opacity: float) -> ViewSettings:
@@ -134,6 +138,52 @@ def _controls(key: str, has_map: bool, colour_map: str, opacity: float) -> ViewS
         _("Colour map"), list(COLOUR_MAPS), format_func=shown_as(COLOUR_MAPS), key=k["colours"]
     )
     return ViewSettings(Window(level, width), chosen_colours, chosen_opacity, show_map)
+
+
+def mark_view_of(key: str, shape: tuple[int, int]):
+    """The area the viewer `key`'s click surface shows now, for an image of `shape` as the viewer shows it.
+
+    Read from the zoom controls' state, so a page can map a click before the viewer is drawn on this run.
+    """
+    from core.teaching.click_marks import mark_view
+
+    k = _keys(key)
+    centre = (st.session_state.get(k["mark_across"], 50) / 100, st.session_state.get(k["mark_down"], 50) / 100)
+    return mark_view(shape, st.session_state.get(k["mark_zoom"], 1), centre)
+
+
+def _mark_zoom_controls(key: str) -> None:
+    from core.teaching.click_marks import ZOOMS
+
+    k = _keys(key)
+    cols = st.columns([2, 3, 3], vertical_alignment="bottom")
+    zoom = cols[0].selectbox(
+        _("Zoom"),
+        ZOOMS,
+        format_func={factor: _("{factor}×", factor=factor) for factor in ZOOMS}.__getitem__,  # worded now, as shown_as
+        key=k["mark_zoom"],
+        help=_("Enlarge part of the picture to place your mark more precisely."),
+    )
+    if zoom > 1:
+        where = _("Which part of the picture the zoom shows: 0% is the left or top edge, 100% the right or bottom.")
+        cols[1].slider(_("Area across"), 0, 100, 50, step=5, format="%d%%", key=k["mark_across"], help=where)
+        cols[2].slider(_("Area down"), 0, 100, 50, step=5, format="%d%%", key=k["mark_down"], help=where)
+
+
+def _click_surface(key: str, picture: np.ndarray, mark: tuple[float, float] | None, mark_key: str) -> None:
+    """The picture's zoomed area at the click surface's width, with the mark if the area shows it."""
+    from streamlit_image_coordinates import streamlit_image_coordinates
+
+    from core.teaching.click_marks import draw_mark
+
+    _mark_zoom_controls(key)
+    view = mark_view_of(key, picture.shape[:2])
+    area = Image.fromarray(np.ascontiguousarray(view.crop(picture)))
+    shown = np.asarray(area.resize((MARK_WIDTH, round(MARK_WIDTH * view.height / view.width)), Image.BICUBIC))
+    at = view.to_shown(mark) if mark is not None else None
+    if at is not None:
+        shown = draw_mark(shown, at)
+    streamlit_image_coordinates(shown, width=MARK_WIDTH, key=mark_key, cursor="crosshair", png_compression_level=1)
 
 
 def _png_data_uri(picture: np.ndarray) -> str:
@@ -262,17 +312,13 @@ def image_viewer(
     shown_gray = fit_for_display(gray)
     settings = _controls(key, cam is not None, colour_map, opacity)
     picture = compose_view(shown_gray, settings, cam, lung_mask, marker_boxes)
-    if mark is not None:
-        from core.teaching.click_marks import draw_mark
-
-        picture = draw_mark(picture, mark)
     if mark_key is not None:
-        from streamlit_image_coordinates import streamlit_image_coordinates
-
-        streamlit_image_coordinates(
-            picture, width=MARK_WIDTH, key=mark_key, cursor="crosshair", png_compression_level=1
-        )
+        _click_surface(key, picture, mark, mark_key)
     else:
+        if mark is not None:
+            from core.teaching.click_marks import draw_mark
+
+            picture = draw_mark(picture, mark)
         revision = f"{key}-{st.session_state.get(_keys(key)['resets'], 0)}"
         figure = json.loads(_figure(picture, revision).to_json())
         # One key for the viewer's life: the frame stays, and Plotly keeps the zoom while uirevision does.
