@@ -17,6 +17,8 @@ GEMINI_TIMEOUT_S = "CXR_GEMINI_TIMEOUT_S"
 NEW_USER_PASSWORD = "CXR_NEW_USER_PASSWORD"
 SESSION_HOURS = "CXR_SESSION_HOURS"
 DEFAULT_SESSION_HOURS = 12.0
+SESSION_IDLE_MINUTES = "CXR_SESSION_IDLE_MINUTES"
+DEFAULT_SESSION_IDLE_MINUTES = 60.0
 
 
 def _value(name: str) -> str | None:
@@ -87,6 +89,24 @@ def session_hours() -> float:
     if not 0 < hours <= 24 * 366:
         raise ValueError(f"{SESSION_HOURS}={raw!r}: give a number of hours above 0 (and at most a year).")
     return hours
+
+
+def session_idle_minutes() -> float:
+    """CXR_SESSION_IDLE_MINUTES: a login unused for longer than this ends (default 60), however long it had left.
+
+    OWASP's session guidance: an idle timeout as well as the absolute one (CXR_SESSION_HOURS). A value that
+    is not a positive number is refused rather than guessed at.
+    """
+    raw = _value(SESSION_IDLE_MINUTES)
+    if raw is None:
+        return DEFAULT_SESSION_IDLE_MINUTES
+    try:
+        minutes = float(raw)
+    except ValueError:
+        minutes = 0.0
+    if not 0 < minutes <= 60 * 24 * 366:
+        raise ValueError(f"{SESSION_IDLE_MINUTES}={raw!r}: give a number of minutes above 0 (and at most a year).")
+    return minutes
 
 
 def korean_font() -> Path | None:

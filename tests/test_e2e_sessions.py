@@ -27,7 +27,7 @@ def server(trained_weights_dir, tmp_path_factory, kermany_test_dir):
 
     data = tmp_path_factory.mktemp("sessions-library")
     env = {**os.environ, "CXR_WEIGHTS_DIR": str(trained_weights_dir), "CXR_SEED_DEMO": "0", "CXR_DATA_DIR": str(data)}
-    for name in ("DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY", "CXR_SESSION_HOURS"):
+    for name in ("DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY", "CXR_SESSION_HOURS", "CXR_SESSION_IDLE_MINUTES"):
         env.pop(name, None)
 
     def cli(*args, **extra):
