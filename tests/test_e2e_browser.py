@@ -1,37 +1,20 @@
 """End to end in headless Chromium: the real server, a real upload, the rendered result.
 
-Needs Debian's chromium (test.sh installs it). Playwright drives it through its
-executable_path, so no browser is downloaded.
+Needs Debian's chromium (test.sh installs it); tests/e2e_support.py starts the server and the browser.
 """
 
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from e2e_support import REPO, app_served, chromium, require_chromium
 
-REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("chromium is not installed: test.sh installs it with apt-get")
-    pytest.skip("chromium not installed (./test.sh installs it)", allow_module_level=True)
+require_chromium()
 
 
 E2E_USER, E2E_PASSWORD = "e2e-teacher", "e2e-password-123"
@@ -49,12 +32,6 @@ def open_logged_in(browser, url: str, page_title: str, **options):
     return page
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def e2e_data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("library")
@@ -64,7 +41,6 @@ def e2e_data_dir(tmp_path_factory):
 def app_server(trained_weights_dir, tmp_path_factory, e2e_data_dir, kermany_test_dir):
     from db_support import small_folder
 
-    port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
     env = {
         **os.environ,
@@ -93,50 +69,14 @@ def app_server(trained_weights_dir, tmp_path_factory, e2e_data_dir, kermany_test
         capture_output=True,
         timeout=300,
     )
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",  # as run.sh serves it: Home.py plus the login cookie's routes
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()}")
+    with app_served(env, log_path) as url:
         yield url, log_path
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_upload_in_browser_shows_prediction_and_overlay(app_server, browser, xray_bytes, tmp_path):
