@@ -244,8 +244,11 @@ def download(page, label: str, tmp_path) -> Path:
 
 
 def check_korean_downloads(page, tmp_path) -> None:
-    """Analyze's picture (PNG) and report (PDF) downloads as a Korean user gets them: the PNG at the export
-    width with the captions below the picture, the PDF stating the model's label and the Korean notice."""
+    """Analyze's downloads as a Korean user gets them: the picture (PNG at the export width with the captions
+    below the picture), the figures (JSON with the model version and probability the page shows) and the
+    report (PDF and Markdown stating the model's label and the Korean notice)."""
+    import json
+
     from PIL import Image
     from pypdf import PdfReader
 
@@ -254,6 +257,11 @@ def check_korean_downloads(page, tmp_path) -> None:
 
     with Image.open(download(page, "영상 내려받기 (PNG)", tmp_path)) as png:
         assert png.format == "PNG" and png.width == WIDTH and png.height > WIDTH  # 224² picture + bar + captions
+    figures = json.loads(download(page, "수치 내려받기 (JSON)", tmp_path).read_text(encoding="utf-8"))
+    prediction, body = figures["prediction"], page.inner_text("body")
+    assert prediction["model_version"] and prediction["model_version"] in body  # the version the page shows
+    assert 0 <= prediction["probability_pneumonia"] <= 1 and prediction["probability_pneumonia_text"] in body
+    assert prediction["label"] in CLASS_WORDS["ko"] and "진단을 대신하지 않습니다" in figures["notice"]
     page.get_by_role("button", name="리포트 생성").click()  # the offline template, in the interface's language
     reader = PdfReader(download(page, "리포트 내려받기 (PDF)", tmp_path))
     # pypdf yields a NUL before each character of fpdf2's CID-keyed font (tests/test_viewer.py says why).
@@ -261,6 +269,56 @@ def check_korean_downloads(page, tmp_path) -> None:
     flat = "".join(text.split())
     assert "".join(NOTICE["ko"].split()) in flat and NOTICE["en"][:30] not in text
     assert any(f"모델출력:{''.join(word.split())}" in flat for word in CLASS_WORDS["ko"].values()), text[:300]
+    markdown = download(page, "리포트 내려받기 (Markdown)", tmp_path).read_text(encoding="utf-8")
+    assert NOTICE["ko"] in markdown and NOTICE["en"][:30] not in markdown
+    # The label the figures carry, in the Korean words, stated under the title.
+    stated = markdown.split("\n")[1]  # the label, probability and model the figures carry, under the title
+    assert f"모델 출력: {CLASS_WORDS['ko'][prediction['label']]}" in stated, markdown[:300]
+    assert f"폐렴 확률 {prediction['probability_pneumonia_text']}" in stated and prediction["model_version"] in stated
+
+
+def background(page) -> tuple[int, ...]:
+    """The app container's computed background colour, as (r, g, b)."""
+    colour = page.evaluate("() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor")
+    return tuple(int(v) for v in re.findall(r"\d+", colour)[:3])
+
+
+def test_dark_theme_from_the_menu_renders_the_pages_dark(app_server, browser, xray_bytes, tmp_path):
+    """The menu's theme switch (top right): Dark turns the pages dark, the viewer's picture included."""
+    url, log_path = app_server
+    image = tmp_path / "case.jpeg"
+    image.write_bytes(xray_bytes)
+    page = open_logged_in(browser, url, "Analyze", viewport={"width": 1400, "height": 1400}, color_scheme="light")
+    page.get_by_role("heading", name="Analyze a chest X-ray").first.wait_for(timeout=60_000)
+    assert min(background(page)) > 200  # light to begin with (the browser prefers light)
+    page.locator("[data-testid=stMainMenu]").click()
+    page.locator("[data-testid=stMainMenuItem-theme-Dark]").click()
+    page.keyboard.press("Escape")  # close the menu
+    page.wait_for_function(
+        "() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor !== 'rgb(255, 255, 255)'",
+        timeout=30_000,
+    )
+    assert max(background(page)) < 60
+    page.locator("input[type=file]").set_input_files(str(image))
+    page.frame_locator(VIEWER_FRAME).locator(".js-plotly-plot image").first.wait_for(timeout=90_000)
+    page.get_by_text("Colour bar: low").first.wait_for(timeout=60_000)
+    # The viewer's frame lets the dark page show through around the picture.
+    paper = (
+        page.frame_locator(VIEWER_FRAME).locator(".main-svg").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    )
+    assert paper in ("rgba(0, 0, 0, 0)", "transparent"), paper
+    sidebar = page.evaluate("() => getComputedStyle(document.querySelector('[data-testid=stSidebar]')).backgroundColor")
+    assert max(int(v) for v in re.findall(r"\d+", sidebar)[:3]) < 80, sidebar
+    page.screenshot(path=str(tmp_path / "dark_analyze.png"), full_page=True)
+    shots = os.environ.get("CXR_SCREENSHOT_DIR")
+    if shots:
+        shutil.copy(tmp_path / "dark_analyze.png", Path(shots) / "dark_analyze.png")
+    page.get_by_role("link", name="Model Card").first.click()  # the choice holds on the next page
+    page.get_by_role("heading", name="Model Card").first.wait_for(timeout=60_000)
+    assert max(background(page)) < 60
+    page.close()
+    log = log_path.read_text()
+    assert "Traceback" not in log, log
 
 
 VIEWER_FRAME = "iframe[title*='cxr_viewer']"
