@@ -20,7 +20,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from core.explain.display import COLOUR_MAPS, colour_scale
 from core.explain.view import ViewSettings, compose_view, fit_for_display
 from core.formatting import number
 from core.imaging.window import DEFAULT, PRESETS, Window
+from core.settings import cache_dir
 from pages.i18n_ui import N_, _, language, shown_as
 
 CHART_HEIGHT = 460  # px
@@ -221,7 +221,8 @@ def _chart_component():
     """The picture's component, served from a folder holding its page and the plotly.js that plotly ships.
 
     Streamlit serves a component's files from one folder and refuses links out of it, so the two are copied
-    once into a folder named by their content (a new plotly or page gets a new folder).
+    once into a folder named by their content (a new plotly or page gets a new folder). It is in the user's
+    own cache (CXR_CACHE_DIR), not a shared temporary folder where another user could put a page first.
     """
     import plotly
     from streamlit.components.v1 import declare_component
@@ -229,9 +230,9 @@ def _chart_component():
     page = (FRONTEND / "index.html").read_bytes()
     script = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     digest = hashlib.sha256(page + plotly.__version__.encode()).hexdigest()[:16]
-    served = Path(tempfile.gettempdir()) / f"cxr-viewer-{digest}"
+    served = cache_dir() / "viewer" / digest
     if not (served / "index.html").is_file():
-        served.mkdir(exist_ok=True)
+        served.mkdir(parents=True, exist_ok=True)
         staged = served / f".plotly.min.js.{os.getpid()}"
         shutil.copyfile(script, staged)
         os.replace(staged, served / "plotly.min.js")  # whole or absent, for a second process starting now
