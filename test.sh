@@ -5,4 +5,5 @@ cd "$(dirname "$0")"
 scripts/system-deps.sh
 scripts/setup.sh requirements-dev.txt
 scripts/check.sh
+.venv/bin/python -m core export-runtime --if-stale  # the suite runs the prediction path the app runs
 exec .venv/bin/python -m pytest "$@"

@@ -15,7 +15,7 @@ from core.explain.gradcam import cam_summary, fast_gradcam, normalise, render_ov
 from core.formatting import json_probability, percent
 from core.i18n import N_
 from core.imaging.decode import ImageRejected, XRayImage, load_image
-from core.imaging.preprocess import INPUT_SIZE, resize_gray, to_model_input
+from core.imaging.preprocess import INPUT_SIZE, normalize, resize_gray, to_model_input
 from core.model_service import ModelService
 from core.reliability.frontal_check import check_frontal
 from core.reliability.input_check import GuardVerdict, penultimate, unchecked_verdict
@@ -109,7 +109,7 @@ def analyze_batch(
     if not images:
         return []
     grays224 = np.stack([resize_gray(image.pixels, INPUT_SIZE) for image in images])  # once, for every step
-    out = service.forward(torch.cat([to_model_input(g) for g in grays224]))
+    out = service.forward(normalize(torch.from_numpy(grays224)[:, None]))
     verdicts, lung_prob = check_input(service, grays224, out.features, [image.colourfulness for image in images])
     labels = [service.label_for(float(p)) for p in out.probability]
     targets = torch.tensor([CLASS_NAMES.index(label) for label in labels])
@@ -136,15 +136,20 @@ def analyze_batch(
             lung_probability=None if lung_prob is None else lung_prob[i],
             model_input=grays224[i],
         )
-        analyses.append(with_probe(service, analysis) if with_limits else analysis)
-    return analyses
+        analyses.append(analysis)
+    return with_probes(service, analyses) if with_limits else analyses
+
+
+def with_probes(service: ModelService, analyses: list[Analysis]) -> list[Analysis]:
+    """The analyses with their model-limits probes, all in shared forward passes (unchanged without a
+    trained model or a lung segmenter)."""
+    from core.explain.limits import probe_analyses
+
+    return [replace(a, limits=probe) for a, probe in zip(analyses, probe_analyses(service, analyses))]
 
 
 def with_probe(service: ModelService, analysis: Analysis) -> Analysis:
-    """The analysis with its model-limits probe (unchanged without a trained model or a lung segmenter)."""
-    from core.explain.limits import probe_analysis
-
-    return replace(analysis, limits=probe_analysis(service, analysis))
+    return with_probes(service, [analysis])[0]
 
 
 def analyze_image(service: ModelService, image: XRayImage, force: bool = False, with_limits: bool = False) -> Analysis:

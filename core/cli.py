@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from core.formatting import percent
 
 EXIT_BAD_INPUT = 2
@@ -545,6 +547,35 @@ def _cmd_export_lungs(args) -> int:
     return 0
 
 
+def _cmd_export_runtime(args) -> int:
+    from core.evaluation.runtime_export import export_runtime
+    from core.model_service import ModelService
+    from core.training.dataset import KERMANY, list_labelled, load_pixels
+
+    service = ModelService(args.weights)
+    service.use_runtime("torch")  # the reference the export is checked against
+    if not service.info.trained:
+        return _fail("no trained classifier is installed: nothing to export")
+    if args.if_stale:
+        service.use_runtime("auto")
+        if service.runtime is not None:
+            print(f"the runtime export is current ({service.runtime_status})")
+            return 0
+        service.use_runtime("torch")
+    samples = list_labelled(KERMANY / "train")
+    if samples:  # real X-rays of both classes, evenly spaced; reading them tunes nothing
+        grays = load_pixels(samples[:: max(len(samples) // args.images, 1)][: args.images], cache=False)
+    else:
+        print(f"warning: no X-rays under {KERMANY / 'train'}; checking the export on noise images", file=sys.stderr)
+        grays = np.random.default_rng(0).integers(0, 256, (args.images, 224, 224), dtype=np.uint8)
+    try:
+        meta = export_runtime(service, grays)
+    except RuntimeError as exc:
+        return _fail(str(exc))
+    print(json.dumps({k: meta[k] for k in ("engine", "onnxruntime", "checked_against_torch", "limits")}, indent=2))
+    return 0
+
+
 def _cmd_evaluate_lungs(args) -> int:
     from core.models.lungs import LungSegmenter
     from core.training.train_lungs import evaluate_folder
@@ -751,6 +782,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=Path, default=LUNG_RUN_DIR)
     p.add_argument("--out", type=Path, default=Path("weights"))
     p.set_defaults(func=_cmd_export_lungs)
+
+    p = sub.add_parser(
+        "export-runtime",
+        help="export the classifier and lung U-Net to ONNX Runtime (the fast CPU prediction path), checked against torch",
+    )
+    p.add_argument("--weights", type=Path, default=None)
+    p.add_argument("--images", type=int, default=16, help="real X-rays the export is checked on (default 16)")
+    p.add_argument("--if-stale", action="store_true", help="do nothing when the export already matches the weights")
+    p.set_defaults(func=_cmd_export_runtime)
 
     p = sub.add_parser("evaluate-lungs", help="Dice of the installed lung segmenter on lungs224/<split>")
     p.add_argument("--split", default="test")

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from core import settings
 from core.explain.limits import Thresholds
 from core.imaging.preprocess import INPUT_SIZE, normalize, resize_gray
 from core.models.classifier import ModelOutput, head_logits, load_classifier, trunk_features
 from core.models.lungs import LungSegmenter
+from core.models.runtime import OnnxRuntime, RuntimeStatus, load_runtime
 from core.models.weights import WEIGHTS_FILE, default_weights_dir, sha256_file
 from core.reliability.input_check import load_guard
 from core.vocabulary import CLASS_NAMES, PNEUMONIA
+
+
+def calibrated_probability(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """P(pneumonia) from (B, 2) logits: softmax at the fitted temperature, in float32 as torch computes it.
+
+    NumPy, not torch: two numbers per image do not need torch's thread pool, which is slow to wake.
+    """
+    z = np.asarray(logits, dtype=np.float32) / np.float32(temperature)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return (z[:, PNEUMONIA] / z.sum(axis=1)).astype(np.float32)
 
 
 class ModelService:
@@ -29,6 +41,24 @@ class ModelService:
         # The lung segmenter and the shortcut-flag thresholds serve the model-limits probe.
         self.segmenter = LungSegmenter.load(self.weights_dir)
         self.limit_thresholds = Thresholds.load(self.weights_dir, sha)
+        # Predictions run on the CPU runtime when its export matches these weights; torch otherwise.
+        self.runtime: OnnxRuntime | None = None
+        self.runtime_status = self.use_runtime(settings.runtime() if sha else "torch", sha)
+
+    def use_runtime(self, wanted: str, sha: str | None = None) -> RuntimeStatus:
+        """Switch the prediction path: "auto" (the runtime if its export is current) or "torch"."""
+        if wanted != "torch" and sha is None:
+            sha = sha256_file(self.weights_dir / WEIGHTS_FILE) if self.info.trained else None
+        if sha is None:
+            wanted = "torch"
+        self.runtime, self.runtime_status = load_runtime(
+            self.weights_dir, sha or "", self.segmenter is not None, wanted
+        )
+        if self.segmenter is not None:
+            self.segmenter.runtime = self.runtime if self.runtime is not None and self.runtime.lungs else None
+        if wanted == "auto" and self.runtime is None:
+            logging.getLogger(__name__).warning("predictions run on %s", self.runtime_status)
+        return self.runtime_status
 
     @property
     def version(self) -> str:
@@ -39,10 +69,13 @@ class ModelService:
 
     @torch.inference_mode()
     def forward(self, batch: torch.Tensor) -> ModelOutput:
-        features = trunk_features(self.model, batch)
-        logits = head_logits(self.model, features)
-        probs = F.softmax(logits / self.info.temperature, dim=1)[:, PNEUMONIA]
-        return ModelOutput(probs.numpy(), logits.numpy(), features)
+        if self.runtime is not None:
+            raw_logits, raw_features = self.runtime.classify(batch.numpy())
+            logits, features = torch.from_numpy(raw_logits), torch.from_numpy(raw_features)
+        else:
+            features = trunk_features(self.model, batch)
+            logits = head_logits(self.model, features)
+        return ModelOutput(calibrated_probability(logits.numpy(), self.info.temperature), logits.numpy(), features)
 
     def predict_grays(self, grays: list[np.ndarray], batch_size: int = 16) -> np.ndarray:
         """Calibrated P(pneumonia) for many images, batched."""

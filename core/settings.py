@@ -104,6 +104,15 @@ def session_idle_minutes() -> float:
     return _duration(SESSION_IDLE_MINUTES, DEFAULT_SESSION_IDLE_MINUTES, "minutes", 60 * 24 * 366)
 
 
+def runtime() -> str:
+    """CXR_RUNTIME: `auto` (default) runs predictions on the ONNX Runtime export when it is current, else torch;
+    `torch` always uses torch (the reference, e.g. to compare)."""
+    value = (_value("CXR_RUNTIME") or "auto").lower()
+    if value not in ("auto", "torch"):
+        raise ValueError(f"CXR_RUNTIME={value!r}: give auto or torch.")
+    return value
+
+
 def korean_font() -> Path | None:
     """CXR_KOREAN_FONT: a font file with Hangul for PDF reports and figure labels (.ttf, .otf or .ttc).
 

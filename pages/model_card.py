@@ -9,7 +9,7 @@ from core.formatting import number, share, signed_number
 from core.services.explanations import trust_summary
 from pages.auth_ui import require_login
 from pages.common import MISSING, disclaimer, model_service, no_trained_model_notice
-from pages.i18n_ui import N_, _, from_template, language
+from pages.i18n_ui import N_, _, from_template, language, worded
 from pages.limits_panel import flag_title
 from pages.trust_panel import trust_benchmark
 
@@ -398,6 +398,28 @@ else:
         )
 
 trust_benchmark(trust_summary(service), "card")
+
+st.header(_("How predictions are computed"))
+status = service.runtime_status
+st.markdown(
+    _(
+        "Predictions (label, probability, Grad-CAM, input check, limits probe) run on: **{runtime}**. "
+        "Torch is the reference; the explanation methods that need gradients always run on torch.",
+        runtime=worded(status.reason),
+    )
+)
+if status.active:
+    checked = service.runtime.meta.get("checked_against_torch", {})
+    st.caption(
+        _(
+            "Exported from these weights (SHA-256 checked on load) and compared with torch on {images} X-rays: "
+            "max |Δlogit| {logit}, max |ΔGrad-CAM| {cam}, max |Δ lung probability| {lungs}.",
+            images=checked.get("images", 0),
+            logit=f"{checked.get('max_abs_logit_diff', 0):.1e}",
+            cam=f"{checked.get('max_abs_cam_diff', 0):.1e}",
+            lungs=f"{checked.get('max_abs_lung_probability_diff', 0):.1e}",
+        )
+    )
 
 st.header(_("Training data"))
 for citation in mc.DATA_CITATIONS:  # as published

@@ -51,6 +51,8 @@ ALLOWED = {
     "layer4", "ReLU", "BatchNorm", "DeepLIFT", "SHAP", "Shapley", "zennit", "Captum", "Saporta", "Arun", "Adebayo",
     # the Model Card's libraries, data sets and the paper it compares with
     "torchvision", "ImageNet", "Dice", "lungs224", "kermany224", "kermany", "Kermany", "Labs", "scikit-image",
+    # the prediction path's engines (the Model Card says which one runs) and what they are compared on
+    "torch", "ONNX", "Runtime", "logit",
     # user names and case-library contents the tests make
     "tester", "alice", "carol", "newbie", "bob", "demo",
 }  # fmt: skip

@@ -8,6 +8,7 @@ def test_bench_reports_p50s_and_ratios(use_trained_weights):
     )
     ratios = {k: v for k, v in report.items() if "ratio" in k}
     assert set(ratios) == {
+        "ratio_runtime_vs_torch_forward",
         "ratio_full_vs_forward",
         "ratio_full_vs_pytorch_grad_cam",
         "ratio_limits_probe_vs_forward",
@@ -16,6 +17,13 @@ def test_bench_reports_p50s_and_ratios(use_trained_weights):
         "ratio_gradient_set_vs_library_defaults",
     }
     assert report["p50_ms_gradient_set"] is None and report["ratio_gradient_set_vs_forward"] is None
+    # No runtime export beside these weights: torch runs the predictions, and the bench says so.
+    assert report["prediction_runtime"].startswith("torch: no runtime export")
+    assert report["ratio_runtime_vs_torch_forward"] is None and report["p50_ms_runtime_forward"] is None
+    # Nominal throughput of ResNet34 at 224 px (7.3 GFLOP), against a GEMM measured in the same run.
+    assert abs(report["gflop_per_forward"] - 7.33) < 0.01
+    assert report["gflops_per_s"] > 0 and report["gemm_gflops_per_s"] > 0
+    assert abs(report["share_of_gemm_peak"] - report["gflops_per_s"] / report["gemm_gflops_per_s"]) < 0.01
     assert report["ratio_full_vs_forward"] > 0 and report["ratio_full_vs_pytorch_grad_cam"] > 0
     assert abs(report["ratio_full_vs_forward"] - report["p50_ms_full_analysis"] / report["p50_ms_forward"]) < 0.01
     # No lung segmenter in this weights folder: the probe is not timed, and says so with None.
@@ -32,9 +40,25 @@ def test_bench_reports_p50s_and_ratios(use_trained_weights):
         )
 
 
-def test_bench_times_the_limits_probe_when_a_segmenter_is_installed(limits_weights_dir, monkeypatch):
-    monkeypatch.setenv("CXR_WEIGHTS_DIR", str(limits_weights_dir))
+def test_bench_times_the_limits_probe_and_the_runtime_when_installed(limits_weights_dir, tmp_path, monkeypatch):
+    import numpy as np
+
+    from core.evaluation.runtime_export import export_runtime
+    from core.model_service import ModelService
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    for path in limits_weights_dir.iterdir():
+        (folder / path.name).symlink_to(path)
+    export_runtime(ModelService(folder), np.random.default_rng(0).integers(0, 256, (2, 224, 224), dtype=np.uint8))
+    monkeypatch.setenv("CXR_WEIGHTS_DIR", str(folder))
     report = run_bench(n_images=2, repeats=1, warmup=1, gradient_images=0, sanity_images=0)
+    assert report["prediction_runtime"].startswith("ONNX Runtime")
+    assert report["p50_ms_runtime_forward"] > 0
+    assert (
+        abs(report["ratio_runtime_vs_torch_forward"] - report["p50_ms_runtime_forward"] / report["p50_ms_forward"])
+        < 0.01
+    )
     assert report["p50_ms_lung_segmentation"] > 0 and report["p50_ms_limits_probe"] > report["p50_ms_lung_segmentation"]
     assert (
         abs(report["ratio_limits_probe_vs_forward"] - report["p50_ms_limits_probe"] / report["p50_ms_forward"]) < 0.01

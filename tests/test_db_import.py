@@ -192,3 +192,21 @@ def test_import_with_segmenter_stores_limits_and_backfill_completes_older_rows(
         assert np.array_equal(unpack_mask(pred.lung_mask), single.limits.lung_mask)
         flags = s.execute(text("SELECT flag FROM prediction_flags WHERE prediction_id = :p"), {"p": pred.id}).scalars()
         assert sorted(flags) == sorted(stored["flags"])
+
+
+def test_bench_import_times_cases_with_every_figure_against_the_forward_pass():
+    """`python -m db bench-import` on the committed weights: a temporary library, every figure stored."""
+    repo_root = Path(__file__).resolve().parent.parent
+    run = subprocess.run(
+        [sys.executable, "-m", "db", "bench-import", "--cases", "4", "--batch-size", "2", "--json"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert (report["cases"], report["predictions"], report["refused"], report["backend"]) == (4, 4, 0, "sqlite")
+    assert report["ms_per_case"] > 0 and report["p50_ms_forward"] > 0
+    assert abs(report["ratio_import_per_case_vs_forward"] - report["ms_per_case"] / report["p50_ms_forward"]) < 0.01
+    assert abs(report["cases_per_second"] - 4 / report["seconds"]) < 0.05 * report["cases_per_second"]

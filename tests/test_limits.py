@@ -1,6 +1,7 @@
 """Model-limits building blocks: markers, lung masks, CAM shares, probes, flags, the CLI faces."""
 
 import copy
+import io
 import json
 import subprocess
 import sys
@@ -193,6 +194,35 @@ def test_probe_measures_the_counterfactuals_it_reports(limits_weights_dir):
     assert set(m["flags"]) <= set(LIMIT_FLAGS) and "control_delta" in probe.extra
     for key in ("lung_share", "border_share", "marker_share", "mediastinum_share", "below_diaphragm_share"):
         assert 0.0 <= m[key] <= 1.0
+
+
+def test_probes_batched_together_equal_each_probe_on_its_own(limits_weights_dir, kermany_test_dir, monkeypatch):
+    """Import and the demo seed probe a whole batch in shared forward passes: the figures must not change."""
+    from core.analysis import analyze_batch
+    from core.explain import limits
+    from core.imaging.decode import load_image
+
+    monkeypatch.setattr(limits, "PROBE_CHUNK", 7)  # chunks that cut through one image's probe images
+    service = ModelService(limits_weights_dir)
+    paths = sorted(kermany_test_dir.rglob("*.jpeg"))[::40][:5]
+    marked = io.BytesIO()
+    Image.fromarray(body_with_marker("L")).save(marked, format="PNG")
+    images = [load_image(p.read_bytes()) for p in paths] + [load_image(marked.getvalue())]
+    together = analyze_batch(service, images, with_limits=True)
+    assert together[-1].limits.metrics["markers"]  # one probe with an erased-marker image: 5 images, not 4
+    for image, batched in zip(images, together):
+        alone = analyze_batch(service, [image], with_limits=True)[0]
+        # The same figures; a forward pass over another batch size may differ in the last float bits.
+        assert json.loads(json.dumps(batched.limits.metrics)) == _approx(alone.limits.metrics)
+        assert np.array_equal(batched.limits.lung_mask, alone.limits.lung_mask)
+
+
+def _approx(value):
+    if isinstance(value, dict):
+        return {k: _approx(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_approx(v) for v in value]
+    return pytest.approx(value, abs=2e-4) if isinstance(value, float) else value
 
 
 def test_analyze_json_carries_lung_border_marker_metrics(limits_weights_dir, kermany_test_dir, monkeypatch):

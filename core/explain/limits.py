@@ -29,7 +29,7 @@ from core.imaging.preprocess import INPUT_SIZE, PIXEL_MEAN, normalize, resize_gr
 from core.models.lungs import clean_mask
 from core.vocabulary import LIMIT_FLAGS
 
-LIMITS_VERSION = "1"
+LIMITS_VERSION = "2"  # 2: one deletion/insertion step instead of three
 THRESHOLDS_FILE = "limits.json"
 FLAG_TITLES = {
     "heatmap_on_marker": "Heatmap on marker",
@@ -39,7 +39,10 @@ FLAG_TITLES = {
 }
 REGIONS = ("marker", "lung", "mediastinum", "below_diaphragm", "border", "outside")
 BORDER_FRACTION = 0.10  # the outer 10 % on each side, as in core.explain.gradcam.cam_summary
-FAITHFULNESS_STEPS = (0.1, 0.25, 0.5)  # fractions of pixels hidden / revealed
+# Fractions of pixels hidden / revealed. One step at half the pixels, against (0.1, 0.25, 0.5) before: on 240
+# validation X-rays the score kept Spearman ρ 0.967 (deletion 0.997, insertion 0.981) and its sign on 96 %,
+# and the probe needs 4 fewer forward passes (scripts/faithfulness_steps.py measures it again).
+FAITHFULNESS_STEPS = (0.5,)
 BLUR_SIGMA = 12.0  # px at 224: removes lung texture and glyphs, keeps the overall exposure
 BLANK_VALUE = int(round(PIXEL_MEAN * 255))  # the grey that normalises to zero: "no signal"
 
@@ -162,14 +165,16 @@ def explanation_shares(cam: np.ndarray, lung_mask: np.ndarray, boxes: list[list[
 # ---------- probes ------------------------------------------------------------------------
 
 
-def faithfulness_images(gray224: np.ndarray, cam: np.ndarray) -> list[np.ndarray]:
+def faithfulness_images(
+    gray224: np.ndarray, cam: np.ndarray, steps: tuple[float, ...] = FAITHFULNESS_STEPS
+) -> list[np.ndarray]:
     """Blurred copy, then deletion steps (most-attended pixels blurred), then insertion steps."""
     heat = upsample(cam, INPUT_SIZE, INPUT_SIZE)
     blurred = cv2.GaussianBlur(gray224, (0, 0), BLUR_SIGMA)
     order = np.argsort(-heat.ravel(), kind="stable")
     images = [blurred]
     for inserting in (False, True):
-        for fraction in FAITHFULNESS_STEPS:
+        for fraction in steps:
             top: np.ndarray = np.zeros(heat.size, bool)  # flat, then reshaped to heat's shape
             top[order[: int(fraction * heat.size)]] = True
             top = top.reshape(heat.shape)
@@ -177,8 +182,8 @@ def faithfulness_images(gray224: np.ndarray, cam: np.ndarray) -> list[np.ndarray
     return images
 
 
-def curve_area(start: float, points: list[float], end: float) -> float:
-    xs = [0.0, *FAITHFULNESS_STEPS, 1.0]
+def curve_area(start: float, points: list[float], end: float, steps: tuple[float, ...] = FAITHFULNESS_STEPS) -> float:
+    xs = [0.0, *steps, 1.0]
     ys = [start, *points, end]
     return float(sum((xs[i + 1] - xs[i]) * (ys[i] + ys[i + 1]) / 2 for i in range(len(xs) - 1)))
 
@@ -223,6 +228,103 @@ class Thresholds:
         return [f for f in LIMIT_FLAGS if fired[f]]
 
 
+@dataclass
+class ProbePlan:
+    """One image's probe before its forward pass: the masks, markers, shares and the images to predict."""
+
+    probability: float
+    cam_target: str
+    thresholds: Thresholds
+    segmenter_version: str
+    lung: np.ndarray
+    boxes: list[list[int]]
+    shares: dict
+    blanked: np.ndarray
+    erased: np.ndarray | None
+    control: bool
+    images: list[np.ndarray]
+
+
+def plan_probe(
+    segmenter,
+    gray224: np.ndarray,
+    cam: np.ndarray,
+    probability: float,
+    cam_target: str,
+    thresholds: Thresholds,
+    control: bool = False,
+    lung_probability: np.ndarray | None = None,
+) -> ProbePlan:
+    gray224 = np.ascontiguousarray(gray224, dtype=np.uint8)
+    lung = segmenter.segment(gray224) if lung_probability is None else clean_mask(lung_probability >= 0.5)
+    boxes = detect_markers(gray224, lung)
+    erased = erase_markers(gray224, boxes) if boxes else None
+    blanked = blank_outside(gray224, lung)
+    images = faithfulness_images(gray224, cam) + [blanked] + ([erased] if erased is not None else [])
+    control_box = _control_box(lung, boxes, gray224) if control else None
+    if control_box is not None:
+        images.append(erase_markers(gray224, [control_box]))
+    shares = explanation_shares(cam, lung, boxes)
+    return ProbePlan(
+        probability, cam_target, thresholds, segmenter.version, lung, boxes, shares, blanked, erased,
+        control_box is not None, images,
+    )  # fmt: skip
+
+
+def finish_probe(plan: ProbePlan, probs: np.ndarray) -> LimitsProbe:
+    """The metrics from P(pneumonia) of `plan.images`, in their order."""
+    probability = plan.probability
+    target_p = (lambda p: p) if plan.cam_target == "PNEUMONIA" else (lambda p: 1.0 - p)
+    n = len(FAITHFULNESS_STEPS)
+    start, blurred_p = target_p(probability), target_p(probs[0])
+    deletion = curve_area(start, [target_p(p) for p in probs[1 : 1 + n]], blurred_p)
+    insertion = curve_area(blurred_p, [target_p(p) for p in probs[1 + n : 1 + 2 * n]], start)
+    p_blanked = float(probs[1 + 2 * n])
+    p_erased = float(probs[2 + 2 * n]) if plan.erased is not None else None
+    metrics = {
+        "version": LIMITS_VERSION,
+        "segmenter_version": plan.segmenter_version,
+        **plan.shares,
+        "lung_area": round(float(plan.lung.mean()), 4),
+        "markers": plan.boxes,
+        "faithfulness": {
+            "steps": list(FAITHFULNESS_STEPS),
+            "deletion_auc": round(deletion, 4),
+            "insertion_auc": round(insertion, 4),
+            "score": round(insertion - deletion, 4),
+        },
+        "counterfactual": {
+            "p_marker_erased": None if p_erased is None else round(p_erased, 4),
+            "marker_delta": None if p_erased is None else round(p_erased - probability, 4),
+            "p_outside_blanked": round(p_blanked, 4),
+            "outside_delta": round(p_blanked - probability, 4),
+        },
+        "thresholds_fitted": plan.thresholds.fitted,
+    }
+    metrics["flags"] = plan.thresholds.flags(metrics)
+    extra = {"control_delta": float(probs[-1]) - probability} if plan.control else {}
+    return LimitsProbe(metrics, plan.lung, plan.erased, plan.blanked, extra)
+
+
+PROBE_CHUNK = 64  # images per forward pass when many probes run together (import, demo seed)
+
+
+def run_probes(service, plans: list[ProbePlan]) -> list[LimitsProbe]:
+    """Every plan's images through the model in as few forward passes as fit PROBE_CHUNK, then the metrics."""
+    images = [image for plan in plans for image in plan.images]
+    probs = np.concatenate(
+        [
+            service.forward(normalize(torch.from_numpy(np.stack(images[i : i + PROBE_CHUNK]))[:, None])).probability
+            for i in range(0, len(images), PROBE_CHUNK)
+        ]
+    ).astype(float) if images else np.zeros(0)  # fmt: skip
+    out, at = [], 0
+    for plan in plans:
+        out.append(finish_probe(plan, probs[at : at + len(plan.images)]))
+        at += len(plan.images)
+    return out
+
+
 def probe_image(
     service,
     segmenter,
@@ -234,53 +336,13 @@ def probe_image(
     control: bool = False,
     lung_probability: np.ndarray | None = None,
 ) -> LimitsProbe:
-    """All limit metrics for one analysed image; one batched forward pass of 9 (10 with control) images.
+    """All limit metrics for one analysed image; one batched forward pass of 4-5 (6 with control) images.
 
     `control` adds an erasure of a same-size patch at a non-lung, non-marker spot: the noise
     floor against which marker erasure is judged when thresholds are fitted.
     """
-    gray224 = np.ascontiguousarray(gray224, dtype=np.uint8)
-    lung = segmenter.segment(gray224) if lung_probability is None else clean_mask(lung_probability >= 0.5)
-    boxes = detect_markers(gray224, lung)
-    shares = explanation_shares(cam, lung, boxes)
-    erased = erase_markers(gray224, boxes) if boxes else None
-    blanked = blank_outside(gray224, lung)
-    batch = faithfulness_images(gray224, cam) + [blanked] + ([erased] if erased is not None else [])
-    control_box = _control_box(lung, boxes, gray224) if control else None
-    if control_box is not None:
-        batch.append(erase_markers(gray224, [control_box]))
-    probs = service.forward(normalize(torch.from_numpy(np.stack(batch))[:, None])).probability.astype(float)
-    target_p = (lambda p: p) if cam_target == "PNEUMONIA" else (lambda p: 1.0 - p)
-    n = len(FAITHFULNESS_STEPS)
-    start, blurred_p = target_p(probability), target_p(probs[0])
-    deletion = curve_area(start, [target_p(p) for p in probs[1 : 1 + n]], blurred_p)
-    insertion = curve_area(blurred_p, [target_p(p) for p in probs[1 + n : 1 + 2 * n]], start)
-    p_blanked = float(probs[1 + 2 * n])
-    p_erased = float(probs[2 + 2 * n]) if erased is not None else None
-    metrics = {
-        "version": LIMITS_VERSION,
-        "segmenter_version": segmenter.version,
-        **shares,
-        "lung_area": round(float(lung.mean()), 4),
-        "markers": boxes,
-        "faithfulness": {
-            "deletion_auc": round(deletion, 4),
-            "insertion_auc": round(insertion, 4),
-            "score": round(insertion - deletion, 4),
-        },
-        "counterfactual": {
-            "p_marker_erased": None if p_erased is None else round(p_erased, 4),
-            "marker_delta": None if p_erased is None else round(p_erased - probability, 4),
-            "p_outside_blanked": round(p_blanked, 4),
-            "outside_delta": round(p_blanked - probability, 4),
-        },
-        "thresholds_fitted": thresholds.fitted,
-    }
-    metrics["flags"] = thresholds.flags(metrics)
-    extra = {}
-    if control_box is not None:
-        extra["control_delta"] = float(probs[-1]) - probability
-    return LimitsProbe(metrics, lung, erased, blanked, extra)
+    plan = plan_probe(segmenter, gray224, cam, probability, cam_target, thresholds, control, lung_probability)
+    return run_probes(service, [plan])[0]
 
 
 def _control_box(lung: np.ndarray, boxes: list[list[int]], gray224: np.ndarray) -> list[int] | None:
@@ -293,20 +355,30 @@ def _control_box(lung: np.ndarray, boxes: list[list[int]], gray224: np.ndarray) 
     return None
 
 
+def probe_analyses(service, analyses: list) -> list[LimitsProbe | None]:
+    """The probes of finished core.analysis.Analysis objects, batched; None without a trained model or segmenter."""
+    if service.segmenter is None:
+        return [None] * len(analyses)
+    plans = {}
+    for i, analysis in enumerate(analyses):
+        if not analysis.model_trained:
+            continue
+        gray224 = analysis.model_input
+        if gray224 is None:
+            gray224 = resize_gray(analysis.image.pixels, INPUT_SIZE)
+        plans[i] = plan_probe(
+            service.segmenter,
+            gray224,
+            analysis.cam,
+            analysis.probability,
+            analysis.cam_target,
+            service.limit_thresholds,
+            lung_probability=analysis.lung_probability,
+        )
+    probes = dict(zip(plans, run_probes(service, list(plans.values()))))
+    return [probes.get(i) for i in range(len(analyses))]
+
+
 def probe_analysis(service, analysis) -> LimitsProbe | None:
-    """The probe for a finished core.analysis.Analysis; None without a trained model or segmenter."""
-    if not analysis.model_trained or service.segmenter is None:
-        return None
-    gray224 = (
-        analysis.model_input if analysis.model_input is not None else resize_gray(analysis.image.pixels, INPUT_SIZE)
-    )
-    return probe_image(
-        service,
-        service.segmenter,
-        gray224,
-        analysis.cam,
-        analysis.probability,
-        analysis.cam_target,
-        service.limit_thresholds,
-        lung_probability=analysis.lung_probability,
-    )
+    """The probe for one finished core.analysis.Analysis; None without a trained model or segmenter."""
+    return probe_analyses(service, [analysis])[0]

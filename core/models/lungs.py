@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -18,6 +19,9 @@ from torch import nn
 
 from core.imaging.preprocess import INPUT_SIZE, PIXEL_MEAN, PIXEL_STD, resize_gray
 from core.models.weights import default_weights_dir, load_state_dict, sha256_file
+
+if TYPE_CHECKING:
+    from core.models.runtime import OnnxRuntime
 
 SEG_SIZE = 128
 LUNG_WEIGHTS = "lungs.safetensors"
@@ -75,10 +79,14 @@ def fused_for_inference(model: LungUNet) -> LungUNet:
 
 def seg_input(grays: np.ndarray) -> torch.Tensor:
     """(N, H, W) uint8 → (N, 1, 128, 128) normalised float (same pixel scaling as the classifier)."""
-    x = torch.from_numpy(np.array(grays, dtype=np.uint8, copy=True))[:, None].float().div_(255.0)
+    # The element-wise steps in NumPy (one thread, the same float32 results): torch's pool is slow to wake for them.
+    x = torch.from_numpy(np.asarray(grays, dtype=np.uint8)[:, None].astype(np.float32) / np.float32(255.0))
     if x.shape[-1] != SEG_SIZE or x.shape[-2] != SEG_SIZE:
         x = F.interpolate(x, size=(SEG_SIZE, SEG_SIZE), mode="bilinear", antialias=True, align_corners=False)
-    return x.sub_(PIXEL_MEAN).div_(PIXEL_STD)
+    a = x.numpy()
+    a -= np.float32(PIXEL_MEAN)
+    a /= np.float32(PIXEL_STD)
+    return x
 
 
 def clean_mask(mask: np.ndarray) -> np.ndarray:
@@ -108,6 +116,7 @@ class LungSegmenter:
         self.model = model.eval()
         self.meta = meta
         self.version = version
+        self.runtime: OnnxRuntime | None = None  # set by the model service when the export is current
 
     @classmethod
     def load(cls, weights_dir: Path | None = None) -> LungSegmenter | None:
@@ -124,9 +133,14 @@ class LungSegmenter:
     @torch.inference_mode()
     def probabilities(self, grays224: np.ndarray) -> np.ndarray:
         """(N, 224, 224) uint8 → (N, 224, 224) float lung probability on the model-input grid."""
-        logits = self.model(seg_input(grays224).contiguous(memory_format=torch.channels_last))
-        logits = F.interpolate(logits, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-        return torch.sigmoid(logits)[:, 0].numpy()
+        x = seg_input(grays224)
+        if self.runtime is not None:
+            logits = torch.from_numpy(self.runtime.lung_logits(x.numpy()))
+        else:
+            logits = self.model(x.contiguous(memory_format=torch.channels_last))
+        # Bilinear at pixel centres, as F.interpolate(align_corners=False); OpenCV needs no thread pool here.
+        up = [cv2.resize(m, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR) for m in logits[:, 0].numpy()]
+        return 1.0 / (1.0 + np.exp(-np.stack(up)))
 
     def segment_batch(self, grays224: np.ndarray, batch_size: int = 32) -> np.ndarray:
         out = []

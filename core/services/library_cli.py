@@ -157,6 +157,18 @@ def _cmd_seed_demo(args) -> int:
     return 0
 
 
+def _cmd_bench_import(args) -> int:
+    from core.services.import_bench import run_import_bench
+
+    report = run_import_bench(n_cases=args.cases, batch_size=args.batch_size, url=args.url)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for key, value in report.items():
+            print(f"{key}: {value}")
+    return 0
+
+
 def _cmd_bench_gallery(args) -> int:
     from db.bench import run_bench
 
@@ -345,6 +357,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=None, help="an EMPTY database to bench instead (rows are written into it)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_bench_gallery)
+
+    p = sub.add_parser(
+        "bench-import", help="import kermany224/test X-rays with every figure into a temporary library: cases/s"
+    )
+    p.add_argument("--cases", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--url", default=None, help="an EMPTY database to bench instead (rows are written into it)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_bench_import)
 
     p = sub.add_parser("export-set", help="write a teaching set as a zip (images + manifest.json)")
     p.add_argument("name")

@@ -1,0 +1,440 @@
+"""A class at once: N real browser sessions against running servers, on loopback only.
+
+Starts its own servers on a throwaway library (one on SQLite, or two processes on one throwaway
+PostgreSQL with `--postgres`), creates the users and imports a few held-out cases, then drives N
+headless-Chromium users at the same time, for a bounded time:
+- students take a quiz (answer, next) — every submitted answer is checked in the library afterwards;
+- reviewers open Model Limits; an instructor opens the Class Dashboard; two users analyse an upload.
+It prints p50/p95 page-ready time per step, errors, lost answers, and each server's CPU and resident
+memory (the model is loaded once per process: memory with 1 and N sessions tells whether it is copied).
+
+    .venv/bin/python scripts/loadtest.py --users 1 10 30 [--postgres] [--json OUT]
+    .venv/bin/python scripts/loadtest.py --users 1 20 --idle     # sessions that open Analyze and wait: memory
+
+Page-ready: from the click (or navigation) until the page's marker text is shown and Streamlit's
+"running" indicator is gone. Load generator and servers share this machine's cores; say so with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+PASSWORD = "load-password-123"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+ANALYSTS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def roles_for(n: int) -> list[str]:
+    """The class mix: two analysts and one instructor once there is room, a reviewer per five, students."""
+    roles = []
+    for i in range(n):
+        if i < min(ANALYSTS, n - 1 if n > 1 else 0):
+            roles.append("analyst")
+        elif i == ANALYSTS and n > ANALYSTS + 1:
+            roles.append("instructor")
+        elif i % 5 == 4:
+            roles.append("reviewer")
+        else:
+            roles.append("student")
+    return roles or ["student"]
+
+
+# ---------- servers ---------------------------------------------------------------------------
+
+
+class Sampler(threading.Thread):
+    """CPU seconds and resident memory of each server process (its whole process tree), every 0.5 s."""
+
+    def __init__(self, pids: list[int]):
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.rss_mb: dict[int, list[float]] = {p: [] for p in pids}
+        self.cpu_start = {p: self._cpu(p) for p in pids}
+        self.started = time.monotonic()
+        self.stop_event = threading.Event()
+
+    @staticmethod
+    def _tree(pid: int) -> list[int]:
+        out, todo = [], [pid]
+        while todo:
+            p = todo.pop()
+            out.append(p)
+            try:
+                todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+            except OSError:
+                pass
+        return out
+
+    def _cpu(self, pid: int) -> float:
+        total = 0.0
+        for p in self._tree(pid):
+            try:
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except OSError:
+                pass
+        return total
+
+    def rss(self, pid: int) -> float:
+        total = 0
+        for p in self._tree(pid):
+            try:
+                for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                pass
+        return total / 1024
+
+    def run(self) -> None:
+        while not self.stop_event.wait(0.5):
+            for p in self.pids:
+                self.rss_mb[p].append(self.rss(p))
+
+    def summary(self) -> dict:
+        seconds = time.monotonic() - self.started
+        return {
+            str(p): {
+                "cpu_percent_of_one_core": round(100 * (self._cpu(p) - self.cpu_start[p]) / max(seconds, 1e-9), 1),
+                "rss_mb_max": round(max(self.rss_mb[p] or [self.rss(p)]), 1),
+                "rss_mb_end": round(self.rss(p), 1),
+            }
+            for p in self.pids
+        }
+
+
+@dataclass
+class Servers:
+    urls: list[str]
+    procs: list[subprocess.Popen]
+    env: dict
+    database_url: str
+    logs: list[Path]
+    pg: object | None = None
+
+
+def _cli(env: dict, *args: str, **extra: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "db", *args],
+        cwd=REPO,
+        env={**env, **extra},
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+
+
+def start_servers(root: Path, n_users: int, postgres: bool, cases: int) -> Servers:
+    env = {**os.environ, "CXR_SEED_DEMO": "0", "CXR_DATA_DIR": str(root / "data")}
+    for name in ("DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        env.pop(name, None)
+    pg = None
+    if postgres:
+        from tests.db_support import PgServer
+
+        pg = PgServer()
+        pg.start()
+        env["DATABASE_URL"] = pg.create_database()
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{root / 'data' / 'library.db'}"
+    _cli(env, "users", "create", "load-instructor", "--role", "instructor", CXR_NEW_USER_PASSWORD=PASSWORD)
+    for i in range(n_users):
+        _cli(env, "users", "create", f"load-user-{i}", "--role", "student", CXR_NEW_USER_PASSWORD=PASSWORD)
+    from core.training import dataset
+
+    samples = dataset.list_labelled(dataset.KERMANY / "test")
+    folder = root / "cases"
+    for s in samples[:: max(len(samples) // cases, 1)][:cases]:
+        (folder / s.path.parent.name).mkdir(parents=True, exist_ok=True)
+        (folder / s.path.parent.name / s.path.name).symlink_to(s.path.resolve())
+    _cli(env, "import", str(folder))
+    urls, procs, logs = [], [], []
+    for k in range(2 if postgres else 1):
+        port, log = free_port(), root / f"server-{k}.log"
+        with open(log, "w") as fh:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+                    + ["--server.address", "127.0.0.1", "--server.headless", "true"],
+                    cwd=REPO,
+                    env=env,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        urls.append(f"http://127.0.0.1:{port}")
+        logs.append(log)
+    for url, log in zip(urls, logs):
+        for _ in range(240):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError(f"the server did not start:\n{log.read_text()}")
+    return Servers(urls, procs, env, database_url, logs, pg)
+
+
+def stop_servers(servers: Servers) -> None:
+    for proc in servers.procs:
+        proc.terminate()
+    for proc in servers.procs:
+        proc.wait(timeout=60)
+    if servers.pg is not None:
+        servers.pg.stop("immediate")  # type: ignore[attr-defined]
+        shutil.rmtree(servers.pg.dir, ignore_errors=True)  # type: ignore[attr-defined]
+
+
+# ---------- users -----------------------------------------------------------------------------
+
+
+@dataclass
+class Record:
+    times: dict[str, list[float]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    answers: dict[str, int] = field(default_factory=dict)  # user → answers the page confirmed
+
+    def add(self, step: str, seconds: float) -> None:
+        self.times.setdefault(step, []).append(seconds)
+
+
+async def ready(page, text: str, timeout: float = 120) -> None:
+    """The marker (a heading "# …", a button "[…]" or a text) is visible and Streamlit no longer runs the script."""
+    if text.startswith("# "):
+        marker = page.get_by_role("heading", name=text[2:])
+    elif text.startswith("["):
+        marker = page.get_by_role("button", name=text.strip("[]"))
+    else:
+        marker = page.get_by_text(text)
+    await marker.first.wait_for(timeout=timeout * 1000)
+    await page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=timeout * 1000)
+
+
+async def run_user(browser, url: str, name: str, role: str, record: Record, deadline: float, xray: Path, idle: bool):
+    context = await browser.new_context(viewport={"width": 1300, "height": 1100})
+    page = await context.new_page()
+
+    async def step(label: str, action, text: str) -> None:
+        t0 = time.perf_counter()
+        await action()
+        await ready(page, text)
+        record.add(label, time.perf_counter() - t0)
+
+    try:
+        await step("open", lambda: page.goto(url), "User name")
+        await page.get_by_label("User name").fill(name)
+        await page.get_by_label("Password", exact=True).fill(PASSWORD)
+        await step("log in", lambda: page.get_by_role("button", name="Log in").click(), f"Logged in as {name}")
+        if idle:  # each session holds a page that uses the model, and waits
+            await step(
+                "idle: open Analyze", page.get_by_role("link", name="Analyze").first.click, "# Analyze a chest X-ray"
+            )
+            while time.monotonic() < deadline:
+                await asyncio.sleep(1)
+            return
+        link = {"analyst": "Analyze", "instructor": "Class Dashboard", "reviewer": "Model Limits"}.get(role, "Quiz")
+        marker = {
+            "analyst": "# Analyze a chest X-ray",
+            "instructor": "# Class dashboard",
+            "reviewer": "# Model Limits",
+            "student": "[Start the quiz]",
+        }[role]
+        await step(f"{role}: open page", lambda: page.get_by_role("link", name=link).first.click(), marker)
+        if role == "analyst":
+            while time.monotonic() < deadline:
+                await step(
+                    "analyst: analyse upload",
+                    lambda: page.locator("input[type=file]").set_input_files(str(xray)),
+                    "Probability of pneumonia",
+                )
+                await page.reload()
+                await ready(page, marker)
+        elif role == "student":
+            answered = 0
+            while time.monotonic() < deadline:
+                start = page.get_by_role("button", name="Start the quiz")
+                if await start.count():
+                    await step("student: start quiz", start.click, "[Answer]")
+                    continue
+                again = page.get_by_role("button", name="Take another quiz")
+                if await again.count():
+                    await step("student: another quiz", again.click, "[Start the quiz]")
+                    continue
+                await page.get_by_text("NORMAL", exact=True).first.click()
+                await step(
+                    "student: answer",
+                    lambda: page.get_by_role("button", name="Answer").click(),
+                    "the ground truth is",
+                )
+                answered += 1
+                record.answers[name] = answered
+                # The reveal streams in: wait for whichever button ends it before choosing.
+                onward = page.get_by_role("button", name=re.compile(r"^(Next case|See the result)"))
+                await onward.first.wait_for(timeout=120_000)
+                last = "See the result" in await onward.first.inner_text()
+                await step("student: next", onward.first.click, "[Take another quiz]" if last else "[Answer]")
+        else:
+            while time.monotonic() < deadline:
+                await step(f"{role}: reload", lambda: page.reload(), marker)
+    except Exception as exc:  # every failure is counted, with the user and step it happened to
+        record.errors.append(f"{name} ({role}): {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        shots = os.environ.get("CXR_LOADTEST_SHOTS")
+        if shots:
+            await page.screenshot(path=str(Path(shots) / f"{name}.png"), full_page=True)
+    finally:
+        await context.close()
+
+
+async def drive(urls: list[str], n: int, seconds: float, xray: Path, idle: bool) -> Record:
+    from playwright.async_api import async_playwright
+
+    record = Record()
+    roles = roles_for(n)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=shutil.which("chromium") or shutil.which("chromium-browser"),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+        )
+        deadline = time.monotonic() + seconds
+        names = ["load-instructor" if r == "instructor" else f"load-user-{i}" for i, r in enumerate(roles)]
+        await asyncio.gather(
+            *(
+                run_user(browser, urls[i % len(urls)], names[i], roles[i], record, deadline, xray, idle)
+                for i in range(n)
+            )
+        )
+        await browser.close()
+    return record
+
+
+def stored_answers(database_url: str) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from db.engine import ensure_library, session_scope
+    from db.models import QuizAnswer, QuizAttempt, User
+
+    with session_scope(ensure_library(database_url)) as s:
+        rows = s.execute(
+            select(User.name, func.count(QuizAnswer.id))
+            .join(QuizAttempt, QuizAttempt.user_id == User.id)
+            .join(QuizAnswer, QuizAnswer.attempt_id == QuizAttempt.id)
+            .group_by(User.name)
+        ).all()
+    return {name: count for name, count in rows}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def one_run(n: int, seconds: float, postgres: bool, idle: bool, cases: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="cxr-load-") as tmp:
+        root = Path(tmp)
+        xray = root / "upload.jpeg"
+        from core.training import dataset
+
+        xray.write_bytes(dataset.list_labelled(dataset.KERMANY / "test")[0].path.read_bytes())
+        servers = start_servers(root, n, postgres, cases)
+        sampler = Sampler([p.pid for p in servers.procs])
+        idle_rss = {str(p.pid): round(sampler.rss(p.pid), 1) for p in servers.procs}
+        sampler.start()
+        try:
+            record = asyncio.run(drive(servers.urls, n, seconds, xray, idle))
+        finally:
+            sampler.stop_event.set()
+            resources = sampler.summary()
+            lost = {}
+            if not idle:
+                stored = stored_answers(servers.database_url)
+                lost = {u: c - stored.get(u, 0) for u, c in record.answers.items() if c > stored.get(u, 0)}
+            tracebacks = sum(log.read_text().count("Traceback") for log in servers.logs)
+            stop_servers(servers)
+    steps = {
+        step: {
+            "n": len(v),
+            "p50_s": round(statistics.median(v), 3),
+            "p95_s": round(percentile(v, 95), 3),
+            "max_s": round(max(v), 3),
+        }
+        for step, v in sorted(record.times.items())
+    }
+    every = [t for k, v in record.times.items() if k not in ("open", "log in") for t in v]
+    return {
+        "users": n,
+        "servers": len(servers.urls),
+        "backend": "postgresql" if postgres else "sqlite",
+        "seconds": seconds,
+        "idle_sessions": idle,
+        "roles": {r: roles_for(n).count(r) for r in sorted(set(roles_for(n)))},
+        "steps": steps,
+        "page_ready_p50_s": round(statistics.median(every), 3) if every else None,
+        "page_ready_p95_s": round(percentile(every, 95), 3) if every else None,
+        "errors": record.errors,
+        "answers_confirmed": sum(record.answers.values()),
+        "answers_lost": lost,
+        "server_tracebacks": tracebacks,
+        "server_rss_mb_before_users": idle_rss,
+        "server": resources,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, nargs="+", default=[1, 10, 30])
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long the users work, per run")
+    parser.add_argument("--postgres", action="store_true", help="two server processes on one PostgreSQL")
+    parser.add_argument(
+        "--idle", action="store_true", help="users log in, open Analyze and wait: server memory per session"
+    )
+    parser.add_argument("--cases", type=int, default=12, help="held-out cases imported for the quizzes")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    if max(args.users) > 60:
+        parser.error("at most 60 users: this is a bounded test on one machine")
+    results = []
+    for n in args.users:
+        result = one_run(n, args.seconds, args.postgres, args.idle, args.cases)
+        results.append(result)
+        print(json.dumps(result, indent=1), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
