@@ -17,6 +17,8 @@ GEMINI_TIMEOUT_S = "CXR_GEMINI_TIMEOUT_S"
 NEW_USER_PASSWORD = "CXR_NEW_USER_PASSWORD"
 SESSION_HOURS = "CXR_SESSION_HOURS"
 DEFAULT_SESSION_HOURS = 12.0
+SESSION_IDLE_MINUTES = "CXR_SESSION_IDLE_MINUTES"
+DEFAULT_SESSION_IDLE_MINUTES = 60.0
 
 
 def _value(name: str) -> str | None:
@@ -72,21 +74,34 @@ def new_user_password() -> str | None:
     return _value(NEW_USER_PASSWORD)
 
 
+def _duration(name: str, default: float, unit: str, per_year: float) -> float:
+    """A positive number of `unit`s, at most a year; anything else is refused rather than guessed at."""
+    raw = _value(name)
+    if raw is None:
+        return default
+    try:
+        amount = float(raw)
+    except ValueError:
+        amount = 0.0
+    if not 0 < amount <= per_year:
+        raise ValueError(f"{name}={raw!r}: give a number of {unit} above 0 (and at most a year).")
+    return amount
+
+
 def session_hours() -> float:
     """CXR_SESSION_HOURS: how long a login lasts, reloads and browser restarts included (default 12).
 
-    Counted from the login; a value that is not a positive number is refused rather than guessed at.
+    Counted from the login.
     """
-    raw = _value(SESSION_HOURS)
-    if raw is None:
-        return DEFAULT_SESSION_HOURS
-    try:
-        hours = float(raw)
-    except ValueError:
-        hours = 0.0
-    if not 0 < hours <= 24 * 366:
-        raise ValueError(f"{SESSION_HOURS}={raw!r}: give a number of hours above 0 (and at most a year).")
-    return hours
+    return _duration(SESSION_HOURS, DEFAULT_SESSION_HOURS, "hours", 24 * 366)
+
+
+def session_idle_minutes() -> float:
+    """CXR_SESSION_IDLE_MINUTES: a login unused for longer than this ends (default 60), however long it had left.
+
+    OWASP's session guidance: an idle timeout as well as the absolute one (CXR_SESSION_HOURS).
+    """
+    return _duration(SESSION_IDLE_MINUTES, DEFAULT_SESSION_IDLE_MINUTES, "minutes", 60 * 24 * 366)
 
 
 def runtime() -> str:

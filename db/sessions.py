@@ -1,12 +1,14 @@
 """Login sessions as the server keeps them: a token's SHA-256, its user, when it started, expires, was last seen.
 
 Nothing here sees a raw token; core.session_tokens makes, signs and hashes them. A session is live while
-it is neither expired nor revoked and its user is active.
+it is neither expired nor revoked, its user is active and (given an idle limit) it was seen within the limit;
+one found idle is revoked there and then, so no tab or cookie brings it back.
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
@@ -34,34 +36,63 @@ def open_session(session: Session, user_id: int, token_hash: str, expires_at: da
     return row
 
 
-def _live(session: Session, row: UserSession | None, now: datetime) -> UserSession | None:
+@dataclass(frozen=True)
+class Found:
+    """A lookup's answer: the live session, or None; `idle` when it ended on this lookup for want of use."""
+
+    row: UserSession | None
+    idle: bool = False
+
+
+def _live(session: Session, row: UserSession | None, now: datetime, idle: timedelta | None) -> Found:
     if row is None or row.revoked_at is not None:
-        return None
+        return Found(None)
     expires_at = _aware(row.expires_at)
     if expires_at is None or expires_at <= now:
-        return None
+        return Found(None)
     user = session.get(User, row.user_id)
     if user is None or not user.active:
-        return None
+        return Found(None)
     last_seen = _aware(row.last_seen_at)
-    if last_seen is None or now - last_seen >= SEEN_EVERY:
+    if idle is not None and last_seen is not None and now - last_seen > idle:
+        row.revoked_at = now
+        return Found(None, idle=True)
+    # Written at most every SEEN_EVERY, and often enough that a session in use never looks idle.
+    every = SEEN_EVERY if idle is None else min(SEEN_EVERY, idle / 4)
+    if last_seen is None or now - last_seen >= every:
         row.last_seen_at = now
-    return row
+    return Found(row)
 
 
-def session_by_token_hash(session: Session, token_hash: str, now: datetime | None = None) -> UserSession | None:
-    """The live session a browser's token belongs to, or None (unknown, expired, revoked, user deactivated)."""
+def find_by_token_hash(
+    session: Session, token_hash: str, now: datetime | None = None, idle: timedelta | None = None
+) -> Found:
+    """The live session a browser's token belongs to (not: unknown, expired, revoked, user deactivated, idle)."""
     row = session.scalars(select(UserSession).where(UserSession.token_hash == token_hash)).first()
     if row is not None and not hmac.compare_digest(row.token_hash, token_hash):
-        return None  # the index found it; the comparison itself does not leak how much matched
-    return _live(session, row, now or utcnow())
+        return Found(None)  # the index found it; the comparison itself does not leak how much matched
+    return _live(session, row, now or utcnow(), idle)
 
 
-def live_session(session: Session, session_id: int | None, now: datetime | None = None) -> UserSession | None:
+def find_live(
+    session: Session, session_id: int | None, now: datetime | None = None, idle: timedelta | None = None
+) -> Found:
     """The session a page run belongs to, checked again on every run so that revocation reaches open tabs."""
     if session_id is None:
-        return None
-    return _live(session, session.get(UserSession, session_id), now or utcnow())
+        return Found(None)
+    return _live(session, session.get(UserSession, session_id), now or utcnow(), idle)
+
+
+def session_by_token_hash(
+    session: Session, token_hash: str, now: datetime | None = None, idle: timedelta | None = None
+) -> UserSession | None:
+    return find_by_token_hash(session, token_hash, now, idle).row
+
+
+def live_session(
+    session: Session, session_id: int | None, now: datetime | None = None, idle: timedelta | None = None
+) -> UserSession | None:
+    return find_live(session, session_id, now, idle).row
 
 
 def revoke(session: Session, session_id: int) -> None:

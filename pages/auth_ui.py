@@ -14,14 +14,15 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from core.formatting import number
 from core.services import session_cookie, sessions
 from core.session_tokens import COOKIE_NAME
+from core.settings import session_idle_minutes
 from db.errors import LibraryError, is_connection_problem
-from db.sessions import live_session
 from db.users import active_user as load_active_user
 from db.users import authenticate, create_first_instructor, effective_roles, has_users, set_language
 from pages.common import route_through_home
-from pages.i18n_ui import LANGUAGE_KEY, _, role_name, worded
+from pages.i18n_ui import LANGUAGE_KEY, _, language, role_name, worded
 from pages.library_ui import Unavailable, library, lost_connection_shown, session
 
 SESSION_KEY = "auth_session_id"
@@ -30,6 +31,7 @@ COOKIE_CHECKED = "auth_cookie_checked"  # the cookie this page session opened wi
 COOKIE_OFFER = "auth_cookie_offer"  # a one-time code the browser exchanges for the new cookie on this run
 COOKIE_CLEAR = "auth_cookie_clear"  # ask the browser to drop its cookie on this run
 ENDED_KEY = "auth_session_ended"  # the session ended elsewhere: the login form says why it is back
+IDLE_KEY = "auth_session_idle"  # the session ended unused past the idle limit: the login form says so
 
 
 @dataclass(frozen=True)
@@ -50,20 +52,24 @@ def browser_cookie() -> str | None:
     return st.context.cookies.get(COOKIE_NAME)
 
 
-def _lookup(s, session_id: int | None):
-    """(session id, user) from this page session's id, or else once from the browser's cookie."""
+def _lookup(s, session_id: int | None) -> tuple[SignedIn | None, bool]:
+    """(the user, from this page session's id or else once from the browser's cookie; whether it just went idle)."""
     if session_id is None and not st.session_state.get(COOKIE_CHECKED):
         cookie = browser_cookie()
         st.session_state[COOKIE_CHECKED] = True
-        row = sessions.resume(s, cookie) if cookie else None
-        if cookie and row is None:
+        resumed = sessions.find(s, cookie) if cookie else None
+        if cookie and (resumed is None or resumed.row is None):
             st.session_state[COOKIE_CLEAR] = True  # expired or revoked: the browser may as well drop it
-        session_id = row.id if row is not None else None
-    row = live_session(s, session_id)
+        if resumed is not None and resumed.idle:
+            return None, True
+        session_id = resumed.row.id if resumed is not None and resumed.row is not None else None
+    found = sessions.current(s, session_id)
+    row = found.row
     user = load_active_user(s, row.user_id) if row is not None else None
     if row is None or user is None:
-        return None
-    return SignedIn(user.id, user.name, effective_roles(user), user.language, bool(user.must_change_password), row.id)
+        return None, found.idle
+    roles = effective_roles(user)
+    return SignedIn(user.id, user.name, roles, user.language, bool(user.must_change_password), row.id), False
 
 
 def current_user() -> SignedIn | None:
@@ -75,7 +81,7 @@ def current_user() -> SignedIn | None:
         return None
     try:
         with session(engine) as s:
-            found = _lookup(s, session_id)
+            found, idle = _lookup(s, session_id)
     except Exception as exc:
         if not is_connection_problem(exc):
             raise
@@ -85,9 +91,9 @@ def current_user() -> SignedIn | None:
         last = st.session_state.get(VERIFIED_KEY)
         return last if last is not None and last.session_id == session_id else None
     if found is None:
-        if session_id is not None:  # ended elsewhere (logout, password change, deactivation) or expired
+        if session_id is not None or idle:  # ended elsewhere (logout, password change, deactivation), expired, idle
             _forget_everything()
-            st.session_state[ENDED_KEY] = True
+            st.session_state[IDLE_KEY if idle else ENDED_KEY] = True
             st.session_state[COOKIE_CHECKED] = st.session_state[COOKIE_CLEAR] = True
     else:
         st.session_state[SESSION_KEY] = found.session_id
@@ -203,7 +209,16 @@ def login_page() -> None:
     from pages.common import disclaimer
 
     disclaimer()
-    if st.session_state.get(ENDED_KEY):
+    if st.session_state.get(IDLE_KEY):
+        minutes = session_idle_minutes()
+        st.info(
+            _(
+                "You were logged out after {minutes} minutes without activity. Log in again.",
+                minutes=number(minutes, 0 if minutes == int(minutes) else 1, language()),
+            ),
+            icon=":material/timer_off:",
+        )
+    elif st.session_state.get(ENDED_KEY):
         st.info(
             _("Your session has ended (logged out, password changed, or expired). Log in again."),
             icon=":material/lock_clock:",

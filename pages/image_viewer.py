@@ -3,16 +3,25 @@
 Used on Analyze, in a case's detail (Case Gallery), in Model Limits and in the quiz. It takes arrays already
 computed (the radiograph, the coarse map, the lung mask, marker boxes, a student's mark) and redraws them with
 cheap numpy on every slider move (core.explain.view). Zoom and pan are Plotly's, in the browser: the picture
-is one image trace. Streamlit 1.67 redraws a changed figure whole, so a new window/level or map setting shows
-the whole picture again; "Reset view" also restores the settings. With `mark_key` the picture is drawn as a click surface instead (streamlit-image-coordinates), so the
-quiz's click-to-mark works on the same windowed picture; zoom is off there, as a click must land on pixels.
+is one image trace, drawn by a small component (viewer_frontend/index.html) rather than st.plotly_chart, which
+mounts a new chart for every changed figure and so loses the zoom. The zoom outlives window/level and map
+changes; "Reset view" (which also restores the settings) and a double-click show the whole picture again.
+With `mark_key` the picture is drawn as a click surface instead (streamlit-image-coordinates), so the quiz's
+click-to-mark works on the same windowed picture; there the zoom is a factor and an area, cropped on the server
+(core.teaching.click_marks.MarkView), so that a click still maps to one pixel of the whole image.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import io
+import json
+import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -24,12 +33,14 @@ from core.explain.display import COLOUR_MAPS, colour_scale
 from core.explain.view import ViewSettings, compose_view, fit_for_display
 from core.formatting import number
 from core.imaging.window import DEFAULT, PRESETS, Window
+from core.settings import cache_dir
 from pages.i18n_ui import N_, _, language, shown_as
 
 CHART_HEIGHT = 460  # px
 MARK_WIDTH = 448  # px: the quiz's click surface, the 224 px library images at twice their size
 CUSTOM = "custom"  # the preset shown once the sliders leave every preset
 CUSTOM_LABEL = N_("Custom (sliders)")
+FRONTEND = Path(__file__).with_name("viewer_frontend")
 ZOOM_HINT = N_("Scroll or drag a box to zoom, drag with the pan tool to move, double-click to see the whole picture.")
 
 
@@ -43,7 +54,8 @@ class Downloads:
 
 
 def _keys(key: str) -> dict[str, str]:
-    return {name: f"{key}_{name}" for name in ("preset", "level", "width", "opacity", "colours", "map", "resets")}
+    names = ("preset", "level", "width", "opacity", "colours", "map", "resets", "mark_zoom", "mark_across", "mark_down")
+    return {name: f"{key}_{name}" for name in names}
 
 
 def _apply_preset(key: str) -> None:
@@ -70,7 +82,9 @@ def _reset(key: str, colour_map: str, opacity: float) -> None:
         colour_map,
         True,
     )
-    st.session_state[k["resets"]] = st.session_state.get(k["resets"], 0) + 1  # a new chart: Plotly's zoom resets
+    st.session_state[k["resets"]] = st.session_state.get(k["resets"], 0) + 1  # a new uirevision: Plotly drops the zoom
+    if k["mark_zoom"] in st.session_state:  # the click surface's zoom, too
+        st.session_state[k["mark_zoom"]] = 1
 
 
 def _controls(key: str, has_map: bool, colour_map: str, opacity: float) -> ViewSettings:
@@ -126,6 +140,52 @@ def _controls(key: str, has_map: bool, colour_map: str, opacity: float) -> ViewS
     return ViewSettings(Window(level, width), chosen_colours, chosen_opacity, show_map)
 
 
+def mark_view_of(key: str, shape: tuple[int, int]):
+    """The area the viewer `key`'s click surface shows now, for an image of `shape` as the viewer shows it.
+
+    Read from the zoom controls' state, so a page can map a click before the viewer is drawn on this run.
+    """
+    from core.teaching.click_marks import mark_view
+
+    k = _keys(key)
+    centre = (st.session_state.get(k["mark_across"], 50) / 100, st.session_state.get(k["mark_down"], 50) / 100)
+    return mark_view(shape, st.session_state.get(k["mark_zoom"], 1), centre)
+
+
+def _mark_zoom_controls(key: str) -> None:
+    from core.teaching.click_marks import ZOOMS
+
+    k = _keys(key)
+    cols = st.columns([2, 3, 3], vertical_alignment="bottom")
+    zoom = cols[0].selectbox(
+        _("Zoom"),
+        ZOOMS,
+        format_func={factor: _("{factor}×", factor=factor) for factor in ZOOMS}.__getitem__,  # worded now, as shown_as
+        key=k["mark_zoom"],
+        help=_("Enlarge part of the picture to place your mark more precisely."),
+    )
+    if zoom > 1:
+        where = _("Which part of the picture the zoom shows: 0% is the left or top edge, 100% the right or bottom.")
+        cols[1].slider(_("Area across"), 0, 100, 50, step=5, format="%d%%", key=k["mark_across"], help=where)
+        cols[2].slider(_("Area down"), 0, 100, 50, step=5, format="%d%%", key=k["mark_down"], help=where)
+
+
+def _click_surface(key: str, picture: np.ndarray, mark: tuple[float, float] | None, mark_key: str) -> None:
+    """The picture's zoomed area at the click surface's width, with the mark if the area shows it."""
+    from streamlit_image_coordinates import streamlit_image_coordinates
+
+    from core.teaching.click_marks import draw_mark
+
+    _mark_zoom_controls(key)
+    view = mark_view_of(key, picture.shape[:2])
+    area = Image.fromarray(np.ascontiguousarray(view.crop(picture)))
+    shown = np.asarray(area.resize((MARK_WIDTH, round(MARK_WIDTH * view.height / view.width)), Image.BICUBIC))
+    at = view.to_shown(mark) if mark is not None else None
+    if at is not None:
+        shown = draw_mark(shown, at)
+    streamlit_image_coordinates(shown, width=MARK_WIDTH, key=mark_key, cursor="crosshair", png_compression_level=1)
+
+
 def _png_data_uri(picture: np.ndarray) -> str:
     out = io.BytesIO()
     Image.fromarray(picture).save(out, format="PNG", compress_level=1)  # speed over size: it is redrawn often
@@ -137,7 +197,13 @@ def _figure(picture: np.ndarray, revision: str) -> go.Figure:
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, scaleanchor="x", constrain="domain")
     fig.update_layout(
-        height=CHART_HEIGHT, margin=dict(l=0, r=0, t=0, b=0), dragmode="zoom", uirevision=revision, hovermode="closest"
+        height=CHART_HEIGHT,
+        margin=dict(l=0, r=0, t=0, b=0),
+        dragmode="zoom",
+        uirevision=revision,
+        hovermode="closest",
+        paper_bgcolor="rgba(0,0,0,0)",  # the app's own background, light or dark
+        plot_bgcolor="rgba(0,0,0,0)",
     )
     return fig
 
@@ -148,6 +214,32 @@ CHART_CONFIG = {
     "doubleClick": "reset",
     "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d", "toImage"],
 }
+
+
+@functools.cache
+def _chart_component():
+    """The picture's component, served from a folder holding its page and the plotly.js that plotly ships.
+
+    Streamlit serves a component's files from one folder and refuses links out of it, so the two are copied
+    once into a folder named by their content (a new plotly or page gets a new folder). It is in the user's
+    own cache (CXR_CACHE_DIR), not a shared temporary folder where another user could put a page first.
+    """
+    import plotly
+    from streamlit.components.v1 import declare_component
+
+    page = (FRONTEND / "index.html").read_bytes()
+    script = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    digest = hashlib.sha256(page + plotly.__version__.encode()).hexdigest()[:16]
+    served = cache_dir() / "viewer" / digest
+    if not (served / "index.html").is_file():
+        served.mkdir(parents=True, exist_ok=True)
+        staged = served / f".plotly.min.js.{os.getpid()}"
+        shutil.copyfile(script, staged)
+        os.replace(staged, served / "plotly.min.js")  # whole or absent, for a second process starting now
+        staged = served / f".index.html.{os.getpid()}"
+        staged.write_bytes(page)
+        os.replace(staged, served / "index.html")  # last: it marks the folder complete
+    return declare_component("cxr_viewer", path=str(served))
 
 
 def _figure_words(caption: str, settings: ViewSettings, model_version: str | None):
@@ -221,19 +313,17 @@ def image_viewer(
     shown_gray = fit_for_display(gray)
     settings = _controls(key, cam is not None, colour_map, opacity)
     picture = compose_view(shown_gray, settings, cam, lung_mask, marker_boxes)
-    if mark is not None:
-        from core.teaching.click_marks import draw_mark
-
-        picture = draw_mark(picture, mark)
     if mark_key is not None:
-        from streamlit_image_coordinates import streamlit_image_coordinates
-
-        streamlit_image_coordinates(
-            picture, width=MARK_WIDTH, key=mark_key, cursor="crosshair", png_compression_level=1
-        )
+        _click_surface(key, picture, mark, mark_key)
     else:
+        if mark is not None:
+            from core.teaching.click_marks import draw_mark
+
+            picture = draw_mark(picture, mark)
         revision = f"{key}-{st.session_state.get(_keys(key)['resets'], 0)}"
-        st.plotly_chart(_figure(picture, revision), key=f"{key}_chart_{revision}", config=CHART_CONFIG, theme=None)
+        figure = json.loads(_figure(picture, revision).to_json())
+        # One key for the viewer's life: the frame stays, and Plotly keeps the zoom while uirevision does.
+        _chart_component()(figure=figure, config=CHART_CONFIG, height=CHART_HEIGHT, key=f"{key}_chart", default=None)
     st.caption(caption)
     if cam is not None and settings.show_map and settings.opacity > 0:
         st.image(colour_scale(settings.colour_map, 512, 12), width="stretch")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from core.explain.view import fit_for_display
 from core.formatting import number, percent, share
 from core.services import quiz
 from core.teaching.quiz_rules import MODES, score
@@ -22,7 +23,7 @@ from db.teaching import list_sets
 from pages.auth_ui import require_role
 from pages.common import disclaimer, model_service, number_table
 from pages.i18n_ui import N_, _, language, ngettext, shown_as, worded
-from pages.image_viewer import Downloads, image_viewer
+from pages.image_viewer import Downloads, image_viewer, mark_view_of
 from pages.library_ui import Unavailable, current_model_version, library_or_stop, lost_connection_shown, session
 
 ATTEMPT, POSITION = "quiz_attempt", "quiz_position"
@@ -193,14 +194,22 @@ def show_history(with_streak: bool) -> None:
     )
 
 
-def current_mark(mark_key: str) -> tuple[float, float] | None:
-    """The student's click on this question as fractions of the image, unless they removed it."""
+def current_mark(mark_key: str, view_key: str, shape: tuple[int, int]) -> tuple[float, float] | None:
+    """The student's click on this question as fractions of the whole image, unless they removed it.
+
+    A click is mapped once, through the zoomed area shown when it was made: zooming later leaves the mark put.
+    """
     from core.teaching.click_marks import to_fractions
 
     click = st.session_state.get(mark_key)
     if not click or click.get("unix_time") == st.session_state.get(f"{mark_key}_removed"):
         return None
-    return to_fractions(click["x"], click["y"], click["width"], click["height"])
+    mapped = st.session_state.get(f"{mark_key}_mapped")
+    if mapped is None or mapped[0] != click.get("unix_time"):
+        shown = to_fractions(click["x"], click["y"], click["width"], click["height"])
+        mapped = (click.get("unix_time"), mark_view_of(view_key, shape).to_image(shown))
+        st.session_state[f"{mark_key}_mapped"] = mapped
+    return mapped[1]
 
 
 def remove_mark(mark_key: str) -> None:
@@ -213,13 +222,14 @@ def ask_reading(attempt_id: int, position: int) -> None:
     if q is None:
         return
     st.subheader(_("Case {position} of {total}", position=position + 1, total=q.total))
-    mark_key = f"quiz_mark_{attempt_id}_{position}"
-    mark = current_mark(mark_key)
+    mark_key, view_key = f"quiz_mark_{attempt_id}_{position}", f"quiz_view_{attempt_id}_{position}"
     gray = decode_png(q.png)
+    shape = fit_for_display(gray).shape
+    mark = current_mark(mark_key, view_key, shape)
     st.caption(_("Optional: click on the image where you see the finding (click again to move your mark)."))
     image_viewer(
         gray,
-        key=f"quiz_view_{attempt_id}_{position}",
+        key=view_key,
         caption=_("The image (window/level changes only what you see)"),
         mark=mark,
         mark_key=mark_key,
@@ -267,7 +277,13 @@ def ask_reading(attempt_id: int, position: int) -> None:
         require_role("student")
         if (
             db_call(
-                quiz.record_answer, attempt_id, user.id, position, answer, confidence / 100, mark=current_mark(mark_key)
+                quiz.record_answer,
+                attempt_id,
+                user.id,
+                position,
+                answer,
+                confidence / 100,
+                mark=current_mark(mark_key, view_key, shape),
             )
             is not None
         ):

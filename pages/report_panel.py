@@ -117,30 +117,30 @@ def report_downloads(record, key: str) -> None:
     from core.fonts import FontMissing, korean_font
 
     stem = f"report-{record.image_id[:12]}-v{record.version}-{record.language}"
-    cols = st.columns(2)
     try:
         korean_font()
+        has_font = True
     except FontMissing:
-        cols[0].caption(_("PDF export needs a font with Korean glyphs: install fonts-noto-cjk or set CXR_KOREAN_FONT."))
-    else:
-        cols[0].download_button(
-            _("Download the report (PDF)"),
-            data=lambda: report_pdf(record),
-            file_name=f"{stem}.pdf",
-            mime="application/pdf",
-            key=f"{key}_pdf",
-            icon=":material/picture_as_pdf:",
+        has_font = False
+    files = (  # (extension, label, what makes the file, type, icon), one a column
+        ("pdf", _("Download the report (PDF)"), lambda: report_pdf(record), "application/pdf", ":material/picture_as_pdf:"),
+        ("md", _("Download the report (Markdown)"), lambda: report_markdown(record), "text/markdown", ":material/description:"),
+    )  # fmt: skip
+    for column, (extension, label, make, mime, icon) in zip(st.columns(2), files, strict=True):
+        if extension == "pdf" and not has_font:
+            column.caption(
+                _("PDF export needs a font with Korean glyphs: install fonts-noto-cjk or set CXR_KOREAN_FONT.")
+            )
+            continue
+        column.download_button(
+            label,
+            data=make,  # made when clicked, and with on_click="ignore" without a rerun
+            file_name=f"{stem}.{extension}",
+            mime=mime,
+            key=f"{key}_{extension}",
+            icon=icon,
             on_click="ignore",
         )
-    cols[1].download_button(
-        _("Download the report (Markdown)"),
-        data=lambda: report_markdown(record),
-        file_name=f"{stem}.md",
-        mime="text/markdown",
-        key=f"{key}_md",
-        icon=":material/description:",
-        on_click="ignore",
-    )
 
 
 def _ask_box(facts: ReportFacts, language: str, settings: GeminiSettings, key: str) -> None:

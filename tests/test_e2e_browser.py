@@ -1,37 +1,20 @@
 """End to end in headless Chromium: the real server, a real upload, the rendered result.
 
-Needs Debian's chromium (test.sh installs it). Playwright drives it through its
-executable_path, so no browser is downloaded.
+Needs Debian's chromium (test.sh installs it); tests/e2e_support.py starts the server and the browser.
 """
 
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from e2e_support import REPO, app_served, chromium, require_chromium
 
-REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("chromium is not installed: test.sh installs it with apt-get")
-    pytest.skip("chromium not installed (./test.sh installs it)", allow_module_level=True)
+require_chromium()
 
 
 E2E_USER, E2E_PASSWORD = "e2e-teacher", "e2e-password-123"
@@ -49,12 +32,6 @@ def open_logged_in(browser, url: str, page_title: str, **options):
     return page
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def e2e_data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("library")
@@ -64,7 +41,6 @@ def e2e_data_dir(tmp_path_factory):
 def app_server(trained_weights_dir, tmp_path_factory, e2e_data_dir, kermany_test_dir):
     from db_support import small_folder
 
-    port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
     env = {
         **os.environ,
@@ -93,50 +69,14 @@ def app_server(trained_weights_dir, tmp_path_factory, e2e_data_dir, kermany_test
         capture_output=True,
         timeout=300,
     )
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",  # as run.sh serves it: Home.py plus the login cookie's routes
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()}")
+    with app_served(env, log_path) as url:
         yield url, log_path
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_upload_in_browser_shows_prediction_and_overlay(app_server, browser, xray_bytes, tmp_path):
@@ -304,8 +244,11 @@ def download(page, label: str, tmp_path) -> Path:
 
 
 def check_korean_downloads(page, tmp_path) -> None:
-    """Analyze's picture (PNG) and report (PDF) downloads as a Korean user gets them: the PNG at the export
-    width with the captions below the picture, the PDF stating the model's label and the Korean notice."""
+    """Analyze's downloads as a Korean user gets them: the picture (PNG at the export width with the captions
+    below the picture), the figures (JSON with the model version and probability the page shows) and the
+    report (PDF and Markdown stating the model's label and the Korean notice)."""
+    import json
+
     from PIL import Image
     from pypdf import PdfReader
 
@@ -314,6 +257,11 @@ def check_korean_downloads(page, tmp_path) -> None:
 
     with Image.open(download(page, "영상 내려받기 (PNG)", tmp_path)) as png:
         assert png.format == "PNG" and png.width == WIDTH and png.height > WIDTH  # 224² picture + bar + captions
+    figures = json.loads(download(page, "수치 내려받기 (JSON)", tmp_path).read_text(encoding="utf-8"))
+    prediction, body = figures["prediction"], page.inner_text("body")
+    assert prediction["model_version"] and prediction["model_version"] in body  # the version the page shows
+    assert 0 <= prediction["probability_pneumonia"] <= 1 and prediction["probability_pneumonia_text"] in body
+    assert prediction["label"] in CLASS_WORDS["ko"] and "진단을 대신하지 않습니다" in figures["notice"]
     page.get_by_role("button", name="리포트 생성").click()  # the offline template, in the interface's language
     reader = PdfReader(download(page, "리포트 내려받기 (PDF)", tmp_path))
     # pypdf yields a NUL before each character of fpdf2's CID-keyed font (tests/test_viewer.py says why).
@@ -321,15 +269,74 @@ def check_korean_downloads(page, tmp_path) -> None:
     flat = "".join(text.split())
     assert "".join(NOTICE["ko"].split()) in flat and NOTICE["en"][:30] not in text
     assert any(f"모델출력:{''.join(word.split())}" in flat for word in CLASS_WORDS["ko"].values()), text[:300]
+    markdown = download(page, "리포트 내려받기 (Markdown)", tmp_path).read_text(encoding="utf-8")
+    assert NOTICE["ko"] in markdown and NOTICE["en"][:30] not in markdown
+    # The label the figures carry, in the Korean words, stated under the title.
+    stated = markdown.split("\n")[1]  # the label, probability and model the figures carry, under the title
+    assert f"모델 출력: {CLASS_WORDS['ko'][prediction['label']]}" in stated, markdown[:300]
+    assert f"폐렴 확률 {prediction['probability_pneumonia_text']}" in stated and prediction["model_version"] in stated
 
 
-def viewer_state(page) -> dict:
-    """The viewer's Plotly chart as the browser has it: the shown x range and the picture's bytes."""
-    return page.evaluate(
+def background(page) -> tuple[int, ...]:
+    """The app container's computed background colour, as (r, g, b)."""
+    colour = page.evaluate("() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor")
+    return tuple(int(v) for v in re.findall(r"\d+", colour)[:3])
+
+
+def test_dark_theme_from_the_menu_renders_the_pages_dark(app_server, browser, xray_bytes, tmp_path):
+    """The menu's theme switch (top right): Dark turns the pages dark, the viewer's picture included."""
+    url, log_path = app_server
+    image = tmp_path / "case.jpeg"
+    image.write_bytes(xray_bytes)
+    page = open_logged_in(browser, url, "Analyze", viewport={"width": 1400, "height": 1400}, color_scheme="light")
+    page.get_by_role("heading", name="Analyze a chest X-ray").first.wait_for(timeout=60_000)
+    assert min(background(page)) > 200  # light to begin with (the browser prefers light)
+    page.locator("[data-testid=stMainMenu]").click()
+    page.locator("[data-testid=stMainMenuItem-theme-Dark]").click()
+    page.keyboard.press("Escape")  # close the menu
+    page.wait_for_function(
+        "() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor !== 'rgb(255, 255, 255)'",
+        timeout=30_000,
+    )
+    assert max(background(page)) < 60
+    page.locator("input[type=file]").set_input_files(str(image))
+    page.frame_locator(VIEWER_FRAME).locator(".js-plotly-plot image").first.wait_for(timeout=90_000)
+    page.get_by_text("Colour bar: low").first.wait_for(timeout=60_000)
+    # The viewer's frame lets the dark page show through around the picture.
+    paper = (
+        page.frame_locator(VIEWER_FRAME).locator(".main-svg").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    )
+    assert paper in ("rgba(0, 0, 0, 0)", "transparent"), paper
+    sidebar = page.evaluate("() => getComputedStyle(document.querySelector('[data-testid=stSidebar]')).backgroundColor")
+    assert max(int(v) for v in re.findall(r"\d+", sidebar)[:3]) < 80, sidebar
+    page.screenshot(path=str(tmp_path / "dark_analyze.png"), full_page=True)
+    shots = os.environ.get("CXR_SCREENSHOT_DIR")
+    if shots:
+        shutil.copy(tmp_path / "dark_analyze.png", Path(shots) / "dark_analyze.png")
+    page.get_by_role("link", name="Model Card").first.click()  # the choice holds on the next page
+    page.get_by_role("heading", name="Model Card").first.wait_for(timeout=60_000)
+    assert max(background(page)) < 60
+    page.close()
+    log = log_path.read_text()
+    assert "Traceback" not in log, log
+
+
+VIEWER_FRAME = "iframe[title*='cxr_viewer']"
+
+
+def viewer_state(page) -> dict | None:
+    """The viewer's Plotly chart as the browser has it (in the viewer's frame): the shown x and y ranges and
+    the picture's bytes."""
+    frame = next((f for f in page.frames if "cxr_viewer" in f.url), None)
+    return frame and frame.evaluate(
         """() => {
             const plot = document.querySelector('.js-plotly-plot');
             const image = plot && plot.querySelector('image');
-            return plot && image ? {range: plot._fullLayout.xaxis.range.slice(), href: image.getAttribute('href')} : null;
+            return plot && plot._fullLayout && image ? {
+                range: plot._fullLayout.xaxis.range.slice(),
+                yrange: plot._fullLayout.yaxis.range.slice(),
+                href: image.getAttribute('href'),
+            } : null;
         }"""
     )
 
@@ -344,18 +351,24 @@ def wait_for_change(page, before: dict, field: str, timeout_s: float = 60) -> di
     raise AssertionError(f"the viewer's {field} did not change")
 
 
-def test_viewer_zoom_and_window_level_change_the_view(app_server, browser, xray_bytes, tmp_path):
+def same_view(one: dict, other: dict) -> bool:
+    return all(
+        a == pytest.approx(b, abs=1e-6) for a, b in zip(one["range"] + one["yrange"], other["range"] + other["yrange"])
+    )
+
+
+def test_viewer_zoom_outlives_window_level_and_map_changes_until_reset(app_server, browser, xray_bytes, tmp_path):
     url, log_path = app_server
     image = tmp_path / "case.jpeg"
     image.write_bytes(xray_bytes)
     page = open_logged_in(browser, url, "Analyze", viewport={"width": 1400, "height": 1600})
     page.locator("input[type=file]").set_input_files(str(image))
-    page.locator(".js-plotly-plot image").first.wait_for(timeout=90_000)
+    page.frame_locator(VIEWER_FRAME).locator(".js-plotly-plot image").first.wait_for(timeout=90_000)
     start = viewer_state(page)
     width = start["range"][1] - start["range"][0]
 
     # Zoom: the mouse wheel over the picture narrows the shown range (Plotly, in the browser).
-    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    box = page.frame_locator(VIEWER_FRAME).locator(".nsewdrag").first.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     for _ in range(3):
         page.mouse.wheel(0, -300)
@@ -363,28 +376,45 @@ def test_viewer_zoom_and_window_level_change_the_view(app_server, browser, xray_
     zoomed = wait_for_change(page, start, "range")
     assert zoomed["range"][1] - zoomed["range"][0] < 0.9 * width and zoomed["href"] == start["href"]
 
-    # Window/level: the lung preset redraws the picture on the server (a new picture: Plotly shows it whole).
+    # Window/level: the lung preset redraws the picture on the server; the zoom stays.
     preset = page.locator("[data-testid='stSelectbox']").filter(has_text="Window/level preset")
     preset.locator("input").first.click()
     page.keyboard.type("Lung")
     page.keyboard.press("Enter")
     windowed = wait_for_change(page, zoomed, "href")
-    assert windowed["href"] != start["href"]
+    assert windowed["href"] != start["href"] and same_view(windowed, zoomed), (windowed["range"], zoomed["range"])
     page.screenshot(path=str(tmp_path / "viewer.png"), full_page=True)
     shots = os.environ.get("CXR_SCREENSHOT_DIR")
     if shots:
         shutil.copy(tmp_path / "viewer.png", Path(shots) / "viewer.png")
 
-    # Reset: the stored grey levels and the whole picture again.
+    # The level slider, dragged: a new picture again, the same zoom.
+    thumb = page.locator("[data-testid='stSlider']").filter(has_text="Level (lower").get_by_role("slider").first
+    at = thumb.bounding_box()
+    page.mouse.move(at["x"] + at["width"] / 2, at["y"] + at["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(at["x"] - 40, at["y"] + at["height"] / 2, steps=5)
+    page.mouse.up()
+    levelled = wait_for_change(page, windowed, "href")
+    assert same_view(levelled, zoomed)
+
+    # The map toggle: the map and its colour bar go (the test model's map is too faint to change the pixels).
+    bar = page.get_by_text("Colour bar: low")
+    bar.first.wait_for(timeout=30_000)
+    page.get_by_role("switch", name="Map").click(force=True)  # the switch's input is visually hidden
+    bar.first.wait_for(state="detached", timeout=60_000)
+    page.wait_for_timeout(1000)  # the frame has had the new render
+    assert same_view(viewer_state(page), zoomed)
+
+    # Reset: the stored grey levels, the map and the whole picture again.
     page.get_by_role("button", name="Reset view").click()
-    # The redraw passes through states without a picture or with the old one: wait for the settled view.
+    # The redraw passes through states with the old picture: wait for the settled view.
     deadline, reset = time.time() + 60, viewer_state(page)
-    while time.time() < deadline and not (
-        reset and reset["href"] == start["href"] and abs((reset["range"][1] - reset["range"][0]) - width) < 1e-6
-    ):
+    while time.time() < deadline and not (reset and reset["href"] == start["href"] and same_view(reset, start)):
         page.wait_for_timeout(250)
         reset = viewer_state(page)
-    assert reset and reset["href"] == start["href"] and abs((reset["range"][1] - reset["range"][0]) - width) < 1e-6
+    assert reset and reset["href"] == start["href"] and same_view(reset, start)
+    assert abs((reset["range"][1] - reset["range"][0]) - width) < 1e-6
     page.close()
     log = log_path.read_text()
     assert "Traceback" not in log, log

@@ -10,12 +10,13 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
-from test_e2e_browser import CHROMIUM, CHROMIUM_FLAGS, REPO, free_port
+from e2e_support import REPO, app_served, chromium, require_chromium
 
 from core.session_tokens import COOKIE_NAME
+
+require_chromium()
 
 TEACHER, STUDENT, OTHER = "e2e-teacher", "e2e-student", "e2e-changer"
 PASSWORD = "e2e-password-123"
@@ -27,7 +28,7 @@ def server(trained_weights_dir, tmp_path_factory, kermany_test_dir):
 
     data = tmp_path_factory.mktemp("sessions-library")
     env = {**os.environ, "CXR_WEIGHTS_DIR": str(trained_weights_dir), "CXR_SEED_DEMO": "0", "CXR_DATA_DIR": str(data)}
-    for name in ("DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY", "CXR_SESSION_HOURS"):
+    for name in ("DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY", "CXR_SESSION_HOURS", "CXR_SESSION_IDLE_MINUTES"):
         env.pop(name, None)
 
     def cli(*args, **extra):
@@ -44,40 +45,15 @@ def server(trained_weights_dir, tmp_path_factory, kermany_test_dir):
     for name in (STUDENT, OTHER):
         cli("users", "create", name, "--role", "student", CXR_NEW_USER_PASSWORD=PASSWORD)
     cli("import", str(small_folder(kermany_test_dir, tmp_path_factory.mktemp("cases"), per_class=1, loose=0)))
-    port, log_path = free_port(), data / "streamlit.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-            + ["--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()}")
+    log_path = data / "streamlit.log"
+    with app_served(env, log_path) as url:
         yield url, data, log_path
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def log_in(page, name: str, password: str = PASSWORD) -> None:

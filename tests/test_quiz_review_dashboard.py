@@ -28,7 +28,7 @@ from core.reports.content import SECTION_KEYS
 from core.services import quiz
 from core.services.report_store import SqlReportStore
 from core.teaching.class_stats import CSV_COLUMNS, per_case, per_source, to_csv
-from core.teaching.click_marks import HOT, cam_value_at, draw_mark, to_fractions
+from core.teaching.click_marks import HOT, cam_value_at, draw_mark, mark_view, pixel_of, to_fractions
 from core.teaching.quiz_rules import MODES, Review, due_for_review, review_schedule
 from core.vocabulary import QUIZ_MODES
 from db import teaching
@@ -90,6 +90,33 @@ def test_mark_fractions_cam_value_and_drawing():
     assert drawn.shape == (100, 100, 3) and drawn.max() == 255
     lit = np.argwhere(drawn.max(axis=2) > 0)
     assert np.abs(lit - 50).max() <= 9 and not drawn[50, 50].any()  # a ring and cross-hair around the point
+
+
+def test_a_click_on_a_zoomed_area_marks_the_pixel_it_lands_on():
+    whole = mark_view((224, 224))
+    assert (whole.top, whole.left, whole.height, whole.width) == (0, 0, 224, 224)
+    assert whole.to_image((0.3, 0.7)) == (0.3, 0.7) and whole.to_shown((0.3, 0.7)) == (0.3, 0.7)
+    middle = mark_view((224, 224), 2)
+    assert (middle.top, middle.left, middle.height, middle.width) == (56, 56, 112, 112)
+    assert middle.to_image((0.0, 0.0)) == (0.25, 0.25) and middle.to_image((1.0, 1.0)) == (0.75, 0.75)
+    # An area asked for past an edge stays inside the image.
+    corner = mark_view((224, 224), 4, (1.0, 0.0))
+    assert (corner.top, corner.left, corner.height, corner.width) == (0, 168, 56, 56)
+    image = np.arange(224 * 224).reshape(224, 224)
+    for view in (whole, middle, corner, mark_view((224, 224), 3, (0.3, 0.6)), mark_view((180, 240), 3, (0.9, 0.1))):
+        crop = view.crop(image if view.shape == (224, 224) else np.arange(180 * 240).reshape(180, 240))
+        assert crop.shape == (view.height, view.width)
+        # The surface shows the area 448 px wide: a click in the middle of each shown pixel's square marks that
+        # pixel of the whole image, the one the crop showed there.
+        scale = 448 / view.width
+        for r, c in ((0, 0), (view.height - 1, view.width - 1), (view.height // 2, view.width // 3)):
+            shown = to_fractions((c + 0.5) * scale, (r + 0.5) * scale, 448, view.height * scale)
+            mark = view.to_image(shown)
+            assert pixel_of(mark, view.shape) == (view.top + r, view.left + c)
+            assert view.to_shown(mark) == pytest.approx(shown)  # and back, to draw it on the surface
+    assert middle.to_shown((0.1, 0.5)) is None  # left of the area: not drawn there
+    with pytest.raises(ValueError):
+        mark_view((224, 224), 0.5)
 
 
 def _row(user, attempt, case, answer, truth, confidence=0.8, model=None, prob=None, source="Week 1"):
@@ -211,8 +238,9 @@ def test_a_set_quiz_takes_only_its_own_due_cases_and_a_random_quiz_takes_any(fou
 # ---------- the quiz page ----------------------------------------------------------------------------
 
 
-def _click(at: AppTest, key: str, row: int, col: int, stamp: int) -> None:
-    """What the click-to-mark component sends when the image, shown at 448 px, is clicked over pixel (row, col)."""
+def _click(at: AppTest, key: str, row: float, col: float, stamp: int) -> None:
+    """What the click-to-mark component sends for a click at display pixel (2·col + 1, 2·row + 1) of its 448 px
+    surface: over pixel (row, col) when it shows a 224 px image whole."""
     at.session_state[key] = {"x": 2 * col + 1, "y": 2 * row + 1, "width": SHOWN, "height": SHOWN, "unix_time": stamp}
 
 
@@ -258,12 +286,24 @@ def test_whole_quiz_with_marks_reveals_report_notes_and_hot_region(
     assert started.attempts == 1
     attempt_id = started.id
 
-    # Case 1: a click on the hottest pixel of the model's map.
+    # Case 1: zoomed 2× on the upper right, a click on the hottest pixel of the model's map.
     heat = upsample(cams[chosen[0]], *shape[chosen[0]])
     hot_row, hot_col = np.unravel_index(heat.argmax(), heat.shape)
-    _click(at, f"quiz_mark_{attempt_id}_0", hot_row, hot_col, stamp=1)
+    view = f"quiz_view_{attempt_id}_0"
+    whole_surface = str(at.get("component_instance")[0].proto)
+    at.selectbox(key=f"{view}_mark_zoom").set_value(2).run()
+    at.slider(key=f"{view}_mark_across").set_value(75)
+    at.slider(key=f"{view}_mark_down").set_value(25).run()
+    assert str(at.get("component_instance")[0].proto) != whole_surface  # the surface shows the area now
+    area = mark_view(shape[chosen[0]], 2, (0.75, 0.25))
+    assert (area.top, area.left) == (0, 112) and area.top <= hot_row < 112 and hot_col >= 112
+    _click(at, f"quiz_mark_{attempt_id}_0", (hot_row - area.top) * 2 + 0.5, (hot_col - area.left) * 2 + 0.5, stamp=1)
     at.run()
     assert "Your mark:" in texts(at) and at.button(key=f"quiz_mark_{attempt_id}_0_remove")
+    at.button(key=f"{view}_reset").click().run()  # Reset view zooms out; the mark stays where it was put
+    assert (
+        at.selectbox(key=f"{view}_mark_zoom").value == 1 and str(at.get("component_instance")[0].proto) != whole_surface
+    )
     _assert_nothing_reveals(at, secrets=("Look behind the heart", "STORED-SUMMARY", cases[0].title))
     at.radio(key=f"quiz_answer_{attempt_id}_0").set_value(truth[chosen[0]])
     at.button(key=f"quiz_submit_{attempt_id}_0").click().run()

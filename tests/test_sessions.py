@@ -5,7 +5,7 @@ cookie itself, reloads, a second browser) is in tests/test_e2e_sessions.py.
 """
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from auth_support import TEST_PASSWORD, ensure_user, sign_in
@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import session_tokens
 from core.services import session_cookie, sessions
-from core.settings import database_url, session_hours
+from core.settings import database_url, session_hours, session_idle_minutes
 from db.engine import ensure_library, session_scope
 from db.errors import LibraryError
 from db.models import UserSession, utcnow
@@ -65,6 +65,61 @@ def test_the_session_length_is_one_setting_with_a_12_hour_default(monkeypatch):
         monkeypatch.setenv("CXR_SESSION_HOURS", bad)
         with pytest.raises(ValueError, match="CXR_SESSION_HOURS"):
             session_hours()
+
+
+def test_the_idle_limit_is_one_setting_with_a_60_minute_default(monkeypatch):
+    monkeypatch.delenv("CXR_SESSION_IDLE_MINUTES", raising=False)
+    assert session_idle_minutes() == 60 and sessions.idle_limit() == timedelta(minutes=60)
+    monkeypatch.setenv("CXR_SESSION_IDLE_MINUTES", "15")
+    assert sessions.idle_limit() == timedelta(minutes=15)
+    for bad in ("0", "-5", "a while"):
+        monkeypatch.setenv("CXR_SESSION_IDLE_MINUTES", bad)
+        with pytest.raises(ValueError, match="CXR_SESSION_IDLE_MINUTES"):
+            session_idle_minutes()
+
+
+def last_seen(engine, session_id) -> datetime:
+    """As stored, without a zone (SQLite keeps none; everything stored is UTC)."""
+    with session_scope(engine) as s:
+        return s.get(UserSession, session_id).last_seen_at.replace(tzinfo=None)
+
+
+def test_a_session_unused_past_the_idle_limit_ends_and_use_keeps_it(engine, monkeypatch):
+    monkeypatch.setenv("CXR_SESSION_IDLE_MINUTES", "60")
+    uid = new_user(engine)
+    ticket = issued(engine, uid, hours=12)
+    t0 = last_seen(engine, ticket.session_id).replace(tzinfo=UTC)  # the login; the clock below is the test's
+
+    def current(at):
+        with session_scope(engine) as s:
+            found = sessions.current(s, ticket.session_id, at)
+            return found.row.id if found.row is not None else None, found.idle
+
+    # Used every 50 minutes for five hours: never idle, though each gap is most of the limit.
+    for step in range(1, 7):
+        assert current(t0 + timedelta(minutes=50 * step)) == (ticket.session_id, False)
+    assert last_seen(engine, ticket.session_id) == (t0 + timedelta(minutes=300)).replace(tzinfo=None)
+    # A click soon after the last is not a write (last seen is throttled).
+    assert current(t0 + timedelta(minutes=300, seconds=20)) == (ticket.session_id, False)
+    assert last_seen(engine, ticket.session_id) == (t0 + timedelta(minutes=300)).replace(tzinfo=None)
+    # Then 61 minutes without a request: the session ends, in the library, for the open tab and the cookie.
+    assert current(t0 + timedelta(minutes=361, seconds=21)) == (None, True)
+    with session_scope(engine) as s:
+        assert s.get(UserSession, ticket.session_id).revoked_at is not None
+    assert current(t0 + timedelta(minutes=362)) == (None, False)  # ended already: said once
+    assert resumed(engine, ticket.cookie_value, t0 + timedelta(minutes=362)) is None
+
+
+def test_a_cookie_brought_back_after_the_idle_limit_is_refused_as_idle(engine, monkeypatch):
+    monkeypatch.setenv("CXR_SESSION_IDLE_MINUTES", "30")
+    uid = new_user(engine)
+    t0 = utcnow()
+    ticket = issued(engine, uid, hours=12)
+    with session_scope(engine) as s:
+        assert sessions.find(s, ticket.cookie_value, t0 + timedelta(minutes=29)).row is not None
+    with session_scope(engine) as s:
+        found = sessions.find(s, ticket.cookie_value, t0 + timedelta(minutes=59, seconds=30))
+        assert found.row is None and found.idle
 
 
 def test_a_cookie_resumes_its_session_until_it_expires(engine):
@@ -256,6 +311,24 @@ def test_a_session_revoked_elsewhere_logs_the_page_out_at_its_next_click(library
         set_active(s, "amy", False)
     at.run()
     assert at.title[0].value == "Log in" and "Your session has ended" in texts(at)
+
+
+def test_an_idle_session_logs_the_page_out_and_the_login_form_says_why(library_env, monkeypatch):
+    from sqlalchemy import update
+
+    monkeypatch.setenv("CXR_SESSION_IDLE_MINUTES", "45")
+    uid = ensure_user("amy", ["student"])
+    at = sign_in(app(), uid).run()
+    assert "Logged in as **amy**" in texts(at)
+    with session_scope(ensure_library(library_env)) as s:  # nothing for 46 minutes
+        s.execute(update(UserSession).values(last_seen_at=utcnow() - timedelta(minutes=46)))
+    at.run()
+    assert at.title[0].value == "Log in"
+    assert "You were logged out after 45 minutes without activity" in texts(at)
+    assert "Your session has ended" not in texts(at)
+    at.session_state["ui_language"] = "ko"
+    at.run()
+    assert "활동이 없어 45분 뒤에 로그아웃되었습니다" in texts(at)
 
 
 def test_users_page_roles_reset_and_form_errors(library_env):

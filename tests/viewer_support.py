@@ -2,8 +2,12 @@
 
 
 def viewer_charts(at) -> list:
-    """The viewers' Plotly charts: the ones whose figure is a PNG image trace."""
-    return [c for c in at.get("plotly_chart") if '"type":"image"' in c.proto.spec]
+    """The viewers' pictures: the viewer component's instances, each a Plotly figure of one PNG image trace."""
+    return [
+        c
+        for c in at.get("component_instance")
+        if c.proto.component_name.endswith(".cxr_viewer") and '"type": "image"' in c.proto.json_args
+    ]
 
 
 def download_keys(at) -> set[str]:

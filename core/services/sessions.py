@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from core import session_tokens
-from core.settings import session_hours
+from core.settings import session_hours, session_idle_minutes
 from db import sessions as stored
 from db import users
 from db.models import UserSession, utcnow
@@ -53,12 +53,25 @@ def issue(session: Session, user_id: int, now: datetime | None = None, hours: fl
     return Issued(row.id, user_id, session_tokens.sign(signing_key(session), token, expires_at), expires_at)
 
 
-def resume(session: Session, cookie_value: str | None, now: datetime | None = None) -> UserSession | None:
-    """The live session a browser's cookie stands for; None for a forged, edited, expired or revoked one."""
+def idle_limit() -> timedelta:
+    return timedelta(minutes=session_idle_minutes())
+
+
+def find(session: Session, cookie_value: str | None, now: datetime | None = None) -> stored.Found:
+    """The live session a browser's cookie stands for; none for a forged, edited, expired, revoked or idle one."""
     token = session_tokens.verified_token(signing_key(session), cookie_value, now)
     if token is None:
-        return None
-    return stored.session_by_token_hash(session, session_tokens.token_hash(token), now)
+        return stored.Found(None)
+    return stored.find_by_token_hash(session, session_tokens.token_hash(token), now, idle_limit())
+
+
+def resume(session: Session, cookie_value: str | None, now: datetime | None = None) -> UserSession | None:
+    return find(session, cookie_value, now).row
+
+
+def current(session: Session, session_id: int | None, now: datetime | None = None) -> stored.Found:
+    """The session a page run belongs to, if still live: checked on every run, idle limit included."""
+    return stored.find_live(session, session_id, now, idle_limit())
 
 
 def end(session: Session, session_id: int | None) -> None:
