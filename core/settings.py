@@ -14,6 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 GEMINI_KEY_NAMES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # the google-genai SDK's own order of preference
 GEMINI_MODEL = "CXR_GEMINI_MODEL"
 GEMINI_TIMEOUT_S = "CXR_GEMINI_TIMEOUT_S"
+GEMINI_DEADLINE_S = "CXR_GEMINI_DEADLINE_S"
 NEW_USER_PASSWORD = "CXR_NEW_USER_PASSWORD"
 SESSION_HOURS = "CXR_SESSION_HOURS"
 DEFAULT_SESSION_HOURS = 12.0
@@ -62,7 +63,8 @@ def seed_demo() -> bool:
 
 
 def gemini_value(name: str) -> str | None:
-    """A Gemini setting from the environment: an API key name, CXR_GEMINI_MODEL or CXR_GEMINI_TIMEOUT_S.
+    """A Gemini setting from the environment: an API key name, CXR_GEMINI_MODEL, CXR_GEMINI_TIMEOUT_S (per
+    attempt) or CXR_GEMINI_DEADLINE_S (a whole report, retries included).
 
     GOOGLE_GEMINI_BASE_URL is read by the google-genai SDK itself (the tests point it at a local server).
     """

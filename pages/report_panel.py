@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.formatting import number
 from core.i18n import language_name
 from core.reports import (
     InMemoryReportStore,
@@ -29,6 +30,16 @@ from pages.i18n_ui import N_, _, language
 LANGUAGE_LABELS = {lang: language_name(lang) for lang in LANGUAGES}  # the languages reports are written in
 SOURCE_NAMES = {"gemini": "Gemini", "offline": N_("offline")}  # a record's source, as the version line names it
 REPORT_LANGUAGE_KEY = "report_language_choice"  # the user's last pick of a report language
+
+
+def _spinner_text(settings, text: str) -> str:
+    if not settings.online:
+        return text
+    return _(
+        "{text} (Gemini has at most {seconds} s; after that the offline text is shown at once)",
+        text=text,
+        seconds=number(settings.deadline_s, 0, language()),
+    )
 
 
 def source_reason(reason: str | None) -> str:
@@ -157,7 +168,7 @@ def _ask_box(facts: ReportFacts, language: str, settings: GeminiSettings, key: s
         if not question.strip():
             st.warning(_("Type a question first."))
         else:
-            with st.spinner(_("Thinking…")):
+            with st.spinner(_spinner_text(settings, _("Thinking…")), show_time=True):
                 st.session_state[f"{key}_answer"] = (question, ask_why(facts, question, language, settings))
     answer = st.session_state.get(f"{key}_answer")
     if answer is not None:
@@ -239,7 +250,8 @@ def report_panel(source, *, image_key: str | None = None, key: str = "report", r
     previous = st.session_state.get(f"{key}_previous", {}).get(slot)
     if request in ("generate", "regenerate"):
         try:
-            with st.spinner(_("Writing the report…")):
+            # The elapsed time is shown; after the deadline the offline report comes at once.
+            with st.spinner(_spinner_text(settings, _("Writing the report…")), show_time=True):
                 outcome = get_report(
                     facts, img, store, language=report_language, settings=settings, regenerate=request == "regenerate"
                 )

@@ -153,6 +153,21 @@ def test_fake_gemini_scenarios_end_in_a_stored_checked_report(
     assert_no_key(markdown, json.dumps(record.to_dict()), repr(record), caplog.text)
 
 
+def test_one_deadline_bounds_all_attempts_of_a_hanging_gemini(fake_gemini):
+    """A hanging endpoint costs the report's deadline at most, retries and waits included, then offline."""
+    server = fake_gemini("slow", slow_s=5.0)
+    settings = settings_for(server, timeout_s=1.0, attempts=5, deadline_s=3.5)
+    assert settings.worst_case_s == 3.5
+    started = time.monotonic()
+    record = get_report(FACTS, IMAGE, InMemoryReportStore(), settings=settings).record
+    elapsed = time.monotonic() - started
+    # Attempt 1 times out at 1 s, attempt 2 at about 2 s; a third would have under 2 s left: not started.
+    assert len(server.requests) == 2 and elapsed < settings.deadline_s + 1.0
+    assert record.source == "offline"
+    assert record.source_reason == "Gemini did not answer within the report's 3.5 s deadline (2 attempts)"
+    assert GeminiSettings(api_key=None).worst_case_s <= 45.0  # the default: one report waits 45 s at most
+
+
 def test_server_error_text_echoing_the_key_is_redacted_everywhere(fake_gemini, caplog):
     caplog.set_level(logging.DEBUG)
     server = fake_gemini("500")

@@ -2,11 +2,18 @@
 
 Every failure becomes a `GeminiFailure` whose reason is safe to show (the key is redacted);
 callers fall back to the offline template and show that reason.
+
+One report has one deadline (CXR_GEMINI_DEADLINE_S, default 45 s) for all its attempts together:
+each attempt's timeout is what remains of it, and a retry starts only if its back-off wait still
+leaves time for an answer. The retries are ours rather than the SDK's (its retry options cannot see
+a deadline); they retry what the SDK's default would: 408, 429 and 5xx, timeouts, lost connections.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +31,8 @@ DEFAULT_MODEL = "gemini-3.5-flash"
 KEY_NAMES = settings.GEMINI_KEY_NAMES
 MODEL_SETTING = settings.GEMINI_MODEL
 TIMEOUT_SETTING = settings.GEMINI_TIMEOUT_S
+DEADLINE_SETTING = settings.GEMINI_DEADLINE_S
+MIN_ATTEMPT_S = 2.0  # a retry that would have less than this left for its answer is not started
 RETRY_STATUS = (408, 429, 500, 502, 503, 504)
 ACCEPTED_FINISH = ("STOP", "FINISH_REASON_UNSPECIFIED")
 
@@ -38,6 +47,7 @@ REJECTED = N_("Gemini rejected the request (HTTP {code}){detail}")
 REPLY_NOT_JSON = N_("Gemini's reply was not valid JSON")
 TIMED_OUT = N_("Gemini did not answer within {seconds} s on any of {attempts} attempts")
 UNREACHABLE = N_("Gemini could not be reached ({error}) on any of {attempts} attempts")
+DEADLINE = N_("Gemini did not answer within the report's {seconds} s deadline ({attempts} attempts)")
 UNEXPECTED = N_("the Gemini call failed unexpectedly ({error})")
 BLOCKED = N_("Gemini blocked the request (block reason {name})")
 NO_CANDIDATES = N_("Gemini returned no answer (no candidates)")
@@ -47,7 +57,7 @@ ANSWER_NOT_JSON = N_("Gemini's answer was not valid JSON")
 ANSWER_NOT_REPORT = N_("Gemini's answer was not in the report's format")
 REASONS = (
     NO_KEY, QUOTA, KEY_REFUSED, UNKNOWN_MODEL, SERVER_ERROR, REJECTED, REPLY_NOT_JSON, TIMED_OUT, UNREACHABLE,
-    UNEXPECTED, BLOCKED, NO_CANDIDATES, INCOMPLETE, EMPTY, ANSWER_NOT_JSON, ANSWER_NOT_REPORT,
+    DEADLINE, UNEXPECTED, BLOCKED, NO_CANDIDATES, INCOMPLETE, EMPTY, ANSWER_NOT_JSON, ANSWER_NOT_REPORT,
 )  # fmt: skip
 
 
@@ -63,8 +73,9 @@ class GeminiFailure(Exception):
 class GeminiSettings:
     api_key: Secret | None
     model: str = DEFAULT_MODEL
-    timeout_s: float = 30.0  # per attempt
+    timeout_s: float = 30.0  # per attempt, at most (less when the deadline is nearer)
     attempts: int = 3  # including the first; retried on 408/429/5xx, timeouts and refused connections
+    deadline_s: float = 45.0  # all attempts of one call together, back-off waits included
     initial_delay_s: float = 1.0
     max_delay_s: float = 8.0
     jitter_s: float = 0.5
@@ -77,11 +88,13 @@ class GeminiSettings:
 
     @property
     def worst_case_s(self) -> float:
-        """Upper bound of one call's wall time when every attempt times out."""
-        waits = sum(
-            min(self.initial_delay_s * 2**i + self.jitter_s, self.max_delay_s) for i in range(self.attempts - 1)
-        )
-        return self.attempts * self.timeout_s + waits
+        """Upper bound of one call's wall time when every attempt times out: the deadline, or less."""
+        waits = sum(self.backoff_s(i) for i in range(1, self.attempts))
+        return min(self.attempts * self.timeout_s + waits, self.deadline_s)
+
+    def backoff_s(self, failed: int, draw: float = 1.0) -> float:
+        """The wait after the `failed`-th failed attempt (exponential, capped; `draw` in 0..1 scales the jitter)."""
+        return min(self.initial_delay_s * 2 ** (failed - 1) + draw * self.jitter_s, self.max_delay_s)
 
     @classmethod
     def from_env(cls, secrets: Mapping | None = None, **overrides) -> GeminiSettings:
@@ -102,39 +115,42 @@ class GeminiSettings:
             "api_key": Secret(key) if key else None,
             "model": setting(MODEL_SETTING) or DEFAULT_MODEL,
         }
-        timeout = setting(TIMEOUT_SETTING)
-        if timeout:
-            try:
-                values["timeout_s"] = max(1.0, float(timeout))
-            except ValueError:
-                logger.warning("%s=%r is not a number; using %.0f s", TIMEOUT_SETTING, timeout, cls.timeout_s)
+        for name, field in ((TIMEOUT_SETTING, "timeout_s"), (DEADLINE_SETTING, "deadline_s")):
+            raw = setting(name)
+            if raw:
+                try:
+                    values[field] = max(1.0, float(raw))
+                except ValueError:
+                    logger.warning("%s=%r is not a number; using %.0f s", name, raw, getattr(cls, field))
         values.update(overrides)
         return cls(**values)
 
 
-def _client(settings: GeminiSettings):
+def _client(settings: GeminiSettings, timeout_s: float):
     from google import genai
     from google.genai import types
 
     if settings.api_key is None:
         raise GeminiFailure(NO_KEY)
-    retry = types.HttpRetryOptions(
-        attempts=settings.attempts,
-        initial_delay=settings.initial_delay_s,
-        max_delay=settings.max_delay_s,
-        exp_base=2.0,
-        jitter=settings.jitter_s,
-        http_status_codes=list(RETRY_STATUS),
-    )
-    http = types.HttpOptions(base_url=settings.base_url, timeout=int(settings.timeout_s * 1000), retry_options=retry)
+    retry = types.HttpRetryOptions(attempts=1)  # one try per client: the retries are ours (see above)
+    http = types.HttpOptions(base_url=settings.base_url, timeout=max(int(timeout_s * 1000), 1), retry_options=retry)
     return genai.Client(api_key=settings.api_key.reveal(), vertexai=False, http_options=http)
 
 
-def _explain(exc: Exception, settings: GeminiSettings) -> str:
+def _retryable(exc: Exception) -> bool:
+    from google.genai import errors
+
+    if isinstance(exc, errors.APIError):
+        return exc.code in RETRY_STATUS
+    lineage = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(lineage & {"TimeoutException", "TransportError", "HTTPError"})
+
+
+def _explain(exc: Exception, settings: GeminiSettings, attempts: int | None = None) -> str:
     """One user-facing line for an exception from the SDK or httpx; the key never survives `redact`."""
     from google.genai import errors
 
-    attempts = settings.attempts
+    attempts = attempts or settings.attempts
     if isinstance(exc, errors.APIError):
         detail = redact(exc.message or exc.status or "")[:160]
         detail = f": {detail}" if detail else ""  # the server's own words, as it sent them
@@ -169,14 +185,29 @@ def _call(settings: GeminiSettings, system: str, user: str, schema=None):
         response_schema=schema,
         automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),  # no tools here
     )
-    try:
-        # The client must stay referenced during the call: a collected Client closes its HTTP pool.
-        with _client(settings) as client:
-            response = client.models.generate_content(model=settings.model, contents=user, config=config)
-    except GeminiFailure:
-        raise
-    except Exception as exc:  # the SDK, httpx and pydantic raise many types; all mean "no answer"
-        raise GeminiFailure(_explain(exc, settings)) from None
+    deadline = time.monotonic() + settings.deadline_s
+    attempt = 0
+    while True:
+        attempt += 1
+        timeout = min(settings.timeout_s, deadline - time.monotonic())
+        try:
+            # The client must stay referenced during the call: a collected Client closes its HTTP pool.
+            with _client(settings, timeout) as client:
+                response = client.models.generate_content(model=settings.model, contents=user, config=config)
+            break
+        except GeminiFailure:
+            raise
+        except Exception as exc:  # the SDK, httpx and pydantic raise many types; all mean "no answer"
+            wait = settings.backoff_s(attempt, random.random())
+            left = deadline - time.monotonic()
+            if not _retryable(exc) or attempt >= settings.attempts:
+                raise GeminiFailure(_explain(exc, settings, attempt)) from None
+            if left < wait + MIN_ATTEMPT_S:
+                raise GeminiFailure(DEADLINE.format(seconds=f"{settings.deadline_s:g}", attempts=attempt)) from None
+            logger.info(
+                "Gemini attempt %d failed (%s); retrying in %.1f s", attempt, _explain(exc, settings, attempt), wait
+            )
+            time.sleep(wait)
     feedback = response.prompt_feedback
     if feedback is not None and feedback.block_reason is not None:
         name = getattr(feedback.block_reason, "name", str(feedback.block_reason))
