@@ -23,38 +23,23 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from e2e_support import CHROMIUM, CHROMIUM_FLAGS, start_app, wait_until_healthy  # noqa: E402
 
 PASSWORD = "load-password-123"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 ANALYSTS = 2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def roles_for(n: int) -> list[str]:
@@ -163,7 +148,7 @@ def start_servers(root: Path, n_users: int, postgres: bool, cases: int) -> Serve
         env.pop(name, None)
     pg = None
     if postgres:
-        from tests.db_support import PgServer
+        from db_support import PgServer
 
         pg = PgServer()
         pg.start()
@@ -182,29 +167,12 @@ def start_servers(root: Path, n_users: int, postgres: bool, cases: int) -> Serve
     _cli(env, "import", str(folder))
     urls, procs, logs = [], [], []
     for k in range(2 if postgres else 1):
-        port, log = free_port(), root / f"server-{k}.log"
-        with open(log, "w") as fh:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-                    + ["--server.address", "127.0.0.1", "--server.headless", "true"],
-                    cwd=REPO,
-                    env=env,
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        urls.append(f"http://127.0.0.1:{port}")
-        logs.append(log)
+        logs.append(root / f"server-{k}.log")
+        proc, url = start_app(env, logs[-1])
+        procs.append(proc)
+        urls.append(url)
     for url, log in zip(urls, logs):
-        for _ in range(240):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError(f"the server did not start:\n{log.read_text()}")
+        wait_until_healthy(url, log, seconds=240)
     return Servers(urls, procs, env, database_url, logs, pg)
 
 
@@ -325,7 +293,7 @@ async def drive(urls: list[str], n: int, seconds: float, xray: Path, idle: bool)
     roles = roles_for(n)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
-            executable_path=shutil.which("chromium") or shutil.which("chromium-browser"),
+            executable_path=CHROMIUM,
             headless=True,
             args=CHROMIUM_FLAGS,
         )

@@ -45,12 +45,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def app_served(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """`streamlit run app.py` (Home.py plus the login cookie's routes) on a free loopback port; its URL.
-
-    Its output goes to `log_path`, for the tests to look for tracebacks; it is stopped on the way out.
-    """
+def start_app(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` (Home.py plus the login cookie's routes) on a free loopback port: the process, its URL."""
     port = free_port()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
@@ -61,20 +57,50 @@ def app_served(env: dict[str, str], log_path: Path) -> Iterator[str]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_until_healthy(url: str, log_path: Path, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()}")
+
+
+@contextmanager
+def app_served(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """The app served for the test; its output goes to `log_path` (for tracebacks); stopped on the way out."""
+    proc, url = start_app(env, log_path)
     try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()}")
+        wait_until_healthy(url, log_path)
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def create_user(env: dict[str, str], name: str, role: str, password: str) -> None:
+    """A user made the way the README says: the real CLI."""
+    subprocess.run(
+        [sys.executable, "-m", "db", "users", "create", name, "--role", role],
+        cwd=REPO,
+        env={**env, "CXR_NEW_USER_PASSWORD": password},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def log_in(page, name: str, password: str) -> None:
+    """Through the real form, in English; waits for the sidebar to name the user."""
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text(f"Logged in as {name}").first.wait_for(timeout=60_000)
 
 
 @contextmanager

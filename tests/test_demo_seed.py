@@ -351,21 +351,6 @@ def test_two_cli_processes_on_one_postgresql_library_seed_it_once(pg_server, dem
 # ---------- the real server ----------------------------------------------------------------------
 
 
-def start_server(env: dict, log_path: Path) -> subprocess.Popen:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with open(log_path, "w") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-            + ["--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def test_two_servers_on_one_postgresql_library_start_seeding_at_once_and_seed_it_once(
     pg_server, demo_dir, trained_weights_dir, tmp_path
 ):
@@ -378,7 +363,9 @@ def test_two_servers_on_one_postgresql_library_start_seeding_at_once_and_seed_it
         "CXR_WEIGHTS_DIR": str(trained_weights_dir),
         "CXR_DATA_DIR": str(tmp_path / "data"),
     }
-    servers = [start_server(env, tmp_path / f"server{i}.log") for i in range(2)]
+    from e2e_support import start_app
+
+    servers = [start_app(env, tmp_path / f"server{i}.log")[0] for i in range(2)]
     owners: set[str] = set()
     try:
         engine = ensure_library(url)

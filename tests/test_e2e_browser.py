@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_support import REPO, app_served, chromium, require_chromium
+from e2e_support import REPO, app_served, chromium, create_user, log_in, require_chromium
 
 require_chromium()
 
@@ -24,10 +24,7 @@ def open_logged_in(browser, url: str, page_title: str, **options):
     """Log in through the real form, then go to a page through the sidebar (a reload would start a new session)."""
     page = browser.new_page(**options)
     page.goto(url, wait_until="networkidle")
-    page.get_by_label("User name").fill(E2E_USER)
-    page.get_by_label("Password", exact=True).fill(E2E_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_text(f"Logged in as {E2E_USER}").first.wait_for(timeout=60_000)
+    log_in(page, E2E_USER, E2E_PASSWORD)
     page.get_by_role("link", name=page_title).first.click()
     return page
 
@@ -51,14 +48,7 @@ def app_server(trained_weights_dir, tmp_path_factory, e2e_data_dir, kermany_test
     for name in ("DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         env.pop(name, None)
     # Every page needs a login: make the instructor the way the README says (the real CLI).
-    subprocess.run(
-        [sys.executable, "-m", "db", "users", "create", E2E_USER, "--role", "instructor"],
-        cwd=REPO,
-        env={**env, "CXR_NEW_USER_PASSWORD": E2E_PASSWORD},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    create_user(env, E2E_USER, "instructor", E2E_PASSWORD)
     # A few labelled cases for the quiz, imported with the real CLI.
     cases = small_folder(kermany_test_dir, tmp_path_factory.mktemp("cases"), per_class=1, loose=0)
     subprocess.run(

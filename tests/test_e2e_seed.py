@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 
-from e2e_support import REPO, app_served, chromium, require_chromium
+from e2e_support import app_served, chromium, create_user, log_in, require_chromium
 
 require_chromium()
 
@@ -30,23 +28,13 @@ def test_the_first_gallery_visit_shows_cases_before_the_seed_ends(tmp_path):
         "CXR_WEIGHTS_DIR",
     ):
         env.pop(name, None)
-    subprocess.run(
-        [sys.executable, "-m", "db", "users", "create", USER, "--role", "instructor"],
-        cwd=REPO,
-        env={**env, "CXR_NEW_USER_PASSWORD": PASSWORD},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    create_user(env, USER, "instructor", PASSWORD)
     log_path = tmp_path / "streamlit.log"
     with app_served(env, log_path) as url, chromium() as browser:
         served = time.monotonic()
         page = browser.new_page(viewport={"width": 1400, "height": 1400})
         page.goto(url, wait_until="networkidle")
-        page.get_by_label("User name").fill(USER)
-        page.get_by_label("Password", exact=True).fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.get_by_text(f"Logged in as {USER}").first.wait_for(timeout=60_000)
+        log_in(page, USER, PASSWORD)
         clicked = time.monotonic()
         page.get_by_role("link", name="Case Gallery").first.click()
         # Cases in the gallery, and the seed's bar still there: the page did not wait for the seed.

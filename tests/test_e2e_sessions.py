@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import e2e_support
 import pytest
 from e2e_support import REPO, app_served, chromium, require_chromium
 
@@ -57,10 +58,7 @@ def browser():
 
 
 def log_in(page, name: str, password: str = PASSWORD) -> None:
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_text(f"Logged in as {name}").first.wait_for(timeout=60_000)
+    e2e_support.log_in(page, name, password)
 
 
 def session_cookie(context) -> dict:
