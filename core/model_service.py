@@ -57,7 +57,7 @@ class ModelService:
         if self.segmenter is not None:
             self.segmenter.runtime = self.runtime if self.runtime is not None and self.runtime.lungs else None
         if wanted == "auto" and self.runtime is None:
-            logging.getLogger(__name__).warning("predictions run on %s", self.runtime_status)
+            logging.getLogger(__name__).info("predictions run on %s", self.runtime_status)
         return self.runtime_status
 
     @property
