@@ -178,6 +178,33 @@ def _cmd_seed_demo(args) -> int:
     return 0
 
 
+def _cmd_backup(args) -> int:
+    from db.backup import BackupError, backup
+
+    try:
+        result = backup(settings.database_url(), args.out)
+    except BackupError as exc:
+        return _fail(str(exc))
+    print(f"backup of the {result.backend} library: {result.path} ({result.bytes / 2**20:.1f} MB)")
+    return 0
+
+
+def _cmd_restore(args) -> int:
+    from db.backup import BackupError, restore
+    from db.engine import describe_url, forget_engine
+
+    url = settings.database_url()
+    if not args.yes:
+        return _fail(f"this replaces the whole library at {describe_url(url)}: add --yes to go on")
+    try:
+        backend = restore(url, args.file)
+    except BackupError as exc:
+        return _fail(str(exc))
+    forget_engine(url)
+    print(f"restored the {backend} library from {args.file}")
+    return 0
+
+
 def _cmd_bench_import(args) -> int:
     from core.services.import_bench import run_import_bench
 
@@ -379,6 +406,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=None, help="an EMPTY database to bench instead (rows are written into it)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_bench_gallery)
+
+    p = sub.add_parser("backup", help="a consistent copy of the library while the app runs (SQLite or pg_dump)")
+    p.add_argument("out", type=Path)
+    p.set_defaults(func=_cmd_backup)
+
+    p = sub.add_parser("restore", help="replace the library by a backup made with `backup`")
+    p.add_argument("file", type=Path)
+    p.add_argument("--yes", action="store_true", help="yes, replace the whole library")
+    p.set_defaults(func=_cmd_restore)
 
     p = sub.add_parser(
         "bench-import", help="import kermany224/test X-rays with every figure into a temporary library: cases/s"
