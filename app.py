@@ -7,6 +7,11 @@ import sys
 import threading
 from contextlib import asynccontextmanager
 
+# Imported once here, in the server's main thread, before any session thread can: ten users opening their
+# first pages at once made two threads import pandas together, and one saw a half-initialised module
+# ("partially initialized module 'pandas' has no attribute 'Series'"; found by scripts/loadtest.py).
+import pandas  # noqa: F401
+import plotly.graph_objects  # noqa: F401
 import streamlit as st
 
 from core.services.session_cookie import routes

@@ -155,8 +155,10 @@ def start_servers(root: Path, n_users: int, postgres: bool, cases: int) -> Serve
         env["DATABASE_URL"] = pg.create_database()
     database_url = env.get("DATABASE_URL") or f"sqlite:///{root / 'data' / 'library.db'}"
     _cli(env, "users", "create", "load-instructor", "--role", "instructor", CXR_NEW_USER_PASSWORD=PASSWORD)
-    for i in range(n_users):
-        _cli(env, "users", "create", f"load-user-{i}", "--role", "student", CXR_NEW_USER_PASSWORD=PASSWORD)
+    for i, role in enumerate(roles_for(n_users)):
+        if role != "instructor":  # analysts analyse as students do; reviewers need their own role
+            account = "reviewer" if role == "reviewer" else "student"
+            _cli(env, "users", "create", f"load-user-{i}", "--role", account, CXR_NEW_USER_PASSWORD=PASSWORD)
     from core.training import dataset
 
     samples = dataset.list_labelled(dataset.KERMANY / "test")
@@ -325,6 +327,13 @@ def stored_answers(database_url: str) -> dict[str, int]:
     return {name: count for name, count in rows}
 
 
+def exception_line(block: str) -> str:
+    """The exception a server log's traceback ends in: its last non-frame line (Streamlit draws frames in boxes)."""
+    plain = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip(" │╭╮╰╯─") for line in block.splitlines()[1:]]
+    ends = [line for line in plain if re.match(r"^[A-Za-z_.]+(Error|Exception|Exit|Interrupt)\b", line)]
+    return (ends[-1] if ends else next((x for x in reversed(plain) if x), "?"))[:300]
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
@@ -350,7 +359,9 @@ def one_run(n: int, seconds: float, postgres: bool, idle: bool, cases: int) -> d
             if not idle:
                 stored = stored_answers(servers.database_url)
                 lost = {u: c - stored.get(u, 0) for u, c in record.answers.items() if c > stored.get(u, 0)}
-            tracebacks = sum(log.read_text().count("Traceback") for log in servers.logs)
+            tracebacks = [
+                exception_line(block) for log in servers.logs for block in log.read_text().split("Traceback")[1:]
+            ]
             stop_servers(servers)
     steps = {
         step: {
@@ -375,7 +386,8 @@ def one_run(n: int, seconds: float, postgres: bool, idle: bool, cases: int) -> d
         "errors": record.errors,
         "answers_confirmed": sum(record.answers.values()),
         "answers_lost": lost,
-        "server_tracebacks": tracebacks,
+        "server_tracebacks": len(tracebacks),
+        "server_exceptions": sorted(set(tracebacks)),
         "server_rss_mb_before_users": idle_rss,
         "server": resources,
     }
