@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from e2e_support import CHROMIUM, CHROMIUM_FLAGS, start_app, wait_until_healthy  # noqa: E402
+from e2e_support import CHROMIUM, CHROMIUM_FLAGS, create_user, db_cli, start_app, wait_until_healthy  # noqa: E402
 
 PASSWORD = "load-password-123"
 ANALYSTS = 2
@@ -131,17 +131,6 @@ class Servers:
     pg: object | None = None
 
 
-def _cli(env: dict, *args: str, **extra: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "db", *args],
-        cwd=REPO,
-        env={**env, **extra},
-        check=True,
-        capture_output=True,
-        timeout=900,
-    )
-
-
 def start_servers(root: Path, n_users: int, postgres: bool, cases: int) -> Servers:
     env = {**os.environ, "CXR_SEED_DEMO": "0", "CXR_DATA_DIR": str(root / "data")}
     for name in ("DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
@@ -154,11 +143,11 @@ def start_servers(root: Path, n_users: int, postgres: bool, cases: int) -> Serve
         pg.start()
         env["DATABASE_URL"] = pg.create_database()
     database_url = env.get("DATABASE_URL") or f"sqlite:///{root / 'data' / 'library.db'}"
-    _cli(env, "users", "create", "load-instructor", "--role", "instructor", CXR_NEW_USER_PASSWORD=PASSWORD)
+    create_user(env, "load-instructor", "instructor", PASSWORD)
     for i, role in enumerate(roles_for(n_users)):
         if role != "instructor":  # analysts analyse as students do; reviewers need their own role
             account = "reviewer" if role == "reviewer" else "student"
-            _cli(env, "users", "create", f"load-user-{i}", "--role", account, CXR_NEW_USER_PASSWORD=PASSWORD)
+            create_user(env, f"load-user-{i}", account, PASSWORD)
     from core.training import dataset
 
     samples = dataset.list_labelled(dataset.KERMANY / "test")
@@ -166,7 +155,7 @@ def start_servers(root: Path, n_users: int, postgres: bool, cases: int) -> Serve
     for s in samples[:: max(len(samples) // cases, 1)][:cases]:
         (folder / s.path.parent.name).mkdir(parents=True, exist_ok=True)
         (folder / s.path.parent.name / s.path.name).symlink_to(s.path.resolve())
-    _cli(env, "import", str(folder))
+    db_cli(env, "import", str(folder))
     urls, procs, logs = [], [], []
     for k in range(2 if postgres else 1):
         logs.append(root / f"server-{k}.log")

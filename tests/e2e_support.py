@@ -83,16 +83,21 @@ def app_served(env: dict[str, str], log_path: Path) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-def create_user(env: dict[str, str], name: str, role: str, password: str) -> None:
-    """A user made the way the README says: the real CLI."""
+def db_cli(env: dict[str, str], *args: str, **extra: str) -> None:
+    """`python -m db ARGS` as the README runs it, with `extra` added to the environment; fails on a non-zero exit."""
     subprocess.run(
-        [sys.executable, "-m", "db", "users", "create", name, "--role", role],
+        [sys.executable, "-m", "db", *args],
         cwd=REPO,
-        env={**env, "CXR_NEW_USER_PASSWORD": password},
+        env={**env, **extra},
         check=True,
         capture_output=True,
-        timeout=120,
+        timeout=900,
     )
+
+
+def create_user(env: dict[str, str], name: str, role: str, password: str) -> None:
+    """A user made the way the README says: the real CLI."""
+    db_cli(env, "users", "create", name, "--role", role, CXR_NEW_USER_PASSWORD=password)
 
 
 def log_in(page, name: str, password: str) -> None:

@@ -32,20 +32,12 @@ def server(trained_weights_dir, tmp_path_factory, kermany_test_dir):
     for name in ("DATABASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY", "CXR_SESSION_HOURS", "CXR_SESSION_IDLE_MINUTES"):
         env.pop(name, None)
 
-    def cli(*args, **extra):
-        subprocess.run(
-            [sys.executable, "-m", "db", *args],
-            cwd=REPO,
-            env={**env, **extra},
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-
-    cli("users", "create", TEACHER, "--role", "instructor", CXR_NEW_USER_PASSWORD=PASSWORD)
+    e2e_support.create_user(env, TEACHER, "instructor", PASSWORD)
     for name in (STUDENT, OTHER):
-        cli("users", "create", name, "--role", "student", CXR_NEW_USER_PASSWORD=PASSWORD)
-    cli("import", str(small_folder(kermany_test_dir, tmp_path_factory.mktemp("cases"), per_class=1, loose=0)))
+        e2e_support.create_user(env, name, "student", PASSWORD)
+    e2e_support.db_cli(
+        env, "import", str(small_folder(kermany_test_dir, tmp_path_factory.mktemp("cases"), per_class=1, loose=0))
+    )
     log_path = data / "streamlit.log"
     with app_served(env, log_path) as url:
         yield url, data, log_path
