@@ -156,7 +156,9 @@ _HEADER_OFFSETS = {name: SEEDS[name].find(b"\x28\x00") for name in SEED_NAMES if
 
 
 @budget(600)
-@given(name=st.sampled_from(sorted(_HEADER_OFFSETS)), where=st.integers(0, 160), value=st.binary(min_size=1, max_size=4))
+@given(
+    name=st.sampled_from(sorted(_HEADER_OFFSETS)), where=st.integers(0, 160), value=st.binary(min_size=1, max_size=4)
+)
 def test_overwritten_image_module_bytes_are_refused_cleanly(name, where, value):
     data = bytearray(SEEDS[name])
     at = max(_HEADER_OFFSETS[name], 0) + where

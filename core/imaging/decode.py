@@ -242,6 +242,7 @@ def _check_pixel_module(ds, rows: int, cols: int, syntax) -> None:
 def _read_dataset(data: bytes, *, bare: bool):
     """Parse the file; `bare`: no preamble and file meta (ACR-NEMA style), so pydicom must guess the encoding."""
     import pydicom
+    from pydicom.uid import UID
 
     ds = pydicom.dcmread(io.BytesIO(data), force=bare)
     if bare:
@@ -249,7 +250,7 @@ def _read_dataset(data: bytes, *, bare: bool):
         if meta.get("TransferSyntaxUID") is None and ds.original_encoding[0] is not None:
             # No file meta to name the transfer syntax: the encoding pydicom found says it (bare files are native).
             implicit, little = ds.original_encoding
-            meta.TransferSyntaxUID = _IMPLICIT_LE if implicit else (_EXPLICIT_LE if little else _EXPLICIT_BE)
+            meta.TransferSyntaxUID = UID(_IMPLICIT_LE if implicit else (_EXPLICIT_LE if little else _EXPLICIT_BE))
     return ds
 
 
