@@ -34,3 +34,16 @@ def is_connection_problem(exc: BaseException) -> bool:
     if isinstance(exc, LibraryUnavailable | OperationalError):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when the library's storage has no room left: SQLite's SQLITE_FULL ("database or disk is full")
+    or PostgreSQL's disk_full (SQLSTATE 53100). The write was rolled back; what was stored is intact."""
+    for err in (exc, getattr(exc, "orig", None), exc.__cause__):
+        if err is None:
+            continue
+        if getattr(err, "sqlite_errorcode", None) == 13 or getattr(err, "sqlstate", None) == "53100":
+            return True
+        if "database or disk is full" in str(err) or "No space left on device" in str(err):
+            return True
+    return False

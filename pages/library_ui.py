@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.settings import database_url
 from db.engine import describe_url, ensure_library, session_scope
-from db.errors import LibraryError, is_connection_problem
+from db.errors import LibraryError, is_connection_problem, is_disk_full
 from pages.i18n_ui import _, worded
 
 T = TypeVar("T")
@@ -31,6 +31,16 @@ class Unavailable(Exception):
 
 
 def unavailable_message(exc: BaseException) -> None:
+    if is_disk_full(exc):
+        st.error(
+            _(
+                "The case library's disk is full (`{url}`): nothing was saved, and what it already holds is "
+                "intact. What you typed is still on this page — free some space, then try again.",
+                url=describe_url(database_url()),
+            ),
+            icon=":material/hard_drive:",
+        )
+        return
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     st.error(
         _(

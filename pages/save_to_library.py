@@ -32,11 +32,11 @@ def save_to_library_button(result: Analysis, upload_name: str) -> None:
 
         try:
             with lost_connection_shown():
-                saved = (key, save_analysis(engine, result, title=Path(upload_name).stem or _("Uploaded case")))
+                title = Path(upload_name).stem or _("Uploaded case")
+                saved = (key, save_analysis(engine, result, title=title, reports=_session_reports(result)))
         except Unavailable:
             return
         st.session_state["analyze_saved"] = saved
-        _move_session_reports(result)
     if saved and saved[0] == key:
         case = saved[1]
         text = (
@@ -52,12 +52,10 @@ def save_to_library_button(result: Analysis, upload_name: str) -> None:
             st.switch_page("pages/case_gallery.py")
 
 
-def _move_session_reports(result: Analysis) -> None:
-    """Reports written before saving join their case in the library."""
+def _session_reports(result: Analysis) -> list:
+    """Reports written before saving: they join their case in the save's own transaction."""
     from core.reports import image_id
     from pages.report_panel import report_store
 
     store = report_store()
-    if hasattr(store, "move_to_library"):
-        with lost_connection_shown():
-            store.move_to_library(image_id(result.image.pixels))
+    return store.session_reports(image_id(result.image.pixels)) if hasattr(store, "session_reports") else []

@@ -334,8 +334,14 @@ class SavedCase:
     prediction_stored: bool
 
 
-def save_analysis(engine, analysis: Analysis, title: str, source: str = "analyze upload") -> SavedCase:
-    """Store an analysed upload: one case per image (a repeat links to the existing case)."""
+def save_analysis(
+    engine, analysis: Analysis, title: str, source: str = "analyze upload", reports: Sequence = ()
+) -> SavedCase:
+    """Store an analysed upload: one case per image (a repeat links to the existing case), with its
+    prediction and the `reports` written on it before the save (ReportRecords kept in the session),
+    all in one transaction: a save killed half-way leaves nothing of it."""
+    from core.services.report_store import add_session_reports
+
     encoded = encode_image(analysis.image.pixels)
     with session_scope(engine) as session:
         image, _ = repository.add_image(session, encoded, analysis.image.source_format)
@@ -346,4 +352,7 @@ def save_analysis(engine, analysis: Analysis, title: str, source: str = "analyze
         if analysis.model_trained:
             repository.add_prediction(session, image.id, record_from_analysis(analysis))
             stored = True
+        if reports:
+            session.flush()
+            add_session_reports(session, reports)
         return SavedCase(case.id, created, stored)

@@ -58,6 +58,51 @@ def _image_and_case(session: Session, image_sha: str) -> tuple[int, int] | None:
     return (row[0], row[1]) if row else None
 
 
+def add_report(session: Session, record: ReportRecord) -> ReportRecord:
+    """Store `record` as the next version for its key, in the caller's transaction; the case row is
+    locked so concurrent writers count in turn."""
+    if record.source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, not {record.source!r}")
+    found = _image_and_case(session, record.image_id)
+    if found is None:
+        raise NoCase(f"image {record.image_id[:12]} has no case in the library")
+    image_pk, case_id = found
+    lock_case(session, case_id, None)
+    last = session.scalar(select(func.max(Report.version)).where(*_key_filter(record.key, image_pk))) or 0
+    row = Report(
+        case_id=case_id,
+        image_id=image_pk,
+        content=record.content,
+        created_at=record.created_at,
+        model_version=record.model_version,
+        prompt_version=record.prompt_version,
+        llm_model=record.llm_model,
+        language=record.language,
+        source=record.source,
+        status="ok" if record.guard_passed else "guard_failed",
+        guard_passed=record.guard_passed,
+        guard_reasons=list(record.guard_reasons),
+        version=last + 1,
+    )
+    session.add(row)
+    session.flush()
+    return _to_record(row, record.image_id)
+
+
+def add_session_reports(session: Session, records) -> int:
+    """Reports written before their image was saved, stored with its case oldest first, in the caller's
+    transaction (the save's own: a case is never stored without them). A key the library already holds
+    (the image was a case before) is left as it is."""
+    ordered = sorted(records, key=lambda r: (r.created_at, r.version))
+    already = set()
+    for record in ordered:
+        found = _image_and_case(session, record.image_id)
+        if found is not None and session.scalar(select(Report.id).where(*_key_filter(record.key, found[0])).limit(1)):
+            already.add(record.key)
+    moved = [add_report(session, r) for r in ordered if r.key not in already]
+    return len(moved)
+
+
 class SqlReportStore:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -96,34 +141,9 @@ class SqlReportStore:
             return _to_record(report, image_sha or "")
 
     def add(self, record: ReportRecord) -> ReportRecord:
-        """Next version for the key; the case row is locked so concurrent writers count in turn."""
-        if record.source not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}, not {record.source!r}")
+        """Next version for the key, in a transaction of its own (`add_report`)."""
         with session_scope(self.engine) as session:
-            found = _image_and_case(session, record.image_id)
-            if found is None:
-                raise NoCase(f"image {record.image_id[:12]} has no case in the library")
-            image_pk, case_id = found
-            lock_case(session, case_id, None)
-            last = session.scalar(select(func.max(Report.version)).where(*_key_filter(record.key, image_pk))) or 0
-            row = Report(
-                case_id=case_id,
-                image_id=image_pk,
-                content=record.content,
-                created_at=record.created_at,
-                model_version=record.model_version,
-                prompt_version=record.prompt_version,
-                llm_model=record.llm_model,
-                language=record.language,
-                source=record.source,
-                status="ok" if record.guard_passed else "guard_failed",
-                guard_passed=record.guard_passed,
-                guard_reasons=list(record.guard_reasons),
-                version=last + 1,
-            )
-            session.add(row)
-            session.flush()
-            return _to_record(row, record.image_id)
+            return add_report(session, record)
 
 
 class LibraryReportStore:
@@ -144,11 +164,11 @@ class LibraryReportStore:
             return self.sql.add(record)
         return self.memory.add(record)
 
+    def session_reports(self, image_sha: str) -> list[ReportRecord]:
+        """This image's reports kept in the session (not in the library yet)."""
+        return [r for r in self.memory.all() if r.image_id == image_sha]
+
     def move_to_library(self, image_sha: str) -> int:
-        """After "Save to library": store this image's session reports with its case, oldest first."""
-        records = sorted(
-            (r for r in self.memory.all() if r.image_id == image_sha), key=lambda r: (r.created_at, r.version)
-        )
-        already = {r.key for r in records if self.sql.versions(r.key)}
-        moved = [self.sql.add(r) for r in records if r.key not in already]
-        return len(moved)
+        """Store this image's session reports with its case, oldest first, in one transaction."""
+        with session_scope(self.sql.engine) as session:
+            return add_session_reports(session, self.session_reports(image_sha))
