@@ -10,6 +10,12 @@ memory (the model is loaded once per process: memory with 1 and N sessions tells
 
     .venv/bin/python scripts/loadtest.py --users 1 10 30 [--postgres] [--json OUT]
     .venv/bin/python scripts/loadtest.py --users 1 20 --idle     # sessions that open Analyze and wait: memory
+    .venv/bin/python scripts/loadtest.py --users 30 --think 0 0  # no think time: a stress test, not a class
+
+Each user pauses a random think time between steps (`--think`, 3–8 s by default, seeded per user), as a
+person reads a case before answering; with `--think 0 0` every user clicks again at once. The single-user
+run (N = 1) is the baseline: one user takes each role in turn (analyst, instructor, reviewer, student),
+so every step has a single-user figure; each later run prints its p95 per step as a ratio to it.
 
 Page-ready: from the click (or navigation) until the page's marker text is shown and Streamlit's
 "running" indicator is gone. Load generator and servers share this machine's cores; say so with the figures.
@@ -21,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import statistics
@@ -40,6 +47,7 @@ from e2e_support import CHROMIUM, CHROMIUM_FLAGS, create_user, db_cli, start_app
 
 PASSWORD = "load-password-123"
 ANALYSTS = 2
+SOLO_ROLES = ("analyst", "instructor", "reviewer", "student")
 
 
 def roles_for(n: int) -> list[str]:
@@ -144,7 +152,7 @@ def start_servers(root: Path, n_users: int, postgres: bool, cases: int) -> Serve
         env["DATABASE_URL"] = pg.create_database()
     database_url = env.get("DATABASE_URL") or f"sqlite:///{root / 'data' / 'library.db'}"
     create_user(env, "load-instructor", "instructor", PASSWORD)
-    for i, role in enumerate(roles_for(n_users)):
+    for i, role in enumerate(SOLO_ROLES if n_users == 1 else roles_for(n_users)):
         if role != "instructor":  # analysts analyse as students do; reviewers need their own role
             account = "reviewer" if role == "reviewer" else "student"
             create_user(env, f"load-user-{i}", account, PASSWORD)
@@ -202,15 +210,29 @@ async def ready(page, text: str, timeout: float = 120) -> None:
     await page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=timeout * 1000)
 
 
-async def run_user(browser, url: str, name: str, role: str, record: Record, deadline: float, xray: Path, idle: bool):
+async def run_user(
+    browser,
+    url: str,
+    name: str,
+    role: str,
+    record: Record,
+    deadline: float,
+    xray: Path,
+    idle: bool,
+    think: tuple[float, float] = (0.0, 0.0),
+    seed: int = 0,
+):
     context = await browser.new_context(viewport={"width": 1300, "height": 1100})
     page = await context.new_page()
+    pauses = random.Random(seed)
 
     async def step(label: str, action, text: str) -> None:
         t0 = time.perf_counter()
         await action()
         await ready(page, text)
         record.add(label, time.perf_counter() - t0)
+        if think[1] > 0:  # a person reads the page before the next click
+            await asyncio.sleep(pauses.uniform(*think))
 
     try:
         await step("open", lambda: page.goto(url), "User name")
@@ -277,7 +299,9 @@ async def run_user(browser, url: str, name: str, role: str, record: Record, dead
         await context.close()
 
 
-async def drive(urls: list[str], n: int, seconds: float, xray: Path, idle: bool) -> Record:
+async def drive(
+    urls: list[str], n: int, seconds: float, xray: Path, idle: bool, think: tuple[float, float] = (0.0, 0.0)
+) -> Record:
     from playwright.async_api import async_playwright
 
     record = Record()
@@ -288,11 +312,18 @@ async def drive(urls: list[str], n: int, seconds: float, xray: Path, idle: bool)
             headless=True,
             args=CHROMIUM_FLAGS,
         )
+        if n == 1 and not idle:  # the baseline: one user at a time, in every role, each for `seconds`
+            for i, role in enumerate(SOLO_ROLES):
+                name = "load-instructor" if role == "instructor" else f"load-user-{i}"
+                deadline = time.monotonic() + seconds
+                await run_user(browser, urls[0], name, role, record, deadline, xray, idle, think, seed=i)
+            await browser.close()
+            return record
         deadline = time.monotonic() + seconds
         names = ["load-instructor" if r == "instructor" else f"load-user-{i}" for i, r in enumerate(roles)]
         await asyncio.gather(
             *(
-                run_user(browser, urls[i % len(urls)], names[i], roles[i], record, deadline, xray, idle)
+                run_user(browser, urls[i % len(urls)], names[i], roles[i], record, deadline, xray, idle, think, seed=i)
                 for i in range(n)
             )
         )
@@ -328,7 +359,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def one_run(n: int, seconds: float, postgres: bool, idle: bool, cases: int) -> dict:
+def one_run(n: int, seconds: float, postgres: bool, idle: bool, cases: int, think: tuple[float, float]) -> dict:
     with tempfile.TemporaryDirectory(prefix="cxr-load-") as tmp:
         root = Path(tmp)
         xray = root / "upload.jpeg"
@@ -340,7 +371,7 @@ def one_run(n: int, seconds: float, postgres: bool, idle: bool, cases: int) -> d
         idle_rss = {str(p.pid): round(sampler.rss(p.pid), 1) for p in servers.procs}
         sampler.start()
         try:
-            record = asyncio.run(drive(servers.urls, n, seconds, xray, idle))
+            record = asyncio.run(drive(servers.urls, n, seconds, xray, idle, think))
         finally:
             sampler.stop_event.set()
             resources = sampler.summary()
@@ -367,8 +398,9 @@ def one_run(n: int, seconds: float, postgres: bool, idle: bool, cases: int) -> d
         "servers": len(servers.urls),
         "backend": "postgresql" if postgres else "sqlite",
         "seconds": seconds,
+        "think_s": list(think),
         "idle_sessions": idle,
-        "roles": {r: roles_for(n).count(r) for r in sorted(set(roles_for(n)))},
+        "roles": {r: 1 for r in SOLO_ROLES} if n == 1 else {r: roles_for(n).count(r) for r in sorted(set(roles_for(n)))},
         "steps": steps,
         "page_ready_p50_s": round(statistics.median(every), 3) if every else None,
         "page_ready_p95_s": round(percentile(every, 95), 3) if every else None,
@@ -391,13 +423,23 @@ def main() -> int:
         "--idle", action="store_true", help="users log in, open Analyze and wait: server memory per session"
     )
     parser.add_argument("--cases", type=int, default=12, help="held-out cases imported for the quizzes")
+    parser.add_argument(
+        "--think", type=float, nargs=2, default=[3.0, 8.0], metavar=("LO", "HI"), help="pause between steps, s"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if max(args.users) > 60:
         parser.error("at most 60 users: this is a bounded test on one machine")
     results = []
     for n in args.users:
-        result = one_run(n, args.seconds, args.postgres, args.idle, args.cases)
+        result = one_run(n, args.seconds, args.postgres, args.idle, args.cases, tuple(args.think))
+        solo = next((r for r in results if r["users"] == 1), None)
+        if solo is not None:
+            result["p95_ratio_to_single_user"] = {
+                step: round(v["p95_s"] / solo["steps"][step]["p95_s"], 2)
+                for step, v in result["steps"].items()
+                if step in solo["steps"] and solo["steps"][step]["p95_s"] > 0
+            }
         results.append(result)
         print(json.dumps(result, indent=1), flush=True)
     if args.json:
