@@ -8,6 +8,8 @@ through app.py for the cookie). Page titles and sections are in the session's la
 (pages/i18n_ui.py); the language switch is in the sidebar.
 """
 
+import time
+
 import streamlit as st
 
 from pages.account_ui import forced_password_change
@@ -15,6 +17,9 @@ from pages.auth_ui import account_sidebar, cookie_sync, current_user, first_run_
 from pages.common import sidebar
 from pages.i18n_ui import _, adopt_user_language, role_name
 from pages.navigation import ACCOUNT_PAGE, HOME_PAGE, PAGES, pages_for, url_path
+from pages.run_timing import timed_run
+
+run_started = time.perf_counter()
 
 st.set_page_config(page_title="CXR Teaching Lab", page_icon=":material/radiology:", layout="wide")
 
@@ -93,6 +98,7 @@ else:
     refused = stand_ins(lambda role: not_for_your_role(user, role), skip={url_path(p.path) for p in allowed})
     navigation = st.navigation({**sections, "": refused} if refused else sections)
     account_sidebar(user)
-cookie_sync()
-sidebar(user)
-navigation.run()
+with timed_run(run_started, navigation.url_path):
+    cookie_sync()
+    sidebar(user)
+    navigation.run()

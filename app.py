@@ -17,8 +17,14 @@ import streamlit as st
 from core.services.session_cookie import routes
 
 
+def _load_model() -> None:
+    from pages.common import load_model_at_server_start  # torch and the model: off the server's start path
+
+    load_model_at_server_start()
+
+
 def _start_demo_seed() -> None:
-    from pages.demo_seed_ui import start_at_server_start  # torch and the model: off the server's start path
+    from pages.demo_seed_ui import start_at_server_start
 
     start_at_server_start()
 
@@ -26,6 +32,7 @@ def _start_demo_seed() -> None:
 @asynccontextmanager
 async def lifespan(_app):
     # A thread, so that the server answers at once; the seed itself runs in its own daemon thread.
+    threading.Thread(target=_load_model, name="model-load", daemon=True).start()
     threading.Thread(target=_start_demo_seed, name="demo-seed-start", daemon=True).start()
     yield
     seeding = sys.modules.get("core.services.demo_seed")

@@ -62,6 +62,11 @@ def seed_demo() -> bool:
     return (_value("CXR_SEED_DEMO") or "1").lower() not in ("0", "false", "no", "off")
 
 
+def log_run_seconds() -> bool:
+    """CXR_LOG_RUN_SECONDS: 1/true/yes/on logs each page run's server time (the load test reads it; default off)."""
+    return (_value("CXR_LOG_RUN_SECONDS") or "0").lower() in ("1", "true", "yes", "on")
+
+
 def gemini_value(name: str) -> str | None:
     """A Gemini setting from the environment: an API key name, CXR_GEMINI_MODEL, CXR_GEMINI_TIMEOUT_S (per
     attempt) or CXR_GEMINI_DEADLINE_S (a whole report, retries included).

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
@@ -42,6 +44,22 @@ def cached_model_service() -> ModelService:
 
 
 _LOADED = threading.Event()
+MODEL_LOADED = "cxr-model-loaded at server start in"
+_WARMING = threading.Event()
+
+
+def load_model_at_server_start() -> None:
+    """app.py's server-start hook (in a thread of its own): the model loads before the first visitor needs it.
+
+    Without it the first page run of the process loads it, and every session arriving meanwhile (30 logins
+    in the load test) waited behind that one load, even on the login page.
+    """
+    _WARMING.set()
+    started = time.perf_counter()
+    cached_model_service()
+    _LOADED.set()
+    # Warning level: Python's last-resort handler prints it with no logging set up (the load test waits for it).
+    logging.getLogger("cxr.startup").warning("%s %.1f s", MODEL_LOADED, time.perf_counter() - started)
 
 
 def model_service() -> ModelService:
@@ -75,7 +93,8 @@ def no_trained_model_notice() -> None:
 
 def sidebar(user=None) -> None:
     """The language switch (remembered for a logged-in user) and the notices every page carries."""
-    service = model_service()
+    # While the server-start load runs, the sidebar says so instead of waiting for it (the login page needs no model).
+    service = model_service() if _LOADED.is_set() or not _WARMING.is_set() else None
     save = None
     if user is not None:
         from pages.auth_ui import save_language
@@ -86,7 +105,9 @@ def sidebar(user=None) -> None:
     language_switch(save)
     with st.sidebar:
         st.caption(_("CXR Teaching Lab — learn how a chest X-ray AI sees, and where it fails."))
-        if service.info.trained:
+        if service is None:
+            st.caption(_("Model: loading…"))
+        elif service.info.trained:
             st.caption(_("Model: ResNet34 · version `{version}`", version=service.version))
         else:
             st.caption(_("Model: **none trained** (placeholder)"))

@@ -88,3 +88,28 @@ def test_analyze_real_dicom_chest_cr(use_trained_weights):
     assert {m.label for m in at.metric} >= {"Model output", "Probability of pneumonia"}
     image = at.session_state["analysis"][1].image
     assert (image.width, image.height, image.source_format) == (1841, 1955, "DICOM")
+
+
+
+def test_while_the_server_start_load_runs_the_login_page_does_not_wait_for_the_model(use_placeholder, monkeypatch):
+    import threading
+
+    import streamlit as st
+
+    from pages import common
+
+    real_service = common.ModelService
+    st.cache_resource.clear()
+    monkeypatch.setattr(common, "_WARMING", threading.Event())
+    monkeypatch.setattr(common, "_LOADED", threading.Event())
+    loads = []
+    monkeypatch.setattr(common, "ModelService", lambda: loads.append(1) or real_service())
+    common._WARMING.set()  # app.py's thread is loading the model; it has not finished
+    at = AppTest.from_file("../Home.py", default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert "Model: loading…" in page_text(at)
+    assert loads == []
+    common._WARMING.clear()  # served without app.py's hook (`streamlit run Home.py`): the page loads it itself
+    at = AppTest.from_file("../Home.py", default_timeout=120).run()
+    assert "Model: loading…" not in page_text(at)
+    assert loads == [1]
