@@ -38,9 +38,15 @@ def _configure_sqlite(engine: Engine) -> None:
         # BEGIN IMMEDIATE takes the write lock up front (waiting up to busy_timeout). A deferred
         # transaction that reads and then writes can fail at once with "database is locked" when
         # another writer committed in between; busy_timeout cannot retry that case.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only scope takes no lock (WAL readers see a snapshot), and query_only makes a stray
+        # write in it fail at once instead of racing: every page run took the one write lock in turn,
+        # and 10 users' page runs queued behind each other (scripts/loadtest.py).
+        read_only = bool(conn.get_execution_options().get(READ_ONLY, False))
+        conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+READ_ONLY = "cxr_read_only"
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
@@ -132,8 +138,12 @@ def refresh_statistics(engine: Engine) -> None:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: committed if the block finishes, rolled back if it raises."""
-    with Session(engine, expire_on_commit=False) as session:
+def session_scope(engine: Engine, read_only: bool = False) -> Iterator[Session]:
+    """One transaction: committed if the block finishes, rolled back if it raises.
+
+    `read_only`: on SQLite, a transaction that takes no write lock and refuses writes; pages' pure reads.
+    """
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    with Session(bind, expire_on_commit=False) as session:
         with session.begin():
             yield session

@@ -124,7 +124,7 @@ def library_has_users() -> bool | None:
     if engine is None:
         return None
     try:
-        with lost_connection_shown(), session(engine) as s:
+        with lost_connection_shown(), session(engine, read_only=True) as s:
             return has_users(s)
     except Unavailable:
         return None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import logging
 import threading
 import time
+from pathlib import Path
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
@@ -48,6 +51,28 @@ MODEL_LOADED = "cxr-model-loaded at server start in"
 _WARMING = threading.Event()
 
 
+def import_what_pages_import() -> list[str]:
+    """Import every module a page script imports (the scripts themselves run per page run, so not them).
+
+    Otherwise the first Analyze of the process imports pytorch-grad-cam, SciPy and more inside a page run,
+    holding Python's import locks while other sessions' runs wait on them.
+    """
+    from pages.navigation import ACCOUNT_PAGE, PAGES
+
+    root = Path(__file__).resolve().parent.parent
+    names: list[str] = []
+    for page in (*PAGES, ACCOUNT_PAGE):
+        tree = ast.parse((root / page.path).read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                names += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.append(node.module)
+    for name in dict.fromkeys(names):
+        importlib.import_module(name)
+    return list(dict.fromkeys(names))
+
+
 def load_model_at_server_start() -> None:
     """app.py's server-start hook (in a thread of its own): the model loads before the first visitor needs it.
 
@@ -58,6 +83,7 @@ def load_model_at_server_start() -> None:
     started = time.perf_counter()
     cached_model_service()
     _LOADED.set()
+    import_what_pages_import()
     # Warning level: Python's last-resort handler prints it with no logging set up (the load test waits for it).
     logging.getLogger("cxr.startup").warning("%s %.1f s", MODEL_LOADED, time.perf_counter() - started)
 

@@ -104,14 +104,14 @@ def run_with_progress(text: str, job: Callable[[Callable[[int, int], None]], obj
     return True
 
 
-def session(engine: Engine):
-    return session_scope(engine)
+def session(engine: Engine, read_only: bool = False):
+    return session_scope(engine, read_only=read_only)
 
 
 def read_or_stop(engine: Engine, read: Callable[[Session], T]) -> T:
     """What `read` returns from one session; a lost connection or a refusal is shown and ends the run."""
     try:
-        with lost_connection_shown(), session(engine) as s:
+        with lost_connection_shown(), session(engine, read_only=True) as s:
             return read(s)
     except Unavailable:
         st.stop()

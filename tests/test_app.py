@@ -90,7 +90,6 @@ def test_analyze_real_dicom_chest_cr(use_trained_weights):
     assert (image.width, image.height, image.source_format) == (1841, 1955, "DICOM")
 
 
-
 def test_while_the_server_start_load_runs_the_login_page_does_not_wait_for_the_model(use_placeholder, monkeypatch):
     import threading
 
@@ -113,3 +112,12 @@ def test_while_the_server_start_load_runs_the_login_page_does_not_wait_for_the_m
     at = AppTest.from_file("../Home.py", default_timeout=120).run()
     assert "Model: loading…" not in page_text(at)
     assert loads == [1]
+
+
+def test_the_server_start_imports_what_every_page_imports():
+    from pages.common import import_what_pages_import
+    from pages.navigation import PAGES
+
+    imported = import_what_pages_import()
+    assert {"pages.explain_grid", "pages.report_panel", "core.services.class_dashboard"} <= set(imported)
+    assert len(PAGES) >= 8
