@@ -12,6 +12,7 @@ import time
 
 import streamlit as st
 
+from core.safe_text import md
 from pages.account_ui import forced_password_change
 from pages.auth_ui import account_sidebar, cookie_sync, current_user, first_run_page, library_has_users, login_page
 from pages.common import sidebar
@@ -45,7 +46,7 @@ def not_for_your_role(user, role: str | None) -> None:
         _(
             "This is for the {role} role; your account ({name}) does not have it.",
             role=role_name(role or ""),
-            name=user.name,
+            name=md(user.name),
         ),
         icon=":material/block:",
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
@@ -126,18 +127,21 @@ class Translator:
                 return self(template, **found.groupdict())
         return self(text)
 
-    def worded(self, error: BaseException) -> str:
+    def worded(self, error: BaseException, escape: Callable[[object], object] | None = None) -> str:
         """An exception's text in this language: a `Worded` one through the catalogue (a parameter that is
         itself Worded, e.g. the decoder's reason inside an import refusal, or a Term, translated too); any other
-        exception as it is."""
+        exception as it is. `escape` (pages: core.safe_text.md_param) is applied to every other parameter, and
+        to a plain exception's text: a name or a zip entry inside a refusal shown as Markdown stays text."""
         if not isinstance(error, Worded):
-            return str(error)
-        return self(error.message, **{key: self._parameter(value) for key, value in error.params.items()})
+            return str(escape(str(error))) if escape is not None else str(error)
+        return self(error.message, **{key: self._parameter(value, escape) for key, value in error.params.items()})
 
-    def _parameter(self, value: object) -> object:
+    def _parameter(self, value: object, escape: Callable[[object], object] | None = None) -> object:
         if isinstance(value, Worded):
-            return self.worded(value)
-        return self(value) if isinstance(value, Term) else value
+            return self.worded(value, escape)
+        if isinstance(value, Term):
+            return self(value)
+        return escape(value) if escape is not None else value
 
     def __repr__(self) -> str:
         return f"Translator({self.language!r})"

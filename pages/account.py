@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.safe_text import md
 from pages.account_ui import password_change_form
 from pages.auth_ui import require_login
 from pages.common import disclaimer
@@ -13,7 +14,7 @@ disclaimer()
 st.markdown(
     _(
         "Logged in as **{name}** · {roles}",
-        name=user.name,
+        name=md(user.name),
         roles=", ".join(role_name(r) for r in sorted(user.roles)),
     )
 )

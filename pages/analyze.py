@@ -6,6 +6,7 @@ from core.analysis import DISCLAIMER, InputFlagged, analyze_bytes
 from core.exports.case_figures import case_figures, figures_json
 from core.formatting import number, percent, share
 from core.imaging.decode import ACCEPTED, ImageRejected
+from core.safe_text import md
 from pages.auth_ui import require_login
 from pages.common import disclaimer, model_service, no_trained_model_notice
 from pages.explain_grid import analysis_subject, explanation_grid
@@ -45,7 +46,7 @@ if cached is None or cached[0] != (digest, service.version, force):
             _(
                 "**{name}** was not analysed: {reason}. This tool only reads frontal "
                 "chest X-rays; its output on anything else would be meaningless.",
-                name=upload.name,
+                name=md(upload.name),
                 reason=guard_reason(exc.verdict.reason),
             ),
             icon=":material/block:",
@@ -57,14 +58,15 @@ if cached is None or cached[0] != (digest, service.version, force):
     except ImageRejected as exc:
         st.session_state.pop("analysis", None)
         st.error(
-            _("**{name}** was not analysed: {reason}", name=upload.name, reason=worded(exc)), icon=":material/block:"
+            _("**{name}** was not analysed: {reason}", name=md(upload.name), reason=worded(exc)),
+            icon=":material/block:",
         )
         st.stop()
 result = st.session_state["analysis"][1]
 
 if not result.model_trained:
     no_trained_model_notice()
-    st.image(result.image.pixels, caption=f"{upload.name} ({result.image.width}×{result.image.height})")
+    st.image(result.image.pixels, caption=f"{md(upload.name)} ({result.image.width}×{result.image.height})")
     save_to_library_button(result, upload.name)
     st.stop()
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.formatting import number
+from core.safe_text import md
 from core.services import session_cookie, sessions
 from core.session_tokens import COOKIE_NAME
 from core.settings import session_idle_minutes
@@ -152,7 +153,7 @@ def require_role(role: str) -> SignedIn:
             _(
                 "This is for the {role} role; your account ({name}) does not have it.",
                 role=role_name(role),
-                name=user.name,
+                name=md(user.name),
             ),
             icon=":material/block:",
         )
@@ -301,7 +302,7 @@ def first_run_page() -> None:
 def account_sidebar(user: SignedIn) -> None:
     with st.sidebar:
         roles = ", ".join(role_name(r) for r in sorted(user.roles))
-        st.caption(_("Logged in as **{name}** · {roles}", name=user.name, roles=roles))
+        st.caption(_("Logged in as **{name}** · {roles}", name=md(user.name), roles=roles))
         st.button(_("Log out"), key="logout", icon=":material/logout:", on_click=log_out)
 
 

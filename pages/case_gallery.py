@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.formatting import percent, share
 from core.reliability.input_check import GuardVerdict
+from core.safe_text import md, md_code, safe_filename
 from core.services import teaching_sets
 from core.vocabulary import CLASS_NAMES, DIFFICULTIES, UNCERTAIN_MARGIN, outcome
 from db import repository as repo
@@ -246,8 +247,10 @@ def show_case(case_id: int) -> None:
         st.stop()
     show_flash()
 
-    st.subheader(_("Case #{id}: {title}", id=snap.id, title=snap.title))
-    st.caption(_("Source: {source} · {width}×{height} px", source=snap.source, width=snap.size[0], height=snap.size[1]))
+    st.subheader(_("Case #{id}: {title}", id=snap.id, title=md(snap.title)))
+    st.caption(
+        _("Source: {source} · {width}×{height} px", source=md(snap.source), width=snap.size[0], height=snap.size[1])
+    )
     gray = decode_png(snap.png)
     pred = snap.prediction
     case_viewer(snap, gray)
@@ -338,7 +341,7 @@ def show_case(case_id: int) -> None:
             _(
                 "Currently **{label}**, set by {who} on {when}.",
                 label=snap.truth_label,
-                who=snap.truth_set_by,
+                who=md(snap.truth_set_by),
                 when=snap.truth_set_at,
             )
         )
@@ -364,7 +367,7 @@ def show_case(case_id: int) -> None:
         with st.expander(_("Ground-truth history ({n})", n=len(snap.history))):
             st.table(
                 [
-                    {_("when"): w, _("who"): by, _("from"): label_name(old), _("to"): label_name(new)}
+                    {_("when"): w, _("who"): md(by), _("from"): label_name(old), _("to"): label_name(new)}
                     for w, by, old, new in snap.history
                 ]
             )
@@ -374,7 +377,7 @@ def show_case(case_id: int) -> None:
         st.caption(
             _(
                 "Written by {who} on {when}. The report above is scored against it.",
-                who=snap.reference_by,
+                who=md(snap.reference_by),
                 when=snap.reference_at,
             )
         )
@@ -399,9 +402,11 @@ def show_case(case_id: int) -> None:
     st.markdown("#### " + _("Teaching sets"))
     for set_id, name in snap.sets:
         c1, c2 = st.columns([4, 1])
-        c1.write(name)
+        c1.markdown(md(name))
         if c2.button(_("Remove"), key=f"case_rm_{set_id}"):
-            if act(lambda s, i=set_id: teaching.remove_from_set(s, i, snap.id), _("Removed from {name}.", name=name)):
+            if act(
+                lambda s, i=set_id: teaching.remove_from_set(s, i, snap.id), _("Removed from {name}.", name=md(name))
+            ):
                 st.rerun()
     others = {label: i for label, i in all_sets.items() if i not in {x for x, _name in snap.sets}}
     if others:
@@ -622,7 +627,7 @@ def show_grid() -> None:
         for col, row in zip(cols, page.rows[start : start + COLUMNS]):
             with col.container(border=True):
                 st.image(row.thumbnail, width="stretch")
-                st.markdown(f"**#{row.case_id} {row.title}**")
+                st.markdown(f"**#{row.case_id} {md(row.title)}**")
                 truth = row.truth_label or _("unlabelled")
                 if row.predicted is not None:
                     verdict = f" · {outcome_name(row.outcome)}" if row.outcome else ""
@@ -638,7 +643,7 @@ def show_grid() -> None:
                 else:
                     st.caption(_("Truth {truth}", truth=truth))
                 if row.tags:
-                    st.caption(" ".join(f"`{t}`" for t in row.tags))
+                    st.caption(" ".join(md_code(t) for t in row.tags))
                 if row.case_id in scores:
                     st.caption(
                         scores[row.case_id],
@@ -677,7 +682,7 @@ def show_sets() -> None:
         name = st.text_input(_("Name"), key="ts_new_name")
         description = st.text_area(_("Description"), key="ts_new_description")
         if st.button(_("Create"), key="ts_create"):
-            if act(lambda s: teaching.create_set(s, name, description), _("Created {name}.", name=repr(name))):
+            if act(lambda s: teaching.create_set(s, name, description), _("Created {name}.", name=md(repr(name)))):
                 st.rerun()
     with st.expander(_("Import a teaching-set zip"), icon=":material/upload:"):
         upload = st.file_uploader(
@@ -694,7 +699,7 @@ def show_sets() -> None:
                     _(
                         "Imported {name}: {added} new cases, {present} already in the library, "
                         "{in_set} added to the set.",
-                        name=repr(r.set_name),
+                        name=md(repr(r.set_name)),
                         added=r.cases_added,
                         present=r.cases_already_present,
                         in_set=r.added_to_set,
@@ -719,7 +724,7 @@ def show_sets() -> None:
         st.error(worded(exc))
         return
     name, description, published = info
-    st.subheader(name)
+    st.subheader(md(name))
     st.caption(
         (_("Published") if published else _("Draft (not published)"))
         + " · "
@@ -753,7 +758,7 @@ def show_sets() -> None:
         b[3].download_button(
             _("Download zip"),
             prepared[1],
-            file_name=f"{name}.zip",
+            file_name=safe_filename(name, "zip", fallback="teaching-set"),
             mime="application/zip",
             key=f"ts_download_{set_id}",
         )
@@ -762,7 +767,7 @@ def show_sets() -> None:
             c = st.columns([1, 4, 1, 1, 1, 1])
             c[0].image(thumb, width=72)
             c[1].markdown(
-                f"**{position + 1}. #{case_id} {title}**  \n" + _("Truth {truth}", truth=truth or _("unlabelled"))
+                f"**{position + 1}. #{case_id} {md(title)}**  \n" + _("Truth {truth}", truth=truth or _("unlabelled"))
             )
             if c[2].button("↑", key=f"ts_up_{case_id}", disabled=position == 0, help=_("Move up")):
                 if act(lambda s, i=case_id: teaching.move_in_set(s, set_id, i, -1)):
@@ -777,7 +782,7 @@ def show_sets() -> None:
     with st.expander(_("Delete this set")):
         if st.checkbox(_("Yes, delete it (the cases stay in the library)"), key=f"ts_confirm_{set_id}"):
             if st.button(_("Delete set"), key=f"ts_delete_{set_id}"):
-                if act(lambda s: teaching.delete_set(s, set_id), _("Deleted {name}.", name=repr(name))):
+                if act(lambda s: teaching.delete_set(s, set_id), _("Deleted {name}.", name=md(repr(name)))):
                     st.session_state.pop("ts_select", None)
                     st.rerun()
 

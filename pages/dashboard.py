@@ -7,6 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.formatting import percent
+from core.safe_text import md, plotly_label
 from core.services.class_dashboard import class_results
 from pages.auth_ui import require_role
 from pages.common import disclaimer, number_table, translated_columns
@@ -106,7 +107,7 @@ with tab_cases:
         col.markdown(f"**{name}**")
     for c in by_case[:SHOWN_CASES]:
         cols = st.columns([4, 2, 2, 3, 2])
-        cols[0].markdown(f"#{c.case_id} · {c.title}")
+        cols[0].markdown(f"#{c.case_id} · {md(c.title)}")
         cols[1].markdown(c.truth_label)
         cols[2].markdown(f"{pct(c.student_accuracy)} ({c.students_right}/{c.answers})")
         cols[3].markdown(
@@ -159,7 +160,7 @@ with tab_students:
     shown = [a for a in attempts if a.user in chosen]
     if shown:
         table = {
-            "student": [a.user for a in shown],
+            "student": [plotly_label(a.user) for a in shown],
             "quiz started": [a.started_at for a in shown],
             "accuracy": [a.accuracy for a in shown],
             "Brier score": [a.brier for a in shown],
@@ -222,7 +223,7 @@ with tab_sets:
     ]
     if long:
         fig = px.bar(
-            {"set": [v[0] for v in long], "measure": [v[1] for v in long], "share": [v[2] for v in long]},
+            {"set": [plotly_label(v[0]) for v in long], "measure": [v[1] for v in long], "share": [v[2] for v in long]},
             x="set",
             y="share",
             color="measure",

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.analysis import InputFlagged, analyze_bytes
 from core.imaging.decode import ACCEPTED, ImageRejected
+from core.safe_text import md
 from core.services.explanations import trust_summary
 from db import teaching
 from pages.auth_ui import require_login
@@ -54,7 +55,7 @@ def upload_subject():
             st.error(
                 _(
                     "**{name}** was not explained: {reason}. This tool only reads frontal chest X-rays.",
-                    name=upload.name,
+                    name=md(upload.name),
                     reason=guard_reason(exc.verdict.reason),
                 ),
                 icon=":material/block:",
@@ -62,7 +63,7 @@ def upload_subject():
             return None
         except ImageRejected as exc:
             st.error(
-                _("**{name}** was not explained: {reason}", name=upload.name, reason=worded(exc)),
+                _("**{name}** was not explained: {reason}", name=md(upload.name), reason=worded(exc)),
                 icon=":material/block:",
             )
             return None
@@ -91,7 +92,7 @@ def library_subject() -> tuple:
     )
     if case_id is None:
         return None, ""
-    return case_subject(engine, case_id), _("Case #{id}: {title}", id=case_id, title=titles[case_id])
+    return case_subject(engine, case_id), _("Case #{id}: {title}", id=case_id, title=md(titles[case_id]))
 
 
 subject, heading = (upload_subject(), "") if source == "upload" else library_subject()

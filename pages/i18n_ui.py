@@ -23,6 +23,7 @@ from core.i18n import (
     language_name,
     translator,
 )
+from core.safe_text import md_param
 
 LANGUAGE_KEY = "ui_language"  # the chosen language; kept across log-in and log-out
 ADOPTED_KEY = "ui_language_adopted"  # the user id whose stored language this session took
@@ -74,9 +75,10 @@ def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
 
 
 def worded(error: BaseException) -> str:
-    """A refusal's text in the session's language: db's LibraryError, the decoder's ImageRejected and every
-    other core.vocabulary.Worded through the catalogue; any other exception as it is."""
-    return translator(language()).worded(error)
+    """A refusal's text in the session's language, for a Markdown element (st.error…): db's LibraryError, the
+    decoder's ImageRejected and every other core.vocabulary.Worded through the catalogue, any other exception
+    as it is; the names, titles and zip entries inside it escaped (core.safe_text), so they show as typed."""
+    return translator(language()).worded(error, escape=md_param)
 
 
 def shown_as(names: dict | None = None, other=None):

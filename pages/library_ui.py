@@ -10,6 +10,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from core.safe_text import md
 from core.settings import database_url
 from db.engine import describe_url, ensure_library, session_scope
 from db.errors import LibraryError, is_connection_problem, is_disk_full
@@ -47,7 +48,7 @@ def unavailable_message(exc: BaseException) -> None:
             "The case library at `{url}` cannot be reached right now ({reason}). Nothing was saved; what you "
             "typed is still on this page — try again when the database is back.",
             url=describe_url(database_url()),
-            reason=reason[0] if reason else type(exc).__name__,
+            reason=md(reason[0]) if reason else type(exc).__name__,
         ),
         icon=":material/cloud_off:",
     )

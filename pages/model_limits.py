@@ -13,6 +13,7 @@ import streamlit as st
 from core.explain.limits import FLAG_TITLES, blank_outside, lung_contour_overlay, unpack_mask
 from core.explain.markers import erase_markers
 from core.formatting import number, percent, share, signed_number
+from core.safe_text import md, md_code
 from core.services import teaching_sets
 from core.teaching.set_rules import may_change_set
 from core.vocabulary import LIMIT_FLAGS, REVIEW_TAGS, outcome
@@ -321,12 +322,12 @@ def show_gallery() -> None:
     for start in range(0, len(page.rows), COLUMNS):
         for col, row in zip(st.columns(COLUMNS), page.rows[start : start + COLUMNS]):
             with col.container(border=True, key=f"lim_card_{row.case_id}"):
-                st.markdown(f"**#{row.case_id} {row.title}**")
+                st.markdown(f"**#{row.case_id} {md(row.title)}**")
                 st.caption(outcome_line(row.truth_label, row.predicted, row.probability))
                 three_views(decode_png(row.thumbnail), row.cam, row.lung_mask, row.predicted)
                 show_badges(row.limits, row.flags, row.verdicts)
                 if row.tags:
-                    st.caption(_("Reviewer tags: {tags}", tags=" ".join(f"`{tag_name(t)}`" for t in row.tags)))
+                    st.caption(_("Reviewer tags: {tags}", tags=" ".join(md_code(tag_name(t)) for t in row.tags)))
                 st.button(_("Open"), key=f"lim_open_{row.case_id}", on_click=open_case, args=(row.case_id,))
     if st.session_state.get("lim_f_page", 1) > page.pages:
         st.session_state["lim_f_page"] = page.pages
@@ -460,7 +461,7 @@ def show_reviews(detail: lim.LimitsDetail) -> None:
                 else _(
                     "Latest: **{verdict}** by {reviewer} on {when}",
                     verdict=verdict_name(latest.verdict),
-                    reviewer=latest.reviewer,
+                    reviewer=md(latest.reviewer),
                     when=repo.as_datetime_text(latest.reviewed_at),
                 )
             )
@@ -478,7 +479,7 @@ def show_reviews(detail: lim.LimitsDetail) -> None:
                     {
                         _("flag"): flag_title(f),
                         _("verdict"): verdict_name(v),
-                        _("reviewer"): who,
+                        _("reviewer"): md(who),
                         _("when"): repo.as_datetime_text(when),
                     }
                     for f, v, who, when in detail.history
@@ -520,7 +521,7 @@ def show_teaching(detail: lim.LimitsDetail) -> None:
     if new_name.lower() not in {n.lower() for n in sets}:
         names.append(new_label)
     if member:
-        st.caption(_("In: {sets}", sets=", ".join(n for n, i in sets.items() if i in member)))
+        st.caption(_("In: {sets}", sets=", ".join(md(n) for n, i in sets.items() if i in member)))
     if not names:
         st.caption(_("This case is in every teaching set already."))
         return
@@ -542,7 +543,7 @@ def show_teaching(detail: lim.LimitsDetail) -> None:
             teaching_sets.add_cases(s, viewer.id, set_id, [detail.case_id])
 
         added_to = new_name if target == new_label else target
-        if act(add, _("Added case #{id} to {name}.", id=detail.case_id, name=added_to)):
+        if act(add, _("Added case #{id} to {name}.", id=detail.case_id, name=md(added_to))):
             st.rerun()
 
 
@@ -593,7 +594,7 @@ def show_case(case_id: int) -> None:
         st.session_state.pop(CASE_KEY, None)
         st.stop()
     show_flash()
-    st.subheader(_("Case #{id}: {title}", id=detail.case_id, title=detail.title))
+    st.subheader(_("Case #{id}: {title}", id=detail.case_id, title=md(detail.title)))
     st.caption(outcome_line(detail.truth_label, detail.predicted, detail.probability))
     gray = decode_png(detail.png)
     limits_viewer(detail, gray)

@@ -15,6 +15,7 @@ import streamlit as st
 
 from core.explain.view import fit_for_display
 from core.formatting import number, percent, share
+from core.safe_text import md
 from core.services import quiz
 from core.teaching.quiz_rules import MODES, score
 from db.codec import decode_png
@@ -311,7 +312,7 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
     from core.teaching.click_marks import HOT, cam_value_at
     from pages.report_panel import report_downloads
 
-    st.subheader(_("Case {position} of {total}: {title}", position=position + 1, total=total, title=r.title))
+    st.subheader(_("Case {position} of {total}: {title}", position=position + 1, total=total, title=md(r.title)))
     (st.success if r.correct else st.error)(
         _(
             N_("Right: the ground truth is **{truth}**; you said {answer} at {confidence}.")
@@ -393,7 +394,7 @@ def show_reveal(attempt_id: int, position: int, total: int) -> None:
 
 def instructor_notes(notes: str) -> None:
     st.markdown(
-        _("**Instructor's notes.** {notes}", notes=notes)
+        _("**Instructor's notes.** {notes}", notes=md(notes))
         if notes.strip()
         else _("_No instructor's notes on this case._")
     )
@@ -446,7 +447,7 @@ def reveal_shortcut(attempt_id: int, position: int, total: int) -> None:
     r = db_call(quiz.reveal, attempt_id, user.id, position)
     if r is None:
         return
-    st.subheader(_("Case {position} of {total}: {title}", position=position + 1, total=total, title=r.title))
+    st.subheader(_("Case {position} of {total}: {title}", position=position + 1, total=total, title=md(r.title)))
 
     def choice(c: str) -> str:
         return _(CHOICES[c]).lower() if c in CHOICES else c
@@ -588,7 +589,7 @@ def reveal_trust(attempt_id: int, position: int, total: int) -> None:
     order = db_call(revealed_order, attempt_id, user.id, position)
     if r is None or order is None:
         return
-    st.subheader(_("Case {position} of {total}: {title}", position=position + 1, total=total, title=r.title))
+    st.subheader(_("Case {position} of {total}: {title}", position=position + 1, total=total, title=md(r.title)))
     right = LETTERS[order.index(TRAINED)]
 
     def words(candidate: str) -> str:
@@ -678,7 +679,7 @@ if answers is None:  # the library is down, or the attempt is gone
 mode, total = attempt.mode, len(attempt.case_ids)
 reviews = db_call(quiz.review_cases, attempt_id, user.id) or []
 st.caption(
-    f"{mode_label(mode)} · {source_name(attempt.source)}"
+    f"{mode_label(mode)} · {md(source_name(attempt.source))}"
     + (" · " + _("{n} case(s) you missed before are back for review", n=len(reviews)) if reviews else "")
 )
 position = min(st.session_state.get(POSITION, 0), len(answers))

@@ -25,6 +25,7 @@ from core.reports.fact_check import reason_in
 from core.reports.gemini import GeminiSettings
 from core.reports.redaction import redact
 from core.reports.service import key_for, source_reason_in
+from core.safe_text import md
 from pages.i18n_ui import N_, _, language
 
 LANGUAGE_LABELS = {lang: language_name(lang) for lang in LANGUAGES}  # the languages reports are written in
@@ -173,7 +174,7 @@ def _ask_box(facts: ReportFacts, language: str, settings: GeminiSettings, key: s
     answer = st.session_state.get(f"{key}_answer")
     if answer is not None:
         q, a = answer
-        st.markdown(f"> {q}\n\n{a.text}")
+        st.markdown(f"> {md(q)}\n\n{a.text}")
         st.caption(
             _("Answered by Gemini from the case facts.")
             if a.source == "gemini"

@@ -6,6 +6,7 @@ user's sessions (db.users); a reset shows a one-time password once, to be change
 
 import streamlit as st
 
+from core.safe_text import md
 from core.vocabulary import ROLES
 from db.errors import LibraryError
 from db.users import MIN_PASSWORD_LENGTH, create_user, list_users, reset_password, set_active, set_roles
@@ -63,7 +64,7 @@ with st.form("user_add", clear_on_submit=True):
         else:
             write(
                 lambda s: create_user(s, name, password, roles),
-                _("Added {name}.", name=repr(name.strip().lower())),
+                _("Added {name}.", name=md(repr(name.strip().lower()))),
                 _("Nobody was added."),
             )
 
@@ -75,7 +76,7 @@ except Unavailable:
 st.subheader(ngettext("{n} user", "{n} users", len(rows)))
 for name, held, active in rows:
     c = st.columns([3, 4, 2, 2])
-    c[0].markdown(f"**{name}**" + ("" if active else " · _" + _("deactivated") + "_"))
+    c[0].markdown(f"**{md(name)}**" + ("" if active else " · _" + _("deactivated") + "_"))
     if name == me.name:
         c[1].caption(", ".join(role_name(r) for r in held))
         c[2].caption(_("you (change your password under Your account)"))
@@ -95,15 +96,15 @@ for name, held, active in rows:
             _(
                 "{name} gets a one-time password, shown here once, and must choose a new one at the next "
                 "login. Every session of theirs ends now.",
-                name=name,
+                name=md(name),
             )
         )
-        if st.button(_("Reset the password of {name}", name=name), key=f"user_reset_{name}", type="primary"):
+        if st.button(_("Reset the password of {name}", name=md(name)), key=f"user_reset_{name}", type="primary"):
             write(
                 lambda s, n=name, kept=one_time: kept.append(reset_password(s, n)), "", _("The password was not reset.")
             )
     if one_time:  # below the row, not in the popover (which closes): shown on this run only, never kept
-        st.success(_("One-time password for {name} (shown only now; tell them in person):", name=name))
+        st.success(_("One-time password for {name} (shown only now; tell them in person):", name=md(name)))
         st.code(one_time[0], language=None)
     label = _("Deactivate") if active else _("Reactivate")
     if c[3].button(label, key=f"user_toggle_{name}"):

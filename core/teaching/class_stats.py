@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.i18n import N_
+from core.safe_text import csv_cell
 from core.teaching.quiz_rules import MODES, confidence_brier, streaks
 
 
@@ -197,7 +198,8 @@ def per_student(rows: Sequence, students: Sequence[str], attempts: Sequence[Atte
 
 
 def to_csv(rows: Sequence) -> str:
-    """All answers as CSV (UTC ISO-8601 times; empty cells for missing values)."""
+    """All answers as CSV (UTC ISO-8601 times; empty cells for missing values). A text cell that a spreadsheet
+    would run as a formula (a title or set name opening with = + - @) starts with `'` (core.safe_text.csv_cell)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -207,6 +209,6 @@ def to_csv(rows: Sequence) -> str:
             value = getattr(r, name, None)
             if isinstance(value, datetime):
                 value = value.isoformat(timespec="seconds")
-            values.append("" if value is None else value)
+            values.append("" if value is None else csv_cell(value))
         writer.writerow(values)
     return out.getvalue()
