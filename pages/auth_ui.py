@@ -73,6 +73,27 @@ def _lookup(s, session_id: int | None) -> tuple[SignedIn | None, bool]:
     return SignedIn(user.id, user.name, roles, user.language, bool(user.must_change_password), row.id), False
 
 
+class _WriteNeeded(Exception):
+    """The lookup changed its session row (last seen, or revoked as idle): redo it in a writing transaction."""
+
+
+def _lookup_reading_first(engine, session_id: int | None) -> tuple[SignedIn | None, bool]:
+    """Every page run checks its session; most of those runs only read, so they do not wait for SQLite's write
+    lock. Only the first run of a page session (the cookie path may make the signing key) and a run that
+    must write (last seen, at most once a minute; an idle revocation) take a writing transaction."""
+    if session_id is not None:
+        try:
+            with session(engine, read_only=True) as s, s.no_autoflush:
+                result = _lookup(s, session_id)
+                if s.dirty or s.new or s.deleted:
+                    raise _WriteNeeded
+            return result
+        except _WriteNeeded:
+            pass
+    with session(engine) as s:
+        return _lookup(s, session_id)
+
+
 def current_user() -> SignedIn | None:
     session_id = st.session_state.get(SESSION_KEY)
     if session_id is None and st.session_state.get(COOKIE_CHECKED):
@@ -81,8 +102,7 @@ def current_user() -> SignedIn | None:
     if engine is None:
         return None
     try:
-        with session(engine) as s:
-            found, idle = _lookup(s, session_id)
+        found, idle = _lookup_reading_first(engine, session_id)
     except Exception as exc:
         if not is_connection_problem(exc):
             raise

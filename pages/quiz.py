@@ -54,8 +54,17 @@ def next_case_button(attempt_id: int, position: int, total: int) -> None:
 
 def db_call(fn, *args, **kwargs):
     """Run one library call in its own transaction; a refusal is shown and returns None."""
+    return _in_session(False, fn, *args, **kwargs)
+
+
+def db_read(fn, *args, **kwargs):
+    """db_call for a call that only reads: on SQLite it does not wait for the write lock."""
+    return _in_session(True, fn, *args, **kwargs)
+
+
+def _in_session(read_only: bool, fn, *args, **kwargs):
     try:
-        with lost_connection_shown(), session(engine) as s:
+        with lost_connection_shown(), session(engine, read_only=read_only) as s:
             return fn(s, *args, **kwargs)
     except LibraryError as exc:
         st.error(worded(exc))
@@ -79,7 +88,7 @@ def sure(confidence: float) -> str:
 
 def show_streak(col) -> None:
     """The one streak the quiz shows (core.services.quiz.streaks_of), in one metric."""
-    current, best = db_call(quiz.streaks_of, user.id) or (0, 0)
+    current, best = db_read(quiz.streaks_of, user.id) or (0, 0)
     col.metric(
         _("Streak (best)"),
         f"{current} ({best})",
@@ -88,7 +97,7 @@ def show_streak(col) -> None:
 
 
 def running_score(attempt_id: int, mode: str) -> None:
-    answers = db_call(quiz.attempt_answers, attempt_id, user.id) or []
+    answers = db_read(quiz.attempt_answers, attempt_id, user.id) or []
     s = score(answers)
     cols = st.columns(4)
     cols[0].metric(_("Your accuracy"), f"{s.correct}/{s.answered}" if s.answered else "—")
@@ -109,7 +118,7 @@ def running_score(attempt_id: int, mode: str) -> None:
 
 
 def start_form() -> None:
-    sets = db_call(lambda s: list_sets(s, published_only=True)) or []
+    sets = db_read(lambda s: list_sets(s, published_only=True)) or []
     sources = {None: _(quiz.RANDOM_SOURCE)} | {
         t.id: ngettext("{name} ({n} case)", "{name} ({n} cases)", t.size, name=t.name) for t in sets
     }
@@ -146,17 +155,17 @@ def start_form() -> None:
 
 def show_history(with_streak: bool) -> None:
     """The student's past quizzes; the streak too unless the running score above already shows it."""
-    past = db_call(quiz.history, user.id) or []
+    past = db_read(quiz.history, user.id) or []
     if not past:
         return
     st.subheader(_("Your history"))
-    due = db_call(quiz.review_due, user.id) or []
+    due = db_read(quiz.review_due, user.id) or []
     cols = st.columns(2)
     if with_streak:
         show_streak(cols[0])
     cols[1].metric(
         _("Cases under review"),
-        db_call(quiz.under_review, user.id) or 0,
+        db_read(quiz.under_review, user.id) or 0,
         help=_(
             "Cases you missed come back until you get them right three times in a row: in your next "
             "quiz, then after 2 quizzes, then after 4. Due in your next quiz: {n}.",
@@ -219,7 +228,7 @@ def remove_mark(mark_key: str) -> None:
 
 def ask_reading(attempt_id: int, position: int) -> None:
     """The image alone; the student may click where they see the finding, then answers with a confidence."""
-    q = db_call(quiz.question, attempt_id, user.id, position)
+    q = db_read(quiz.question, attempt_id, user.id, position)
     if q is None:
         return
     st.subheader(_("Case {position} of {total}", position=position + 1, total=q.total))
@@ -305,7 +314,7 @@ def stored_report(case_id: int | None, model_version: str | None):
 
 
 def show_reveal(attempt_id: int, position: int, total: int) -> None:
-    r = db_call(quiz.reveal, attempt_id, user.id, position)
+    r = db_read(quiz.reveal, attempt_id, user.id, position)
     if r is None:
         return
     from core.reports.render import to_markdown
@@ -406,7 +415,7 @@ def ask_shortcut(attempt_id: int, position: int) -> None:
     from core.explain.limits import lung_contour_overlay, unpack_mask
     from core.teaching.shortcut import CHOICES
 
-    q = db_call(quiz.heatmap_question, attempt_id, user.id, position)
+    q = db_read(quiz.heatmap_question, attempt_id, user.id, position)
     if q is None:
         return
     st.subheader(_("Case {position} of {total}: where did the model look?", position=position + 1, total=q.total))
@@ -444,7 +453,7 @@ def reveal_shortcut(attempt_id: int, position: int, total: int) -> None:
     from core.teaching.shortcut import CHOICES
     from pages.limits_panel import flag_title
 
-    r = db_call(quiz.reveal, attempt_id, user.id, position)
+    r = db_read(quiz.reveal, attempt_id, user.id, position)
     if r is None:
         return
     st.subheader(_("Case {position} of {total}: {title}", position=position + 1, total=total, title=md(r.title)))
@@ -585,7 +594,7 @@ def reveal_trust(attempt_id: int, position: int, total: int) -> None:
     from core.services.trust_quiz import revealed_order
     from core.teaching.trust_quiz import BASIS, CANDIDATE_WORDS, LETTERS, TRAINED
 
-    r = db_call(quiz.reveal, attempt_id, user.id, position)
+    r = db_read(quiz.reveal, attempt_id, user.id, position)
     order = db_call(revealed_order, attempt_id, user.id, position)
     if r is None or order is None:
         return
@@ -646,11 +655,11 @@ VIEWS = {
 
 def resume_unfinished() -> int | None:
     """After a reload or a new login: the quiz left unfinished, at its first unanswered case."""
-    unfinished = db_call(quiz.unfinished_attempt, user.id)
+    unfinished = db_read(quiz.unfinished_attempt, user.id)
     if unfinished is None:
         return None
     st.session_state[ATTEMPT] = unfinished.id
-    st.session_state[POSITION] = db_call(quiz.answered_count, unfinished.id) or 0
+    st.session_state[POSITION] = db_read(quiz.answered_count, unfinished.id) or 0
     st.toast(_("Your unfinished quiz continues where you stopped."), icon=":material/restore:")
     return unfinished.id
 
@@ -672,12 +681,12 @@ if attempt_id is None:
     show_history(with_streak=True)
     st.stop()
 
-attempt = db_call(quiz.get_attempt, attempt_id, user.id)
-answers = db_call(quiz.attempt_answers, attempt_id, user.id) if attempt is not None else None
+attempt = db_read(quiz.get_attempt, attempt_id, user.id)
+answers = db_read(quiz.attempt_answers, attempt_id, user.id) if attempt is not None else None
 if answers is None:  # the library is down, or the attempt is gone
     st.stop()
 mode, total = attempt.mode, len(attempt.case_ids)
-reviews = db_call(quiz.review_cases, attempt_id, user.id) or []
+reviews = db_read(quiz.review_cases, attempt_id, user.id) or []
 st.caption(
     f"{mode_label(mode)} · {md(source_name(attempt.source))}"
     + (" · " + _("{n} case(s) you missed before are back for review", n=len(reviews)) if reviews else "")
