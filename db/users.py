@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from core.vocabulary import N_, ROLES
 from db.errors import LibraryError, NotFound
 from db.models import User, UserRole, utcnow
+from db.permissions import Actor, require
+from db.permissions import effective_roles as effective_roles  # where pages and services look for it
 from db.sessions import revoke_all
 
 MIN_PASSWORD_LENGTH = 8
@@ -93,11 +95,6 @@ def check_password(password: str) -> str:
     return password
 
 
-def effective_roles(user: User) -> frozenset[str]:
-    held = {r.role for r in user.roles}
-    return frozenset(ROLES) if "instructor" in held else frozenset(held)
-
-
 def has_users(session: Session) -> bool:
     return session.execute(select(func.count()).select_from(User)).scalar_one() > 0
 
@@ -106,7 +103,13 @@ def find_user(session: Session, name: str) -> User | None:
     return session.scalars(select(User).where(User.name == (name or "").strip().lower())).first()
 
 
-def create_user(session: Session, name: str, password: str, roles) -> User:
+def create_user(session: Session, actor: Actor, name: str, password: str, roles) -> User:
+    """An instructor adds a user (or the operator: `python -m db users create`)."""
+    require(session, actor, "create_user")
+    return _create_user(session, name, password, roles)
+
+
+def _create_user(session: Session, name: str, password: str, roles) -> User:
     name, roles, password = clean_name(name), check_roles(roles), check_password(password)
     if find_user(session, name) is not None:
         raise LibraryError(N_("A user called {name!r} already exists."), name=name)
@@ -126,7 +129,7 @@ def create_first_instructor(session: Session, name: str, password: str) -> User:
     """First-run setup: allowed only while the library has no users at all."""
     if has_users(session):
         raise LibraryError(N_("The first instructor already exists: log in instead."))
-    return create_user(session, name, password, ["instructor"])
+    return _create_user(session, name, password, ["instructor"])
 
 
 def _named(session: Session, name: str) -> User:
@@ -148,8 +151,9 @@ def _keep_an_instructor(session: Session, user: User) -> None:
         raise LibraryError(N_("{name!r} is the last active instructor; nobody could manage the users."), name=user.name)
 
 
-def set_active(session: Session, name: str, active: bool) -> User:
+def set_active(session: Session, actor: Actor, name: str, active: bool) -> User:
     """Deactivating ends the user's sessions at once; reactivating clears the login brake."""
+    require(session, actor, "set_active")
     user = _named(session, name)
     if not active and "instructor" in {r.role for r in user.roles}:
         _keep_an_instructor(session, user)
@@ -161,8 +165,9 @@ def set_active(session: Session, name: str, active: bool) -> User:
     return user
 
 
-def set_roles(session: Session, name: str, roles) -> User:
+def set_roles(session: Session, actor: Actor, name: str, roles) -> User:
     """Replace a user's roles. Their sessions end: the next login starts with the new privileges (and a new token)."""
+    require(session, actor, "set_roles")
     user = _named(session, name)
     wanted = check_roles(roles)
     held = {r.role for r in user.roles}
@@ -178,11 +183,12 @@ def set_roles(session: Session, name: str, roles) -> User:
 ONE_TIME_PASSWORD_BYTES = 9  # 12 URL-safe characters, about 72 bits
 
 
-def reset_password(session: Session, name: str) -> str:
+def reset_password(session: Session, actor: Actor, name: str) -> str:
     """An instructor's reset: a one-time password (returned once, stored only as a hash), to be changed at next login.
 
     Every session of the user ends, and the login brake is cleared so the new password works at once.
     """
+    require(session, actor, "reset_password")
     user = _named(session, name)
     one_time = secrets.token_urlsafe(ONE_TIME_PASSWORD_BYTES)
     user.password_hash = _hasher.hash(one_time)

@@ -72,6 +72,13 @@ def _lookup(s, session_id: int | None) -> tuple[SignedIn | None, bool]:
     return SignedIn(user.id, user.name, roles, user.language, bool(user.must_change_password), row.id), False
 
 
+def acting_user_id() -> int | None:
+    """The user this run acts as, as the library confirmed it at the top of the page (None: nobody), for
+    writes made deep inside a panel. Each write checks the user's roles in the library again."""
+    verified = st.session_state.get(VERIFIED_KEY)
+    return verified.id if verified is not None else None
+
+
 def current_user() -> SignedIn | None:
     session_id = st.session_state.get(SESSION_KEY)
     if session_id is None and st.session_state.get(COOKIE_CHECKED):

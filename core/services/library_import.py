@@ -26,6 +26,7 @@ from db.codec import EncodedImage, decode_png, encode_image
 from db.engine import refresh_statistics, session_scope
 from db.errors import NotFound
 from db.models import Image, Prediction
+from db.permissions import Actor, require
 
 LABEL_FOLDERS = {name.lower(): name for name in CLASS_NAMES}  # NORMAL/ and PNEUMONIA/ give ground truth
 DEMO_META_KEY = "demo_seed"
@@ -287,12 +288,17 @@ def predict_missing(
 
 def backfill_limits(
     engine,
+    actor: Actor,
     service: ModelService,
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = DEFAULT_BATCH,
 ) -> int:
     """Add the limits probe to this model's stored predictions that lack it (made before the segmenter
-    existed, or imported with `with_limits=False`): a batch of probes shares its forward passes."""
+    existed, or imported with `with_limits=False`): a batch of probes shares its forward passes.
+
+    A reviewer's (Model Limits) or the operator's; the role is checked again with each batch's write."""
+    with session_scope(engine) as session:
+        require(session, actor, "compute_limits")
     segmenter = service.segmenter
     if not service.info.trained or segmenter is None:
         return 0
@@ -320,6 +326,7 @@ def backfill_limits(
                 )
         probes = run_probes(service, plans)
         with session_scope(engine) as session:
+            require(session, actor, "compute_limits")
             for prediction_id, probe in zip(ids, probes):
                 repository.set_prediction_limits(session, prediction_id, probe.metrics, pack_mask(probe.lung_mask))
         if progress:
@@ -335,15 +342,16 @@ class SavedCase:
 
 
 def save_analysis(
-    engine, analysis: Analysis, title: str, source: str = "analyze upload", reports: Sequence = ()
+    engine, actor: Actor, analysis: Analysis, title: str, source: str = "analyze upload", reports: Sequence = ()
 ) -> SavedCase:
     """Store an analysed upload: one case per image (a repeat links to the existing case), with its
     prediction and the `reports` written on it before the save (ReportRecords kept in the session),
-    all in one transaction: a save killed half-way leaves nothing of it."""
+    all in one transaction: a save killed half-way leaves nothing of it. An instructor's save only."""
     from core.services.report_store import add_session_reports
 
     encoded = encode_image(analysis.image.pixels)
     with session_scope(engine) as session:
+        require(session, actor, "save_case")
         image, _ = repository.add_image(session, encoded, analysis.image.source_format)
         if analysis.image.source_format == "DICOM":
             title = case_title(Path("upload.dcm"), "DICOM", encoded.sha256)
