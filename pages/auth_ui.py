@@ -19,8 +19,8 @@ from core.services import session_cookie, sessions
 from core.session_tokens import COOKIE_NAME
 from core.settings import session_idle_minutes
 from db.errors import LibraryError, is_connection_problem
+from db.users import UNKNOWN_CLIENT, authenticate, create_first_instructor, effective_roles, has_users, set_language
 from db.users import active_user as load_active_user
-from db.users import authenticate, create_first_instructor, effective_roles, has_users, set_language
 from pages.common import route_through_home
 from pages.i18n_ui import LANGUAGE_KEY, _, language, role_name, worded
 from pages.library_ui import Unavailable, library, lost_connection_shown, session
@@ -45,6 +45,16 @@ class SignedIn:
 
     def can(self, role: str) -> bool:
         return role in self.roles
+
+
+def client_address() -> str:
+    """Who is trying to log in, as far as the login brake is concerned: the client's address (behind a
+    reverse proxy, the proxy's), or one shared key when the server does not know it."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # outside a browser session (AppTest, bare mode): not known
+        address = None
+    return str(address) if address else UNKNOWN_CLIENT
 
 
 def browser_cookie() -> str | None:
@@ -242,7 +252,7 @@ def login_page() -> None:
         return
     try:
         with lost_connection_shown(), session(engine) as s:
-            result = authenticate(s, name, password)
+            result = authenticate(s, name, password, client=client_address())
     except Unavailable:
         return
     if result.ok:
