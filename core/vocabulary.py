@@ -44,6 +44,7 @@ WRITES: dict[str, tuple[str, ...]] = {
     "add_case_tags": ("instructor",),
     "set_truth": ("instructor",),
     "set_reference": ("instructor",),
+    "compute_predictions": ("instructor",),  # the installed model's predictions for cases that lack one
     # Model Limits
     "review_flag": ("reviewer",),
     "set_limit_tags": ("reviewer",),

@@ -561,7 +561,8 @@ def show_grid() -> None:
             from core.services.library_import import predict_missing
 
             if not ui.run_with_progress(
-                _("Computing predictions"), lambda progress: predict_missing(engine, service, progress=progress)
+                _("Computing predictions"),
+                lambda progress: predict_missing(engine, user.id, service, progress=progress),
             ):
                 st.stop()
             st.rerun()

@@ -90,7 +90,7 @@ def _cmd_predict(args) -> int:
         bar.total, bar.n = total, done
         bar.refresh()
 
-    added = predict_missing(engine, service, batch_size=args.batch_size, progress=progress)
+    added = predict_missing(engine, OPERATOR, service, batch_size=args.batch_size, progress=progress)
     bar.close()
     print(f"predictions added for model {service.version}: {added}")
     return 0

@@ -263,9 +263,17 @@ def _hashes_without_prediction(session, hashes: list[str], model_version: str) -
 
 
 def predict_missing(
-    engine, service: ModelService, batch_size: int = DEFAULT_BATCH, progress: Callable[[int, int], None] | None = None
+    engine,
+    actor: Actor,
+    service: ModelService,
+    batch_size: int = DEFAULT_BATCH,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Add the installed model's predictions to every case that lacks one; returns how many were added."""
+    """Add the installed model's predictions to every case that lacks one; returns how many were added.
+
+    An instructor's (Case Gallery) or the operator's; the role is checked again with each batch's write."""
+    with session_scope(engine) as session:
+        require(session, actor, "compute_predictions")
     if not service.info.trained:
         return 0
     with session_scope(engine) as session:
@@ -279,6 +287,7 @@ def predict_missing(
             pngs = [repository.get_image(session, i).png for i in ids]
         records = predict_batch(service, [decode_png(p) for p in pngs])
         with session_scope(engine) as session:
+            require(session, actor, "compute_predictions")
             for image_id, record in zip(ids, records):
                 done += repository.add_prediction(session, image_id, record)[1]
         if progress:
