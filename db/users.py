@@ -299,7 +299,10 @@ def _client_row(session: Session, key: str, now: datetime) -> LoginThrottle:
 def _client_failed(session: Session, key: str, now: datetime) -> timedelta:
     """Count a failure from this client; returns how long it must now wait (zero while failures are free)."""
     stale = now - CLIENT_FORGET_AFTER  # other clients' quiet rows go: the table stays small
-    session.execute(delete(LoginThrottle).where(LoginThrottle.last_failure_at < stale, LoginThrottle.client_key != key))
+    session.execute(
+        delete(LoginThrottle).where(LoginThrottle.last_failure_at < stale, LoginThrottle.client_key != key),
+        execution_options={"synchronize_session": False},  # other clients' rows; none of them is in use here
+    )
     row = _client_row(session, key, now)
     last = _aware(row.last_failure_at)
     if last is not None and now - last > CLIENT_FORGET_AFTER:

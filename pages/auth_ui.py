@@ -51,10 +51,10 @@ def client_address() -> str:
     """Who is trying to log in, as far as the login brake is concerned: the client's address (behind a
     reverse proxy, the proxy's), or one shared key when the server does not know it."""
     try:
-        address = st.context.ip_address
-    except Exception:  # outside a browser session (AppTest, bare mode): not known
+        address = st.context.ip_address  # None on localhost; not a string outside a browser session (AppTest)
+    except Exception:
         address = None
-    return str(address) if address else UNKNOWN_CLIENT
+    return address if isinstance(address, str) and address else UNKNOWN_CLIENT
 
 
 def browser_cookie() -> str | None:
