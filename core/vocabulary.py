@@ -21,6 +21,57 @@ REPORT_SOURCES = ("gemini", "offline")
 ROLES = ("instructor", "student", "reviewer")
 QUIZ_MODES = ("diagnose", "versus", "shortcut", "trust")
 
+# Who may make each change to the library: the one permission table. db.permissions.require checks it
+# inside every write, against the roles the library holds at that moment (an instructor holds every role;
+# ROLES: any active, signed-in user). Pages also hide what a user may not do; that is a courtesy, this is
+# the rule. The command line and the server's own jobs act as the machine operator (db.operator).
+WRITES: dict[str, tuple[str, ...]] = {
+    # teaching sets: curated in the Case Gallery; reviewers collect cases in draft sets on Model Limits
+    "create_set": ("instructor", "reviewer"),
+    "rename_set": ("instructor",),
+    "describe_set": ("instructor",),
+    "publish_set": ("instructor",),
+    "delete_set": ("instructor",),
+    "add_to_set": ("instructor", "reviewer"),  # a draft set
+    "add_to_published_set": ("instructor",),  # students take quizzes on it
+    "remove_from_set": ("instructor",),
+    "move_in_set": ("instructor",),
+    "reorder_set": ("instructor",),
+    "import_set": ("instructor",),
+    # cases: Analyze's "Save to library", the Case Gallery's case detail
+    "save_case": ("instructor",),
+    "update_case": ("instructor",),
+    "add_case_tags": ("instructor",),
+    "set_truth": ("instructor",),
+    "set_reference": ("instructor",),
+    "compute_predictions": ("instructor",),  # the installed model's predictions for cases that lack one
+    # Model Limits
+    "review_flag": ("reviewer",),
+    "set_limit_tags": ("reviewer",),
+    "compute_limits": ("reviewer",),
+    # quizzes: a student's own attempts only (core.services.quiz also checks the attempt's owner)
+    "start_quiz": ("student",),
+    "answer_quiz": ("student",),
+    "end_quiz": ("student",),
+    # user administration
+    "create_user": ("instructor",),
+    "set_roles": ("instructor",),
+    "set_active": ("instructor",),
+    "reset_password": ("instructor",),
+    # results computed for whoever may see them, kept for the next one: reports and explanation maps
+    "store_report": ROLES,
+    "store_explanation": ROLES,
+    # the demo seed is the server's own job; a failed one may be restarted from a page
+    "retry_demo_seed": ("instructor",),
+}
+
+
+def may(roles, write: str) -> bool:
+    """Whether a user holding `roles` (their effective roles) may make the change `write` (WRITES)."""
+    held = set(roles)
+    return "instructor" in held or bool(held & set(WRITES[write]))
+
+
 LIMIT_FLAGS = ("heatmap_on_marker", "heatmap_on_border", "heatmap_outside_lungs", "marker_dependent")
 REVIEW_TAGS = ("R marker", "rib edge", "border", "diaphragm", "heart", "other")
 VERDICTS = ("confirmed", "rejected")

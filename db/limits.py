@@ -20,6 +20,7 @@ from db.codec import unpack_cam
 from db.errors import LibraryError, NotFound
 from db.models import Case, FlagReview, Image, LimitTag, Prediction, PredictionFlag, utcnow
 from db.paging import Page, page_window
+from db.permissions import Actor, require
 from db.repository import get_case
 
 ERROR_TYPES = {"correct": "Correct", "false_positive": "False positive", "false_negative": "False negative"}
@@ -316,9 +317,10 @@ def limits_detail(session: Session, case_id: int, model_version: str) -> LimitsD
 
 
 def review_flag(
-    session: Session, case_id: int, model_version: str, flag: str, verdict: str, reviewer: str
+    session: Session, actor: Actor, case_id: int, model_version: str, flag: str, verdict: str, reviewer: str
 ) -> FlagReview:
     """Record a reviewer's verdict on a flag the case's prediction carries. Earlier verdicts are kept."""
+    require(session, actor, "review_flag")
     who = _who(reviewer)
     _check_flags([flag])
     if verdict not in VERDICTS:
@@ -370,8 +372,9 @@ def limit_tags_for(session: Session, case_ids: list[int]) -> dict[int, list[str]
     return {c: sorted(tags, key=lambda t: order.get(t, len(order))) for c, tags in out.items()}
 
 
-def add_limit_tag(session: Session, case_id: int, tag: str, added_by: str) -> bool:
+def add_limit_tag(session: Session, actor: Actor, case_id: int, tag: str, added_by: str) -> bool:
     """True if added, False if the case already had it."""
+    require(session, actor, "set_limit_tags")
     who = _who(added_by)
     _check_tags([tag])
     get_case(session, case_id)
@@ -382,8 +385,9 @@ def add_limit_tag(session: Session, case_id: int, tag: str, added_by: str) -> bo
     return True
 
 
-def remove_limit_tag(session: Session, case_id: int, tag: str) -> bool:
+def remove_limit_tag(session: Session, actor: Actor, case_id: int, tag: str) -> bool:
     """True if removed, False if the case did not have it."""
+    require(session, actor, "set_limit_tags")
     _check_tags([tag])
     row = session.get(LimitTag, (case_id, tag))
     if row is None:
@@ -393,16 +397,17 @@ def remove_limit_tag(session: Session, case_id: int, tag: str) -> bool:
     return True
 
 
-def set_limit_tags(session: Session, case_id: int, tags, added_by: str) -> list[str]:
+def set_limit_tags(session: Session, actor: Actor, case_id: int, tags, added_by: str) -> list[str]:
     """Make the case's reviewer tags exactly `tags` (kept tags keep who added them and when)."""
+    require(session, actor, "set_limit_tags")
     wanted = _check_tags(tags)
     _who(added_by)
     current = set(limit_tags_for(session, [case_id]).get(case_id, []))
     for tag in current - set(wanted):
-        remove_limit_tag(session, case_id, tag)
+        remove_limit_tag(session, actor, case_id, tag)
     for tag in wanted:
         if tag not in current:
-            add_limit_tag(session, case_id, tag, added_by)
+            add_limit_tag(session, actor, case_id, tag, added_by)
     return [t for t in REVIEW_TAGS if t in wanted]
 
 

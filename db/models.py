@@ -243,6 +243,19 @@ class UserSession(Base):
     __table_args__ = (Index("ix_sessions_user", "user_id", "revoked_at"),)
 
 
+class LoginThrottle(Base):
+    """Failed logins from one client, whatever user names they tried (migration 0011): the brake on a
+    spray of guesses across many accounts. The key is a SHA-256 of the client's address, never the address.
+    Kept in the library so that every server process sharing it counts the same failures."""
+
+    __tablename__ = "login_throttle"
+    client_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_login_throttle_last_failure_at", "last_failure_at"),)
+
+
 class UserRole(Base):
     __tablename__ = "user_roles"
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)

@@ -1,4 +1,10 @@
-"""Reading and writing cases, images and predictions. Callers own the transaction (session_scope)."""
+"""Reading and writing cases, images and predictions. Callers own the transaction (session_scope).
+
+The edits a person makes (notes, tags, ground truth, reference) take the acting user and check the
+permission table first (db.permissions.require). Adding images, cases and predictions is done by
+services that checked their own write first (core.services.library_import, set_exchange) or by the
+operator's import; no page calls those directly (tests/test_security_roles.py holds that).
+"""
 
 from __future__ import annotations
 
@@ -41,6 +47,7 @@ from db.models import (
     utcnow,
 )
 from db.paging import Page, page_window
+from db.permissions import Actor, require
 
 # core.models.classifier's name for its untrained stand-in; its outputs are never stored as predictions.
 # "Uncertain": the stored uncertainty when there is one, else a probability this close to the threshold.
@@ -353,6 +360,7 @@ def lock_case(session: Session, case_id: int, expected_revision: int | None) -> 
 
 def update_case(
     session: Session,
+    actor: Actor,
     case_id: int,
     expected_revision: int | None,
     *,
@@ -362,6 +370,7 @@ def update_case(
     title: str | None = None,
 ) -> Case:
     """Edit notes/tags/difficulty/title. `expected_revision` guards against overwriting a newer edit."""
+    require(session, actor, "update_case")
     case = lock_case(session, case_id, expected_revision)
     if title is not None:
         if not title.strip():
@@ -388,17 +397,24 @@ def update_case(
     return case
 
 
-def add_tags(session: Session, case_id: int, tags) -> None:
+def add_tags(session: Session, actor: Actor, case_id: int, tags) -> None:
     """Add tags without touching the others (safe for concurrent taggers)."""
+    require(session, actor, "add_case_tags")
     get_case(session, case_id)
     for tag in normalise_tags(tags):
         _get_or_create(session, CaseTag, {"case_id": case_id, "tag": tag})
 
 
 def set_truth(
-    session: Session, case_id: int, label: str | None, changed_by: str, expected_revision: int | None = None
+    session: Session,
+    actor: Actor,
+    case_id: int,
+    label: str | None,
+    changed_by: str,
+    expected_revision: int | None = None,
 ) -> Case:
     """Change the ground truth and record who did it, when, and what it was before."""
+    require(session, actor, "set_truth")
     who = (changed_by or "").strip()
     if not who:
         raise LibraryError(N_("Say who sets the ground truth (e.g. your name): the change is recorded."))
@@ -421,9 +437,15 @@ MAX_REFERENCE_LENGTH = 20_000
 
 
 def set_reference(
-    session: Session, case_id: int, text: str | None, set_by: str, expected_revision: int | None = None
+    session: Session,
+    actor: Actor,
+    case_id: int,
+    text: str | None,
+    set_by: str,
+    expected_revision: int | None = None,
 ) -> Case:
     """Write (or, with empty text, clear) the instructor's reference interpretation; who and when are kept."""
+    require(session, actor, "set_reference")
     who = (set_by or "").strip()
     if not who:
         raise LibraryError(N_("Say who writes the reference interpretation (e.g. your name): it is recorded."))

@@ -1,4 +1,8 @@
-"""Teaching sets: named, ordered selections of cases that instructors curate and publish."""
+"""Teaching sets: named, ordered selections of cases that instructors curate and publish.
+
+Every change takes the acting user (or the operator) and checks the permission table first
+(db.permissions.require): a draft set may be collected by a reviewer, the rest is an instructor's.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from sqlalchemy.orm import Session
 from core.vocabulary import N_
 from db.errors import LibraryError, NotFound
 from db.models import Case, TeachingSet, TeachingSetItem, utcnow
+from db.permissions import Actor, require
 
 MAX_NAME_LENGTH = 200
 
@@ -52,7 +57,8 @@ def find_set(session: Session, name: str) -> TeachingSet | None:
     return session.scalars(select(TeachingSet).where(func.lower(TeachingSet.name) == _clean_name(name).lower())).first()
 
 
-def create_set(session: Session, name: str, description: str = "") -> TeachingSet:
+def create_set(session: Session, actor: Actor, name: str, description: str = "") -> TeachingSet:
+    require(session, actor, "create_set")
     name = _clean_name(name)
     if _name_taken(session, name):
         raise LibraryError(N_("A teaching set called {name!r} already exists."), name=name)
@@ -62,7 +68,8 @@ def create_set(session: Session, name: str, description: str = "") -> TeachingSe
     return row
 
 
-def rename_set(session: Session, set_id: int, name: str) -> TeachingSet:
+def rename_set(session: Session, actor: Actor, set_id: int, name: str) -> TeachingSet:
+    require(session, actor, "rename_set")
     name = _clean_name(name)
     row = get_set(session, set_id, lock=True)
     if _name_taken(session, name, except_id=set_id):
@@ -71,13 +78,15 @@ def rename_set(session: Session, set_id: int, name: str) -> TeachingSet:
     return row
 
 
-def describe_set(session: Session, set_id: int, description: str) -> TeachingSet:
+def describe_set(session: Session, actor: Actor, set_id: int, description: str) -> TeachingSet:
+    require(session, actor, "describe_set")
     row = get_set(session, set_id, lock=True)
     row.description, row.updated_at = description or "", utcnow()
     return row
 
 
-def publish_set(session: Session, set_id: int, published: bool = True) -> TeachingSet:
+def publish_set(session: Session, actor: Actor, set_id: int, published: bool = True) -> TeachingSet:
+    require(session, actor, "publish_set")
     row = get_set(session, set_id, lock=True)
     if published and not row.items:
         raise LibraryError(N_("An empty teaching set cannot be published: add cases first."))
@@ -85,7 +94,8 @@ def publish_set(session: Session, set_id: int, published: bool = True) -> Teachi
     return row
 
 
-def delete_set(session: Session, set_id: int) -> None:
+def delete_set(session: Session, actor: Actor, set_id: int) -> None:
+    require(session, actor, "delete_set")
     session.delete(get_set(session, set_id, lock=True))
 
 
@@ -131,9 +141,14 @@ def _renumber(session: Session, row: TeachingSet, ordered_case_ids: list[int]) -
     session.flush()
 
 
-def add_to_set(session: Session, set_id: int, case_ids: list[int]) -> int:
-    """Append cases (in the given order) that are not in the set yet; returns how many were added."""
+def add_to_set(session: Session, actor: Actor, set_id: int, case_ids: list[int]) -> int:
+    """Append cases (in the given order) that are not in the set yet; returns how many were added.
+
+    A draft set takes a reviewer's cases; a published one only an instructor's."""
+    require(session, actor, "add_to_set")
     row = get_set(session, set_id, lock=True)
+    if row.published:
+        require(session, actor, "add_to_published_set")
     present = {item.case_id for item in row.items}
     wanted = [c for c in dict.fromkeys(int(c) for c in case_ids) if c not in present]
     existing = set(session.scalars(select(Case.id).where(Case.id.in_(wanted)))) if wanted else set()
@@ -148,7 +163,8 @@ def add_to_set(session: Session, set_id: int, case_ids: list[int]) -> int:
     return len(wanted)
 
 
-def remove_from_set(session: Session, set_id: int, case_id: int) -> None:
+def remove_from_set(session: Session, actor: Actor, set_id: int, case_id: int) -> None:
+    require(session, actor, "remove_from_set")
     row = get_set(session, set_id, lock=True)
     order = [item.case_id for item in row.items]
     if case_id not in order:
@@ -159,8 +175,9 @@ def remove_from_set(session: Session, set_id: int, case_id: int) -> None:
     _renumber(session, row, order)
 
 
-def move_in_set(session: Session, set_id: int, case_id: int, steps: int) -> None:
+def move_in_set(session: Session, actor: Actor, set_id: int, case_id: int, steps: int) -> None:
     """Move a case up (negative) or down (positive) in the set's order."""
+    require(session, actor, "move_in_set")
     row = get_set(session, set_id, lock=True)
     order = [item.case_id for item in row.items]
     if case_id not in order:
@@ -171,8 +188,9 @@ def move_in_set(session: Session, set_id: int, case_id: int, steps: int) -> None
     _renumber(session, row, order)
 
 
-def reorder_set(session: Session, set_id: int, ordered_case_ids: list[int]) -> None:
+def reorder_set(session: Session, actor: Actor, set_id: int, ordered_case_ids: list[int]) -> None:
     """Give the full new order; it must name exactly the set's cases."""
+    require(session, actor, "reorder_set")
     row = get_set(session, set_id, lock=True)
     ordered = [int(c) for c in ordered_case_ids]
     if sorted(ordered) != sorted(item.case_id for item in row.items):

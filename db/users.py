@@ -1,4 +1,5 @@
-"""Users, roles and logins. Passwords are kept only as argon2 hashes; failed logins slow further tries.
+"""Users, roles and logins. Passwords are kept only as argon2 hashes; failed logins slow further tries:
+of one account (however many clients try it), and from one client (however many user names it tries).
 
 Roles: instructor (curates, sees the class), student (takes quizzes), reviewer (checks the limits
 gallery). An instructor holds every role, so one person can run a small course alone.
@@ -6,6 +7,7 @@ gallery). An instructor holds every role, so one person can run a small course a
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import secrets
@@ -14,12 +16,15 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.vocabulary import N_, ROLES
 from db.errors import LibraryError, NotFound
-from db.models import User, UserRole, utcnow
+from db.models import LoginThrottle, User, UserRole, utcnow
+from db.permissions import Actor, require
+from db.permissions import effective_roles as effective_roles  # where pages and services look for it
 from db.sessions import revoke_all
 
 MIN_PASSWORD_LENGTH = 8
@@ -28,6 +33,12 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 FREE_FAILURES = 3
 FIRST_DELAY = timedelta(seconds=5)
 MAX_DELAY = timedelta(minutes=15)
+# The same brake per client, across every user name it tries: a spray of one guess per account would
+# never trip an account's own. More free failures, for a classroom behind one address; forgotten after
+# a quiet hour. A correct login does not clear it (a guesser's own valid account would clear their spray).
+CLIENT_FREE_FAILURES = 10
+CLIENT_FORGET_AFTER = timedelta(hours=1)
+UNKNOWN_CLIENT = "unknown client"  # the key of every client whose address the server does not know
 
 _hasher = PasswordHasher()
 # Checked against when the name is unknown, so a wrong name takes as long as a wrong password.
@@ -93,11 +104,6 @@ def check_password(password: str) -> str:
     return password
 
 
-def effective_roles(user: User) -> frozenset[str]:
-    held = {r.role for r in user.roles}
-    return frozenset(ROLES) if "instructor" in held else frozenset(held)
-
-
 def has_users(session: Session) -> bool:
     return session.execute(select(func.count()).select_from(User)).scalar_one() > 0
 
@@ -106,7 +112,13 @@ def find_user(session: Session, name: str) -> User | None:
     return session.scalars(select(User).where(User.name == (name or "").strip().lower())).first()
 
 
-def create_user(session: Session, name: str, password: str, roles) -> User:
+def create_user(session: Session, actor: Actor, name: str, password: str, roles) -> User:
+    """An instructor adds a user (or the operator: `python -m db users create`)."""
+    require(session, actor, "create_user")
+    return _create_user(session, name, password, roles)
+
+
+def _create_user(session: Session, name: str, password: str, roles) -> User:
     name, roles, password = clean_name(name), check_roles(roles), check_password(password)
     if find_user(session, name) is not None:
         raise LibraryError(N_("A user called {name!r} already exists."), name=name)
@@ -126,7 +138,7 @@ def create_first_instructor(session: Session, name: str, password: str) -> User:
     """First-run setup: allowed only while the library has no users at all."""
     if has_users(session):
         raise LibraryError(N_("The first instructor already exists: log in instead."))
-    return create_user(session, name, password, ["instructor"])
+    return _create_user(session, name, password, ["instructor"])
 
 
 def _named(session: Session, name: str) -> User:
@@ -148,8 +160,9 @@ def _keep_an_instructor(session: Session, user: User) -> None:
         raise LibraryError(N_("{name!r} is the last active instructor; nobody could manage the users."), name=user.name)
 
 
-def set_active(session: Session, name: str, active: bool) -> User:
+def set_active(session: Session, actor: Actor, name: str, active: bool) -> User:
     """Deactivating ends the user's sessions at once; reactivating clears the login brake."""
+    require(session, actor, "set_active")
     user = _named(session, name)
     if not active and "instructor" in {r.role for r in user.roles}:
         _keep_an_instructor(session, user)
@@ -161,8 +174,9 @@ def set_active(session: Session, name: str, active: bool) -> User:
     return user
 
 
-def set_roles(session: Session, name: str, roles) -> User:
+def set_roles(session: Session, actor: Actor, name: str, roles) -> User:
     """Replace a user's roles. Their sessions end: the next login starts with the new privileges (and a new token)."""
+    require(session, actor, "set_roles")
     user = _named(session, name)
     wanted = check_roles(roles)
     held = {r.role for r in user.roles}
@@ -178,11 +192,12 @@ def set_roles(session: Session, name: str, roles) -> User:
 ONE_TIME_PASSWORD_BYTES = 9  # 12 URL-safe characters, about 72 bits
 
 
-def reset_password(session: Session, name: str) -> str:
+def reset_password(session: Session, actor: Actor, name: str) -> str:
     """An instructor's reset: a one-time password (returned once, stored only as a hash), to be changed at next login.
 
     Every session of the user ends, and the login brake is cleared so the new password works at once.
     """
+    require(session, actor, "reset_password")
     user = _named(session, name)
     one_time = secrets.token_urlsafe(ONE_TIME_PASSWORD_BYTES)
     user.password_hash = _hasher.hash(one_time)
@@ -240,42 +255,108 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
-def lock_delay(failures: int) -> timedelta:
-    if failures < FREE_FAILURES:
+def lock_delay(failures: int, free: int = FREE_FAILURES) -> timedelta:
+    if failures < free:
         return timedelta(0)
-    return min(FIRST_DELAY * 2 ** (failures - FREE_FAILURES), MAX_DELAY)
+    return min(FIRST_DELAY * 2 ** (failures - free), MAX_DELAY)
 
 
-def authenticate(session: Session, name: str, password: str, now: datetime | None = None) -> LoginResult:
-    """Check a login. Wrong name and wrong password get the same message; repeated failures lock the account for a while."""
+def client_key(client: str) -> str:
+    """What the throttle table keeps of a client's address: a hash, never the address itself."""
+    return hashlib.sha256(f"login client:{client.strip() or UNKNOWN_CLIENT}".encode()).hexdigest()
+
+
+def _locked(until: datetime | None, now: datetime) -> LoginResult | None:
+    until = _aware(until)
+    if until is None or until <= now:
+        return None
+    wait = math.ceil((until - now).total_seconds())
+    return LoginResult(None, f"Too many failed logins: wait {wait} s before trying again.", wait)
+
+
+def _client_row(session: Session, key: str, now: datetime) -> LoginThrottle:
+    """The client's throttle row, locked for this transaction (made on its first failure)."""
+    # populate_existing: the row as it is now, under the lock (not as an earlier read in this session saw it).
+    query = (
+        select(LoginThrottle)
+        .where(LoginThrottle.client_key == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    row = session.scalars(query).first()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():  # another server may insert the same client's first failure at once
+            row = LoginThrottle(client_key=key, failures=0, last_failure_at=now)
+            session.add(row)
+            session.flush()
+        return row
+    except IntegrityError:
+        return session.scalars(query).one()
+
+
+def _client_failed(session: Session, key: str, now: datetime) -> timedelta:
+    """Count a failure from this client; returns how long it must now wait (zero while failures are free)."""
+    stale = now - CLIENT_FORGET_AFTER  # other clients' quiet rows go: the table stays small
+    session.execute(
+        delete(LoginThrottle).where(LoginThrottle.last_failure_at < stale, LoginThrottle.client_key != key),
+        execution_options={"synchronize_session": False},  # other clients' rows; none of them is in use here
+    )
+    row = _client_row(session, key, now)
+    last = _aware(row.last_failure_at)
+    if last is not None and now - last > CLIENT_FORGET_AFTER:
+        row.failures = 0
+    row.failures += 1
+    row.last_failure_at = now
+    delay = lock_delay(row.failures, CLIENT_FREE_FAILURES)
+    row.locked_until = now + delay if delay else None
+    return delay
+
+
+def _wrong(delay: timedelta) -> LoginResult:
+    if not delay:
+        return LoginResult(None, "Wrong user name or password.")
+    seconds = int(delay.total_seconds())
+    return LoginResult(
+        None, f"Wrong user name or password. Too many failed logins: wait {seconds} s before trying again.", seconds
+    )
+
+
+def authenticate(
+    session: Session, name: str, password: str, now: datetime | None = None, client: str | None = None
+) -> LoginResult:
+    """Check a login. Wrong name and wrong password get the same message; repeated failures lock the account
+    for a while, and repeated failures from one `client` (its address; the page passes UNKNOWN_CLIENT when the
+    server does not know it) lock that client, whatever names it tries. `client=None`: no client brake (a
+    signed-in user's password change, where the account's brake applies)."""
     now = now or utcnow()
-    wrong = LoginResult(None, "Wrong user name or password.")
+    key = client_key(client) if client is not None else None
+    if key is not None:
+        row = session.get(LoginThrottle, key)
+        held = _locked(row.locked_until, now) if row is not None else None
+        if held is not None:
+            return held  # tries during the wait are not even checked: a spray gains nothing by hurrying
     user = find_user(session, name)
     if user is None:
         try:
             _hasher.verify(_DUMMY_HASH, password or "")
         except VerificationError:
             pass
-        return wrong
-    locked_until = _aware(user.locked_until)
-    if locked_until is not None and locked_until > now:
-        wait = math.ceil((locked_until - now).total_seconds())
+        return _wrong(_client_failed(session, key, now) if key is not None else timedelta(0))
+    held = _locked(user.locked_until, now)
+    if held is not None:
         # Tries during the lock are not even checked, so guessing gains nothing by hurrying.
-        return LoginResult(None, f"Too many failed logins: wait {wait} s before trying again.", wait)
+        return held
     try:
         _hasher.verify(user.password_hash, password or "")
     except (VerificationError, InvalidHashError):
         user.failed_logins += 1
         delay = lock_delay(user.failed_logins)
         user.locked_until = now + delay if delay else None
-        if delay:
-            return LoginResult(
-                None,
-                f"Wrong user name or password. Too many failed logins: wait "
-                f"{int(delay.total_seconds())} s before trying again.",
-                int(delay.total_seconds()),
-            )
-        return wrong
+        if key is not None:
+            delay = max(delay, _client_failed(session, key, now))
+        return _wrong(delay)
     if not user.active:
         return LoginResult(None, "This account is deactivated; ask an instructor.")
     if _hasher.check_needs_rehash(user.password_hash):

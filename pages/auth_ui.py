@@ -20,8 +20,8 @@ from core.services import session_cookie, sessions
 from core.session_tokens import COOKIE_NAME
 from core.settings import session_idle_minutes
 from db.errors import LibraryError, is_connection_problem
+from db.users import UNKNOWN_CLIENT, authenticate, create_first_instructor, effective_roles, has_users, set_language
 from db.users import active_user as load_active_user
-from db.users import authenticate, create_first_instructor, effective_roles, has_users, set_language
 from pages.common import route_through_home
 from pages.i18n_ui import LANGUAGE_KEY, _, language, role_name, worded
 from pages.library_ui import Unavailable, library, lost_connection_shown, session
@@ -46,6 +46,16 @@ class SignedIn:
 
     def can(self, role: str) -> bool:
         return role in self.roles
+
+
+def client_address() -> str:
+    """Who is trying to log in, as far as the login brake is concerned: the client's address (behind a
+    reverse proxy, the proxy's), or one shared key when the server does not know it."""
+    try:
+        address = st.context.ip_address  # None on localhost; not a string outside a browser session (AppTest)
+    except Exception:
+        address = None
+    return address if isinstance(address, str) and address else UNKNOWN_CLIENT
 
 
 def browser_cookie() -> str | None:
@@ -92,6 +102,13 @@ def _lookup_reading_first(engine, session_id: int | None) -> tuple[SignedIn | No
             pass
     with session(engine) as s:
         return _lookup(s, session_id)
+
+
+def acting_user_id() -> int | None:
+    """The user this run acts as, as the library confirmed it at the top of the page (None: nobody), for
+    writes made deep inside a panel. Each write checks the user's roles in the library again."""
+    verified = st.session_state.get(VERIFIED_KEY)
+    return verified.id if verified is not None else None
 
 
 def current_user() -> SignedIn | None:
@@ -256,7 +273,7 @@ def login_page() -> None:
         return
     try:
         with lost_connection_shown(), session(engine) as s:
-            result = authenticate(s, name, password)
+            result = authenticate(s, name, password, client=client_address())
     except Unavailable:
         return
     if result.ok:

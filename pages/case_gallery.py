@@ -11,7 +11,6 @@ import streamlit as st
 from core.formatting import percent, share
 from core.reliability.input_check import GuardVerdict
 from core.safe_text import md, md_code, safe_filename
-from core.services import teaching_sets
 from core.vocabulary import CLASS_NAMES, DIFFICULTIES, UNCERTAIN_MARGIN, outcome
 from db import repository as repo
 from db import teaching
@@ -324,6 +323,7 @@ def show_case(case_id: int) -> None:
         if act(
             lambda s: repo.update_case(
                 s,
+                user.id,
                 snap.id,
                 snap.revision,
                 notes=st.session_state[notes_key],
@@ -359,7 +359,9 @@ def show_case(case_id: int) -> None:
     if cols[1].button(_("Record ground truth"), key=f"truth_save_{snap.id}"):
         who = writer()  # the logged-in instructor, checked again at the moment of writing
         if act(
-            lambda s: repo.set_truth(s, snap.id, None if new_truth == NO_LABEL else new_truth, who, snap.revision),
+            lambda s: repo.set_truth(
+                s, user.id, snap.id, None if new_truth == NO_LABEL else new_truth, who, snap.revision
+            ),
             _("Ground truth recorded."),
         ):
             st.rerun()
@@ -394,7 +396,7 @@ def show_case(case_id: int) -> None:
     if st.button(_("Save reference"), key=f"reference_save_{snap.id}"):
         text, who = st.session_state[ref_key], writer()
         if act(
-            lambda s: repo.set_reference(s, snap.id, text, who, snap.revision),
+            lambda s: repo.set_reference(s, user.id, snap.id, text, who, snap.revision),
             _("Reference saved.") if text.strip() else _("Reference removed."),
         ):
             st.rerun()
@@ -405,7 +407,8 @@ def show_case(case_id: int) -> None:
         c1.markdown(md(name))
         if c2.button(_("Remove"), key=f"case_rm_{set_id}"):
             if act(
-                lambda s, i=set_id: teaching.remove_from_set(s, i, snap.id), _("Removed from {name}.", name=md(name))
+                lambda s, i=set_id: teaching.remove_from_set(s, user.id, i, snap.id),
+                _("Removed from {name}.", name=md(name)),
             ):
                 st.rerun()
     others = {label: i for label, i in all_sets.items() if i not in {x for x, _name in snap.sets}}
@@ -414,7 +417,7 @@ def show_case(case_id: int) -> None:
         target = c1.selectbox(_("Add to a teaching set"), list(others), key="case_add_set")
         if c2.button(_("Add"), key="case_add_btn"):
             if act(
-                lambda s: teaching_sets.add_cases(s, user.id, others[target], [snap.id]),
+                lambda s: teaching.add_to_set(s, user.id, others[target], [snap.id]),
                 _("Added to the teaching set."),
             ):
                 st.rerun()
@@ -561,7 +564,8 @@ def show_grid() -> None:
             from core.services.library_import import predict_missing
 
             if not ui.run_with_progress(
-                _("Computing predictions"), lambda progress: predict_missing(engine, service, progress=progress)
+                _("Computing predictions"),
+                lambda progress: predict_missing(engine, user.id, service, progress=progress),
             ):
                 st.stop()
             st.rerun()
@@ -663,7 +667,7 @@ def show_grid() -> None:
         target = nav[2].selectbox(_("Add picked cases to"), list(sets), key="grid_add_set")
         if nav[2].button(_("Add {n} picked case(s)", n=len(picked)), key="grid_add_btn", disabled=not picked):
             if act(
-                lambda s: teaching_sets.add_cases(s, user.id, sets[target], picked),
+                lambda s: teaching.add_to_set(s, user.id, sets[target], picked),
                 _("Added {n} case(s) to the set.", n=len(picked)),
             ):
                 for case_id in picked:
@@ -682,7 +686,7 @@ def show_sets() -> None:
         name = st.text_input(_("Name"), key="ts_new_name")
         description = st.text_area(_("Description"), key="ts_new_description")
         if st.button(_("Create"), key="ts_create"):
-            if act(lambda s: teaching.create_set(s, name, description), _("Created {name}.", name=md(repr(name)))):
+            if act(lambda s: teaching.create_set(s, user.id, name, description), _("Created {name}.", name=md(repr(name)))):
                 st.rerun()
     with st.expander(_("Import a teaching-set zip"), icon=":material/upload:"):
         upload = st.file_uploader(
@@ -692,7 +696,7 @@ def show_sets() -> None:
             from core.services.set_exchange import import_set
 
             box = {}
-            if act(lambda s: box.setdefault("r", import_set(s, upload.getvalue()))):
+            if act(lambda s: box.setdefault("r", import_set(s, user.id, upload.getvalue()))):
                 r = box["r"]
                 flash(
                     "success",
@@ -733,17 +737,17 @@ def show_sets() -> None:
     c1, c2 = st.columns([4, 1])
     new_name = c1.text_input(_("Name"), value=name, key=f"ts_name_{set_id}")
     if c2.button(_("Rename"), key=f"ts_rename_{set_id}"):
-        if act(lambda s: teaching.rename_set(s, set_id, new_name), _("Renamed.")):
+        if act(lambda s: teaching.rename_set(s, user.id, set_id, new_name), _("Renamed.")):
             st.session_state.pop("ts_select", None)
             st.rerun()
     new_description = st.text_area(_("Description"), value=description, key=f"ts_desc_{set_id}")
     b = st.columns(4)
     if b[0].button(_("Save description"), key=f"ts_desc_save_{set_id}"):
-        if act(lambda s: teaching.describe_set(s, set_id, new_description), _("Description saved.")):
+        if act(lambda s: teaching.describe_set(s, user.id, set_id, new_description), _("Description saved.")):
             st.rerun()
     if b[1].button(_("Unpublish") if published else _("Publish"), key=f"ts_publish_{set_id}"):
         if act(
-            lambda s: teaching.publish_set(s, set_id, not published),
+            lambda s: teaching.publish_set(s, user.id, set_id, not published),
             _("Unpublished.") if published else _("Published."),
         ):
             st.rerun()
@@ -770,19 +774,21 @@ def show_sets() -> None:
                 f"**{position + 1}. #{case_id} {md(title)}**  \n" + _("Truth {truth}", truth=truth or _("unlabelled"))
             )
             if c[2].button("↑", key=f"ts_up_{case_id}", disabled=position == 0, help=_("Move up")):
-                if act(lambda s, i=case_id: teaching.move_in_set(s, set_id, i, -1)):
+                if act(lambda s, i=case_id: teaching.move_in_set(s, user.id, set_id, i, -1)):
                     st.rerun()
             if c[3].button("↓", key=f"ts_down_{case_id}", disabled=position == len(cases) - 1, help=_("Move down")):
-                if act(lambda s, i=case_id: teaching.move_in_set(s, set_id, i, 1)):
+                if act(lambda s, i=case_id: teaching.move_in_set(s, user.id, set_id, i, 1)):
                     st.rerun()
             if c[4].button(_("Remove"), key=f"ts_rm_{case_id}"):
-                if act(lambda s, i=case_id: teaching.remove_from_set(s, set_id, i), _("Removed from the set.")):
+                if act(
+                    lambda s, i=case_id: teaching.remove_from_set(s, user.id, set_id, i), _("Removed from the set.")
+                ):
                     st.rerun()
             c[5].button(_("Open"), key=f"ts_open_{case_id}", on_click=open_case, args=(case_id,))
     with st.expander(_("Delete this set")):
         if st.checkbox(_("Yes, delete it (the cases stay in the library)"), key=f"ts_confirm_{set_id}"):
             if st.button(_("Delete set"), key=f"ts_delete_{set_id}"):
-                if act(lambda s: teaching.delete_set(s, set_id), _("Deleted {name}.", name=md(repr(name)))):
+                if act(lambda s: teaching.delete_set(s, user.id, set_id), _("Deleted {name}.", name=md(repr(name)))):
                     st.session_state.pop("ts_select", None)
                     st.rerun()
 

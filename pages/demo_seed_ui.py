@@ -11,8 +11,11 @@ import streamlit as st
 
 from core.services.demo_seed import DemoSeedJob, SeedProgress, State, start_demo_seed
 from core.settings import database_url
+from db.errors import LibraryError
+from pages.auth_ui import VERIFIED_KEY
 from pages.common import cached_model_service
-from pages.i18n_ui import _, ngettext
+from pages.i18n_ui import _, ngettext, worded
+from pages.library_ui import Unavailable, lost_connection_shown
 
 SIDEBAR_EVERY = 3.0  # seconds between the sidebar bar's updates
 GALLERY_EVERY = 2.0
@@ -53,7 +56,19 @@ def _failure(job: DemoSeedJob, p: SeedProgress, key: str) -> None:
         ),
         icon=":material/error:",
     )
-    st.button(_("Try again"), key=key, on_click=job.start, icon=":material/refresh:")
+    user = st.session_state.get(VERIFIED_KEY)
+    if user is None or not user.can("instructor"):
+        return  # the server retries at its next start; an instructor may retry now
+    if st.button(_("Try again"), key=key, icon=":material/refresh:"):
+        try:
+            with lost_connection_shown():
+                job.retry(user.id)  # checked in the library again
+        except Unavailable:
+            return
+        except LibraryError as exc:
+            st.error(worded(exc), icon=":material/block:")
+            return
+        st.rerun()
 
 
 def _sidebar_live(job: DemoSeedJob) -> None:

@@ -25,6 +25,7 @@ from core.services.explanations import (
 )
 from core.vocabulary import CLASS_NAMES
 from db.errors import LibraryError
+from pages.auth_ui import acting_user_id
 from pages.common import model_service
 from pages.i18n_ui import N_, _, language, shown_as, worded
 from pages.library_ui import Unavailable, library, lost_connection_shown, session
@@ -139,6 +140,7 @@ def explanation_grid(subject: Subject, key: str) -> None:
 
     ordered = _ordered()
     slow = _("slow")
+    maps: dict = {}
     try:
         with lost_connection_shown():
             maps = stored_explanations(engine, service, subject, target, ordered, cache)
@@ -147,6 +149,7 @@ def explanation_grid(subject: Subject, key: str) -> None:
                 bar = st.progress(0.0, text=_("Computing {n} fast maps once; they are kept…", n=len(fast_missing)))
                 maps |= compute_explanations(
                     engine,
+                    acting_user_id(),
                     service,
                     subject,
                     target,
@@ -160,6 +163,8 @@ def explanation_grid(subject: Subject, key: str) -> None:
                 _run_slow(engine, service, subject, target, requested, cache, maps, key)
     except Unavailable:
         pass  # the message is shown; what is already here stays on the page
+    except LibraryError as exc:  # the library refused to keep them (the account was just deactivated)
+        st.error(worded(exc), icon=":material/block:")
 
     for start in range(0, len(ordered), COLUMNS):
         cols = st.columns(COLUMNS)
@@ -201,6 +206,7 @@ def _run_slow(engine, service, subject, target, name, cache, maps, key) -> None:
     box.button(_("Cancel"), key=f"{key}_cancel", icon=":material/stop:")
     maps |= compute_explanations(
         engine,
+        acting_user_id(),
         service,
         subject,
         target,

@@ -92,7 +92,8 @@ def library_or_stop() -> Engine:
 
 
 def run_with_progress(text: str, job: Callable[[Callable[[int, int], None]], object]) -> bool:
-    """Run `job(progress)` under a progress bar reading "text… done/total"; False after a lost connection.
+    """Run `job(progress)` under a progress bar reading "text… done/total"; False after a lost connection
+    or a refusal (both shown).
 
     `text` is shown as it is: callers pass it translated (`_("Computing predictions")`).
     """
@@ -101,6 +102,10 @@ def run_with_progress(text: str, job: Callable[[Callable[[int, int], None]], obj
         with lost_connection_shown():
             job(lambda done, total: bar.progress(done / total if total else 1.0, text=f"{text}… {done}/{total}"))
     except Unavailable:
+        return False
+    except LibraryError as exc:
+        bar.empty()
+        st.error(worded(exc), icon=":material/block:")
         return False
     return True
 

@@ -14,7 +14,6 @@ from core.explain.limits import FLAG_TITLES, blank_outside, lung_contour_overlay
 from core.explain.markers import erase_markers
 from core.formatting import number, percent, share, signed_number
 from core.safe_text import md, md_code
-from core.services import teaching_sets
 from core.teaching.set_rules import may_change_set
 from core.vocabulary import LIMIT_FLAGS, REVIEW_TAGS, outcome
 from db import limits as lim
@@ -138,7 +137,8 @@ def compute_missing_figures() -> None:
         st.error(_("No lung segmenter is installed (`weights/lungs.safetensors`), so the figures cannot be computed."))
         return
     if not ui.run_with_progress(
-        _("Computing the model-limits figures"), lambda progress: backfill_limits(engine, service, progress=progress)
+        _("Computing the model-limits figures"),
+        lambda progress: backfill_limits(engine, viewer.id, service, progress=progress),
     ):
         st.stop()
     st.rerun()
@@ -468,7 +468,9 @@ def show_reviews(detail: lim.LimitsDetail) -> None:
             for col, verdict, label in ((c[1], "confirmed", _("Confirm")), (c[2], "rejected", _("Reject"))):
                 if col.button(label, key=f"lim_{verdict}_{detail.case_id}_{flag}"):
                     if act(
-                        lambda s, who, f=flag, v=verdict: lim.review_flag(s, detail.case_id, model_version, f, v, who),
+                        lambda s, who, f=flag, v=verdict: lim.review_flag(
+                            s, viewer.id, detail.case_id, model_version, f, v, who
+                        ),
                         f"{flag_title(flag)}: {verdict_name(verdict)}.",
                     ):
                         st.rerun()
@@ -501,7 +503,7 @@ def show_tags(detail: lim.LimitsDetail) -> None:
     )
     if c[1].button(_("Save tags"), key=f"lim_tags_save_{detail.case_id}"):
         wanted = list(st.session_state[key])
-        if act(lambda s, who: lim.set_limit_tags(s, detail.case_id, wanted, who), _("Tags saved.")):
+        if act(lambda s, who: lim.set_limit_tags(s, viewer.id, detail.case_id, wanted, who), _("Tags saved.")):
             st.rerun()
 
 
@@ -536,11 +538,11 @@ def show_teaching(detail: lim.LimitsDetail) -> None:
 
         def add(s, _who):
             set_id = (
-                teaching.create_set(s, new_name, _("Cases where the model looked at the wrong thing.")).id
+                teaching.create_set(s, viewer.id, new_name, _("Cases where the model looked at the wrong thing.")).id
                 if target == new_label
                 else sets[target]
             )
-            teaching_sets.add_cases(s, viewer.id, set_id, [detail.case_id])
+            teaching.add_to_set(s, viewer.id, set_id, [detail.case_id])
 
         added_to = new_name if target == new_label else target
         if act(add, _("Added case #{id} to {name}.", id=detail.case_id, name=md(added_to))):

@@ -26,7 +26,8 @@ from core.reports.gemini import GeminiSettings
 from core.reports.redaction import redact
 from core.reports.service import key_for, source_reason_in
 from core.safe_text import md
-from pages.i18n_ui import N_, _, language
+from db.errors import LibraryError
+from pages.i18n_ui import N_, _, language, worded
 
 LANGUAGE_LABELS = {lang: language_name(lang) for lang in LANGUAGES}  # the languages reports are written in
 SOURCE_NAMES = {"gemini": "Gemini", "offline": N_("offline")}  # a record's source, as the version line names it
@@ -55,6 +56,7 @@ def source_name(source: str) -> str:
 def report_store():
     """Reports of library cases live in SQL with their case; an unsaved upload's stay in this session."""
     from core.services.report_store import LibraryReportStore, SqlReportStore
+    from pages.auth_ui import acting_user_id
     from pages.library_ui import library
 
     if "report_store" not in st.session_state:
@@ -62,7 +64,7 @@ def report_store():
     engine = library()
     if engine is None:  # library unreachable: the message is shown; reports still work for this session
         return st.session_state["report_store"]
-    return LibraryReportStore(SqlReportStore(engine), st.session_state["report_store"])
+    return LibraryReportStore(SqlReportStore(engine, acting_user_id()), st.session_state["report_store"])
 
 
 def gemini_settings() -> GeminiSettings:
@@ -256,6 +258,9 @@ def report_panel(source, *, image_key: str | None = None, key: str = "report", r
                 outcome = get_report(
                     facts, img, store, language=report_language, settings=settings, regenerate=request == "regenerate"
                 )
+        except LibraryError as exc:  # refused by the library (e.g. the account was just deactivated)
+            st.error(worded(exc), icon=":material/block:")
+            return
         except Exception as exc:  # a bug, not a Gemini failure (those fall back inside): say so, keep the page
             st.error(_("The report could not be made: {error}", error=redact(exc)), icon=":material/error:")
             return

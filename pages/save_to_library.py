@@ -7,8 +7,9 @@ from pathlib import Path
 import streamlit as st
 
 from core.analysis import Analysis
+from db.errors import LibraryError
 from pages.auth_ui import current_user, require_role
-from pages.i18n_ui import _
+from pages.i18n_ui import _, worded
 from pages.library_ui import Unavailable, library, lost_connection_shown
 
 
@@ -24,7 +25,7 @@ def save_to_library_button(result: Analysis, upload_name: str) -> None:
         icon=":material/bookmark_add:",
         help=_("Stores the image (pixels only: no file metadata), the case and the model's output."),
     ):
-        require_role("instructor")  # again at the moment of writing
+        user = require_role("instructor")  # again at the moment of writing; the save checks in the library too
         engine = library()
         if engine is None:
             return
@@ -33,8 +34,11 @@ def save_to_library_button(result: Analysis, upload_name: str) -> None:
         try:
             with lost_connection_shown():
                 title = Path(upload_name).stem or _("Uploaded case")
-                saved = (key, save_analysis(engine, result, title=title, reports=_session_reports(result)))
+                saved = (key, save_analysis(engine, user.id, result, title=title, reports=_session_reports(result)))
         except Unavailable:
+            return
+        except LibraryError as exc:
+            st.error(worded(exc), icon=":material/block:")
             return
         st.session_state["analyze_saved"] = saved
     if saved and saved[0] == key:

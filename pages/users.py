@@ -63,7 +63,7 @@ with st.form("user_add", clear_on_submit=True):
             st.error(_("Choose at least one role; nobody was added."))
         else:
             write(
-                lambda s: create_user(s, name, password, roles),
+                lambda s: create_user(s, me.id, name, password, roles),
                 _("Added {name}.", name=md(repr(name.strip().lower()))),
                 _("Nobody was added."),
             )
@@ -87,7 +87,7 @@ for name, held, active in rows:
             if not chosen:
                 st.error(_("Choose at least one role; the roles were not changed."))
             elif sorted(chosen) != sorted(held) and write(
-                lambda s, n=name, r=chosen: set_roles(s, n, r), "", _("The roles were not changed.")
+                lambda s, n=name, r=chosen: set_roles(s, me.id, n, r), "", _("The roles were not changed.")
             ):
                 st.rerun()
     one_time: list[str] = []
@@ -101,12 +101,14 @@ for name, held, active in rows:
         )
         if st.button(_("Reset the password of {name}", name=md(name)), key=f"user_reset_{name}", type="primary"):
             write(
-                lambda s, n=name, kept=one_time: kept.append(reset_password(s, n)), "", _("The password was not reset.")
+                lambda s, n=name, kept=one_time: kept.append(reset_password(s, me.id, n)),
+                "",
+                _("The password was not reset."),
             )
     if one_time:  # below the row, not in the popover (which closes): shown on this run only, never kept
         st.success(_("One-time password for {name} (shown only now; tell them in person):", name=md(name)))
         st.code(one_time[0], language=None)
     label = _("Deactivate") if active else _("Reactivate")
     if c[3].button(label, key=f"user_toggle_{name}"):
-        if write(lambda s, n=name, a=active: set_active(s, n, not a), "", _("Nothing was changed.")):
+        if write(lambda s, n=name, a=active: set_active(s, me.id, n, not a), "", _("Nothing was changed.")):
             st.rerun()

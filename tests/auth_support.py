@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from core.services.sessions import issue
 from core.settings import database_url
 from db.engine import ensure_library, session_scope
+from db.operator import OPERATOR
 from db.users import create_user, find_user
 
 TEST_PASSWORD = "test-password-123"
@@ -18,7 +19,7 @@ TEST_PASSWORD = "test-password-123"
 
 def ensure_user(name: str = "tester", roles=("instructor",)) -> int:
     with session_scope(ensure_library(database_url())) as s:
-        user = find_user(s, name) or create_user(s, name, TEST_PASSWORD, list(roles))
+        user = find_user(s, name) or create_user(s, OPERATOR, name, TEST_PASSWORD, list(roles))
         return user.id
 
 

@@ -34,6 +34,7 @@ from db import repository as repo
 from db import teaching
 from db.codec import encode_image
 from db.engine import dispose_engines, ensure_library, session_scope
+from db.operator import OPERATOR
 
 REPO = Path(__file__).resolve().parent.parent
 KINDS = ("case", "reorder", "answer", "report", "set_import", "set_import_cli")
@@ -142,7 +143,7 @@ class CaseSave(Scenario):
             pixels = pixels_for(n, 224)
             variant = replace(self.analysis, image=replace(self.analysis.image, pixels=pixels))
             sha = image_id(pixels)
-            saved = save_analysis(engine, variant, title=f"fault case {n}", reports=[self._record(sha, n)])
+            saved = save_analysis(engine, OPERATOR, variant, title=f"fault case {n}", reports=[self._record(sha, n)])
             note(f"ok {saved.case_id} {sha}")
             n += 1
 
@@ -184,8 +185,8 @@ class Reorder(Scenario):
     def setup(self, engine):
         with session_scope(engine) as s:
             ids = [add_plain_case(s, 10_000 + i, f"ordered {i}") for i in range(self.size)]
-            self.set_id = teaching.create_set(s, "fault order").id
-            teaching.add_to_set(s, self.set_id, ids)
+            self.set_id = teaching.create_set(s, OPERATOR, "fault order").id
+            teaching.add_to_set(s, OPERATOR, self.set_id, ids)
         self.initial = ids
 
     def loop(self, engine, note, first):
@@ -195,7 +196,7 @@ class Reorder(Scenario):
                 order = teaching.set_case_ids(s, self.set_id)
                 rng.shuffle(order)
                 note("try " + json.dumps(order))
-                teaching.reorder_set(s, self.set_id, order)
+                teaching.reorder_set(s, OPERATOR, self.set_id, order)
             note("ok " + json.dumps(order))
 
     def check(self, engine, confirmed, tried):
@@ -234,7 +235,7 @@ class Answer(Scenario):
         with session_scope(engine) as s:
             for i in range(self.length):
                 add_plain_case(s, 20_000 + i, f"quiz {i}", truth=("NORMAL", "PNEUMONIA")[i % 2])
-            self.user_id = create_user(s, "fault-student", "a long enough password 1", ["student"]).id
+            self.user_id = create_user(s, OPERATOR, "fault-student", "a long enough password 1", ["student"]).id
 
     def loop(self, engine, note, first):
         from core.services import quiz
@@ -299,7 +300,7 @@ class StoreReport(Scenario):
         from core.reports.store import ReportRecord
         from core.services.report_store import SqlReportStore
 
-        store, n = SqlReportStore(engine), first
+        store, n = SqlReportStore(engine, OPERATOR), first
         while True:
             body = f"report {n} " + "y" * (2000 + n % 5000)
             record = ReportRecord(
@@ -356,9 +357,9 @@ class SetImport(Scenario):
                     for i in range(self.per_set)
                 ]
                 for i, cid in enumerate(ids):
-                    repo.update_case(s, cid, None, notes=f"notes {z}-{i}", tags=[f"t{z}", "faults"])
-                row = teaching.create_set(s, f"fault set {z:03d}", "imported while being killed")
-                teaching.add_to_set(s, row.id, ids)
+                    repo.update_case(s, OPERATOR, cid, None, notes=f"notes {z}-{i}", tags=[f"t{z}", "faults"])
+                row = teaching.create_set(s, OPERATOR, f"fault set {z:03d}", "imported while being killed")
+                teaching.add_to_set(s, OPERATOR, row.id, ids)
                 s.flush()
                 path = self.workdir / f"set-{z:03d}.zip"
                 path.write_bytes(export_set(s, row.id))
@@ -373,7 +374,7 @@ class SetImport(Scenario):
                 if teaching.find_set(s, name) is not None:
                     continue
             with session_scope(engine) as s:
-                import_set(s, path.read_bytes())
+                import_set(s, OPERATOR, path.read_bytes())
             note(f"ok {name}")
 
     def check(self, engine, confirmed, tried):

@@ -18,6 +18,7 @@ from db import teaching
 from db.codec import encode_image, pack_cam, unpack_cam
 from db.engine import session_scope
 from db.errors import CaseChanged, LibraryError
+from db.operator import OPERATOR
 from db.repository import GalleryFilter, PredictionRecord
 
 MODEL = "abc123abc123"
@@ -40,7 +41,7 @@ def add(s, seed, title, truth=None, p=None, tags=(), notes="", model=MODEL, unce
             ),
         )
     if tags or notes:
-        repo.update_case(s, case.id, None, tags=list(tags), notes=notes)
+        repo.update_case(s, OPERATOR, case.id, None, tags=list(tags), notes=notes)
     return case.id
 
 
@@ -73,13 +74,13 @@ def test_reference_is_written_with_who_and_when_and_cleared_by_empty_text(filled
         rev = repo.get_case(s, case_id).revision
     with pytest.raises(LibraryError, match="who writes the reference"):
         with session_scope(engine) as s:
-            repo.set_reference(s, case_id, "Right lower lobe consolidation.", "  ")
+            repo.set_reference(s, OPERATOR, case_id, "Right lower lobe consolidation.", "  ")
     with pytest.raises(LibraryError, match="under 20,000"):
         with session_scope(engine) as s:
-            repo.set_reference(s, case_id, "x" * 20_001, "Dr Ada")
+            repo.set_reference(s, OPERATOR, case_id, "x" * 20_001, "Dr Ada")
     with session_scope(engine) as s:
         assert repo.get_case(s, case_id).reference_text is None  # refusals changed nothing
-        repo.set_reference(s, case_id, "  Right lower lobe consolidation.\n", "Dr Ada", rev)
+        repo.set_reference(s, OPERATOR, case_id, "  Right lower lobe consolidation.\n", "Dr Ada", rev)
     with session_scope(engine) as s:
         case = repo.get_case(s, case_id)
         assert (case.reference_text, case.reference_by, case.revision) == (
@@ -90,9 +91,9 @@ def test_reference_is_written_with_who_and_when_and_cleared_by_empty_text(filled
         assert case.reference_at is not None and case.notes == "Air bronchogram, right lower"
     with pytest.raises(CaseChanged):  # written on a stale copy
         with session_scope(engine) as s:
-            repo.set_reference(s, case_id, "stale", "Dr Bob", rev)
+            repo.set_reference(s, OPERATOR, case_id, "stale", "Dr Bob", rev)
     with session_scope(engine) as s:
-        repo.set_reference(s, case_id, "   ", "Dr Bob")
+        repo.set_reference(s, OPERATOR, case_id, "   ", "Dr Bob")
     with session_scope(engine) as s:
         case = repo.get_case(s, case_id)
         assert (case.reference_text, case.reference_by, case.reference_at) == (None, None, None)
@@ -120,9 +121,9 @@ def test_latest_report_per_case_for_cases_with_a_reference(filled):
         report(ids["tn"], "tn report", 1)  # no reference: left out
         report(ids["fn"], "fn report", 1)
         s.flush()
-        repo.set_reference(s, ids["tp"], "tp reference", "Dr Ada")
-        repo.set_reference(s, ids["fn"], "fn reference", "Dr Ada")
-        repo.set_reference(s, ids["fp"], "fp reference, no report", "Dr Ada")
+        repo.set_reference(s, OPERATOR, ids["tp"], "tp reference", "Dr Ada")
+        repo.set_reference(s, OPERATOR, ids["fn"], "fn reference", "Dr Ada")
+        repo.set_reference(s, OPERATOR, ids["fp"], "fp reference, no report", "Dr Ada")
     with session_scope(engine) as s:
         found = repo.latest_reports_with_reference(s, [ids["tp"], ids["tn"], ids["fp"], ids["unl"]])
         assert repo.latest_reports_with_reference(s, []) == {}
@@ -215,7 +216,9 @@ def test_edits_use_revisions_and_truth_changes_are_recorded(filled):
     case_id = ids["unl"]
     with session_scope(engine) as s:
         rev = repo.get_case(s, case_id).revision
-        repo.update_case(s, case_id, rev, notes="first", tags="Viral Pattern, child , child", difficulty="hard")
+        repo.update_case(
+            s, OPERATOR, case_id, rev, notes="first", tags="Viral Pattern, child , child", difficulty="hard"
+        )
     with session_scope(engine) as s:
         case = repo.get_case(s, case_id)
         assert (case.notes, [t.tag for t in case.tags], case.difficulty, case.revision) == (
@@ -226,40 +229,40 @@ def test_edits_use_revisions_and_truth_changes_are_recorded(filled):
         )
     with pytest.raises(CaseChanged, match="changed by someone else"):  # an edit made on the stale copy
         with session_scope(engine) as s:
-            repo.update_case(s, case_id, rev, notes="stale overwrite")
+            repo.update_case(s, OPERATOR, case_id, rev, notes="stale overwrite")
     with pytest.raises(LibraryError, match="who"):
         with session_scope(engine) as s:
-            repo.set_truth(s, case_id, "PNEUMONIA", "  ")
+            repo.set_truth(s, OPERATOR, case_id, "PNEUMONIA", "  ")
     with session_scope(engine) as s:
-        repo.set_truth(s, case_id, "PNEUMONIA", "Dr Ada")
-        repo.set_truth(s, case_id, "NORMAL", "Dr Bob")
+        repo.set_truth(s, OPERATOR, case_id, "PNEUMONIA", "Dr Ada")
+        repo.set_truth(s, OPERATOR, case_id, "NORMAL", "Dr Bob")
     with session_scope(engine) as s:
         case = repo.get_case(s, case_id)
         history = [(h.old_label, h.new_label, h.changed_by) for h in repo.truth_history(s, case_id)]
         assert case.notes == "first" and (case.truth_label, case.truth_set_by) == ("NORMAL", "Dr Bob")
         assert history == [(None, "PNEUMONIA", "Dr Ada"), ("PNEUMONIA", "NORMAL", "Dr Bob")]
         with pytest.raises(LibraryError):
-            repo.set_truth(s, case_id, "COVID", "Dr Ada")
+            repo.set_truth(s, OPERATOR, case_id, "COVID", "Dr Ada")
 
 
 def test_teaching_set_lifecycle(filled):
     engine, ids = filled
     with session_scope(engine) as s:
-        ts = teaching.create_set(s, "  Pneumonia   basics ", "first steps")
+        ts = teaching.create_set(s, OPERATOR, "  Pneumonia   basics ", "first steps")
         with pytest.raises(LibraryError, match="empty"):
-            teaching.publish_set(s, ts.id)
-        assert teaching.add_to_set(s, ts.id, [ids["tp"], ids["fn"], ids["tn"], ids["tp"]]) == 3
-        assert teaching.add_to_set(s, ts.id, [ids["fn"]]) == 0
+            teaching.publish_set(s, OPERATOR, ts.id)
+        assert teaching.add_to_set(s, OPERATOR, ts.id, [ids["tp"], ids["fn"], ids["tn"], ids["tp"]]) == 3
+        assert teaching.add_to_set(s, OPERATOR, ts.id, [ids["fn"]]) == 0
         set_id = ts.id
     with session_scope(engine) as s:
         with pytest.raises(LibraryError, match="already exists"):
-            teaching.create_set(s, "pneumonia basics")
+            teaching.create_set(s, OPERATOR, "pneumonia basics")
     with session_scope(engine) as s:
-        teaching.move_in_set(s, set_id, ids["tn"], -2)
-        teaching.remove_from_set(s, set_id, ids["fn"])
-        teaching.rename_set(s, set_id, "Basics")
-        teaching.describe_set(s, set_id, "new description")
-        teaching.publish_set(s, set_id)
+        teaching.move_in_set(s, OPERATOR, set_id, ids["tn"], -2)
+        teaching.remove_from_set(s, OPERATOR, set_id, ids["fn"])
+        teaching.rename_set(s, OPERATOR, set_id, "Basics")
+        teaching.describe_set(s, OPERATOR, set_id, "new description")
+        teaching.publish_set(s, OPERATOR, set_id)
     with session_scope(engine) as s:
         assert teaching.set_case_ids(s, set_id) == [ids["tn"], ids["tp"]]
         [summary] = teaching.list_sets(s, published_only=True)
@@ -269,17 +272,17 @@ def test_teaching_set_lifecycle(filled):
             True,
             2,
         )
-        teaching.reorder_set(s, set_id, [ids["tp"], ids["tn"]])
+        teaching.reorder_set(s, OPERATOR, set_id, [ids["tp"], ids["tn"]])
         with pytest.raises(LibraryError):
-            teaching.reorder_set(s, set_id, [ids["tp"]])
+            teaching.reorder_set(s, OPERATOR, set_id, [ids["tp"]])
     assert ids_for(engine, GalleryFilter(set_id=set_id), sort="set_order") == [ids["tp"], ids["tn"]]
 
 
 def test_export_then_import_into_another_library_without_duplicates(filled, tmp_path):
     engine, ids = filled
     with session_scope(engine) as s:
-        ts = teaching.create_set(s, "Errors", "where it fails")
-        teaching.add_to_set(s, ts.id, [ids["fp"], ids["fn"], ids["tp"]])
+        ts = teaching.create_set(s, OPERATOR, "Errors", "where it fails")
+        teaching.add_to_set(s, OPERATOR, ts.id, [ids["fp"], ids["fn"], ids["tp"]])
         data = export_set(s, ts.id)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         manifest = json.loads(zf.read("manifest.json"))
@@ -292,10 +295,10 @@ def test_export_then_import_into_another_library_without_duplicates(filled, tmp_
     other = ensure_library(other_url)
     with session_scope(other) as s:
         add(s, 4, "already here", "PNEUMONIA", tags=["mine"])  # the false-negative image exists already
-        first = import_set(s, data)
+        first = import_set(s, OPERATOR, data)
     assert (first.set_created, first.cases_added, first.cases_already_present, first.added_to_set) == (True, 2, 1, 3)
     with session_scope(other) as s:
-        again = import_set(s, data)
+        again = import_set(s, OPERATOR, data)
         assert (again.set_created, again.cases_added, again.added_to_set) == (False, 0, 0)
         assert repo.stats(s)["cases"] == 3 and repo.stats(s)["teaching_sets"] == 1
         [summary] = teaching.list_sets(s)
@@ -373,7 +376,7 @@ def test_hostile_or_malformed_zips_are_refused_and_change_nothing(library, kind)
     data, message = hostile_zips()[kind]
     with pytest.raises(BadArchive, match=message) as info:
         with session_scope(library) as s:
-            import_set(s, data)
+            import_set(s, OPERATOR, data)
     assert str(info.value).startswith("Refused")
     # The same refusal in Korean: through the catalogue, with the English wording gone.
     korean = translator("ko").worded(info.value)
@@ -385,5 +388,5 @@ def test_hostile_or_malformed_zips_are_refused_and_change_nothing(library, kind)
 def test_a_valid_handmade_zip_imports(library):
     manifest, images = valid_entries()
     with session_scope(library) as s:
-        result = import_set(s, make_zip({"manifest.json": json.dumps(manifest).encode(), **images}))
+        result = import_set(s, OPERATOR, make_zip({"manifest.json": json.dumps(manifest).encode(), **images}))
     assert result.cases_added == 1

@@ -19,6 +19,7 @@ from db.codec import encode_image
 from db.engine import current_revision, ensure_library, head_revision, make_engine, session_scope, upgrade
 from db.errors import LibraryError
 from db.models import Case, FlagReview, LimitTag, Prediction, PredictionFlag
+from db.operator import OPERATOR
 
 REPO = Path(__file__).resolve().parent.parent
 V = "abc123def456"
@@ -168,16 +169,18 @@ def test_reviews_latest_wins_history_kept_and_review_state_filters(library):
     ids = build(library)
     with session_scope(library) as s:
         with pytest.raises(LibraryError, match="does not carry the flag"):
-            lim.review_flag(s, ids["ok_clean"], V, "heatmap_on_marker", "confirmed", "rita")
+            lim.review_flag(s, OPERATOR, ids["ok_clean"], V, "heatmap_on_marker", "confirmed", "rita")
         with pytest.raises(LibraryError, match="Say who reviews"):
-            lim.review_flag(s, ids["fp_marker"], V, "heatmap_on_marker", "confirmed", "  ")
+            lim.review_flag(s, OPERATOR, ids["fp_marker"], V, "heatmap_on_marker", "confirmed", "  ")
         with pytest.raises(LibraryError, match="verdict"):
-            lim.review_flag(s, ids["fp_marker"], V, "heatmap_on_marker", "maybe", "rita")
+            lim.review_flag(s, OPERATOR, ids["fp_marker"], V, "heatmap_on_marker", "maybe", "rita")
     with session_scope(library) as s:
-        lim.review_flag(s, ids["fp_marker"], V, "heatmap_on_marker", "rejected", "rita")
+        lim.review_flag(s, OPERATOR, ids["fp_marker"], V, "heatmap_on_marker", "rejected", "rita")
     with session_scope(library) as s:
-        lim.review_flag(s, ids["fp_marker"], V, "heatmap_on_marker", "confirmed", "omar")  # a later verdict wins
-        lim.review_flag(s, ids["fn_border"], V, "heatmap_on_border", "rejected", "rita")
+        lim.review_flag(
+            s, OPERATOR, ids["fp_marker"], V, "heatmap_on_marker", "confirmed", "omar"
+        )  # a later verdict wins
+        lim.review_flag(s, OPERATOR, ids["fn_border"], V, "heatmap_on_border", "rejected", "rita")
     with session_scope(library) as s:
         verdicts = lim.latest_verdicts(s, [ids["fp_marker"], ids["fn_border"], ids["ok_clean"]], V)
         assert {f: (v.verdict, v.reviewer) for f, v in verdicts[ids["fp_marker"]].items()} == {
@@ -204,7 +207,7 @@ def test_reviews_latest_wins_history_kept_and_review_state_filters(library):
     assert page_ids(library, lim.LimitsFilter(flags=["heatmap_on_marker"], review="unreviewed")) == [ids["ok_marker"]]
     assert page_ids(library, lim.LimitsFilter(flags=["heatmap_on_border"], review="confirmed")) == []
     with session_scope(library) as s:  # a deleted case takes its reviews and tags with it
-        lim.add_limit_tag(s, ids["fp_marker"], "R marker", "rita")
+        lim.add_limit_tag(s, OPERATOR, ids["fp_marker"], "R marker", "rita")
         s.delete(s.get(Case, ids["fp_marker"]))
     with session_scope(library) as s:
         assert s.scalar(select(FlagReview.id).where(FlagReview.case_id == ids["fp_marker"])) is None
@@ -214,20 +217,20 @@ def test_reviews_latest_wins_history_kept_and_review_state_filters(library):
 def test_reviewer_tags(library):
     ids = build(library)
     with session_scope(library) as s:
-        assert lim.add_limit_tag(s, ids["fn_border"], "border", "rita") is True
-        assert lim.add_limit_tag(s, ids["fn_border"], "border", "omar") is False
+        assert lim.add_limit_tag(s, OPERATOR, ids["fn_border"], "border", "rita") is True
+        assert lim.add_limit_tag(s, OPERATOR, ids["fn_border"], "border", "omar") is False
         with pytest.raises(LibraryError, match="Unknown tag"):
-            lim.add_limit_tag(s, ids["fn_border"], "elbow", "rita")
-        assert lim.set_limit_tags(s, ids["ok_marker"], ["other", "R marker"], "rita") == ["R marker", "other"]
+            lim.add_limit_tag(s, OPERATOR, ids["fn_border"], "elbow", "rita")
+        assert lim.set_limit_tags(s, OPERATOR, ids["ok_marker"], ["other", "R marker"], "rita") == ["R marker", "other"]
     with session_scope(library) as s:
-        assert lim.set_limit_tags(s, ids["ok_marker"], ["R marker", "heart"], "omar") == ["R marker", "heart"]
+        assert lim.set_limit_tags(s, OPERATOR, ids["ok_marker"], ["R marker", "heart"], "omar") == ["R marker", "heart"]
         assert s.get(LimitTag, (ids["ok_marker"], "R marker")).added_by == "rita"  # kept tags keep their author
-        assert lim.remove_limit_tag(s, ids["fn_border"], "rib edge") is False
+        assert lim.remove_limit_tag(s, OPERATOR, ids["fn_border"], "rib edge") is False
     assert page_ids(library, lim.LimitsFilter(tags=["R marker"])) == [ids["ok_marker"]]
     assert page_ids(library, lim.LimitsFilter(tags=["border", "heart"])) == [ids["fn_border"], ids["ok_marker"]]
     assert page_ids(library, lim.LimitsFilter(tags=["border"], error="correct")) == []
     with session_scope(library) as s:
-        assert lim.remove_limit_tag(s, ids["fn_border"], "border") is True
+        assert lim.remove_limit_tag(s, OPERATOR, ids["fn_border"], "border") is True
         assert lim.limit_tags_for(s, [ids["fn_border"], ids["ok_marker"]]) == {ids["ok_marker"]: ["R marker", "heart"]}
 
 
@@ -321,8 +324,8 @@ def test_upgrade_from_0004_keeps_predictions_and_adds_the_limits_tables(library_
         )
         assert repo.predictions_without_limits(s, V) == [(1, 1)]
         repo.set_prediction_limits(s, 1, make_limits(0.2, ["heatmap_outside_lungs"]), b"mask")
-        lim.review_flag(s, 1, V, "heatmap_outside_lungs", "confirmed", "rita")
-        lim.add_limit_tag(s, 1, "border", "rita")
+        lim.review_flag(s, OPERATOR, 1, V, "heatmap_outside_lungs", "confirmed", "rita")
+        lim.add_limit_tag(s, OPERATOR, 1, "border", "rita")
     with session_scope(engine) as s:
         assert page_ids(engine) == [1]
         assert lim.limits_page(s, lim.LimitsFilter(review="confirmed", tags=["border"]), V).total == 1

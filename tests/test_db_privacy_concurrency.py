@@ -12,6 +12,7 @@ from db import repository as repo
 from db import teaching
 from db.codec import encode_image
 from db.engine import dispose_engines, ensure_library, session_scope
+from db.operator import OPERATOR
 
 IDENTIFIERS = [
     "Doe^Janet",
@@ -66,7 +67,7 @@ def test_dicom_identifiers_never_reach_the_database_file(tmp_path, kermany_test_
     other = identified_dicom(
         tmp_path / "other.dcm", np.ascontiguousarray(gray[::-1])
     )  # a second image, via the Analyze path
-    saved = save_analysis(engine, analyze_bytes(service, other.read_bytes()), title="upload")
+    saved = save_analysis(engine, OPERATOR, analyze_bytes(service, other.read_bytes()), title="upload")
     assert saved.created and saved.prediction_stored
     with session_scope(engine) as s:
         titles = list(s.scalars(text("SELECT title FROM cases")))
@@ -98,8 +99,8 @@ def _writer(url: str, worker: int, barrier) -> None:
             for pixels, title in ((own, f"w{worker}-{i}"), (np.full((64, 64), i, dtype=np.uint8), f"shared-{i}")):
                 image, _ = repo.add_image(s, encode_image(pixels), "PNG")
                 case, _ = repo.add_case(s, image, title, f"worker {worker}")
-            repo.add_tags(s, 1, [f"w{worker}-t{i}"])  # concurrent tagging of one case
-            teaching.add_to_set(s, 1, [case.id])
+            repo.add_tags(s, OPERATOR, 1, [f"w{worker}-t{i}"])  # concurrent tagging of one case
+            teaching.add_to_set(s, OPERATOR, 1, [case.id])
     dispose_engines()
 
 
@@ -107,7 +108,7 @@ def test_parallel_writers_never_lose_or_corrupt_a_write(library, library_url):
     with session_scope(library) as s:
         image, _ = repo.add_image(s, encode_image(np.full((64, 64), 255, dtype=np.uint8)), "PNG")
         repo.add_case(s, image, "tag target", "test")
-        teaching.create_set(s, "shared set")
+        teaching.create_set(s, OPERATOR, "shared set")
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(WORKERS)
     procs = [ctx.Process(target=_writer, args=(library_url, w, barrier)) for w in range(WORKERS)]

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_migrated_schema_matches_the_models(library):
-    assert current_revision(library) == head_revision() == "0010"
+    assert current_revision(library) == head_revision() == "0011"
     with library.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
     assert diffs == []
@@ -75,7 +75,7 @@ def test_upgrade_from_the_first_revision_keeps_every_row(library_url):
         conn.execute(text("INSERT INTO teaching_set_items (set_id, case_id, position) VALUES (1, 1, 0)"))
 
     ensure_library(library_url)  # what the app does on start
-    assert current_revision(engine) == head_revision() == "0010"
+    assert current_revision(engine) == head_revision() == "0011"
     with session_scope(engine) as s:
         report = s.get(Report, 1)
         assert report.content == {"text": "an old report"}

@@ -12,6 +12,7 @@ from core.vocabulary import CLASS_NAMES
 from db import teaching
 from db.engine import ensure_library, session_scope
 from db.models import Case, ExplanationMap
+from db.operator import OPERATOR
 
 FAST = [m for m in METHODS if not METHODS[m].slow]
 SLOW = [m for m in METHODS if METHODS[m].slow]
@@ -29,8 +30,8 @@ def test_explain_page_shows_every_method_stores_them_and_reruns_compute_nothing(
     engine = ensure_library(library_env)
     with session_scope(engine) as s:
         case_id = s.scalars(select(Case.id).order_by(Case.id)).first()
-        week = teaching.create_set(s, "Week 1")
-        teaching.add_to_set(s, week.id, [case_id])
+        week = teaching.create_set(s, OPERATOR, "Week 1")
+        teaching.add_to_set(s, OPERATOR, week.id, [case_id])
     at = fresh_app()
     at.switch_page("pages/explain.py").run()
     at.radio(key="explain_source").set_value("library").run()

@@ -16,6 +16,7 @@ from db.codec import encode_image
 from db.engine import session_scope
 from db.explanations import params_key, store_map, stored_maps
 from db.models import Case, ExplanationMap, Image
+from db.operator import OPERATOR
 
 FAST = ["gradcam", "saliency"]
 
@@ -82,7 +83,7 @@ def test_two_sessions_asking_for_the_same_maps_compute_them_once(library, servic
 
     def session_asks():
         start.wait()
-        results.append(ex.compute_explanations(library, service, subject, "PNEUMONIA", FAST, cache={}))
+        results.append(ex.compute_explanations(library, OPERATOR, service, subject, "PNEUMONIA", FAST, cache={}))
 
     threads = [threading.Thread(target=session_asks) for _ in range(2)]
     for t in threads:
@@ -100,7 +101,7 @@ def test_two_sessions_asking_for_the_same_maps_compute_them_once(library, servic
     # A third user, a new session: read back, nothing computed; the other class is a new computation.
     again = ex.stored_explanations(library, service, subject, "PNEUMONIA", FAST, cache={})
     assert set(again) == set(FAST) and all(m.stored for m in again.values())
-    other = ex.compute_explanations(library, service, subject, "NORMAL", ["saliency"], cache={})
+    other = ex.compute_explanations(library, OPERATOR, service, subject, "NORMAL", ["saliency"], cache={})
     assert calls == [FAST, ["saliency"]]
     assert not np.allclose(other["saliency"].map, first["saliency"].map)
 
@@ -114,10 +115,12 @@ def test_an_upload_outside_the_library_keeps_its_maps_in_the_session_only(librar
     subject = ex.subject_from_analysis(analysis, library)
     assert subject.image_id is None
     cache: dict = {}
-    maps = ex.compute_explanations(library, service, subject, analysis.label, ["gradcam"], cache)
+    maps = ex.compute_explanations(library, OPERATOR, service, subject, analysis.label, ["gradcam"], cache)
     assert maps["gradcam"].map.shape == (224, 224) and len(cache) == 1
     monkeypatch.setattr(ex, "explain", lambda *a, **k: pytest.fail("recomputed a map the session holds"))
-    assert set(ex.compute_explanations(library, service, subject, analysis.label, ["gradcam"], cache)) == {"gradcam"}
+    assert set(ex.compute_explanations(library, OPERATOR, service, subject, analysis.label, ["gradcam"], cache)) == {
+        "gradcam"
+    }
     with session_scope(library) as s:
         assert s.scalar(select(func.count()).select_from(ExplanationMap)) == 0
 

@@ -29,6 +29,7 @@ from core.i18n import (
 )
 from db.engine import session_scope
 from db.models import Prediction
+from db.operator import OPERATOR
 
 REPO = LOCALE_DIR.parent
 PLACEHOLDER = re.compile(r"\{(\w*)[^{}]*\}")
@@ -267,9 +268,9 @@ def test_case_gallery_in_korean_with_cases_a_case_opened_and_teaching_sets(
 
     fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=2, loose=1), use_trained_weights)
     with session_scope(ensure_library(library_env)) as s:
-        week = teaching.create_set(s, "Week 1")
-        teaching.add_to_set(s, week.id, [1, 2])
-        teaching.publish_set(s, week.id)
+        week = teaching.create_set(s, OPERATOR, "Week 1")
+        teaching.add_to_set(s, OPERATOR, week.id, [1, 2])
+        teaching.publish_set(s, OPERATOR, week.id)
     library = {"Week", "import"}  # the set's name and the cases' source
     at = app()
     at.run()
@@ -341,11 +342,11 @@ def test_quiz_in_korean_in_each_mode_question_and_reveal(library_env, use_traine
         marker = add_limits_case(s, version, 1, "PNEUMONIA", "PNEUMONIA", 0.3, ["heatmap_on_marker"], -0.2)
         border = add_limits_case(s, version, 2, "NORMAL", "PNEUMONIA", 0.2, ["heatmap_on_border"])
         elsewhere = add_limits_case(s, version, 3, "NORMAL", "NORMAL", 0.4)
-        week = teaching.create_set(s, "Week 1")
-        teaching.add_to_set(s, week.id, [marker, border, elsewhere])
-        teaching.publish_set(s, week.id)
-        limits_db.review_flag(s, border, version, "heatmap_on_border", "rejected", "rita")
-        limits_db.add_limit_tag(s, border, "heart", "rita")
+        week = teaching.create_set(s, OPERATOR, "Week 1")
+        teaching.add_to_set(s, OPERATOR, week.id, [marker, border, elsewhere])
+        teaching.publish_set(s, OPERATOR, week.id)
+        limits_db.review_flag(s, OPERATOR, border, version, "heatmap_on_border", "rejected", "rita")
+        limits_db.add_limit_tag(s, OPERATOR, border, "heart", "rita")
     library = {"Week", "limits", "case"}  # the set's name, the cases' titles ("limits case 1")
     at = app(user=None)
     logged_in(at, "sam", ("student",))
@@ -390,8 +391,8 @@ def test_explain_in_korean_on_a_library_case_with_every_method_card(
 
     fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=1, loose=0), use_trained_weights)
     with session_scope(ensure_library(library_env)) as s:
-        week = teaching.create_set(s, "Week 1")
-        teaching.add_to_set(s, week.id, [1])
+        week = teaching.create_set(s, OPERATOR, "Week 1")
+        teaching.add_to_set(s, OPERATOR, week.id, [1])
     # Method names, and the papers' citations, which stay as published.
     kept = set(METHODS) | {w for m in METHODS.values() for w in english_words(m.citation)} | {"Week", "person"}
     at = app()
@@ -476,7 +477,7 @@ def test_library_refusals_in_korean_a_taken_name(library_env, use_placeholder, k
 
     fill(library_env, small_folder(kermany_test_dir, tmp_path / "in", per_class=1, loose=0))
     with session_scope(ensure_library(library_env)) as s:
-        teaching.create_set(s, "Week 1")
+        teaching.create_set(s, OPERATOR, "Week 1")
     at = app()
     at.run()
     at.switch_page("pages/case_gallery.py").run()

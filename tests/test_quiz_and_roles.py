@@ -14,6 +14,7 @@ from core.teaching.quiz_rules import brier, pneumonia_probability, score, streak
 from db import teaching
 from db.engine import ensure_library, session_scope
 from db.models import Case, QuizAnswer, QuizAttempt
+from db.operator import OPERATOR
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 INSTRUCTOR_PAGES = ["pages/case_gallery.py", "pages/users.py", "pages/dashboard.py"]
@@ -99,9 +100,9 @@ def test_student_takes_a_whole_quiz_against_the_model(library_env, use_trained_w
         cases = list(s.scalars(select(Case).order_by(Case.id)))
         cases[0].notes = "Look behind the heart."
         chosen = [cases[0].id, cases[3].id, cases[1].id]
-        week = teaching.create_set(s, "Week 1")
-        teaching.add_to_set(s, week.id, chosen)
-        teaching.publish_set(s, week.id)
+        week = teaching.create_set(s, OPERATOR, "Week 1")
+        teaching.add_to_set(s, OPERATOR, week.id, chosen)
+        teaching.publish_set(s, OPERATOR, week.id)
         truth = {c.id: c.truth_label for c in cases}
         titles = {c.id: c.title for c in cases}
     ensure_user("teacher", ["instructor"])

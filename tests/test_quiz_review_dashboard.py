@@ -35,6 +35,7 @@ from db import teaching
 from db.codec import pack_cam
 from db.engine import ensure_library, session_scope
 from db.models import Case, Prediction, QuizAnswer, QuizAttempt, User
+from db.operator import OPERATOR
 from db.repository import prediction_cam
 
 SHOWN = 448  # the quiz shows the 224 px images at this width
@@ -176,9 +177,9 @@ def four_cases(library_env, use_placeholder, kermany_test_dir, tmp_path):
     engine = ensure_library(library_env)
     with session_scope(engine) as s:
         cases = list(s.scalars(select(Case).order_by(Case.id)))
-        week = teaching.create_set(s, "Week 1")
-        teaching.add_to_set(s, week.id, [c.id for c in cases[:3]])
-        teaching.publish_set(s, week.id)
+        week = teaching.create_set(s, OPERATOR, "Week 1")
+        teaching.add_to_set(s, OPERATOR, week.id, [c.id for c in cases[:3]])
+        teaching.publish_set(s, OPERATOR, week.id)
         truth = {c.id: c.truth_label for c in cases}
         ids, set_id = [c.id for c in cases], week.id
     return engine, ids, truth, set_id
@@ -259,9 +260,9 @@ def test_whole_quiz_with_marks_reveals_report_notes_and_hot_region(
     with session_scope(engine) as s:
         cases = list(s.scalars(select(Case).order_by(Case.id)))[:3]
         cases[0].notes = "Look behind the heart."
-        week = teaching.create_set(s, "Week 2")
-        teaching.add_to_set(s, week.id, [c.id for c in cases])
-        teaching.publish_set(s, week.id)
+        week = teaching.create_set(s, OPERATOR, "Week 2")
+        teaching.add_to_set(s, OPERATOR, week.id, [c.id for c in cases])
+        teaching.publish_set(s, OPERATOR, week.id)
         chosen = [c.id for c in cases]
         truth = {c.id: c.truth_label for c in cases}
         sha = {c.id: c.image.sha256 for c in cases}
@@ -276,7 +277,7 @@ def test_whole_quiz_with_marks_reveals_report_notes_and_hot_region(
         labels = {k: p.label for k, p in preds.items()}
         version = preds[chosen[0]].model_version
     sections = {k: f"Template text for {k}." for k in SECTION_KEYS} | {"summary": "STORED-SUMMARY of case one."}
-    SqlReportStore(engine).add(
+    SqlReportStore(engine, OPERATOR).add(
         offline_record(sha[chosen[0]], version, {"sections": sections, "source_reason": "no key"})
     )
     ensure_user("sam", ["student"])
@@ -395,9 +396,9 @@ def class_results(library_env, use_trained_weights, kermany_test_dir, tmp_path):
     with session_scope(engine) as s:
         cases = list(s.scalars(select(Case).order_by(Case.id)))
         version = s.scalars(select(Prediction.model_version)).first()
-        week = teaching.create_set(s, "Week 1")
-        teaching.add_to_set(s, week.id, [x.id for x in cases[:3]])
-        teaching.publish_set(s, week.id)
+        week = teaching.create_set(s, OPERATOR, "Week 1")
+        teaching.add_to_set(s, OPERATOR, week.id, [x.id for x in cases[:3]])
+        teaching.publish_set(s, OPERATOR, week.id)
         truth = {x.id: x.truth_label for x in cases}
     a, b, c = (x.id for x in cases[:3])
     ensure_user("teacher", ["instructor"])
@@ -561,7 +562,7 @@ def test_latest_report_for_a_case_prefers_the_quiz_model(library):
     with session_scope(library) as s:
         image, _ = repo.add_image(s, encoded, "PNG")
         case_id = repo.add_case(s, image, "a case", "test")[0].id
-    store = SqlReportStore(library)
+    store = SqlReportStore(library, OPERATOR)
     assert store.latest_for_case(case_id) is None
 
     def add(model_version, summary, when):

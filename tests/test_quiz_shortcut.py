@@ -14,6 +14,7 @@ from db import limits as limits_db
 from db import teaching
 from db.engine import ensure_library, session_scope
 from db.models import QuizAnswer, QuizAttempt
+from db.operator import OPERATOR
 
 
 def test_truth_follows_flags_rejections_and_tags():
@@ -57,12 +58,12 @@ def test_whole_shortcut_quiz_in_the_app(library_env, use_trained_weights):
         border_case = add_limits_case(s, version, 2, "NORMAL", "PNEUMONIA", 0.2, ["heatmap_on_border"])
         clean_case = add_limits_case(s, version, 3, "NORMAL", "NORMAL", 0.9)
         no_limits = add_limits_case(s, version, 4, "NORMAL", "NORMAL", 0.9, with_limits=False)
-        week = teaching.create_set(s, "Shortcuts")
-        teaching.add_to_set(s, week.id, [marker_case, border_case, clean_case, no_limits])
-        teaching.publish_set(s, week.id)
+        week = teaching.create_set(s, OPERATOR, "Shortcuts")
+        teaching.add_to_set(s, OPERATOR, week.id, [marker_case, border_case, clean_case, no_limits])
+        teaching.publish_set(s, OPERATOR, week.id)
         # A reviewer says the border flag was wrong and tags the heart instead.
-        limits_db.review_flag(s, border_case, version, "heatmap_on_border", "rejected", "rita")
-        limits_db.add_limit_tag(s, border_case, "heart", "rita")
+        limits_db.review_flag(s, OPERATOR, border_case, version, "heatmap_on_border", "rejected", "rita")
+        limits_db.add_limit_tag(s, OPERATOR, border_case, "heart", "rita")
     ensure_user("sam", ["student"])
     at = log_in(app().run(), "sam", TEST_PASSWORD)
     at.switch_page("pages/quiz.py").run()

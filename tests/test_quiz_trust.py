@@ -15,6 +15,7 @@ from core.teaching.quiz_rules import MODES
 from db import teaching
 from db.engine import ensure_library, session_scope
 from db.models import Case, LibraryMeta, QuizAnswer
+from db.operator import OPERATOR
 
 
 def test_the_order_is_a_secret_permutation_fixed_per_question():
@@ -36,9 +37,9 @@ def test_instructor_publishes_student_picks_a_map_dashboard_shows_it(library_env
     engine = ensure_library(library_env)
     with session_scope(engine) as s:
         cases = list(s.scalars(select(Case.id).order_by(Case.id)))
-        week = teaching.create_set(s, "Trust week")
-        teaching.add_to_set(s, week.id, cases)
-        teaching.publish_set(s, week.id)
+        week = teaching.create_set(s, OPERATOR, "Trust week")
+        teaching.add_to_set(s, OPERATOR, week.id, cases)
+        teaching.publish_set(s, OPERATOR, week.id)
     ensure_user("teacher", ["instructor"])
     ensure_user("sam", ["student"])
     at = log_in(app().run(), "sam", TEST_PASSWORD)

@@ -11,6 +11,7 @@ from core.services.report_store import LibraryReportStore, NoCase, SqlReportStor
 from db import repository as repo
 from db.codec import encode_image
 from db.engine import session_scope
+from db.operator import OPERATOR
 
 
 def pixels(seed: int) -> np.ndarray:
@@ -46,7 +47,7 @@ def test_report_key_uses_the_library_image_hash():
 def test_sql_store_versions_per_key_and_keeps_every_field(library):
     gray = pixels(1)
     case_id = save_case(library, gray)
-    store = SqlReportStore(library)
+    store = SqlReportStore(library, OPERATOR)
     sha = image_id(gray)
     first = store.add(record(sha))
     second = store.add(record(sha, summary="second"))
@@ -63,13 +64,13 @@ def test_sql_store_versions_per_key_and_keeps_every_field(library):
 
 def test_sql_store_refuses_an_image_without_a_case(library):
     with pytest.raises(NoCase):
-        SqlReportStore(library).add(record(image_id(pixels(2))))
+        SqlReportStore(library, OPERATOR).add(record(image_id(pixels(2))))
 
 
 def test_session_reports_move_into_the_library_when_the_case_is_saved(library):
     gray = pixels(3)
     sha = image_id(gray)
-    store = LibraryReportStore(SqlReportStore(library), InMemoryReportStore())
+    store = LibraryReportStore(SqlReportStore(library, OPERATOR), InMemoryReportStore())
     store.add(record(sha))
     store.add(record(sha, summary="regenerated"))
     assert store.sql.versions(record(sha).key) == []  # not saved yet: session only

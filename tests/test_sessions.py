@@ -19,6 +19,7 @@ from core.settings import database_url, session_hours, session_idle_minutes
 from db.engine import ensure_library, session_scope
 from db.errors import LibraryError
 from db.models import UserSession, utcnow
+from db.operator import OPERATOR
 from db.sessions import live_count, live_session
 from db.users import (
     NoRole,
@@ -42,7 +43,7 @@ def engine(tmp_path):
 
 def new_user(engine, name="amy", roles=("student",)) -> int:
     with session_scope(engine) as s:
-        return create_user(s, name, PASSWORD, list(roles)).id
+        return create_user(s, OPERATOR, name, PASSWORD, list(roles)).id
 
 
 def issued(engine, user_id, **kw) -> sessions.Issued:
@@ -190,12 +191,12 @@ def test_deactivation_a_reset_and_a_role_change_end_the_users_sessions(engine):
     new_user(engine, "boss", ["instructor"])
     uid = new_user(engine)
     for change in (
-        lambda s: set_active(s, "amy", False),
-        lambda s: reset_password(s, "amy"),
-        lambda s: set_roles(s, "amy", ["student", "reviewer"]),
+        lambda s: set_active(s, OPERATOR, "amy", False),
+        lambda s: reset_password(s, OPERATOR, "amy"),
+        lambda s: set_roles(s, OPERATOR, "amy", ["student", "reviewer"]),
     ):
         with session_scope(engine) as s:
-            set_active(s, "amy", True)
+            set_active(s, OPERATOR, "amy", True)
         ticket = issued(engine, uid)
         with session_scope(engine) as s:
             change(s)
@@ -222,7 +223,7 @@ def test_a_reset_gives_a_one_time_password_that_must_be_changed(engine):
     new_user(engine, "boss", ["instructor"])
     uid = new_user(engine)
     with session_scope(engine) as s:
-        one_time = reset_password(s, "amy")
+        one_time = reset_password(s, OPERATOR, "amy")
         assert len(one_time) >= 12 and find_user(s, "amy").must_change_password
     with session_scope(engine) as s:
         assert authenticate(s, "amy", one_time).ok and not authenticate(s, "amy", PASSWORD).ok
@@ -234,11 +235,11 @@ def test_roles_are_checked_and_the_last_instructor_keeps_the_role(engine):
     new_user(engine, "boss", ["instructor"])
     with session_scope(engine) as s:
         with pytest.raises(NoRole, match="Choose at least one role"):
-            set_roles(s, "boss", [])
+            set_roles(s, OPERATOR, "boss", [])
         with pytest.raises(LibraryError, match="Unknown role 'dean'"):
-            set_roles(s, "boss", ["dean"])
+            set_roles(s, OPERATOR, "boss", ["dean"])
         with pytest.raises(LibraryError, match="last active instructor"):
-            set_roles(s, "boss", ["student"])
+            set_roles(s, OPERATOR, "boss", ["student"])
         assert [r.role for r in find_user(s, "boss").roles] == ["instructor"]
 
 
@@ -269,12 +270,12 @@ def test_the_cookie_routes_set_an_httponly_strict_cookie_once_and_clear_it(engin
 
 def test_the_sessions_migration_on_each_backend(library):
     with session_scope(library) as s:
-        uid = create_user(s, "pat", PASSWORD, ["student"]).id
+        uid = create_user(s, OPERATOR, "pat", PASSWORD, ["student"]).id
         ticket = sessions.issue(s, uid)
     with session_scope(library) as s:
         assert sessions.resume(s, ticket.cookie_value).id == ticket.session_id
         assert find_user(s, "pat").must_change_password is False
-        set_active(s, "pat", False)
+        set_active(s, OPERATOR, "pat", False)
     with session_scope(library) as s:
         assert sessions.resume(s, ticket.cookie_value) is None
 
@@ -308,7 +309,7 @@ def test_a_session_revoked_elsewhere_logs_the_page_out_at_its_next_click(library
     at = sign_in(app(), uid).run()
     assert "Logged in as **amy**" in texts(at)
     with session_scope(ensure_library(library_env)) as s:
-        set_active(s, "amy", False)
+        set_active(s, OPERATOR, "amy", False)
     at.run()
     assert at.title[0].value == "Log in" and "Your session has ended" in texts(at)
 

@@ -12,6 +12,7 @@ from core.settings import database_url
 from db.engine import ensure_library, session_scope
 from db.errors import LibraryError
 from db.models import utcnow
+from db.operator import OPERATOR
 from db.users import (
     FREE_FAILURES,
     authenticate,
@@ -33,7 +34,7 @@ def engine(tmp_path):
 
 def test_only_an_argon2_hash_reaches_the_database(engine, tmp_path):
     with session_scope(engine) as s:
-        create_user(s, "Alice", PASSWORD, ["instructor"])
+        create_user(s, OPERATOR, "Alice", PASSWORD, ["instructor"])
     with session_scope(engine) as s:
         stored = find_user(s, "alice").password_hash
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
@@ -44,7 +45,7 @@ def test_only_an_argon2_hash_reaches_the_database(engine, tmp_path):
 
 def test_login_succeeds_and_failures_lock_the_account_with_growing_waits(engine):
     with session_scope(engine) as s:
-        uid = create_user(s, "bob", PASSWORD, ["student"]).id
+        uid = create_user(s, OPERATOR, "bob", PASSWORD, ["student"]).id
     now = utcnow()
     with session_scope(engine) as s:
         assert authenticate(s, "BOB", PASSWORD, now).user_id == uid  # names ignore case
@@ -69,15 +70,15 @@ def test_login_succeeds_and_failures_lock_the_account_with_growing_waits(engine)
 
 def test_unknown_name_and_deactivated_user_are_refused(engine):
     with session_scope(engine) as s:
-        create_user(s, "teacher", PASSWORD, ["instructor"])
-        create_user(s, "carol", PASSWORD, ["student", "reviewer"])
+        create_user(s, OPERATOR, "teacher", PASSWORD, ["instructor"])
+        create_user(s, OPERATOR, "carol", PASSWORD, ["student", "reviewer"])
     with session_scope(engine) as s:
         assert authenticate(s, "nobody", PASSWORD).message == "Wrong user name or password."
-        set_active(s, "carol", False)
+        set_active(s, OPERATOR, "carol", False)
     with session_scope(engine) as s:
         assert "deactivated" in authenticate(s, "carol", PASSWORD).message
         with pytest.raises(LibraryError, match="last active instructor"):
-            set_active(s, "teacher", False)
+            set_active(s, OPERATOR, "teacher", False)
 
 
 def test_roles_and_first_run_rules(engine):
@@ -86,7 +87,7 @@ def test_roles_and_first_run_rules(engine):
         assert effective_roles(boss) == {"instructor", "student", "reviewer"}
         with pytest.raises(LibraryError, match="already exists"):
             create_first_instructor(s, "intruder", PASSWORD)
-        assert effective_roles(create_user(s, "rev", PASSWORD, ["reviewer"])) == {"reviewer"}
+        assert effective_roles(create_user(s, OPERATOR, "rev", PASSWORD, ["reviewer"])) == {"reviewer"}
         for bad in (
             ("x y", PASSWORD, ["student"]),
             ("ok", "short", ["student"]),
@@ -94,7 +95,7 @@ def test_roles_and_first_run_rules(engine):
             ("ok", PASSWORD, []),
         ):
             with pytest.raises(LibraryError):
-                create_user(s, *bad)
+                create_user(s, OPERATOR, *bad)
 
 
 def run_db(*args, env=None):

@@ -17,6 +17,7 @@ from test_quiz_review_dashboard import _open_dashboard, class_results, four_case
 from core.settings import database_url
 from db import teaching
 from db.engine import ensure_library, session_scope
+from db.operator import OPERATOR
 
 __all__ = ["class_results", "four_cases", "library_env", "limits_library"]  # fixtures, used by name
 
@@ -209,10 +210,10 @@ def test_a_reviewer_is_neither_offered_nor_allowed_a_published_set(limits_librar
     case_id = ids["fp_marker"]
     engine = ensure_library(database_url())
     with session_scope(engine) as s:
-        week = teaching.create_set(s, "Week 1")
-        teaching.add_to_set(s, week.id, [ids["ok_clean"]])
-        teaching.publish_set(s, week.id)
-        draft = teaching.create_set(s, "Drafts").id
+        week = teaching.create_set(s, OPERATOR, "Week 1")
+        teaching.add_to_set(s, OPERATOR, week.id, [ids["ok_clean"]])
+        teaching.publish_set(s, OPERATOR, week.id)
+        draft = teaching.create_set(s, OPERATOR, "Drafts").id
         published = week.id
     at = open_page()
     at.button(key=f"lim_open_{case_id}").click().run()
@@ -223,14 +224,13 @@ def test_a_reviewer_is_neither_offered_nor_allowed_a_published_set(limits_librar
     at.button(key=f"lim_add_set_{case_id}").click().run()
     assert f"Added case #{case_id} to Drafts." in texts(at)
 
-    # The service refuses on its own, whatever a page offered.
-    from core.services import teaching_sets
+    # The write refuses on its own, whatever a page offered.
     from db.errors import Forbidden
 
     reviewer, instructor = ensure_user("rita", ["reviewer"]), ensure_user("ida", ["instructor"])
     with session_scope(engine) as s, pytest.raises(Forbidden, match="Only an instructor"):
-        teaching_sets.add_cases(s, reviewer, published, [case_id])
+        teaching.add_to_set(s, reviewer, published, [case_id])
     with session_scope(engine) as s:
         assert teaching.set_case_ids(s, published) == [ids["ok_clean"]]
-        assert teaching_sets.add_cases(s, instructor, published, [case_id]) == 1
-        assert teaching_sets.add_cases(s, reviewer, draft, [ids["ok_clean"]]) == 1
+        assert teaching.add_to_set(s, instructor, published, [case_id]) == 1
+        assert teaching.add_to_set(s, reviewer, draft, [ids["ok_clean"]]) == 1

@@ -42,6 +42,8 @@ from core.services.library_import import (
 from db import repository
 from db.engine import ensure_library, session_scope
 from db.leases import claim_lease, read_lease, release_lease, renew_lease
+from db.operator import OPERATOR
+from db.permissions import Actor, require
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +160,12 @@ class DemoSeedJob:
             self._thread.start()
             return True
 
+    def retry(self, actor: Actor) -> bool:
+        """A failed seed started again from a page: an instructor's click (the job itself is the server's)."""
+        with session_scope(ensure_library(self.url)) as s:
+            require(s, actor, "retry_demo_seed")
+        return self.start()
+
     def start_once(self) -> bool:
         """Start unless this job was ever started: what every page run may call."""
         with self._lock:
@@ -258,7 +266,7 @@ class DemoSeedJob:
                 # library is there in seconds; the limits probe (4-5 passes each) follows in phase 2.
                 with_limits=False,
             )
-            backfill_limits(engine, service, progress=self._on_limits, batch_size=self._batch_size)
+            backfill_limits(engine, OPERATOR, service, progress=self._on_limits, batch_size=self._batch_size)
         finally:
             seeding.clear()
             self._wake.set()

@@ -27,6 +27,7 @@ from db import repository as repo
 from db.codec import decode_png
 from db.engine import session_scope
 from db.explanations import params_key, store_map, stored_maps
+from db.permissions import Actor, require
 
 Progress = Callable[[float], None]
 
@@ -140,6 +141,7 @@ def stored_explanations(
 
 def compute_explanations(
     engine: Engine | None,
+    actor: Actor | None,
     service: ModelService,
     subject: Subject,
     target: str,
@@ -148,7 +150,10 @@ def compute_explanations(
     progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> dict[str, ExplainedMap]:
-    """Every requested map: stored ones read back, the others computed (in one `explain` call) and stored."""
+    """Every requested map: stored ones read back, the others computed (in one `explain` call) and stored.
+
+    They are stored for a library image as `actor` (any active, signed-in user, or the operator); anyone
+    else is refused before the computing starts."""
     if target not in CLASS_NAMES:
         raise ValueError(f"target must be one of {CLASS_NAMES}, not {target!r}")
     key = (subject.pixel_hash, service.version, target)
@@ -159,6 +164,11 @@ def compute_explanations(
             if progress:
                 progress(1.0)
             return found
+        image_id = subject.image_id
+        keep = engine if image_id is not None and service.info.trained else None
+        if keep is not None:
+            with session_scope(keep) as s:
+                require(s, actor, "store_explanation")
         results = explain(
             service.model,
             to_model_input(subject.gray224),
@@ -171,12 +181,11 @@ def compute_explanations(
         for method, result in results.items():
             found[method] = _explained(subject, method, target, result.map, result.ms, params[method], False)
             cache[(subject.pixel_hash, service.version, target, method, params_key(params[method]))] = found[method]
-        if engine is not None and subject.image_id is not None and service.info.trained:
-            with session_scope(engine) as s:
+        if keep is not None and image_id is not None:
+            with session_scope(keep) as s:
+                require(s, actor, "store_explanation")
                 for method, result in results.items():
-                    store_map(
-                        s, subject.image_id, service.version, method, target, params[method], result.map, result.ms
-                    )
+                    store_map(s, image_id, service.version, method, target, params[method], result.map, result.ms)
     return found
 
 

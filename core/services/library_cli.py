@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from core import settings
+from db.operator import OPERATOR  # the command line is the machine operator: no user, no role check
 
 EXIT_BAD_INPUT = 2
 
@@ -89,7 +90,7 @@ def _cmd_predict(args) -> int:
         bar.total, bar.n = total, done
         bar.refresh()
 
-    added = predict_missing(engine, service, batch_size=args.batch_size, progress=progress)
+    added = predict_missing(engine, OPERATOR, service, batch_size=args.batch_size, progress=progress)
     bar.close()
     print(f"predictions added for model {service.version}: {added}")
     return 0
@@ -112,7 +113,7 @@ def _cmd_limits(args) -> int:
         bar.total, bar.n = total, done
         bar.refresh()
 
-    added = backfill_limits(engine, service, progress=progress)
+    added = backfill_limits(engine, OPERATOR, service, progress=progress)
     bar.close()
     print(f"model-limits figures added for model {service.version}: {added}")
     return 0
@@ -259,7 +260,7 @@ def _cmd_import_set(args) -> int:
         return _fail(f"{args.zip}: larger than {MAX_ARCHIVE_BYTES // 2**20} MB")
     engine = _library()
     with session_scope(engine) as session:
-        result = import_set(session, args.zip.read_bytes())
+        result = import_set(session, OPERATOR, args.zip.read_bytes())
     print(
         f"set {result.set_name!r} ({'new' if result.set_created else 'existing'}): cases added {result.cases_added}, "
         f"already present {result.cases_already_present}, added to the set {result.added_to_set}"
@@ -341,7 +342,7 @@ def _cmd_users_create(args) -> int:
     if password is None:
         return _fail("the two passwords differ; no user was created")
     with session_scope(_library()) as session:
-        user = create_user(session, name, password, roles)
+        user = create_user(session, OPERATOR, name, password, roles)
     print(f"created user {user.name!r} with role(s) {', '.join(roles)}")
     return 0
 
@@ -351,7 +352,7 @@ def _cmd_users_active(args) -> int:
     from db.users import set_active
 
     with session_scope(_library()) as session:
-        user = set_active(session, args.name, args.active)
+        user = set_active(session, OPERATOR, args.name, args.active)
     print(f"user {user.name!r} is now {'active' if user.active else 'deactivated'}")
     return 0
 

@@ -26,6 +26,7 @@ from db.codec import EncodedImage, decode_png, encode_image
 from db.engine import refresh_statistics, session_scope
 from db.errors import NotFound
 from db.models import Image, Prediction
+from db.permissions import Actor, require
 
 LABEL_FOLDERS = {name.lower(): name for name in CLASS_NAMES}  # NORMAL/ and PNEUMONIA/ give ground truth
 DEMO_META_KEY = "demo_seed"
@@ -262,9 +263,17 @@ def _hashes_without_prediction(session, hashes: list[str], model_version: str) -
 
 
 def predict_missing(
-    engine, service: ModelService, batch_size: int = DEFAULT_BATCH, progress: Callable[[int, int], None] | None = None
+    engine,
+    actor: Actor,
+    service: ModelService,
+    batch_size: int = DEFAULT_BATCH,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Add the installed model's predictions to every case that lacks one; returns how many were added."""
+    """Add the installed model's predictions to every case that lacks one; returns how many were added.
+
+    An instructor's (Case Gallery) or the operator's; the role is checked again with each batch's write."""
+    with session_scope(engine) as session:
+        require(session, actor, "compute_predictions")
     if not service.info.trained:
         return 0
     with session_scope(engine) as session:
@@ -278,6 +287,7 @@ def predict_missing(
             pngs = [repository.get_image(session, i).png for i in ids]
         records = predict_batch(service, [decode_png(p) for p in pngs])
         with session_scope(engine) as session:
+            require(session, actor, "compute_predictions")
             for image_id, record in zip(ids, records):
                 done += repository.add_prediction(session, image_id, record)[1]
         if progress:
@@ -287,12 +297,17 @@ def predict_missing(
 
 def backfill_limits(
     engine,
+    actor: Actor,
     service: ModelService,
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = DEFAULT_BATCH,
 ) -> int:
     """Add the limits probe to this model's stored predictions that lack it (made before the segmenter
-    existed, or imported with `with_limits=False`): a batch of probes shares its forward passes."""
+    existed, or imported with `with_limits=False`): a batch of probes shares its forward passes.
+
+    A reviewer's (Model Limits) or the operator's; the role is checked again with each batch's write."""
+    with session_scope(engine) as session:
+        require(session, actor, "compute_limits")
     segmenter = service.segmenter
     if not service.info.trained or segmenter is None:
         return 0
@@ -320,6 +335,7 @@ def backfill_limits(
                 )
         probes = run_probes(service, plans)
         with session_scope(engine) as session:
+            require(session, actor, "compute_limits")
             for prediction_id, probe in zip(ids, probes):
                 repository.set_prediction_limits(session, prediction_id, probe.metrics, pack_mask(probe.lung_mask))
         if progress:
@@ -335,15 +351,16 @@ class SavedCase:
 
 
 def save_analysis(
-    engine, analysis: Analysis, title: str, source: str = "analyze upload", reports: Sequence = ()
+    engine, actor: Actor, analysis: Analysis, title: str, source: str = "analyze upload", reports: Sequence = ()
 ) -> SavedCase:
     """Store an analysed upload: one case per image (a repeat links to the existing case), with its
     prediction and the `reports` written on it before the save (ReportRecords kept in the session),
-    all in one transaction: a save killed half-way leaves nothing of it."""
+    all in one transaction: a save killed half-way leaves nothing of it. An instructor's save only."""
     from core.services.report_store import add_session_reports
 
     encoded = encode_image(analysis.image.pixels)
     with session_scope(engine) as session:
+        require(session, actor, "save_case")
         image, _ = repository.add_image(session, encoded, analysis.image.source_format)
         if analysis.image.source_format == "DICOM":
             title = case_title(Path("upload.dcm"), "DICOM", encoded.sha256)

@@ -2,6 +2,9 @@
 
 The ground truth of a case is read only inside `record_answer` and `reveal`, i.e. after the
 answer is stored — nothing handed to the page before that carries it.
+
+Who may: starting, answering and ending a quiz need the student role (db.permissions.require, with
+the roles the library holds now), and a student reads and answers only their own attempts (get_attempt).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from core.teaching.quiz_rules import MODES, due_for_review, review_schedule, str
 from core.vocabulary import CLASS_NAMES, QUIZ_MODES
 from db.errors import LibraryError, NotFound
 from db.models import Case, Image, Prediction, QuizAnswer, QuizAttempt, TeachingSet, utcnow
+from db.permissions import require
 from db.repository import case_prediction, meta_once, prediction_cam
 from db.teaching import set_case_ids
 
@@ -138,6 +142,7 @@ def start_attempt(
     Cases the student missed that are due for review come first in the choice (from the chosen
     set only, when there is one); the rest are the set's first cases or a random sample.
     """
+    require(session, user_id, "start_quiz")
     if mode not in QUIZ_MODES or mode not in MODES:
         raise LibraryError(N_("Unknown quiz mode {mode!r}."), mode=mode)
     if MODES[mode].needs_model and model_version is None:
@@ -209,6 +214,7 @@ def unfinished_attempt(session: Session, user_id: int) -> QuizAttempt | None:
 
 def end_attempt(session: Session, attempt_id: int, user_id: int) -> QuizAttempt:
     """The student stops a quiz before its last case: it stays in the history with the answers given."""
+    require(session, user_id, "end_quiz")
     attempt = get_attempt(session, attempt_id, user_id)
     if attempt.finished_at is None:
         attempt.finished_at = utcnow()
@@ -288,7 +294,8 @@ def record_answer(
     """
     from core.teaching.shortcut import CHOICES
 
-    attempt = get_attempt(session, attempt_id, user_id)
+    require(session, user_id, "answer_quiz")
+    attempt = get_attempt(session, attempt_id, user_id)  # only the student's own attempt
     reading = MODES[attempt.mode].reading
     trust = attempt.mode == "trust"
     if reading and answer not in CLASS_NAMES:

@@ -3,6 +3,7 @@
 Plain data in, plain data out (`ReportRecord`), so the report code never sees ORM objects.
 A report can only live in SQL once its image belongs to a case; `LibraryReportStore`
 keeps reports of unsaved uploads in the session and moves them in when the case is saved.
+A store writes as the user it was made for (any active, signed-in user: db.permissions.require).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from core.reports.store import SOURCES, ReportKey, ReportRecord
 from db.engine import session_scope
 from db.models import Case, Image, Report
+from db.permissions import Actor, require
 from db.repository import lock_case
 
 
@@ -104,8 +106,9 @@ def add_session_reports(session: Session, records) -> int:
 
 
 class SqlReportStore:
-    def __init__(self, engine: Engine):
-        self.engine = engine
+    def __init__(self, engine: Engine, actor: Actor | None = None):
+        """`actor`: who adds reports through this store (None: it only reads; an add is refused)."""
+        self.engine, self.actor = engine, actor
 
     def has_case(self, image_sha: str) -> bool:
         with session_scope(self.engine) as session:
@@ -143,6 +146,7 @@ class SqlReportStore:
     def add(self, record: ReportRecord) -> ReportRecord:
         """Next version for the key, in a transaction of its own (`add_report`)."""
         with session_scope(self.engine) as session:
+            require(session, self.actor, "store_report")
             return add_report(session, record)
 
 
@@ -171,4 +175,5 @@ class LibraryReportStore:
     def move_to_library(self, image_sha: str) -> int:
         """Store this image's session reports with its case, oldest first, in one transaction."""
         with session_scope(self.sql.engine) as session:
+            require(session, self.sql.actor, "store_report")
             return add_session_reports(session, self.session_reports(image_sha))

@@ -23,6 +23,7 @@ from core.vocabulary import CLASS_NAMES, DIFFICULTIES, N_, Worded
 from db import repository, teaching
 from db.codec import encode_image
 from db.errors import LibraryError
+from db.permissions import Actor, require
 
 if TYPE_CHECKING:
     import numpy as np
@@ -276,17 +277,19 @@ def read_archive(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     return manifest, pixels
 
 
-def import_set(session: Session, data: bytes, imported_by: str = "teaching-set import") -> ImportResult:
+def import_set(session: Session, actor: Actor, data: bytes, imported_by: str = "teaching-set import") -> ImportResult:
     """Add the zip's cases (reusing identical images/cases) and its set, in the caller's transaction.
 
     Existing cases keep their notes and ground truth; imported tags are added to theirs. A set of the
     same name is extended with the cases it lacks, so importing the same zip twice changes nothing.
+    An instructor's (or the operator's) import; anyone else is refused before the zip is read.
     """
+    require(session, actor, "import_set")
     manifest, pixels = read_archive(data)
     info = manifest["set"]
     existing = teaching.find_set(session, info["name"])
     result = ImportResult(set_name=" ".join(info["name"].split()), set_created=existing is None)
-    target = existing or teaching.create_set(session, info["name"], info.get("description") or "")
+    target = existing or teaching.create_set(session, actor, info["name"], info.get("description") or "")
     case_ids = []
     for entry in manifest["cases"]:
         encoded = encode_image(pixels[entry["image"]])
@@ -304,6 +307,7 @@ def import_set(session: Session, data: bytes, imported_by: str = "teaching-set i
             result.cases_added += 1
             repository.update_case(
                 session,
+                actor,
                 case.id,
                 None,
                 notes=entry.get("notes") or "",
@@ -313,9 +317,9 @@ def import_set(session: Session, data: bytes, imported_by: str = "teaching-set i
         else:
             result.cases_already_present += 1
             if entry["tags"]:
-                repository.add_tags(session, case.id, entry["tags"])
+                repository.add_tags(session, actor, case.id, entry["tags"])
             if truth and case.truth_label is None:
-                repository.set_truth(session, case.id, truth, entry.get("truth_set_by") or imported_by)
+                repository.set_truth(session, actor, case.id, truth, entry.get("truth_set_by") or imported_by)
             elif truth and case.truth_label != truth:
                 result.notes.append(
                     Worded(
@@ -326,5 +330,5 @@ def import_set(session: Session, data: bytes, imported_by: str = "teaching-set i
                     )
                 )
         case_ids.append(case.id)
-    result.added_to_set = teaching.add_to_set(session, target.id, case_ids)
+    result.added_to_set = teaching.add_to_set(session, actor, target.id, case_ids)
     return result
