@@ -686,7 +686,9 @@ def show_sets() -> None:
         name = st.text_input(_("Name"), key="ts_new_name")
         description = st.text_area(_("Description"), key="ts_new_description")
         if st.button(_("Create"), key="ts_create"):
-            if act(lambda s: teaching.create_set(s, user.id, name, description), _("Created {name}.", name=md(repr(name)))):
+            if act(
+                lambda s: teaching.create_set(s, user.id, name, description), _("Created {name}.", name=md(repr(name)))
+            ):
                 st.rerun()
     with st.expander(_("Import a teaching-set zip"), icon=":material/upload:"):
         upload = st.file_uploader(
