@@ -9,6 +9,7 @@ from sqlalchemy.exc import OperationalError
 
 from db.engine import ensure_library, session_scope
 from db.models import User
+from db.operator import OPERATOR
 from db.users import create_user, has_users
 
 
@@ -16,7 +17,7 @@ from db.users import create_user, has_users
 def sqlite_library(tmp_path):
     engine = ensure_library(f"sqlite:///{tmp_path / 'library.db'}")
     with session_scope(engine) as s:
-        create_user(s, "reader", "long-enough-password", ["student"])
+        create_user(s, OPERATOR, "reader", "long-enough-password", ["student"])
     return engine
 
 

@@ -48,6 +48,7 @@ from db.codec import encode_image
 from db.engine import ensure_library, session_scope
 from db.errors import LibraryError
 from db.models import Case
+from db.operator import OPERATOR
 from db.users import create_user
 
 TITLE = line("title")
@@ -163,7 +164,7 @@ def test_set_import_refuses_member_paths_and_writes_no_file(library_env, member,
     data = make_zip({member: b"x", "manifest.json": b"{}"})
     with pytest.raises(BadArchive, match="unexpected entry"):
         with session_scope(ensure_library(library_env)) as s:
-            import_set(s, data)
+            import_set(s, OPERATOR, data)
     assert not [p for p in tmp_path.parent.rglob("evil*")]  # read in memory only: nothing was extracted
 
 
@@ -171,7 +172,7 @@ def test_names_that_cannot_carry_payloads_are_refused(library_env):
     with session_scope(ensure_library(library_env)) as s:
         for payload in PAYLOADS:
             with pytest.raises(LibraryError):
-                create_user(s, payload, "long enough password", ["student"])
+                create_user(s, OPERATOR, payload, "long enough password", ["student"])
             with pytest.raises(LibraryError):
                 lim._check_tags([payload])  # reviewer tags come from core.vocabulary.REVIEW_TAGS only
 
@@ -188,10 +189,10 @@ def payload_library(library_env, use_trained_weights):
     version = sha256_file(use_trained_weights / WEIGHTS_FILE)[:12]  # the installed model's, without loading it
     engine = ensure_library(library_env)
     with session_scope(engine) as s:
-        result = import_set(s, payload_zip())
+        result = import_set(s, OPERATOR, payload_zip())
         case = s.scalars(select(Case)).one()
         case_id, set_id = case.id, teaching.find_set(s, SET).id
-        teaching.publish_set(s, set_id)
+        teaching.publish_set(s, OPERATOR, set_id)
         cam = np.zeros((7, 7), dtype=np.float32)
         cam[2, 3] = 1.0
         repo.add_prediction(
@@ -209,10 +210,10 @@ def payload_library(library_env, use_trained_weights):
                 lung_mask=pack_mask(lung_mask(5)),
             ),
         )
-        repo.set_reference(s, case_id, "Right lower lobe consolidation.", REFERENCE_BY)
+        repo.set_reference(s, OPERATOR, case_id, "Right lower lobe consolidation.", REFERENCE_BY)
     assert result.set_name == SET and result.cases_added == 1
     with session_scope(engine) as s:
-        lim.review_flag(s, case_id, version, "heatmap_on_marker", "confirmed", REVIEWER)
+        lim.review_flag(s, OPERATOR, case_id, version, "heatmap_on_marker", "confirmed", REVIEWER)
     users = {name: ensure_user(name, [role]) for name, role in (("ian", "instructor"), ("stu", "student"))}
     users["rev"] = ensure_user("rev", ["reviewer"])
     return engine, case_id, set_id, users
