@@ -13,7 +13,7 @@ from core.explain.limits import Thresholds
 from core.imaging.preprocess import INPUT_SIZE, normalize, resize_gray
 from core.models.classifier import ModelOutput, head_logits, load_classifier, trunk_features
 from core.models.lungs import LungSegmenter
-from core.models.runtime import OnnxRuntime, RuntimeStatus, load_runtime
+from core.models.runtime import OnnxRuntime, RuntimeLogits, RuntimeStatus, load_runtime
 from core.models.weights import WEIGHTS_FILE, default_weights_dir, sha256_file
 from core.reliability.input_check import load_guard
 from core.vocabulary import CLASS_NAMES, PNEUMONIA
@@ -59,6 +59,11 @@ class ModelService:
         if wanted == "auto" and self.runtime is None:
             logging.getLogger(__name__).info("predictions run on %s", self.runtime_status)
         return self.runtime_status
+
+    @property
+    def logits_model(self):
+        """What forward-only checks call for logits: the runtime when it is active, else the torch model."""
+        return RuntimeLogits(self.runtime) if self.runtime is not None else self.model
 
     @property
     def version(self) -> str:

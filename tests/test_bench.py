@@ -63,6 +63,9 @@ def test_bench_times_the_limits_probe_and_the_runtime_when_installed(limits_weig
     assert (
         abs(report["ratio_limits_probe_vs_forward"] - report["p50_ms_limits_probe"] / report["p50_ms_forward"]) < 0.01
     )
+    faithfulness = report["p50_ms_faithfulness_runtime"], report["p50_ms_faithfulness_torch"]
+    assert min(faithfulness) > 0
+    assert abs(report["ratio_faithfulness_runtime_vs_torch"] - faithfulness[0] / faithfulness[1]) < 0.01
 
 
 def test_bench_times_the_sanity_check_of_every_fast_method_by_default():

@@ -95,8 +95,15 @@ def test_committed_model_analyze_faithfulness_and_a_cards_trust_tests(monkeypatc
     image = sorted((kermany_test_dir / "PNEUMONIA").glob("*.jpeg"))[0]
     at = upload(fresh_app(), "case.jpeg", image.read_bytes())
     assert not at.exception, at.exception
+    # On request: the result shows first, without the 63 forward passes.
+    assert not any("log-odds" in c.value for c in at.caption) and "analysis_faithfulness" not in at.session_state
+    at.button(key="analysis_faithfulness_run").click().run()
+    assert not at.exception, at.exception
     line = next(c.value for c in at.caption if "log-odds" in c.value)
     assert "random map of the same smoothness" in line and "saturating probability" in line
+    measured = at.session_state["analysis_faithfulness"]
+    at.run()  # a rerun reads it back
+    assert at.session_state["analysis_faithfulness"] is measured and any("log-odds" in c.value for c in at.caption)
     at.toggle(key="analyze_explain_on").set_value(True).run()
     at.selectbox(key="analyze_explain_large").set_value("gradcam").run()
     before = len(at.image)

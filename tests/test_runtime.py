@@ -79,6 +79,25 @@ def test_the_runtime_predicts_what_torch_predicts_on_real_xrays(exported):
             assert abs(a.limits.metrics["faithfulness"][key] - b.limits.metrics["faithfulness"][key]) < 1e-3
 
 
+def test_the_analyze_pages_faithfulness_curves_on_the_runtime_equal_torchs(exported):
+    """The deletion/insertion curves (forward passes only) run on the runtime when it is active: the same figures."""
+    from core.services.explanations import analysis_faithfulness
+
+    folder, _ = exported
+    fast = ModelService(folder)
+    reference = ModelService(folder)
+    reference.use_runtime("torch")
+    assert isinstance(fast.logits_model, rt.RuntimeLogits) and reference.logits_model is reference.model
+    for image in _xrays(2):
+        analysis = analyze_batch(fast, [image], with_limits=True)[0]
+        ours, theirs = analysis_faithfulness(fast, analysis), analysis_faithfulness(reference, analysis)
+        assert ours.keys() == theirs.keys()
+        for key in ("deletion", "insertion", "random_deletion", "random_insertion"):
+            assert np.abs(np.subtract(ours[key], theirs[key])).max() < 1e-3, key
+        for key in ("deletion_auc", "insertion_auc", "deletion_vs_random", "insertion_vs_random"):
+            assert abs(ours[key] - theirs[key]) < 1e-3, key
+
+
 def test_a_stale_tampered_or_missing_export_falls_back_to_torch_and_says_why(exported, tmp_path, monkeypatch):
     folder, meta = exported
     other = _weights_copy(tmp_path / "weights")

@@ -201,6 +201,7 @@ def run_bench(
     throughput = _throughput(model, p50.get("runtime_forward", p50["forward"]))
     limits = _bench_limits(service, images, repeats) if service.segmenter is not None and service.info.trained else None
     grad = bench_gradient_set(model, tensors[:gradient_images]) if gradient_images > 0 else None
+    faithfulness = _bench_faithfulness(service, images[0], repeats) if runtime is not None else None
     sanity = None
     if sanity_images > 0:
         sanity = bench_sanity_check(model, tensors[:sanity_images], p50["forward"], sanity_methods)
@@ -245,6 +246,8 @@ def run_bench(
         "ratio_gradient_set_vs_library_defaults": grad and round(grad["gradient_set"] / grad["library_defaults"], 3),
         # The randomisation sanity check (fc + layer4 re-initialised) per method, beyond the map itself.
         "sanity_check": sanity,
+        # The Analyze page's faithfulness curves, on request: the runtime against torch.
+        **(faithfulness or {}),
     }
 
 
@@ -274,6 +277,28 @@ def _throughput(model, forward_ms: float) -> dict:
         "gflops_per_s": round(achieved, 1),
         "gemm_gflops_per_s": round(gemm, 1),
         "share_of_gemm_peak": round(achieved / gemm, 3),
+    }
+
+
+def _bench_faithfulness(service: ModelService, data: bytes, repeats: int) -> dict:
+    """The Analyze page's deletion/insertion curves (63 forward passes) on the runtime and on torch, interleaved."""
+    from core.analysis import heatmap_faithfulness
+
+    analysis = analyze_bytes(service, data, force=True)
+    runtime = service.runtime
+    times: dict[str, list[float]] = {"runtime": [], "torch": []}
+    for _ in range(max(repeats, 1)):
+        for engine in ("runtime", "torch"):
+            service.runtime = runtime if engine == "runtime" else None
+            start = time.perf_counter()
+            heatmap_faithfulness(service, analysis)
+            times[engine].append((time.perf_counter() - start) * 1000)
+    service.runtime = runtime
+    p50 = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "p50_ms_faithfulness_runtime": round(p50["runtime"], 1),
+        "p50_ms_faithfulness_torch": round(p50["torch"], 1),
+        "ratio_faithfulness_runtime_vs_torch": round(p50["runtime"] / p50["torch"], 3),
     }
 
 

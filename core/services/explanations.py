@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from core.analysis import Analysis
+from core.analysis import Analysis, heatmap_faithfulness
 from core.explain.limits import unpack_mask
 from core.explain.methods import METHODS, explain, summarise
 from core.imaging.preprocess import resize_gray, to_model_input
@@ -190,15 +190,8 @@ def compute_explanations(
 
 
 def analysis_faithfulness(service: ModelService, analysis: Analysis) -> dict:
-    """Deletion and insertion of the analysis's Grad-CAM on the target log-odds, beside a random map of the
-    same smoothness: informative even where the probability is saturated (about a second)."""
-    from core.explain.gradcam import upsample
-    from core.explain.trust import gradcam_deletion_insertion
-
-    gray224 = analysis.model_input if analysis.model_input is not None else resize_gray(analysis.image.pixels)
-    cam224 = upsample(np.asarray(analysis.cam, dtype=np.float32), 224, 224)
-    target = CLASS_NAMES.index(analysis.cam_target)
-    return gradcam_deletion_insertion(service.model, to_model_input(gray224), target, cam224)
+    """The Analyze page's faithfulness curves of an upload (core.analysis.heatmap_faithfulness); nothing stored."""
+    return heatmap_faithfulness(service, analysis)
 
 
 def method_trust(service: ModelService, subject: Subject, method: str, target: str) -> dict:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -42,6 +42,10 @@ BLUR_SIGMA = 12.0  # px at 224, as core.explain.limits and the blurred IG baseli
 DELETION_FILL = 0.0  # mean grey: the value that normalises to 0, "no signal"
 BATCH_SIZE = 32
 
+# The curves need forward passes only: the torch module, or the prediction runtime called like it
+# (core.models.runtime.RuntimeLogits).
+LogitsModel = nn.Module | Callable[[torch.Tensor], torch.Tensor]
+
 
 def target_logodds(logits: torch.Tensor, target: int) -> torch.Tensor:
     """(B, C) logits → (B,) log-odds of `target`: its logit minus logsumexp of the others."""
@@ -49,7 +53,7 @@ def target_logodds(logits: torch.Tensor, target: int) -> torch.Tensor:
     return logits[:, target] - torch.logsumexp(others, 1)
 
 
-def _forward_logodds(model: nn.Module, images: Iterator[torch.Tensor], target: int, batch_size: int) -> np.ndarray:
+def _forward_logodds(model: LogitsModel, images: Iterator[torch.Tensor], target: int, batch_size: int) -> np.ndarray:
     """Target log-odds of a stream of (C, H, W) images, `batch_size` at a time (never all in memory)."""
     out = []
     with torch.inference_mode():
@@ -64,7 +68,7 @@ def _area(fractions: np.ndarray, curve: np.ndarray, origin: float) -> float:
 
 
 def curves(
-    model: nn.Module,
+    model: LogitsModel,
     x: torch.Tensor,
     target: int,
     maps: list[np.ndarray],
@@ -115,7 +119,7 @@ def curves(
 
 
 def deletion_insertion(
-    model: nn.Module,
+    model: LogitsModel,
     x: torch.Tensor,
     target: int,
     heat: np.ndarray,

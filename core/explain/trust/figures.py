@@ -11,7 +11,7 @@ import torch
 from torchvision.models import ResNet
 
 from core.explain.trust.benchmark import TrustSettings, image_trust
-from core.explain.trust.faithfulness import STEPS, deletion_insertion
+from core.explain.trust.faithfulness import STEPS, LogitsModel, deletion_insertion
 from core.explain.trust.randomisation import (
     DEFAULT_SEED,
     LEVELS,
@@ -84,7 +84,7 @@ def scrambled_maps(
 
 
 def gradcam_deletion_insertion(
-    model: ResNet, x: torch.Tensor, target: int, cam224: np.ndarray, steps: int = STEPS, with_random: bool = True
+    model: LogitsModel, x: torch.Tensor, target: int, cam224: np.ndarray, steps: int = STEPS, with_random: bool = True
 ) -> dict:
     """Logit-based deletion/insertion of the Analyze page's Grad-CAM (on the 224 grid), instead of the
     saturating probability-based figure; see faithfulness.deletion_insertion for the keys. Cost:
