@@ -4,7 +4,8 @@ Starts its own servers on a throwaway library (one on SQLite, or two processes o
 PostgreSQL with `--postgres`), creates the users and imports a few held-out cases, then drives N
 headless-Chromium users at the same time, for a bounded time:
 - students take a quiz (answer, next) — every submitted answer is checked in the library afterwards;
-- reviewers open Model Limits; an instructor opens the Class Dashboard; two users analyse an upload.
+- reviewers open Model Limits; an instructor opens the Class Dashboard; two users analyse an upload and
+  then ask for its faithfulness curve (63 forward passes, the heaviest click in the lab).
 It prints p50/p95 page-ready time per step, errors, lost answers, and each server's CPU and resident
 memory (the model is loaded once per process: memory with 1 and N sessions tells whether it is copied).
 
@@ -22,6 +23,9 @@ Two times per step: *page-ready* in the browser, and the *server time* of each p
 servers log (CXR_LOG_RUN_SECONDS; pages/run_timing.py). Here the N browsers render on the same two cores
 as the servers (at `--generator-nice`, 10 by default, so that the servers go first); in a class each
 browser renders on its own computer, so the server time is what a class would share.
+
+With `--pin` the servers and PostgreSQL run on CPU 0 and this process with its browsers on CPU 1, for the
+baseline as for N users: one core stands in for the class's own computers, the other is the server.
 
 Page-ready: from the click (or navigation) until the page's marker text is shown and Streamlit's
 "running" indicator is gone. Load generator and servers share this machine's cores; say so with the figures.
@@ -273,6 +277,11 @@ async def run_user(
                     lambda: page.locator("input[type=file]").set_input_files(str(xray)),
                     "Probability of pneumonia",
                 )
+                await step(  # on request: 63 forward passes, the heaviest click in the lab
+                    "analyst: faithfulness",
+                    lambda: page.get_by_role("button", name="Measure how faithful the heatmap is").click(),
+                    "Faithfulness of the heatmap",
+                )
                 await page.reload()
                 await ready(page, marker)
         elif role == "student":
@@ -311,15 +320,21 @@ async def run_user(
         await context.close()
 
 
-async def drive(
-    urls: list[str],
-    n: int,
-    seconds: float,
-    xray: Path,
-    idle: bool,
-    think: tuple[float, float] = (0.0, 0.0),
-    ramp: float = 0.0,
-) -> Record:
+@dataclass(frozen=True)
+class Workload:
+    """What every run of one invocation shares; only the number of users changes between runs."""
+
+    seconds: float = 60.0
+    postgres: bool = False
+    idle: bool = False
+    cases: int = 12
+    think: tuple[float, float] = (3.0, 8.0)
+    ramp: float = 1.0
+    generator_nice: int = 10
+    pin: bool = False  # servers (and PostgreSQL) on CPU 0, this process and the browsers on CPU 1
+
+
+async def drive(urls: list[str], n: int, xray: Path, w: Workload) -> Record:
     from playwright.async_api import async_playwright
 
     record = Record()
@@ -330,20 +345,20 @@ async def drive(
             headless=True,
             args=CHROMIUM_FLAGS,
         )
-        if n == 1 and not idle:  # the baseline: one user at a time, in every role, each for `seconds`
+        if n == 1 and not w.idle:  # the baseline: one user at a time, in every role, each for `seconds`
             for i, role in enumerate(SOLO_ROLES):
                 name = "load-instructor" if role == "instructor" else f"load-user-{i}"
-                deadline = time.monotonic() + seconds
-                await run_user(browser, urls[0], name, role, record, deadline, xray, idle, think, seed=i)
+                deadline = time.monotonic() + w.seconds
+                await run_user(browser, urls[0], name, role, record, deadline, xray, w.idle, w.think, seed=i)
             await browser.close()
             return record
-        deadline = time.monotonic() + ramp * n + seconds
+        deadline = time.monotonic() + w.ramp * n + w.seconds
         names = ["load-instructor" if r == "instructor" else f"load-user-{i}" for i, r in enumerate(roles)]
 
         async def arrive(i: int) -> None:
-            await asyncio.sleep(ramp * i)
+            await asyncio.sleep(w.ramp * i)
             await run_user(
-                browser, urls[i % len(urls)], names[i], roles[i], record, deadline, xray, idle, think, seed=i
+                browser, urls[i % len(urls)], names[i], roles[i], record, deadline, xray, w.idle, w.think, seed=i
             )
 
         await asyncio.gather(*(arrive(i) for i in range(n)))
@@ -388,35 +403,41 @@ def server_run_seconds(logs: list[Path]) -> dict[str, list[float]]:
     return runs
 
 
-def one_run(
-    n: int,
-    seconds: float,
-    postgres: bool,
-    idle: bool,
-    cases: int,
-    think: tuple[float, float] = (0.0, 0.0),
-    ramp: float = 0.0,
-    generator_nice: int = 0,
-) -> dict:
+def machine_busy_seconds() -> tuple[float, float]:
+    """CPU seconds busy and in total, summed over every core (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK"), sum(fields) / os.sysconf("SC_CLK_TCK")
+
+
+def one_run(n: int, w: Workload) -> dict:
+    every_cpu = os.sched_getaffinity(0)
     with tempfile.TemporaryDirectory(prefix="cxr-load-") as tmp:
         root = Path(tmp)
         xray = root / "upload.jpeg"
         from core.training import dataset
 
         xray.write_bytes(dataset.list_labelled(dataset.KERMANY / "test")[0].path.read_bytes())
-        servers = start_servers(root, n, postgres, cases)
+        if w.pin:  # the processes started from here on inherit the mask: servers and PostgreSQL on CPU 0
+            os.sched_setaffinity(0, {0})
+        servers = start_servers(root, n, w.postgres, w.cases)
+        if w.pin:  # the browsers stand in for the class's own computers: the other core
+            os.sched_setaffinity(0, {1})
         sampler = Sampler([p.pid for p in servers.procs])
         idle_rss = {str(p.pid): round(sampler.rss(p.pid), 1) for p in servers.procs}
         sampler.start()
+        busy0, total0 = machine_busy_seconds()
         before = os.nice(0)
-        os.nice(generator_nice)  # this process and the browsers it starts; the servers are already running
+        os.nice(w.generator_nice)  # this process and the browsers it starts; the servers are already running
         try:
-            record = asyncio.run(drive(servers.urls, n, seconds, xray, idle, think, ramp))
+            record = asyncio.run(drive(servers.urls, n, xray, w))
         finally:
             sampler.stop_event.set()
             resources = sampler.summary()
+            busy1, total1 = machine_busy_seconds()
+            os.sched_setaffinity(0, every_cpu)
             lost = {}
-            if not idle:
+            if not w.idle:
                 stored = stored_answers(servers.database_url)
                 lost = {u: c - stored.get(u, 0) for u, c in record.answers.items() if c > stored.get(u, 0)}
             tracebacks = [
@@ -444,12 +465,13 @@ def one_run(
     return {
         "users": n,
         "servers": len(servers.urls),
-        "backend": "postgresql" if postgres else "sqlite",
-        "seconds": seconds,
-        "think_s": list(think),
-        "ramp_s": ramp,
-        "generator_nice": generator_nice,
-        "idle_sessions": idle,
+        "backend": "postgresql" if w.postgres else "sqlite",
+        "seconds": w.seconds,
+        "think_s": list(w.think),
+        "ramp_s": w.ramp,
+        "generator_nice": w.generator_nice,
+        "pinned": w.pin,
+        "idle_sessions": w.idle,
         "roles": {r: 1 for r in SOLO_ROLES}
         if n == 1
         else {r: roles_for(n).count(r) for r in sorted(set(roles_for(n)))},
@@ -466,6 +488,7 @@ def one_run(
         "server_exceptions": sorted(set(tracebacks)),
         "server_rss_mb_before_users": idle_rss,
         "server": resources,
+        "machine_cpu_busy_percent": round(100 * (busy1 - busy0) / max(total1 - total0, 1e-9), 1),
     }
 
 
@@ -483,15 +506,23 @@ def main() -> int:
     )
     parser.add_argument("--ramp", type=float, default=1.0, help="seconds between two users' arrivals")
     parser.add_argument("--generator-nice", type=int, default=10, help="niceness of the browsers")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="servers and PostgreSQL on CPU 0, the browsers on CPU 1 (the class's computers), baseline alike",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if max(args.users) > 60:
         parser.error("at most 60 users: this is a bounded test on one machine")
-    results = []
+    if args.pin and len(os.sched_getaffinity(0)) < 2:
+        parser.error("--pin needs CPUs 0 and 1")
+    workload = Workload(
+        args.seconds, args.postgres, args.idle, args.cases, tuple(args.think), args.ramp, args.generator_nice, args.pin
+    )
+    results: list[dict] = []
     for n in args.users:
-        result = one_run(
-            n, args.seconds, args.postgres, args.idle, args.cases, tuple(args.think), args.ramp, args.generator_nice
-        )
+        result = one_run(n, workload)
         solo = next((r for r in results if r["users"] == 1), None)
         if solo is not None:
             result["p95_ratio_to_single_user"] = {
