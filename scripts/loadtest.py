@@ -12,10 +12,16 @@ memory (the model is loaded once per process: memory with 1 and N sessions tells
     .venv/bin/python scripts/loadtest.py --users 1 10 30 [--postgres] [--json OUT]
     .venv/bin/python scripts/loadtest.py --users 1 20 --idle     # sessions that open Analyze and wait: memory
     .venv/bin/python scripts/loadtest.py --users 30 --think 0 0  # no think time: a stress test, not a class
+    .venv/bin/python scripts/loadtest.py --users 1 10 30 --seconds 120 --ramp 3 --think 10 30 \
+        --after-arrival --servers-first                          # a class at work, at the pace of reading cases
 
 Users arrive one per `--ramp` seconds (1 s by default: a class does not log in within one second) and
 all work until the same end. Each user pauses a random think time between steps (`--think`, 3–8 s by default, seeded per user), as a
-person reads a case before answering; with `--think 0 0` every user clicks again at once. The single-user
+person reads a case before answering; with `--think 0 0` every user clicks again at once. With
+`--after-arrival` the timed work starts once the whole class has logged in (opening the lab and logging in
+are still timed, as steps of their own): a class's logins and a class at work are two loads, and each
+Chromium's first page load (the app's scripts, compiled anew in every fresh browser context) costs this
+machine more CPU than the server spends on that user. The single-user
 run (N = 1) is the baseline: one user takes each role in turn (analyst, instructor, reviewer, student),
 so every step has a single-user figure; each later run prints its p95 per step as a ratio to it.
 
@@ -87,7 +93,7 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.pids = pids
         self.rss_mb: dict[int, list[float]] = {p: [] for p in pids}
-        self.cpu_start = {p: self._cpu(p) for p in pids}
+        self.cpu_start = {p: self.cpu_seconds(p) for p in pids}
         self.started = time.monotonic()
         self.stop_event = threading.Event()
 
@@ -103,7 +109,7 @@ class Sampler(threading.Thread):
                 pass
         return out
 
-    def _cpu(self, pid: int) -> float:
+    def cpu_seconds(self, pid: int) -> float:
         total = 0.0
         for p in self._tree(pid):
             try:
@@ -133,7 +139,9 @@ class Sampler(threading.Thread):
         seconds = time.monotonic() - self.started
         return {
             str(p): {
-                "cpu_percent_of_one_core": round(100 * (self._cpu(p) - self.cpu_start[p]) / max(seconds, 1e-9), 1),
+                "cpu_percent_of_one_core": round(
+                    100 * (self.cpu_seconds(p) - self.cpu_start[p]) / max(seconds, 1e-9), 1
+                ),
                 "rss_mb_max": round(max(self.rss_mb[p] or [self.rss(p)]), 1),
                 "rss_mb_end": round(self.rss(p), 1),
             }
@@ -227,13 +235,50 @@ async def ready(page, text: str, timeout: float = 120) -> None:
     await page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=timeout * 1000)
 
 
+class Arrival:
+    """When each user's work ends.
+
+    By default every user works from their own arrival until one common end, so the last arrivals' logins
+    crowd the first users' work. With `after_arrival` the work starts once the whole class has logged in
+    (or failed to) and lasts `seconds` from then: open and log in are still timed, as steps of their own,
+    but the measured work is the class at work, not the class arriving.
+    """
+
+    def __init__(self, n: int, seconds: float, end: float, after_arrival: bool, on_start=None):
+        self.n, self.seconds, self.end, self.after_arrival = n, seconds, end, after_arrival
+        self.settled = 0
+        self.started = asyncio.Event()
+        self.on_start = on_start
+
+    def _settle(self) -> None:
+        self.settled += 1
+        if self.settled == self.n and not self.started.is_set():
+            self.end = time.monotonic() + self.seconds
+            if self.on_start is not None:
+                self.on_start()
+            self.started.set()
+
+    async def arrived(self) -> float:
+        """Called once a user has logged in: the time their work ends."""
+        if not self.after_arrival:
+            return self.end
+        self._settle()
+        await self.started.wait()
+        return self.end
+
+    def left(self) -> None:
+        """Called when a user failed before logging in: the class does not wait for them."""
+        if self.after_arrival:
+            self._settle()
+
+
 async def run_user(
     browser,
     url: str,
     name: str,
     role: str,
     record: Record,
-    deadline: float,
+    arrival: Arrival,
     xray: Path,
     idle: bool,
     think: tuple[float, float] = (0.0, 0.0),
@@ -252,11 +297,16 @@ async def run_user(
             await asyncio.sleep(pauses.uniform(*think))
 
     page.set_default_navigation_timeout(120_000)
+    logged_in = False
     try:
         await step("open", lambda: page.goto(url), "User name")
         await page.get_by_label("User name").fill(name)
         await page.get_by_label("Password", exact=True).fill(PASSWORD)
         await step("log in", lambda: page.get_by_role("button", name="Log in").click(), f"Logged in as {name}")
+        logged_in = True
+        deadline = await arrival.arrived()
+        if arrival.after_arrival and think[1] > 0:  # a class at work does not click in unison
+            await asyncio.sleep(pauses.uniform(0, think[1]))
         if idle:  # each session holds a page that uses the model, and waits
             await step(
                 "idle: open Analyze", page.get_by_role("link", name="Analyze").first.click, "# Analyze a chest X-ray"
@@ -314,6 +364,8 @@ async def run_user(
             while time.monotonic() < deadline:
                 await step(f"{role}: reload", lambda: page.reload(), marker)
     except Exception as exc:  # every failure is counted, with the user and step it happened to
+        if not logged_in:
+            arrival.left()
         record.errors.append(f"{name} ({role}): {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
         shots = os.environ.get("CXR_LOADTEST_SHOTS")
         if shots:
@@ -335,9 +387,10 @@ class Workload:
     generator_nice: int = 10
     pin: bool = False  # servers (and PostgreSQL) on CPU 0, this process and the browsers on CPU 1
     servers_first: bool = False  # the browsers at SCHED_IDLE on every core: only the CPU the servers leave
+    after_arrival: bool = False  # the work window starts once every user has logged in (see Arrival)
 
 
-async def drive(urls: list[str], n: int, xray: Path, w: Workload) -> Record:
+async def drive(urls: list[str], n: int, xray: Path, w: Workload, on_start=None) -> Record:
     from playwright.async_api import async_playwright
 
     record = Record()
@@ -351,17 +404,17 @@ async def drive(urls: list[str], n: int, xray: Path, w: Workload) -> Record:
         if n == 1 and not w.idle:  # the baseline: one user at a time, in every role, each for `seconds`
             for i, role in enumerate(SOLO_ROLES):
                 name = "load-instructor" if role == "instructor" else f"load-user-{i}"
-                deadline = time.monotonic() + w.seconds
-                await run_user(browser, urls[0], name, role, record, deadline, xray, w.idle, w.think, seed=i)
+                arrival = Arrival(1, w.seconds, time.monotonic() + w.seconds, w.after_arrival)
+                await run_user(browser, urls[0], name, role, record, arrival, xray, w.idle, w.think, seed=i)
             await browser.close()
             return record
-        deadline = time.monotonic() + w.ramp * n + w.seconds
+        arrival = Arrival(n, w.seconds, time.monotonic() + w.ramp * n + w.seconds, w.after_arrival, on_start)
         names = ["load-instructor" if r == "instructor" else f"load-user-{i}" for i, r in enumerate(roles)]
 
         async def arrive(i: int) -> None:
             await asyncio.sleep(w.ramp * i)
             await run_user(
-                browser, urls[i % len(urls)], names[i], roles[i], record, deadline, xray, w.idle, w.think, seed=i
+                browser, urls[i % len(urls)], names[i], roles[i], record, arrival, xray, w.idle, w.think, seed=i
             )
 
         await asyncio.gather(*(arrive(i) for i in range(n)))
@@ -434,12 +487,30 @@ def one_run(n: int, w: Workload) -> dict:
         os.nice(w.generator_nice)  # this process and the browsers it starts; the servers are already running
         if w.servers_first:  # Chromium resets its processes' nice values, but not their scheduling policy
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        window: dict = {}
+
+        def work_starts() -> None:  # with --after-arrival: the machine and the servers from here on
+            window.update(t=time.monotonic(), busy=machine_busy_seconds())
+            window["cpu"] = {p: sampler.cpu_seconds(p) for p in sampler.pids}
+
         try:
-            record = asyncio.run(drive(servers.urls, n, xray, w))
+            record = asyncio.run(drive(servers.urls, n, xray, w, work_starts))
         finally:
             sampler.stop_event.set()
             resources = sampler.summary()
             busy1, total1 = machine_busy_seconds()
+            if window:
+                window_seconds = time.monotonic() - window["t"]
+                work_window = {
+                    "seconds": round(window_seconds, 1),
+                    "machine_cpu_busy_percent": round(
+                        100 * (busy1 - window["busy"][0]) / max(total1 - window["busy"][1], 1e-9), 1
+                    ),
+                    "server_cpu_percent_of_one_core": {
+                        str(p): round(100 * (sampler.cpu_seconds(p) - c) / max(window_seconds, 1e-9), 1)
+                        for p, c in window["cpu"].items()
+                    },
+                }
             os.sched_setaffinity(0, every_cpu)
             if w.servers_first:
                 os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
@@ -479,6 +550,7 @@ def one_run(n: int, w: Workload) -> dict:
         "generator_nice": w.generator_nice,
         "pinned": w.pin,
         "servers_first": w.servers_first,
+        "after_arrival": w.after_arrival,
         "idle_sessions": w.idle,
         "roles": {r: 1 for r in SOLO_ROLES}
         if n == 1
@@ -497,6 +569,7 @@ def one_run(n: int, w: Workload) -> dict:
         "server_rss_mb_before_users": idle_rss,
         "server": resources,
         "machine_cpu_busy_percent": round(100 * (busy1 - busy0) / max(total1 - total0, 1e-9), 1),
+        "work_window": work_window if window else None,
     }
 
 
@@ -524,6 +597,11 @@ def main() -> int:
         action="store_true",
         help="the browsers at SCHED_IDLE on both cores: they get only the CPU the servers leave, baseline alike",
     )
+    parser.add_argument(
+        "--after-arrival",
+        action="store_true",
+        help="the work is timed once the whole class has logged in: arrival and work, each measured on its own",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if max(args.users) > 60:
@@ -542,6 +620,7 @@ def main() -> int:
         args.generator_nice,
         args.pin,
         args.servers_first,
+        args.after_arrival,
     )
     results: list[dict] = []
     for n in args.users:
